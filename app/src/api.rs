@@ -1,0 +1,107 @@
+//! Server functions: what pages load over HTTP (the directory, a room's preview) and room
+//! creation, which also works as a plain HTML form without JavaScript.
+//!
+//! They run on the server against a [`Backend`] the server crate provides as context, so this
+//! crate never depends on the hub itself.
+
+use crate::protocol::{ChatMessage, ErrorCode, RoomSummary};
+use leptos::prelude::*;
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+/// What the room page shows before joining.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomPreview {
+    pub room: RoomSummary,
+    /// Latest messages of a normal room; `None` in a one-way room, whose history depends on who
+    /// is asking (authors never see their own messages).
+    pub recent: Option<Vec<ChatMessage>>,
+}
+
+/// A refusal with a code for programs and a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(error: ServerFnErrorErr) -> Self {
+        match error {
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
+                Self::new(ErrorCode::BadRequest, "The form was incomplete or malformed.")
+            }
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+                Self::new(ErrorCode::Unavailable, "Burner could not be reached. Check your connection and try again.")
+            }
+            _ => Self::new(ErrorCode::Internal, "Something went wrong on the server."),
+        }
+    }
+}
+
+/// The server's side of these functions.
+#[cfg(feature = "ssr")]
+pub trait Backend: Send + Sync + 'static {
+    fn rooms(&self) -> Vec<RoomSummary>;
+    fn preview(&self, slug: &str) -> Option<RoomPreview>;
+    fn create_room(&self, creator: std::net::IpAddr, room: NewRoom) -> Result<RoomSummary, ApiError>;
+}
+
+/// A room as the creation form describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRoom {
+    pub name: String,
+    pub limit: u32,
+    pub one_way: bool,
+    pub listed: bool,
+}
+
+#[cfg(feature = "ssr")]
+fn backend() -> Result<std::sync::Arc<dyn Backend>, ApiError> {
+    use_context::<std::sync::Arc<dyn Backend>>()
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "Burner is not ready yet."))
+}
+
+#[server(endpoint = "rooms")]
+pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
+    Ok(backend()?.rooms())
+}
+
+#[server(endpoint = "room")]
+pub async fn fetch_room_preview(slug: String) -> Result<Option<RoomPreview>, ApiError> {
+    Ok(backend()?.preview(&slug))
+}
+
+/// Creates a room and sends the browser to it. Fields are strings because this is also a plain
+/// form post: a wrong limit gets a sentence, not a deserialisation error.
+#[server(endpoint = "create_room")]
+pub async fn create_room(
+    name: String,
+    limit: String,
+    one_way: Option<String>,
+    listed: Option<String>,
+) -> Result<RoomSummary, ApiError> {
+    use axum::extract::ConnectInfo;
+    let limit = limit.trim().parse::<u32>().map_err(|_| {
+        ApiError::new(ErrorCode::LimitInvalid, "The participant limit must be a whole number from 2 to 1000.")
+    })?;
+    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "Burner could not tell where the request came from."))?;
+    let room = NewRoom { name, limit, one_way: one_way.is_some(), listed: listed.is_some() };
+    let created = backend()?.create_room(peer.ip(), room)?;
+    leptos_axum::redirect(&format!("/r/{}", created.slug));
+    Ok(created)
+}

@@ -1,0 +1,194 @@
+//! `/`: what Burner is, the live room directory, and the form to create a room.
+
+use super::{BUTTON, INPUT};
+use crate::{
+    api::{ApiError, CreateRoom, list_rooms},
+    components::{Flame, FullBadge, OneWayBadge},
+    protocol::RoomSummary,
+    rules,
+};
+use leptos::{prelude::*, server_fn::error::ServerFnUrlError};
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let rooms = Resource::new(|| (), |()| list_rooms());
+    view! {
+        <Title text="" />
+        <div class="mx-auto max-w-5xl px-4 py-8 sm:py-14">
+            <header class="max-w-2xl">
+                <p class="flex items-center gap-2 text-lg font-bold tracking-tight text-orange-700 dark:text-orange-400">
+                    <Flame class="size-6" />
+                    "Burner"
+                </p>
+                <h1 class="mt-3 text-3xl font-bold tracking-tight sm:text-4xl">"Anonymous chat rooms. No accounts, just a nickname."</h1>
+                <p class="mt-3 text-stone-600 dark:text-stone-400">
+                    "Pick a room, pick a name for this visit, and talk. In "
+                    <strong class="font-semibold text-stone-800 dark:text-stone-200">"one-way"</strong>
+                    " rooms you never see your own messages again, only everyone else's."
+                </p>
+            </header>
+            <div class="mt-10 grid gap-8 md:grid-cols-[minmax(0,1fr)_22rem] md:items-start">
+                <section aria-labelledby="rooms-title">
+                    <h2 id="rooms-title" class="text-lg font-semibold">"Rooms"</h2>
+                    <Suspense fallback=|| view! { <p class="mt-4 text-stone-500">"Loading rooms…"</p> }>
+                        {move || Suspend::new(async move {
+                            match rooms.await {
+                                Ok(list) => view! { <Directory initial=list /> }.into_any(),
+                                Err(error) => view! { <p role="alert" class="mt-4 text-red-700 dark:text-red-400">{error.message}</p> }.into_any(),
+                            }
+                        })}
+                    </Suspense>
+                </section>
+                <CreateRoomForm />
+            </div>
+            <noscript>
+                <p class="mt-10 rounded-lg bg-amber-100 p-4 text-amber-900">
+                    "You can browse and create rooms without JavaScript, but chatting needs it: turn it on to join a room."
+                </p>
+            </noscript>
+        </div>
+    }.into_any()
+}
+
+/// The listed rooms, live: the server sends occupancy changes as they happen.
+#[component]
+fn Directory(initial: Vec<RoomSummary>) -> impl IntoView {
+    let rooms = RwSignal::new(initial);
+    #[cfg(feature = "hydrate")]
+    live::watch(rooms);
+    view! {
+        <Show
+            when=move || !rooms.read().is_empty()
+            fallback=|| view! { <p class="mt-4 text-stone-500">"No rooms yet: create the first one."</p> }
+        >
+            <ul class="mt-4 grid gap-3 sm:grid-cols-2">
+                <For each=move || rooms.get() key=|room| (room.slug.clone(), room.members) children=|room| view! { <RoomCard room /> } />
+            </ul>
+        </Show>
+    }.into_any()
+}
+
+#[component]
+fn RoomCard(room: RoomSummary) -> impl IntoView {
+    let full = room.members >= room.limit;
+    let people = if room.limit == 1 { "person" } else { "people" };
+    view! {
+        <li>
+            <a
+                href=format!("/r/{}", room.slug)
+                class="group block h-full rounded-xl border border-stone-200 bg-white p-4 shadow-sm transition hover:border-orange-400 hover:shadow focus-visible:outline focus-visible:outline-2 focus-visible:outline-orange-600 dark:border-stone-800 dark:bg-stone-900 dark:hover:border-orange-500"
+            >
+                <div class="flex items-start justify-between gap-3">
+                    <h3 class="min-w-0 truncate font-semibold group-hover:text-orange-700 dark:group-hover:text-orange-300">
+                        <bdi>{room.name.clone()}</bdi>
+                    </h3>
+                    <div class="flex shrink-0 gap-1">
+                        {room.one_way.then(|| view! { <OneWayBadge /> })}
+                        {full.then(|| view! { <FullBadge /> })}
+                    </div>
+                </div>
+                <p class="mt-2 text-sm text-stone-600 dark:text-stone-400">
+                    <span class="tabular-nums font-medium text-stone-800 dark:text-stone-200">{room.members}" / "{room.limit}</span>
+                    " "{people}
+                </p>
+            </a>
+        </li>
+    }
+}
+
+#[component]
+fn CreateRoomForm() -> impl IntoView {
+    let create = ServerAction::<CreateRoom>::new();
+    // Without JavaScript the form posts natively; a refusal comes back in the URL.
+    let query = use_query_map();
+    let error = move || match create.value().get() {
+        Some(Err(error)) => Some(error.message),
+        Some(Ok(_)) => None,
+        None => query.read().get("__err").map(|e| ServerFnUrlError::<ApiError>::decode_err(&e).message),
+    };
+    let label = "block text-sm font-medium text-stone-800 dark:text-stone-200";
+    let help = "mt-1 text-xs text-stone-500 dark:text-stone-400";
+    view! {
+        <section
+            aria-labelledby="create-title"
+            class="rounded-2xl border border-stone-200 bg-white p-5 shadow-sm dark:border-stone-800 dark:bg-stone-900"
+        >
+            <h2 id="create-title" class="text-lg font-semibold">"Create a room"</h2>
+            <ActionForm action=create attr:class="mt-4 space-y-4">
+                <div>
+                    <label for="room-name" class=label>"Room name"</label>
+                    <input id="room-name" name="name" required autocomplete="off" placeholder="Night owls" class=format!("mt-1 {INPUT}") />
+                    <p class=help>{format!("Up to {} characters.", rules::ROOM_NAME_MAX_CHARS)}</p>
+                </div>
+                <div>
+                    <label for="room-limit" class=label>"Participant limit"</label>
+                    <input
+                        id="room-limit"
+                        name="limit"
+                        type="number"
+                        inputmode="numeric"
+                        min=rules::ROOM_LIMIT_MIN
+                        max=rules::ROOM_LIMIT_MAX
+                        value="10"
+                        required
+                        class=format!("mt-1 {INPUT}")
+                    />
+                    <p class=help>"From 2 to 1000 people; nobody gets in past it."</p>
+                </div>
+                <div class="flex items-start gap-3">
+                    <input id="room-one-way" name="one_way" type="checkbox" value="on" aria-describedby="one-way-help" class="mt-1 size-4 accent-orange-600" />
+                    <div>
+                        <label for="room-one-way" class=label>"One-way"</label>
+                        <p id="one-way-help" class=help>"Nobody sees their own messages, only everyone else's."</p>
+                    </div>
+                </div>
+                <div class="flex items-start gap-3">
+                    <input id="room-listed" name="listed" type="checkbox" value="on" checked class="mt-1 size-4 accent-orange-600" />
+                    <label for="room-listed" class=label>"Show in the room list"</label>
+                </div>
+                <p role="alert" class="text-sm font-medium text-red-700 empty:hidden dark:text-red-400">{error}</p>
+                <button type="submit" class=format!("w-full {BUTTON}") aria-busy=move || create.pending().get().to_string()>
+                    "Create room"
+                </button>
+            </ActionForm>
+        </section>
+    }.into_any()
+}
+
+#[cfg(feature = "hydrate")]
+mod live {
+    use super::*;
+    use crate::{
+        protocol::{ClientMsg, LOBBY_SLUG, ServerMsg},
+        ws_client::{Event, Socket},
+    };
+
+    /// Opens the page's socket, watches the directory, and stops when the page goes.
+    pub fn watch(rooms: RwSignal<Vec<RoomSummary>>) {
+        let socket = Socket::open(move |socket, event| match event {
+            Event::Message(ServerMsg::Welcome { .. }) => {
+                socket.send(&ClientMsg::WatchDirectory);
+            }
+            Event::Message(ServerMsg::Directory { rooms: list }) => rooms.set(list),
+            Event::Message(ServerMsg::DirectoryChanged { updated, removed }) => rooms.update(|list| {
+                list.retain(|room| !removed.contains(&room.slug));
+                for room in updated {
+                    match list.iter_mut().find(|r| r.slug == room.slug) {
+                        Some(known) => *known = room,
+                        None => list.push(room),
+                    }
+                }
+                list.sort_by(|a, b| {
+                    (b.slug == LOBBY_SLUG).cmp(&(a.slug == LOBBY_SLUG)).then(b.members.cmp(&a.members))
+                });
+            }),
+            _ => {}
+        });
+        let socket = StoredValue::new_local(socket);
+        on_cleanup(move || {
+            let _ = socket.try_with_value(Socket::stop);
+        });
+    }
+}

@@ -1,0 +1,211 @@
+//! `/r/<slug>`: the room's header, the join form (with a preview of a normal room's recent
+//! messages), then the conversation.
+
+mod chat;
+mod conversation;
+
+use super::{BUTTON, INPUT, not_found::set_not_found_status};
+use crate::{
+    api::{RoomPreview, fetch_room_preview},
+    browser,
+    components::{Avatar, Flame, LocalTime, MessageText, OneWayBadge, StatusLine},
+    protocol::{ChatMessage, is_valid_slug},
+    rules,
+};
+use chat::{Chat, Phase};
+use leptos::{ev::SubmitEvent, prelude::*};
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let params = use_params_map();
+    let slug = move || params.read().get("slug").unwrap_or_default();
+    let preview = Resource::new(slug, |slug| async move {
+        if is_valid_slug(&slug) { fetch_room_preview(slug).await } else { Ok(None) }
+    });
+    view! {
+        <Suspense fallback=|| view! { <p class="p-8 text-stone-500">"Loading the room…"</p> }>
+            {move || Suspend::new(async move {
+                match preview.await {
+                    Ok(Some(preview)) => view! { <Room preview /> }.into_any(),
+                    Ok(None) => view! { <Missing /> }.into_any(),
+                    Err(error) => view! { <p role="alert" class="p-8 text-red-700">{error.message}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Missing() -> impl IntoView {
+    set_not_found_status();
+    view! {
+        <Title text="No such room" />
+        <main class="mx-auto max-w-xl px-4 py-24 text-center">
+            <p class="flex justify-center text-orange-600"><Flame class="size-14" /></p>
+            <h1 class="mt-4 text-2xl font-bold">"No such room"</h1>
+            <p class="mt-2 text-stone-600 dark:text-stone-400">
+                "It may never have existed, or it expired after everyone left."
+            </p>
+            <a href="/" class="mt-6 inline-block font-semibold text-orange-700 underline dark:text-orange-300">"See the rooms"</a>
+        </main>
+    }
+}
+
+#[component]
+fn Room(preview: RoomPreview) -> impl IntoView {
+    let chat = Chat::new(&preview);
+    let name = preview.room.name.clone();
+    let recent = StoredValue::new(preview.recent);
+    on_cleanup(move || chat.disconnect());
+    view! {
+        <Title text=name />
+        <div class="flex h-dvh flex-col">
+            <Header chat />
+            <Show when=move || chat.phase.get() == Phase::Joined fallback=move || view! { <Lobby chat recent=recent.get_value() /> }>
+                <conversation::Conversation chat />
+            </Show>
+        </div>
+    }.into_any()
+}
+
+#[component]
+fn Header(chat: Chat) -> impl IntoView {
+    let room = chat.room;
+    let status = chat.status.read_only();
+    let people = move || {
+        let room = room.read();
+        format!("{} / {} {}", room.members, room.limit, if room.limit == 1 { "person" } else { "people" })
+    };
+    view! {
+        <header class="z-20 border-b border-stone-200 bg-white/90 backdrop-blur dark:border-stone-800 dark:bg-stone-900/90">
+            <div class="mx-auto flex max-w-6xl items-center gap-3 px-3 py-2 sm:px-4">
+                <a
+                    href="/"
+                    class="rounded-lg px-2 py-1 text-xl text-stone-500 hover:bg-stone-100 hover:text-stone-900 dark:hover:bg-stone-800 dark:hover:text-stone-100"
+                    aria-label="All rooms"
+                    title="All rooms"
+                >
+                    "←"
+                </a>
+                <div class="min-w-0 flex-1">
+                    <div class="flex min-w-0 items-center gap-2">
+                        <h1 class="truncate text-base font-semibold sm:text-lg">
+                            <bdi>{move || room.read().name.clone()}</bdi>
+                        </h1>
+                        {move || room.read().one_way.then(|| view! { <OneWayBadge /> })}
+                    </div>
+                    <div class="flex min-w-0 items-center gap-3">
+                        <p class="shrink-0 text-xs tabular-nums text-stone-600 dark:text-stone-400">{people}</p>
+                        <StatusLine status />
+                    </div>
+                </div>
+                <Show when=move || chat.phase.get() == Phase::Joined>
+                    <button
+                        type="button"
+                        on:click=move |_| chat.leave()
+                        class="rounded-lg border border-stone-300 px-3 py-1.5 text-sm font-medium hover:bg-stone-100 dark:border-stone-700 dark:hover:bg-stone-800"
+                    >
+                        "Leave"
+                    </button>
+                </Show>
+            </div>
+        </header>
+    }.into_any()
+}
+
+/// Before joining: what the room is, the nickname form, and (normal rooms) recent messages.
+#[component]
+fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>) -> impl IntoView {
+    Effect::new(move |_| {
+        if chat.nickname.get_untracked().is_empty()
+            && let Some(remembered) = browser::remembered_nickname()
+        {
+            chat.nickname.set(remembered);
+        }
+    });
+    let joining = move || chat.phase.get() == Phase::Joining;
+    let ended = move || match chat.phase.get() {
+        Phase::Ended(reason) => Some(reason),
+        _ => None,
+    };
+    let one_way = chat.room.read_untracked().one_way;
+    let slug = chat.room.read_untracked().slug.clone();
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        chat.join();
+    };
+    view! {
+        <main class="flex-1 overflow-y-auto">
+            <div class="mx-auto max-w-xl space-y-6 px-4 py-8">
+                {move || ended().map(|reason| view! {
+                    <p role="alert" class="rounded-xl border border-red-200 bg-red-50 p-4 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
+                        {reason}
+                    </p>
+                })}
+                {one_way.then(|| view! {
+                    <div class="rounded-xl border border-orange-200 bg-orange-50 p-4 text-sm text-orange-900 dark:border-orange-900/60 dark:bg-orange-950/40 dark:text-orange-200">
+                        <p class="font-semibold">"This is a one-way room."</p>
+                        <p class="mt-1">
+                            "You see everyone else's messages as they arrive, but never your own: not after sending, not in the history, not after a reload. You get a quiet “sent” instead."
+                        </p>
+                    </div>
+                })}
+                <form
+                    on:submit=on_submit
+                    class="rounded-2xl border border-stone-200 bg-white p-5 shadow-sm dark:border-stone-800 dark:bg-stone-900"
+                >
+                    <label for="nickname" class="block text-sm font-medium text-stone-800 dark:text-stone-200">"Nickname"</label>
+                    <div class="mt-1 flex gap-2">
+                        <input
+                            id="nickname"
+                            name="nickname"
+                            autocomplete="nickname"
+                            autocapitalize="off"
+                            spellcheck="false"
+                            required
+                            placeholder="Pick a name for this visit"
+                            bind:value=chat.nickname
+                            class=INPUT
+                        />
+                        <button type="submit" class=BUTTON disabled=joining aria-busy=move || joining().to_string()>"Join"</button>
+                    </div>
+                    <p class="mt-2 text-xs text-stone-500 dark:text-stone-400">
+                        {format!("Up to {} characters. No account: it lasts as long as this visit.", rules::NICKNAME_MAX_CHARS)}
+                    </p>
+                    <p role="alert" class="mt-2 text-sm font-medium text-red-700 empty:hidden dark:text-red-400">
+                        {move || chat.join_error.get()}
+                    </p>
+                    <noscript>
+                        <p class="mt-2 text-sm text-amber-800">"Chatting needs JavaScript: turn it on to join."</p>
+                    </noscript>
+                </form>
+                {recent.filter(|r| !r.is_empty()).map(|recent| view! {
+                    <section aria-labelledby="recent-title">
+                        <h2 id="recent-title" class="text-sm font-semibold text-stone-600 dark:text-stone-400">"Recent messages"</h2>
+                        <ol class="mt-3 space-y-3">
+                            {recent.into_iter().map(|message| view! { <PreviewMessage slug=slug.clone() message /> }).collect_view()}
+                        </ol>
+                    </section>
+                })}
+            </div>
+        </main>
+    }.into_any()
+}
+
+#[component]
+fn PreviewMessage(slug: String, message: ChatMessage) -> impl IntoView {
+    view! {
+        <li class="flex gap-3">
+            <Avatar room=slug nickname=message.author.nickname.clone() />
+            <div class="min-w-0 flex-1">
+                <p class="flex items-baseline gap-2">
+                    <bdi class="truncate text-sm font-semibold">{message.author.nickname}</bdi>
+                    <LocalTime at=message.at />
+                </p>
+                <MessageText text=message.text />
+            </div>
+        </li>
+    }
+}

@@ -1,0 +1,370 @@
+//! A room as the browser sees it: membership phase, the log, members, drafts waiting to be
+//! sent, and what each server message does to them. The socket and its reconnects live in
+//! `ws_client`; this decides what to (re)send when the connection is up.
+
+// On the server nothing drives a room (no socket, no events): only the browser uses most of this.
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
+use crate::{
+    api::RoomPreview,
+    browser,
+    components::LinkStatus,
+    protocol::{ChatMessage, ClientMsg, Continuity, ErrorCode, Member, Resume, RoomSummary, ServerMsg},
+    rules,
+};
+use leptos::prelude::*;
+
+/// The most log entries a page keeps; older ones scroll away for good.
+const MAX_ENTRIES: usize = 500;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    /// Not in the room: the join form.
+    Lobby,
+    Joining,
+    Joined,
+    /// The server ended the connection for good; the sentence says why.
+    Ended(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    Message(ChatMessage),
+    /// Your own message in a one-way room: posted, acknowledged, never shown back.
+    Sent {
+        seq: u64,
+        at: i64,
+    },
+    Notice {
+        id: u64,
+        text: String,
+    },
+}
+
+impl Entry {
+    pub fn key(&self) -> String {
+        match self {
+            Entry::Message(m) => format!("m{}", m.seq),
+            Entry::Sent { seq, .. } => format!("s{seq}"),
+            Entry::Notice { id, .. } => format!("n{id}"),
+        }
+    }
+}
+
+/// A message written here and not yet acknowledged by the server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    pub client_ref: String,
+    pub text: String,
+}
+
+#[derive(Clone, Copy)]
+pub struct Chat {
+    pub room: RwSignal<RoomSummary>,
+    pub phase: RwSignal<Phase>,
+    pub status: RwSignal<LinkStatus>,
+    pub entries: RwSignal<Vec<Entry>>,
+    pub members: RwSignal<Vec<Member>>,
+    pub you: RwSignal<Option<Member>>,
+    pub pending: RwSignal<Vec<Pending>>,
+    pub nickname: RwSignal<String>,
+    pub join_error: RwSignal<Option<String>>,
+    pub draft: RwSignal<String>,
+    pub composer_error: RwSignal<Option<String>>,
+    /// While rate-limited: when sending is allowed again (ms since the epoch).
+    pub retry_at: RwSignal<Option<f64>>,
+    /// Where our copy of the room ends, for a gap-free rejoin.
+    resume: StoredValue<Option<Resume>>,
+    counter: StoredValue<u64>,
+    #[cfg(feature = "hydrate")]
+    socket: StoredValue<Option<crate::ws_client::Socket>, LocalStorage>,
+}
+
+impl Chat {
+    pub fn new(preview: &RoomPreview) -> Self {
+        Self {
+            room: RwSignal::new(preview.room.clone()),
+            phase: RwSignal::new(Phase::Lobby),
+            status: RwSignal::new(LinkStatus::Idle),
+            entries: RwSignal::new(Vec::new()),
+            members: RwSignal::new(Vec::new()),
+            you: RwSignal::new(None),
+            pending: RwSignal::new(Vec::new()),
+            nickname: RwSignal::new(String::new()),
+            join_error: RwSignal::new(None),
+            draft: RwSignal::new(String::new()),
+            composer_error: RwSignal::new(None),
+            retry_at: RwSignal::new(None),
+            resume: StoredValue::new(None),
+            counter: StoredValue::new(0),
+            #[cfg(feature = "hydrate")]
+            socket: StoredValue::new_local(None),
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.counter.update_value(|n| *n += 1);
+        self.counter.get_value()
+    }
+
+    fn notice(&self, text: String) {
+        let id = self.next_id();
+        self.push(Entry::Notice { id, text });
+    }
+
+    fn push(&self, entry: Entry) {
+        self.entries.update(|entries| {
+            entries.push(entry);
+            if entries.len() > MAX_ENTRIES {
+                entries.drain(..entries.len() - MAX_ENTRIES);
+            }
+        });
+    }
+
+    /// The join form was submitted.
+    pub fn join(&self) {
+        if self.nickname.with_untracked(|n| n.trim().is_empty()) {
+            self.join_error.set(Some("Choose a nickname first.".into()));
+            return;
+        }
+        self.join_error.set(None);
+        self.phase.set(Phase::Joining);
+        self.connect();
+    }
+
+    pub fn leave(&self) {
+        self.send(&ClientMsg::Leave);
+        self.disconnect();
+        self.phase.set(Phase::Lobby);
+        self.members.set(Vec::new());
+        self.you.set(None);
+        self.resume.set_value(None);
+        self.entries.set(Vec::new());
+        self.pending.set(Vec::new());
+    }
+
+    /// The composer was submitted.
+    pub fn submit(&self) {
+        let text = self.draft.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        let chars = text.chars().count();
+        if chars > rules::MESSAGE_MAX_CHARS {
+            self.composer_error.set(Some(format!(
+                "The message is {chars} characters long; the limit is {}.",
+                rules::MESSAGE_MAX_CHARS
+            )));
+            return;
+        }
+        if self.retry_at.get_untracked().is_some_and(|at| at > browser::now_ms()) {
+            return;
+        }
+        let client_ref = format!("c{}", self.next_id());
+        self.pending.update(|p| p.push(Pending { client_ref: client_ref.clone(), text: text.clone() }));
+        self.draft.set(String::new());
+        self.composer_error.set(None);
+        // Offline, it waits in `pending` and goes out after the rejoin.
+        self.send(&ClientMsg::SendMessage { text, client_ref: Some(client_ref) });
+    }
+
+    fn join_message(&self) -> ClientMsg {
+        ClientMsg::Join {
+            room: self.room.with_untracked(|r| r.slug.clone()),
+            nickname: self.nickname.get_untracked().trim().to_owned(),
+            session: browser::tab_session(),
+            resume: self.resume.get_value(),
+        }
+    }
+
+    /// What each server message does to the room.
+    pub fn on_message(&self, message: ServerMsg) {
+        match message {
+            ServerMsg::Welcome { .. } => {
+                if matches!(self.phase.get_untracked(), Phase::Joining | Phase::Joined) {
+                    self.send(&self.join_message());
+                }
+            }
+            ServerMsg::Joined { room, you, members, epoch, continuity, history } => {
+                let rejoin = self.phase.get_untracked() == Phase::Joined;
+                let previous = self.resume.get_value().filter(|r| r.epoch == epoch).map(|r| r.seq);
+                let last_seq = history.last().map(|m| m.seq).max(previous);
+                match continuity {
+                    Continuity::Fresh => self.entries.set(Vec::new()),
+                    Continuity::Resumed => {}
+                    Continuity::Gap => self.notice("Some messages were missed while you were disconnected.".into()),
+                    Continuity::Reset => {
+                        if rejoin {
+                            self.notice("The room restarted: earlier messages are gone.".into());
+                        }
+                    }
+                }
+                for message in history {
+                    self.push(Entry::Message(message));
+                }
+                self.resume.set_value(Some(Resume { epoch, seq: last_seq.unwrap_or(0) }));
+                browser::remember_nickname(&you.nickname);
+                self.room.set(room);
+                self.members.set(members);
+                self.you.set(Some(you));
+                self.phase.set(Phase::Joined);
+                self.resend_pending();
+            }
+            ServerMsg::Left { .. } => self.phase.set(Phase::Lobby),
+            ServerMsg::MemberJoined { member, count } => {
+                self.room.update(|r| r.members = count);
+                self.notice(format!("{} joined", member.nickname));
+                self.members.update(|m| m.push(member));
+            }
+            ServerMsg::MemberLeft { member, count } => {
+                self.room.update(|r| r.members = count);
+                self.notice(format!("{} left", member.nickname));
+                self.members.update(|m| m.retain(|x| x.id != member.id));
+            }
+            ServerMsg::MessagePosted { message } => {
+                let seq = message.seq;
+                if self.resume.with_value(|r| r.as_ref().is_none_or(|r| seq > r.seq)) {
+                    self.advance(seq);
+                    self.push(Entry::Message(message));
+                }
+            }
+            ServerMsg::MessageAccepted { client_ref, seq, at } => {
+                if let Some(client_ref) = client_ref {
+                    self.pending.update(|p| p.retain(|x| x.client_ref != client_ref));
+                }
+                self.advance(seq);
+                // A resend after a reconnect is acknowledged again with the same number.
+                let known = self
+                    .entries
+                    .with_untracked(|e| e.iter().rev().any(|e| matches!(e, Entry::Sent { seq: s, .. } if *s == seq)));
+                if self.room.with_untracked(|r| r.one_way) && !known {
+                    self.push(Entry::Sent { seq, at });
+                }
+            }
+            ServerMsg::Error { code, message, client_ref, retry_after_ms } => {
+                self.on_error(code, message, client_ref, retry_after_ms)
+            }
+            ServerMsg::Directory { .. } | ServerMsg::DirectoryChanged { .. } => {}
+        }
+    }
+
+    fn on_error(&self, code: ErrorCode, message: String, client_ref: Option<String>, retry_after_ms: Option<u64>) {
+        if let Some(client_ref) = client_ref {
+            // Not in the room (the connection dropped meanwhile): it goes again after the rejoin.
+            if code == ErrorCode::NotJoined {
+                return;
+            }
+            let mut refused = None;
+            self.pending.update(|p| {
+                if let Some(at) = p.iter().position(|x| x.client_ref == client_ref) {
+                    refused = Some(p.remove(at));
+                }
+            });
+            // Nothing typed is lost: a refused message goes back into an empty composer.
+            if let Some(refused) = refused
+                && self.draft.with_untracked(String::is_empty)
+            {
+                self.draft.set(refused.text);
+            }
+            if let Some(ms) = retry_after_ms {
+                self.retry_at.set(Some(browser::now_ms() + ms as f64));
+            }
+            self.composer_error.set(Some(message));
+            return;
+        }
+        if self.phase.get_untracked() == Phase::Joining
+            || (self.phase.get_untracked() == Phase::Joined && is_join_refusal(code))
+        {
+            self.disconnect();
+            self.phase.set(Phase::Lobby);
+            self.join_error.set(Some(message));
+        } else {
+            self.composer_error.set(Some(message));
+        }
+    }
+
+    fn advance(&self, seq: u64) {
+        self.resume.update_value(|r| {
+            if let Some(r) = r
+                && seq > r.seq
+            {
+                r.seq = seq;
+            }
+        });
+    }
+
+    fn resend_pending(&self) {
+        for pending in self.pending.get_untracked() {
+            self.send(&ClientMsg::SendMessage { text: pending.text, client_ref: Some(pending.client_ref) });
+        }
+    }
+
+    pub fn on_status(&self, status: LinkStatus) {
+        if let LinkStatus::Closed(reason) = &status {
+            self.forget_socket();
+            if self.phase.get_untracked() != Phase::Lobby {
+                self.phase.set(Phase::Ended(reason.clone()));
+            }
+        }
+        self.status.set(status);
+    }
+}
+
+/// Refusals that mean "you are not (or no longer) in this room".
+fn is_join_refusal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::RoomFull
+            | ErrorCode::RoomNotFound
+            | ErrorCode::NicknameTaken
+            | ErrorCode::NicknameInvalid
+            | ErrorCode::NicknameReserved
+            | ErrorCode::SessionInvalid
+    )
+}
+
+#[cfg(feature = "hydrate")]
+impl Chat {
+    fn connect(&self) {
+        if self.socket.with_value(Option::is_some) {
+            // Already connected: join now; otherwise `Welcome` will.
+            self.send(&self.join_message());
+            return;
+        }
+        let chat = *self;
+        let socket = crate::ws_client::Socket::open(move |_, event| match event {
+            crate::ws_client::Event::Status(status) => chat.on_status(status),
+            crate::ws_client::Event::Message(message) => chat.on_message(message),
+        });
+        self.socket.set_value(Some(socket));
+    }
+
+    pub fn disconnect(&self) {
+        if let Some(socket) = self.socket.try_update_value(Option::take).flatten() {
+            socket.stop();
+        }
+        self.status.set(LinkStatus::Idle);
+    }
+
+    fn send(&self, message: &ClientMsg) -> bool {
+        self.socket.with_value(|s| s.as_ref().is_some_and(|s| s.send(message)))
+    }
+
+    /// The socket ended by itself; the next join opens a new one.
+    fn forget_socket(&self) {
+        let _ = self.socket.try_update_value(Option::take);
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+impl Chat {
+    fn connect(&self) {}
+
+    pub fn disconnect(&self) {}
+
+    fn send(&self, _message: &ClientMsg) -> bool {
+        false
+    }
+
+    fn forget_socket(&self) {}
+}

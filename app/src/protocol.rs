@@ -1,0 +1,280 @@
+//! The WebSocket contract between Burner's server and its clients (the browser app and bots).
+//!
+//! JSON text frames on [`WS_PATH`], one message per frame, tagged by `"type"`. Requests are in the
+//! imperative (`send_message`), events in the past tense (`message_posted`). `docs/PROTOCOL.md`
+//! documents every message with an example, and the golden tests pin the shapes.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any change a deployed client could trip over. A client that asks for another version
+/// (`/ws?v=N`) is closed with [`close::UNSUPPORTED_VERSION`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Where the socket lives on every Burner server.
+pub const WS_PATH: &str = "/ws";
+
+/// What a client may send.
+///
+/// Unknown fields are refused (`bad_request`) rather than ignored, so a bot's misspelt field is
+/// an error it sees instead of a silent default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Receive the room directory now and its changes from then on.
+    WatchDirectory,
+    /// Stop receiving directory changes.
+    UnwatchDirectory,
+    /// Enter a room under a nickname. One room per connection at a time.
+    Join {
+        room: String,
+        nickname: String,
+        /// A secret the client keeps for the life of its tab: ties this tab's messages to it (so
+        /// one-way rooms never show them back) and lets a reconnect replace its own ghost.
+        session: String,
+        /// Where the client's copy of the room ends, when it rejoins after a drop.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Resume>,
+    },
+    /// Leave the current room.
+    Leave,
+    /// Post to the current room.
+    SendMessage {
+        text: String,
+        /// Echoed in the acknowledgement or error, so the client can match them to its draft.
+        /// A resend with the same reference is acknowledged again, never posted twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+    },
+}
+
+/// "I have everything up to `seq` of this incarnation (`epoch`) of the room."
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    pub epoch: String,
+    pub seq: u64,
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame on every connection.
+    Welcome {
+        protocol: u32,
+        limits: Limits,
+    },
+    /// The listed rooms, answering `watch_directory`.
+    Directory {
+        rooms: Vec<RoomSummary>,
+    },
+    /// Rooms whose occupancy changed, appeared or went away since the last update (batched).
+    DirectoryChanged {
+        updated: Vec<RoomSummary>,
+        removed: Vec<String>,
+    },
+    /// You are in. `history` is oldest first and never holds your own messages in a one-way room.
+    Joined {
+        room: RoomSummary,
+        you: Member,
+        members: Vec<Member>,
+        epoch: String,
+        continuity: Continuity,
+        history: Vec<ChatMessage>,
+    },
+    /// You left (answer to `leave`).
+    Left {
+        room: String,
+    },
+    MemberJoined {
+        member: Member,
+        count: u32,
+    },
+    MemberLeft {
+        member: Member,
+        count: u32,
+    },
+    MessagePosted {
+        message: ChatMessage,
+    },
+    /// Content-free receipt for the author: the message was posted as `seq`.
+    MessageAccepted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+        seq: u64,
+        at: i64,
+    },
+    /// A request was refused. `message` is a sentence for people; `code` is for programs.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_ref: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+}
+
+impl ServerMsg {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error { code, message: message.into(), client_ref: None, retry_after_ms: None }
+    }
+
+    /// The frame's text. Our types always serialise; the fallback only keeps this total.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"The server could not encode a reply."}"#.to_owned()
+        })
+    }
+}
+
+/// How `Joined.history` relates to what the client had before (its `resume`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Continuity {
+    /// No resume was asked for: the latest messages.
+    Fresh,
+    /// Exactly the messages after the client's `seq`: nothing was missed.
+    Resumed,
+    /// Some messages after the client's `seq` are no longer kept: the latest ones follow.
+    Gap,
+    /// The room was restarted since (another epoch): earlier messages are gone.
+    Reset,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub slug: String,
+    pub name: String,
+    pub members: u32,
+    pub limit: u32,
+    pub one_way: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
+    /// Unique on this server for the life of the membership; not linked to the session.
+    pub id: u64,
+    pub nickname: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Per room, increasing by one per posted message within an epoch.
+    pub seq: u64,
+    /// Server time, milliseconds since the Unix epoch.
+    pub at: i64,
+    pub author: Member,
+    pub text: String,
+}
+
+/// Server limits, announced in `welcome` so clients and bots can respect them up front.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub nickname_chars: u32,
+    pub room_name_chars: u32,
+    pub message_chars: u32,
+    pub history: u32,
+    pub room_limit_min: u32,
+    pub room_limit_max: u32,
+    pub frame_bytes: u32,
+    /// Messages a member may send at once before the rate limit applies.
+    pub message_burst: u32,
+    /// One more message is allowed every this many milliseconds.
+    pub message_interval_ms: u32,
+}
+
+impl Limits {
+    /// The limits fixed by [`crate::rules`], with the defaults of the configurable ones.
+    pub fn from_rules() -> Self {
+        use crate::rules::*;
+        Self {
+            nickname_chars: NICKNAME_MAX_CHARS as u32,
+            room_name_chars: ROOM_NAME_MAX_CHARS as u32,
+            message_chars: MESSAGE_MAX_CHARS as u32,
+            history: HISTORY_LEN as u32,
+            room_limit_min: ROOM_LIMIT_MIN,
+            room_limit_max: ROOM_LIMIT_MAX,
+            frame_bytes: 64 * 1024,
+            message_burst: 10,
+            message_interval_ms: 1000,
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not valid JSON, an unknown `type`, a missing, extra or wrongly typed field.
+    BadRequest,
+    NotJoined,
+    AlreadyJoined,
+    RoomNotFound,
+    RoomFull,
+    RoomNameInvalid,
+    LimitInvalid,
+    NicknameInvalid,
+    NicknameReserved,
+    NicknameTaken,
+    SessionInvalid,
+    MessageEmpty,
+    TooLong,
+    RateLimited,
+    PermissionDenied,
+    /// The server is shutting down or overloaded: try again shortly.
+    Unavailable,
+    Internal,
+}
+
+/// Application WebSocket close codes.
+///
+/// Codes 4000–4099 mean "reconnect (with backoff)"; 4100–4199 are terminal: reconnecting would
+/// fail the same way, so the client shows the reason instead. Of the standard codes, 1001 (server
+/// going away), 1006 (dropped), 1011–1014 are worth a reconnect; the rest are terminal.
+pub mod close {
+    /// The server is shutting down (standard "going away").
+    pub const GOING_AWAY: u16 = 1001;
+    /// A binary frame on the JSON protocol (standard "unsupported data").
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A text frame that is not UTF-8 (standard "invalid payload").
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A frame or message over the size cap (standard "message too big").
+    pub const TOO_BIG: u16 = 1009;
+
+    /// The client did not read fast enough and its outbox filled up.
+    pub const SLOW: u16 = 4000;
+    /// No pong in time: the connection looked dead.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4001;
+
+    /// Too many invalid frames in a row.
+    pub const PROTOCOL_VIOLATION: u16 = 4100;
+    /// The client asked for a protocol version this server does not speak (reload the page).
+    pub const UNSUPPORTED_VERSION: u16 = 4101;
+    /// The same tab session joined the same room under the same nickname on another connection.
+    pub const REPLACED: u16 = 4102;
+    /// Connected but never joined a room or watched the directory in time.
+    pub const IDLE: u16 = 4103;
+    /// Frames arrived far faster than any person types (including control frames).
+    pub const FLOOD: u16 = 4104;
+
+    /// Whether a client should reconnect after the server closed with `code`.
+    pub fn should_reconnect(code: u16) -> bool {
+        matches!(code, 1001 | 1005 | 1006 | 1011..=1014 | 4000..=4099)
+    }
+}
+
+/// Room slugs are the `/r/<slug>` path segment: 1–64 of `[a-z0-9-]`, no leading or trailing `-`.
+pub fn is_valid_slug(slug: &str) -> bool {
+    let bytes = slug.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes.iter().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+}
+
+/// The room every server has and never expires.
+pub const LOBBY_SLUG: &str = "lobby";
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! What counts as a valid nickname, room name and message, and the limits behind them.
+//!
+//! The limits are shared with the browser (form hints); the checks that need Unicode tables
+//! (NFKC, general categories, confusable skeletons) run on the server only (`ssr`), so the wasm
+//! bundle does not carry those tables. The server is the only authority anyway.
+
+pub const NICKNAME_MAX_CHARS: usize = 24;
+pub const ROOM_NAME_MAX_CHARS: usize = 48;
+pub const MESSAGE_MAX_CHARS: usize = 2_000;
+/// Messages a room keeps and sends on join.
+pub const HISTORY_LEN: usize = 50;
+pub const ROOM_LIMIT_MIN: u32 = 2;
+/// The largest participant limit anyone may ask for (the server may configure a lower one).
+pub const ROOM_LIMIT_MAX: u32 = 1_000;
+
+/// Why a nickname or room name was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("it contains an invisible, control or direction-changing character")]
+    Invisible,
+    #[error("it contains a character that can't be used in names")]
+    Forbidden,
+    #[error("it stacks too many accent marks on one letter")]
+    TooManyMarks,
+    #[error("it starts with an accent mark")]
+    LeadingMark,
+    #[error("that name is reserved")]
+    Reserved,
+}
+
+/// Why a message was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("The message is empty.")]
+    Empty,
+    #[error("The message is {chars} characters long; the limit is {max}.")]
+    TooLong { chars: usize, max: usize },
+}
+
+#[cfg(feature = "ssr")]
+pub use checks::*;
+
+#[cfg(feature = "ssr")]
+mod checks {
+    use super::*;
+    use std::sync::LazyLock;
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
+    /// A nickname or room name as it will be shown, with the key that decides uniqueness.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Name {
+        pub display: String,
+        /// Case-folded confusable skeleton: equal keys look alike to people.
+        pub key: String,
+    }
+
+    /// Names nobody may take, compared by skeleton so look-alikes are refused as well.
+    const RESERVED: &[&str] = &[
+        "admin",
+        "administrator",
+        "burner",
+        "everyone",
+        "here",
+        "mod",
+        "moderator",
+        "moderators",
+        "nobody",
+        "official",
+        "owner",
+        "root",
+        "server",
+        "staff",
+        "support",
+        "system",
+    ];
+
+    /// Marks allowed on one base character: enough for Vietnamese or Devanagari, not for zalgo.
+    const MAX_MARKS_PER_CHAR: usize = 3;
+
+    /// Bytes looked at before any normalisation: far above any valid name (24 characters of
+    /// 4 bytes, plus decomposition), low enough that a 5 000-character name costs nothing.
+    const RAW_BYTES_CAP: usize = 512;
+
+    pub fn nickname(raw: &str) -> Result<Name, NameError> {
+        static RESERVED_KEYS: LazyLock<Vec<String>> =
+            LazyLock::new(|| RESERVED.iter().map(|r| confusable_key(r)).collect());
+        let name = name(raw, NICKNAME_MAX_CHARS)?;
+        if RESERVED_KEYS.contains(&name.key) {
+            return Err(NameError::Reserved);
+        }
+        Ok(name)
+    }
+
+    pub fn room_name(raw: &str) -> Result<Name, NameError> {
+        name(raw, ROOM_NAME_MAX_CHARS)
+    }
+
+    /// NFKC, emoji variation selectors dropped, white space collapsed, then every character
+    /// checked: letters, marks, digits, punctuation, symbols and single spaces only.
+    fn name(raw: &str, max_chars: usize) -> Result<Name, NameError> {
+        if raw.len() > RAW_BYTES_CAP {
+            return Err(NameError::TooLong { max: max_chars });
+        }
+        let normalised: String = raw.nfkc().filter(|c| !is_variation_selector(*c)).collect();
+        let display = normalised.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+        if display.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if display.chars().count() > max_chars {
+            return Err(NameError::TooLong { max: max_chars });
+        }
+        let mut marks = 0;
+        for (i, c) in display.chars().enumerate() {
+            if is_invisible(c) {
+                return Err(NameError::Invisible);
+            }
+            let group = c.general_category_group();
+            match group {
+                GeneralCategoryGroup::Mark => {
+                    if i == 0 {
+                        return Err(NameError::LeadingMark);
+                    }
+                    marks += 1;
+                    if marks > MAX_MARKS_PER_CHAR {
+                        return Err(NameError::TooManyMarks);
+                    }
+                    continue;
+                }
+                GeneralCategoryGroup::Letter
+                | GeneralCategoryGroup::Number
+                | GeneralCategoryGroup::Punctuation
+                | GeneralCategoryGroup::Symbol => {}
+                GeneralCategoryGroup::Separator if c == ' ' => {}
+                GeneralCategoryGroup::Separator | GeneralCategoryGroup::Other => {
+                    return Err(NameError::Forbidden);
+                }
+            }
+            marks = 0;
+        }
+        let key = confusable_key(&display);
+        Ok(Name { display, key })
+    }
+
+    /// The UTS #39 skeleton, made case-insensitive: skeleton, lower-case, skeleton again, so
+    /// `ALICE`, `Alice`, `aIice` (capital i) and `аlice` (Cyrillic а) all meet at `alice`.
+    pub fn confusable_key(s: &str) -> String {
+        let first: String = unicode_security::skeleton(s).collect();
+        unicode_security::skeleton(&first.to_lowercase()).collect()
+    }
+
+    fn is_variation_selector(c: char) -> bool {
+        matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+    }
+
+    /// Unicode's Default_Ignorable_Code_Point set plus controls: characters that render as
+    /// nothing, or that reorder the text around them.
+    fn is_invisible(c: char) -> bool {
+        c.is_control()
+            || matches!(c,
+                '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}'
+                | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+                | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+    }
+
+    /// Line endings unified, control characters other than newline and tab dropped, trailing
+    /// spaces trimmed, runs of blank lines collapsed to one, blank lines at either end removed.
+    /// The text is otherwise kept exactly as written, and never truncated.
+    pub fn message(raw: &str) -> Result<String, MessageError> {
+        let unified = raw.replace("\r\n", "\n").replace('\r', "\n");
+        let mut out = String::with_capacity(unified.len());
+        let mut blank_run = 0usize;
+        for line in unified.split('\n') {
+            let line: String = line.chars().filter(|c| *c == '\t' || !c.is_control()).collect();
+            let line = line.trim_end();
+            if line.trim().is_empty() {
+                blank_run += 1;
+                continue;
+            }
+            if !out.is_empty() {
+                out.push('\n');
+                if blank_run > 0 {
+                    out.push('\n');
+                }
+            }
+            blank_run = 0;
+            out.push_str(line);
+        }
+        if out.is_empty() {
+            return Err(MessageError::Empty);
+        }
+        let chars = out.chars().count();
+        if chars > MESSAGE_MAX_CHARS {
+            return Err(MessageError::TooLong { chars, max: MESSAGE_MAX_CHARS });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests;

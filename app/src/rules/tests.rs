@@ -1,0 +1,128 @@
+use super::*;
+
+fn key(s: &str) -> String {
+    nickname(s).map(|n| n.key).unwrap_or_else(|e| panic!("{s:?} refused: {e}"))
+}
+
+#[test]
+fn plain_and_unicode_nicknames_are_accepted() {
+    for ok in ["alice", "Bob_42", "Zoë", "李小龍", "Ωmega", "émile", "नमस्ते", "Ngô Bảo", "🔥 fire", "a"]
+    {
+        let name = nickname(ok).unwrap_or_else(|e| panic!("{ok:?} refused: {e}"));
+        assert!(!name.display.is_empty());
+    }
+}
+
+#[test]
+fn nicknames_are_nfkc_normalised_and_spaces_collapsed() {
+    assert_eq!(nickname("ｆｕｌｌ").map(|n| n.display), Ok("full".to_owned()));
+    assert_eq!(nickname("  two   words ").map(|n| n.display), Ok("two words".to_owned()));
+    // e + combining acute becomes the single precomposed é.
+    assert_eq!(nickname("e\u{301}mile").map(|n| n.display), Ok("émile".to_owned()));
+    // Emoji presentation selectors are dropped, not refused.
+    assert_eq!(nickname("❤\u{FE0F}").map(|n| n.display), Ok("❤".to_owned()));
+}
+
+#[test]
+fn case_and_confusables_collide() {
+    let alice = key("alice");
+    for twin in ["ALICE", "Alice", "аlice" /* Cyrillic а */, "aIice" /* capital i */, "ａｌｉｃｅ"] {
+        assert_eq!(key(twin), alice, "{twin:?} should look like alice");
+    }
+    assert_eq!(key("paypal"), key("pаypаl"));
+    assert_eq!(key("mary"), key("rnary"));
+    assert_ne!(key("alice"), key("alicia"));
+    assert_ne!(key("bob"), key("bobby"));
+}
+
+#[test]
+fn length_is_counted_in_characters_after_normalisation() {
+    assert!(nickname(&"x".repeat(24)).is_ok());
+    assert_eq!(nickname(&"x".repeat(25)), Err(NameError::TooLong { max: 24 }));
+    assert!(nickname(&"é".repeat(24)).is_ok(), "24 two-byte characters fit");
+    assert_eq!(nickname(&"a".repeat(5_000)), Err(NameError::TooLong { max: 24 }));
+    // One ligature character that NFKC expands past the limit.
+    assert_eq!(nickname(&"\u{FDFA}".repeat(2)), Err(NameError::TooLong { max: 24 }));
+}
+
+#[test]
+fn empty_and_blank_names_are_refused() {
+    for blank in ["", " ", "   ", "\u{3000}"] {
+        assert_eq!(nickname(blank), Err(NameError::Empty), "{blank:?}");
+    }
+}
+
+#[test]
+fn invisible_and_direction_characters_are_refused() {
+    let cases = [
+        "ali\u{202E}ce",  // right-to-left override
+        "ali\u{2066}ce",  // left-to-right isolate
+        "ali\u{200F}ce",  // right-to-left mark
+        "ali\u{200B}ce",  // zero-width space
+        "ali\u{200D}ce",  // zero-width joiner
+        "ali\u{2060}ce",  // word joiner
+        "\u{FEFF}alice",  // byte-order mark
+        "ali\u{AD}ce",    // soft hyphen
+        "\u{3164}",       // Hangul filler: an "invisible name"
+        "\u{2800}",       // braille blank
+        "al\u{7}ice",     // bell
+        "al\nice",        // newline
+        "al\u{85}ice",    // next line (C1)
+        "al\u{E0041}ice", // tag character
+    ];
+    for bad in cases {
+        assert_eq!(nickname(bad), Err(NameError::Invisible), "{bad:?}");
+    }
+    assert_eq!(nickname("al\u{E000}ice"), Err(NameError::Forbidden), "private use");
+    assert_eq!(nickname("al\u{2028}ice"), Err(NameError::Forbidden), "line separator");
+}
+
+#[test]
+fn stacks_of_combining_marks_are_refused() {
+    assert_eq!(nickname("z\u{301}\u{302}\u{303}\u{304}algo"), Err(NameError::TooManyMarks));
+    assert_eq!(nickname("\u{301}alice"), Err(NameError::LeadingMark));
+    assert!(nickname("ệ").is_ok());
+}
+
+#[test]
+fn reserved_names_and_their_look_alikes_are_refused() {
+    for reserved in ["admin", "Admin", "ADMINISTRATOR", "аdmin", "System", "moderator", "burner", "ｓｙｓｔｅｍ"]
+    {
+        assert_eq!(nickname(reserved), Err(NameError::Reserved), "{reserved:?}");
+    }
+    assert!(nickname("admiral").is_ok());
+    assert!(room_name("System talk").is_ok(), "reserved words are fine in room names");
+}
+
+#[test]
+fn room_names_follow_the_same_character_rules_with_their_own_length() {
+    assert!(room_name(&"r".repeat(48)).is_ok());
+    assert_eq!(room_name(&"r".repeat(49)), Err(NameError::TooLong { max: 48 }));
+    assert_eq!(room_name(&"r".repeat(10_000)), Err(NameError::TooLong { max: 48 }));
+    assert_eq!(room_name("a\u{202E}b"), Err(NameError::Invisible));
+    assert_eq!(room_name("a\u{0}b"), Err(NameError::Invisible));
+    assert_eq!(room_name("../../etc/passwd").map(|n| n.display), Ok("../../etc/passwd".to_owned()));
+}
+
+#[test]
+fn messages_keep_their_text_and_collapse_blank_runs() {
+    assert_eq!(message("hello"), Ok("hello".to_owned()));
+    assert_eq!(message("a\n\n\n\n\nb"), Ok("a\n\nb".to_owned()));
+    assert_eq!(message("a\r\nb\rc"), Ok("a\nb\nc".to_owned()));
+    assert_eq!(message("\n\n  hi  \n\n"), Ok("  hi".to_owned()));
+    assert_eq!(message("a\n \t \nb"), Ok("a\n\nb".to_owned()), "whitespace-only lines are blank");
+    assert_eq!(message("a\u{7}b\u{1B}[31m"), Ok("ab[31m".to_owned()), "controls dropped");
+    assert_eq!(message("<script>alert(1)</script>"), Ok("<script>alert(1)</script>".to_owned()));
+    let spaced = format!("start{}end", "\n".repeat(100_000));
+    assert_eq!(message(&spaced), Ok("start\n\nend".to_owned()));
+}
+
+#[test]
+fn empty_and_overlong_messages_are_refused_never_truncated() {
+    for empty in ["", "   ", "\n\n\n", &"\n".repeat(100_000), "\t\u{7}"] {
+        assert_eq!(message(empty), Err(MessageError::Empty), "{empty:?}");
+    }
+    assert!(message(&"x".repeat(2_000)).is_ok());
+    assert!(message(&"😀".repeat(2_000)).is_ok(), "the limit counts characters, not bytes");
+    assert_eq!(message(&"x".repeat(2_001)), Err(MessageError::TooLong { chars: 2_001, max: 2_000 }));
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs whatever Burner needs and is missing; skips what is already there at the right
+# version. `setup.sh run` for serving, `setup.sh test` adds what the tests need (Chromium, the
+# end-to-end npm packages). Safe to run again and again.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+purpose=${1:-run}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "Rust $toolchain with the wasm target"
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+  rustup toolchain install "$toolchain" --profile minimal -c clippy -c rustfmt -t wasm32-unknown-unknown
+fi
+rustup component add --toolchain "$toolchain" clippy rustfmt >/dev/null 2>&1
+rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-unknown-unknown \
+  || rustup target add --toolchain "$toolchain" wasm32-unknown-unknown
+
+step "Debian packages"
+packages=(brotli)
+[ "$purpose" = test ] && packages+=(chromium)
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "all present: ${packages[*]}"
+fi
+
+step "Trunk"
+trunk_version=0.22.1
+if ! trunk --version 2>/dev/null | grep -q " $trunk_version\$"; then
+  echo "compiling Trunk $trunk_version from crates.io (about 15 minutes, once per machine)"
+  cargo install trunk --version "$trunk_version" --locked
+else
+  echo "trunk $trunk_version present"
+fi
+
+step "wasm-bindgen CLI at Cargo.lock's version"
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+grep -q "^wasm_bindgen = \"$bindgen_version\"" Trunk.toml \
+  || { echo "Trunk.toml pins another wasm-bindgen than Cargo.lock ($bindgen_version): update [tools] wasm_bindgen" >&2; exit 1; }
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen_version\$"; then
+  # Not --locked: one of its locked dependencies is missing from the registry this machine reaches.
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --force
+else
+  echo "wasm-bindgen $bindgen_version present"
+fi
+
+# Installs a folder's npm packages from its lockfile, unless that exact lockfile is installed.
+npm_install() {
+  local dir=$1 stamp
+  stamp="$dir/node_modules/.burner-lock"
+  if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "$dir: packages present"
+    return
+  fi
+  # `install --no-save` follows the lockfile like `ci` does, but also accepts lockfiles written
+  # with omit-lockfile-registry-resolved (this machine's npm setting), which `ci` refuses.
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-save --no-audit --no-fund --loglevel=error)
+  cp "$dir/package-lock.json" "$stamp"
+}
+
+step "npm packages (Tailwind CSS, wasm-opt$([ "$purpose" = test ] && echo ', Playwright'))"
+npm_install style
+[ "$purpose" = test ] && npm_install end2end
+exit 0

@@ -1,0 +1,110 @@
+//! Every setting of a Burner server: flags, each with an environment variable and a default
+//! that serves a community from one process. `burner --help` lists them.
+
+use clap::Parser;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+#[derive(Clone, Debug, Parser)]
+#[command(name = "burner", version, about = "Burner: anonymous real-time chat rooms")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BURNER_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// The built site: `pkg/` holds the wasm bundle, its loader and the stylesheet.
+    #[arg(long, env = "BURNER_SITE_DIR", default_value = "target/site")]
+    pub site_dir: PathBuf,
+
+    /// Origins allowed to open the WebSocket (comma-separated `scheme://host[:port]`).
+    /// Empty: only the site's own origin, `http://` + the request's Host. Behind a TLS proxy,
+    /// name the public origin, e.g. `https://chat.example.org`.
+    #[arg(long, env = "BURNER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest participant limit a new room may ask for (at most 1000).
+    #[arg(long, env = "BURNER_MAX_ROOM_LIMIT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub max_room_limit: u32,
+
+    /// Participant limit of the lobby, the room that always exists.
+    #[arg(long, env = "BURNER_LOBBY_LIMIT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub lobby_limit: u32,
+
+    /// How long a room without members lives on before it is removed.
+    #[arg(long, env = "BURNER_ROOM_EXPIRY", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub room_expiry: Duration,
+
+    /// Most rooms that may exist at once.
+    #[arg(long, env = "BURNER_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// Rooms one IP address (IPv6: one /64) may create in a burst ...
+    #[arg(long, env = "BURNER_ROOM_CREATE_BURST", default_value_t = 5)]
+    pub room_create_burst: u32,
+
+    /// ... and then one more every this long.
+    #[arg(long, env = "BURNER_ROOM_CREATE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub room_create_interval: Duration,
+
+    /// Messages a member may send at once ...
+    #[arg(long, env = "BURNER_MESSAGE_BURST", default_value_t = 10)]
+    pub message_burst: u32,
+
+    /// ... and then one more every this long. A join costs three messages.
+    #[arg(long, env = "BURNER_MESSAGE_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub message_interval: Duration,
+
+    /// Joins one IP address (IPv6: one /64) may make in a burst, across all its connections ...
+    #[arg(long, env = "BURNER_JOIN_BURST_PER_IP", default_value_t = 20)]
+    pub join_burst_per_ip: u32,
+
+    /// ... and then one more every this long.
+    #[arg(long, env = "BURNER_JOIN_INTERVAL_PER_IP", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub join_interval_per_ip: Duration,
+
+    /// Frames of any kind (pings included) a connection may send per second before it is
+    /// closed as a flood; bursts of twice this are tolerated.
+    #[arg(long, env = "BURNER_FRAMES_PER_SECOND", default_value_t = 20)]
+    pub frames_per_second: u32,
+
+    /// Frames queued for one connection before it counts as too slow and is closed.
+    #[arg(long, env = "BURNER_OUTBOX", default_value_t = 256)]
+    pub outbox: usize,
+
+    /// Most WebSocket connections the server holds at once.
+    #[arg(long, env = "BURNER_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// How often the server pings each socket.
+    #[arg(long, env = "BURNER_PING_INTERVAL", default_value = "25s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+
+    /// How long a ping may go unanswered before the connection is dropped.
+    #[arg(long, env = "BURNER_PONG_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub pong_timeout: Duration,
+
+    /// How long a socket may stay without joining a room or watching the directory.
+    #[arg(long, env = "BURNER_IDLE_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a client may take to send its HTTP request headers.
+    #[arg(long, env = "BURNER_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Invalid frames in a row after which a connection is closed.
+    #[arg(long, env = "BURNER_MAX_BAD_FRAMES", default_value_t = 5)]
+    pub max_bad_frames: u32,
+
+    /// Log filter, in `tracing` syntax (e.g. `info`, `server=debug`).
+    #[arg(long, env = "BURNER_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// The defaults, as `burner` with no flags would take them (the `BURNER_*` environment
+    /// still applies), for tests and tools that start a server in-process.
+    pub fn defaults() -> Self {
+        Self::parse_from(["burner"])
+    }
+}

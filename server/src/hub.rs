@@ -1,0 +1,220 @@
+//! The hub: which rooms exist, who may create them, and the live room directory.
+//!
+//! Locking: the room table (`rooms`) is a short `RwLock` section to find or add a room; each room
+//! has its own `Mutex` (see [`room`]); the watcher list has its own. A room lock is never taken
+//! while the table is write-locked except in expiry, which takes them in that order (table, then
+//! room); nothing takes them the other way round. No lock is held across an `.await`: the hub has
+//! no `.await` at all, it only queues frames.
+
+mod error;
+mod room;
+
+pub use error::HubError;
+pub use room::{Accepted, JoinRequest, Membership, Room};
+
+use crate::outbox::{ConnHandle, Frame, Offer};
+use app::{
+    api::RoomPreview,
+    protocol::{LOBBY_SLUG, RoomSummary, ServerMsg},
+    rules,
+};
+use rand::Rng;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, RwLock, atomic::AtomicU64},
+    time::{Duration, Instant},
+};
+
+/// Room directory snapshots stop at this many rooms (most occupied first): a list people can read.
+const DIRECTORY_SNAPSHOT_MAX: usize = 200;
+
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub max_room_limit: u32,
+    pub lobby_limit: u32,
+    pub room_expiry: Duration,
+    pub max_rooms: usize,
+}
+
+pub struct Hub {
+    config: HubConfig,
+    rooms: RwLock<Rooms>,
+    watchers: Mutex<Watchers>,
+    /// Member ids are unique for the life of the process and never reused.
+    next_member_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct Rooms {
+    by_slug: HashMap<Arc<str>, Arc<Room>>,
+    /// Confusable keys of room names: two rooms may not look alike in the directory.
+    names: HashMap<String, Arc<str>>,
+}
+
+#[derive(Default)]
+struct Watchers {
+    conns: HashMap<u64, ConnHandle>,
+    /// Rooms removed since the last directory update.
+    removed: Vec<Arc<str>>,
+}
+
+impl Hub {
+    pub fn new(config: HubConfig) -> Self {
+        let hub =
+            Self { rooms: RwLock::default(), watchers: Mutex::default(), next_member_id: AtomicU64::new(1), config };
+        let lobby = Room::new(
+            LOBBY_SLUG.into(),
+            "Lobby".into(),
+            rules::confusable_key("Lobby"),
+            hub.config.lobby_limit,
+            false,
+            true,
+            true,
+        );
+        hub.insert(Arc::new(lobby));
+        hub
+    }
+
+    fn insert(&self, room: Arc<Room>) {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        rooms.names.insert(room.name_key().to_owned(), room.slug.clone());
+        rooms.by_slug.insert(room.slug.clone(), room);
+    }
+
+    pub fn room(&self, slug: &str) -> Option<Arc<Room>> {
+        self.rooms.read().unwrap_or_else(PoisonError::into_inner).by_slug.get(slug).cloned()
+    }
+
+    /// Creates a room with a fresh slug derived from its name. The caller has rate-limited the
+    /// creator already.
+    pub fn create_room(&self, name: &str, limit: u32, one_way: bool, listed: bool) -> Result<RoomSummary, HubError> {
+        let name = rules::room_name(name).map_err(HubError::RoomNameInvalid)?;
+        let max = self.config.max_room_limit;
+        if !(rules::ROOM_LIMIT_MIN..=max).contains(&limit) {
+            return Err(HubError::LimitInvalid { max });
+        }
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        if rooms.by_slug.len() >= self.config.max_rooms {
+            return Err(HubError::TooManyRooms);
+        }
+        if rooms.names.contains_key(&name.key) {
+            return Err(HubError::RoomNameTaken);
+        }
+        let slug = loop {
+            let candidate = slug_for(&name.display);
+            if !rooms.by_slug.contains_key(candidate.as_str()) {
+                break Arc::<str>::from(candidate);
+            }
+        };
+        let room =
+            Arc::new(Room::new(slug.clone(), name.display.into(), name.key.clone(), limit, one_way, listed, false));
+        let summary = room.summary();
+        rooms.names.insert(name.key, slug.clone());
+        rooms.by_slug.insert(slug, room);
+        Ok(summary)
+    }
+
+    /// Listed rooms, most occupied first.
+    pub fn listed_rooms(&self) -> Vec<RoomSummary> {
+        let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+        let mut listed: Vec<(&Arc<Room>, RoomSummary)> =
+            rooms.by_slug.values().filter(|r| r.listed).map(|r| (r, r.summary())).collect();
+        listed.sort_by(|(ra, a), (rb, b)| {
+            rb.permanent.cmp(&ra.permanent).then(b.members.cmp(&a.members)).then(ra.created.cmp(&rb.created))
+        });
+        listed.into_iter().take(DIRECTORY_SNAPSHOT_MAX).map(|(_, s)| s).collect()
+    }
+
+    /// What the room page shows before joining. A one-way room shows no messages: the page
+    /// cannot know which of them the visitor wrote, and must never show an author their own.
+    pub fn preview(&self, slug: &str) -> Option<RoomPreview> {
+        let room = self.room(slug)?;
+        Some(RoomPreview { room: room.summary(), recent: (!room.one_way).then(|| room.recent_messages()) })
+    }
+
+    pub fn join(&self, slug: &str, conn: &ConnHandle, request: JoinRequest<'_>) -> Result<Membership, HubError> {
+        let room = self.room(slug).ok_or(HubError::RoomNotFound)?;
+        room.join(conn, request, &self.next_member_id)
+    }
+
+    /// Sends the directory to `conn` now and its changes from then on.
+    pub fn watch_directory(&self, conn: &ConnHandle) {
+        let snapshot: Frame = ServerMsg::Directory { rooms: self.listed_rooms() }.encode().into();
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        if conn.offer(snapshot) == Offer::Queued {
+            watchers.conns.insert(conn.id, conn.clone());
+        }
+    }
+
+    pub fn unwatch_directory(&self, conn_id: u64) {
+        self.watchers.lock().unwrap_or_else(PoisonError::into_inner).conns.remove(&conn_id);
+    }
+
+    /// Sends one `directory_changed` with every room whose occupancy changed since the last call.
+    /// Called on a timer, so a burst of joins costs watchers one frame, not one per join.
+    pub fn flush_directory(&self) {
+        let updated: Vec<RoomSummary> = {
+            let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+            rooms.by_slug.values().filter(|r| r.take_dirty() && r.listed).map(|r| r.summary()).collect()
+        };
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        let removed: Vec<String> = watchers.removed.drain(..).map(|s| s.to_string()).collect();
+        if (updated.is_empty() && removed.is_empty()) || watchers.conns.is_empty() {
+            return;
+        }
+        let frame: Frame = ServerMsg::DirectoryChanged { updated, removed }.encode().into();
+        watchers.conns.retain(|_, conn| conn.offer(frame.clone()) == Offer::Queued);
+    }
+
+    /// Removes rooms that have been empty for longer than the expiry delay. The lobby stays.
+    pub fn expire_rooms(&self, now: Instant) {
+        let expired: Vec<Arc<str>> = {
+            let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+            let expired: Vec<Arc<Room>> = rooms
+                .by_slug
+                .values()
+                .filter(|room| !room.permanent && room.close_if_expired(now, self.config.room_expiry))
+                .cloned()
+                .collect();
+            for room in &expired {
+                rooms.by_slug.remove(&room.slug);
+                rooms.names.remove(room.name_key());
+            }
+            expired.into_iter().filter(|r| r.listed).map(|r| r.slug.clone()).collect()
+        };
+        if !expired.is_empty() {
+            self.watchers.lock().unwrap_or_else(PoisonError::into_inner).removed.extend(expired);
+        }
+    }
+
+    /// Rooms that exist now, the lobby included.
+    pub fn room_count(&self) -> usize {
+        self.rooms.read().unwrap_or_else(PoisonError::into_inner).by_slug.len()
+    }
+}
+
+/// `Rust talk!` → `rust-talk-k3x9q`: the name's Latin letters and digits, lower-cased, plus a
+/// random suffix so slugs never collide and unlisted rooms cannot be guessed from their name.
+fn slug_for(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut base = String::new();
+    for c in name.nfkd() {
+        if c.is_ascii_alphanumeric() {
+            base.push(c.to_ascii_lowercase());
+        } else if (c.is_whitespace() || c.is_ascii_punctuation()) && !base.ends_with('-') && !base.is_empty() {
+            base.push('-');
+        }
+        if base.len() >= 40 {
+            break;
+        }
+    }
+    let base = base.trim_end_matches('-');
+    let base = if base.is_empty() { "room" } else { base };
+    let mut rng = rand::rng();
+    let suffix: String =
+        (0..5).map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[rng.random_range(0..32)])).collect();
+    format!("{base}-{suffix}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! Rate limits (token buckets, via governor): per connection for messages and raw frames, per IP
+//! address for joins and room creation. IPv6 addresses are limited per /64, the block one
+//! subscriber usually gets, so rotating addresses within it buys nothing.
+
+use governor::{
+    Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+    state::{InMemoryState, NotKeyed, keyed::DefaultKeyedStateStore},
+};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+
+type Direct = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
+type Keyed = RateLimiter<IpKey, DefaultKeyedStateStore<IpKey>, DefaultClock>;
+
+/// An IPv4 address, or the /64 prefix of an IPv6 address.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum IpKey {
+    V4(u32),
+    /// The upper 64 bits.
+    V6(u64),
+}
+
+impl From<IpAddr> for IpKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self::V4(v4.to_bits()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self::V4(v4.to_bits()),
+                None => Self::V6((v6.to_bits() >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// `burst` at once, then one more every `interval`.
+pub fn quota(burst: u32, interval: Duration) -> Quota {
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(interval.max(Duration::from_micros(1)))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+/// Refused; try again after this long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+impl RetryAfter {
+    pub fn millis(self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// One bucket, e.g. one connection's messages.
+pub struct Bucket(Direct);
+
+impl Bucket {
+    pub fn new(quota: Quota) -> Self {
+        Self(RateLimiter::direct(quota))
+    }
+
+    /// Takes `cost` tokens, or says when they will be there.
+    pub fn take(&self, cost: u32) -> Result<(), RetryAfter> {
+        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        match self.0.check_n(cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(RetryAfter(not_until.wait_time_from(DefaultClock::default().now()))),
+            // More than the burst can ever hold: never possible with our costs, refuse for long.
+            Err(_) => Err(RetryAfter(Duration::from_secs(60))),
+        }
+    }
+}
+
+/// One bucket per IP key.
+pub struct PerIp(Keyed);
+
+impl PerIp {
+    pub fn new(quota: Quota) -> Self {
+        Self(RateLimiter::keyed(quota))
+    }
+
+    pub fn take(&self, ip: IpAddr, cost: u32) -> Result<(), RetryAfter> {
+        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        match self.0.check_key_n(&IpKey::from(ip), cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(RetryAfter(not_until.wait_time_from(DefaultClock::default().now()))),
+            Err(_) => Err(RetryAfter(Duration::from_secs(60))),
+        }
+    }
+
+    /// Forgets addresses whose buckets are full again, so memory follows the active set.
+    pub fn forget_idle(&self) {
+        self.0.retain_recent();
+        self.0.shrink_to_fit();
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The per-IP limits of one server.
+pub struct IpLimits {
+    pub joins: PerIp,
+    pub room_creation: PerIp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn ipv6_addresses_share_a_key_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(IpKey::from(a), IpKey::from(b));
+        assert_ne!(IpKey::from(a), IpKey::from(other));
+        let v4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+        let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
+        assert_eq!(IpKey::from(v4), IpKey::from(mapped));
+        assert_ne!(IpKey::from(v4), IpKey::from(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+    }
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_says_when() {
+        let bucket = Bucket::new(quota(3, Duration::from_secs(10)));
+        for _ in 0..3 {
+            assert_eq!(bucket.take(1), Ok(()));
+        }
+        let retry = bucket.take(1).expect_err("burst spent");
+        assert!(retry.0 > Duration::from_secs(8) && retry.0 <= Duration::from_secs(10), "{retry:?}");
+    }
+
+    #[test]
+    fn per_ip_buckets_are_separate() {
+        let limits = PerIp::new(quota(1, Duration::from_secs(60)));
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        assert!(limits.take(a, 1).is_ok());
+        assert!(limits.take(a, 1).is_err());
+        assert!(limits.take(b, 1).is_ok());
+    }
+}

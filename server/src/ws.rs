@@ -1,0 +1,143 @@
+//! `/ws`: the upgrade (origin check, connection cap, socket limits) and the per-socket loop.
+//!
+//! One task per socket. It writes whatever the hub queued in its outbox (everything queued, then
+//! one flush), reads the client's frames and answers them through the same outbox, pings, and
+//! closes with a code from `protocol::close` when anything goes wrong. The hub never waits for it.
+
+mod session;
+
+use crate::{
+    outbox::{CloseReason, ConnHandle},
+    state::AppState,
+};
+use app::protocol::{PROTOCOL_VERSION, close};
+use axum::{
+    extract::{ConnectInfo, Query, State, WebSocketUpgrade},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use std::{net::SocketAddr, sync::atomic::Ordering};
+use tracing::Instrument;
+
+/// Frames and messages are capped at 64 KiB: far above the 2 000-character message limit, far
+/// below tungstenite's 16/64 MiB defaults, so an oversized frame is refused from its header.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Socket read buffer. axum's default (128 KiB) is most of the memory of an idle connection; a
+/// chat frame fits in a few hundred bytes, and larger ones are simply read in several calls.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Frames are gathered up to this size before a write: one syscall for a burst of messages.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    /// The protocol version the client speaks.
+    v: Option<String>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&state.allowed_origins, &headers) {
+        return (StatusCode::FORBIDDEN, "This page may not open a Burner connection (origin not allowed).")
+            .into_response();
+    }
+    let Some(slot) = state.connections.try_acquire() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Burner is at its connection limit. Try again in a minute.")
+            .into_response();
+    };
+    let version_ok = query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string());
+    let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    let (handle, inbox, control) = ConnHandle::new(conn_id, state.config.outbox);
+    let tracked = state.tracker.token();
+    ws.max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * MAX_FRAME_BYTES)
+        .on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("conn", id = conn_id);
+            async move {
+                let _slot = slot;
+                let _tracked = tracked;
+                if !version_ok {
+                    session::refuse(
+                        socket,
+                        CloseReason {
+                            code: close::UNSUPPORTED_VERSION,
+                            reason: "protocol version not supported; reload the page",
+                        },
+                    )
+                    .await;
+                    return;
+                }
+                session::Session::new(state, peer.ip(), handle, control).run(socket, inbox).await;
+            }
+            .instrument(span)
+        })
+}
+
+/// The browser's `Origin` must match the allowlist exactly (scheme, host and port). With no
+/// allowlist configured, only the site's own origin is allowed: `http://` + the `Host` the
+/// request was sent to. A missing `Origin` is refused: browsers always send one on WebSocket
+/// upgrades, and bots can send the site's origin like a browser would.
+fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    if allowed.is_empty() {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        return !host.is_empty()
+            && origin.len() == "http://".len() + host.len()
+            && origin.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+            && origin.get(7..).is_some_and(|rest| rest.eq_ignore_ascii_case(host));
+    }
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static(host));
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+        }
+        headers
+    }
+
+    #[test]
+    fn default_allows_only_the_sites_own_origin() {
+        assert!(origin_allowed(&[], &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")));
+        assert!(origin_allowed(&[], &headers(Some("http://LOCALHOST:3000"), "localhost:3000")));
+        for foreign in [
+            "http://evil.example",
+            "null",
+            "https://127.0.0.1:3000",
+            "http://127.0.0.1:3001",
+            "http://127.0.0.1:3000.evil.example",
+            "http://127.0.0.1",
+            "ws://127.0.0.1:3000",
+        ] {
+            assert!(!origin_allowed(&[], &headers(Some(foreign), "127.0.0.1:3000")), "{foreign}");
+        }
+        assert!(!origin_allowed(&[], &headers(None, "127.0.0.1:3000")));
+    }
+
+    #[test]
+    fn a_configured_allowlist_replaces_the_default() {
+        let allowed = vec!["https://chat.example.org".to_owned()];
+        assert!(origin_allowed(&allowed, &headers(Some("https://chat.example.org"), "10.0.0.5:3000")));
+        assert!(!origin_allowed(&allowed, &headers(Some("http://chat.example.org"), "chat.example.org")));
+        assert!(!origin_allowed(&allowed, &headers(Some("https://chat.example.org.evil.example"), "x")));
+        assert!(!origin_allowed(&allowed, &headers(Some("http://10.0.0.5:3000"), "10.0.0.5:3000")));
+    }
+}
