@@ -20,10 +20,11 @@ pub const WS_PATH: &str = "/ws";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMsg {
+    // Field-less requests are written `{}` so that `deny_unknown_fields` covers them too.
     /// Receive the room directory now and its changes from then on.
-    WatchDirectory,
+    WatchDirectory {},
     /// Stop receiving directory changes.
-    UnwatchDirectory,
+    UnwatchDirectory {},
     /// Enter a room under a nickname. One room per connection at a time.
     Join {
         room: String,
@@ -36,7 +37,7 @@ pub enum ClientMsg {
         resume: Option<Resume>,
     },
     /// Leave the current room.
-    Leave,
+    Leave {},
     /// Post to the current room.
     SendMessage {
         text: String,
@@ -45,6 +46,17 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_ref: Option<String>,
     },
+}
+
+impl ClientMsg {
+    /// Parses one frame. Only a JSON object is a message: serde would also take the tuple form
+    /// `["send_message", "hi"]`, which the protocol does not have.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        if !text.trim_start().starts_with('{') {
+            return Err("a message is a JSON object with a \"type\"".to_owned());
+        }
+        serde_json::from_str(text).map_err(|error| error.to_string())
+    }
 }
 
 /// "I have everything up to `seq` of this incarnation (`epoch`) of the room."

@@ -51,12 +51,22 @@ mod checks {
     use unicode_normalization::UnicodeNormalization;
     use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
-    /// A nickname or room name as it will be shown, with the key that decides uniqueness.
+    /// A nickname or room name as it will be shown, with the keys that decide uniqueness.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct Name {
         pub display: String,
-        /// Case-folded confusable skeleton: equal keys look alike to people.
+        /// Case-folded confusable skeleton: `ALICE`, `Alice` and `аlice` (Cyrillic а) share it.
         pub key: String,
+        /// Confusable skeleton of the name as written, which also catches look-alikes that only
+        /// exist in one case: `aIice` with a capital i shares it with `alice`.
+        pub shape: String,
+    }
+
+    impl Name {
+        /// Whether people could mistake one name for the other.
+        pub fn looks_like(&self, other: &Name) -> bool {
+            self.key == other.key || self.shape == other.shape
+        }
     }
 
     /// Names nobody may take, compared by skeleton so look-alikes are refused as well.
@@ -90,7 +100,7 @@ mod checks {
         static RESERVED_KEYS: LazyLock<Vec<String>> =
             LazyLock::new(|| RESERVED.iter().map(|r| confusable_key(r)).collect());
         let name = name(raw, NICKNAME_MAX_CHARS)?;
-        if RESERVED_KEYS.contains(&name.key) {
+        if RESERVED_KEYS.iter().any(|r| *r == name.key || *r == name.shape) {
             return Err(NameError::Reserved);
         }
         Ok(name)
@@ -143,14 +153,14 @@ mod checks {
             marks = 0;
         }
         let key = confusable_key(&display);
-        Ok(Name { display, key })
+        let shape = unicode_security::skeleton(&display).collect();
+        Ok(Name { display, key, shape })
     }
 
-    /// The UTS #39 skeleton, made case-insensitive: skeleton, lower-case, skeleton again, so
-    /// `ALICE`, `Alice`, `aIice` (capital i) and `аlice` (Cyrillic а) all meet at `alice`.
+    /// The UTS #39 confusable skeleton of the lower-cased name: equal for names that differ
+    /// only in case or by look-alike letters.
     pub fn confusable_key(s: &str) -> String {
-        let first: String = unicode_security::skeleton(s).collect();
-        unicode_security::skeleton(&first.to_lowercase()).collect()
+        unicode_security::skeleton(&s.to_lowercase()).collect()
     }
 
     fn is_variation_selector(c: char) -> bool {

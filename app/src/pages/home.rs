@@ -169,7 +169,7 @@ mod live {
     pub fn watch(rooms: RwSignal<Vec<RoomSummary>>) {
         let socket = Socket::open(move |socket, event| match event {
             Event::Message(ServerMsg::Welcome { .. }) => {
-                socket.send(&ClientMsg::WatchDirectory);
+                socket.send(&ClientMsg::WatchDirectory {});
             }
             Event::Message(ServerMsg::Directory { rooms: list }) => rooms.set(list),
             Event::Message(ServerMsg::DirectoryChanged { updated, removed }) => rooms.update(|list| {

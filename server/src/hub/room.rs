@@ -52,11 +52,16 @@ struct State {
 
 struct Member {
     id: u64,
-    nickname: String,
-    /// Confusable key of the nickname.
-    key: String,
+    /// The nickname as shown, with its look-alike keys.
+    name: rules::Name,
     session: Box<str>,
     conn: ConnHandle,
+}
+
+impl Member {
+    fn public(&self) -> protocol::Member {
+        protocol::Member { id: self.id, nickname: self.name.display.clone() }
+    }
 }
 
 struct Stored {
@@ -197,29 +202,29 @@ impl Room {
         // A reconnecting tab takes its own place back (same session, same nickname): the ghost
         // of its dropped connection is replaced quietly, keeping its member id, so the others
         // see no leave/join churn.
-        let ghost = state.members.iter_mut().find(|m| *m.session == *request.session && m.key == name.key);
+        let ghost = state.members.iter_mut().find(|m| *m.session == *request.session && m.name.looks_like(&name));
         let (you, fresh) = if let Some(ghost) = ghost {
             let old = std::mem::replace(&mut ghost.conn, conn.clone());
             if old.id != conn.id {
                 old.close(CloseReason { code: close::REPLACED, reason: "joined again from another connection" });
             }
-            (protocol::Member { id: ghost.id, nickname: ghost.nickname.clone() }, false)
+            (ghost.public(), false)
         } else {
-            if state.members.iter().any(|m| m.key == name.key) {
+            if state.members.iter().any(|m| m.name.looks_like(&name)) {
                 return Err(HubError::NicknameTaken);
             }
             if state.members.len() >= self.limit as usize {
                 return Err(HubError::RoomFull { limit: self.limit });
             }
-            let id = ids.fetch_add(1, Ordering::Relaxed);
-            state.members.push(Member {
-                id,
-                nickname: name.display.clone(),
-                key: name.key,
+            let member = Member {
+                id: ids.fetch_add(1, Ordering::Relaxed),
+                name,
                 session: request.session.into(),
                 conn: conn.clone(),
-            });
-            (protocol::Member { id, nickname: name.display }, true)
+            };
+            let you = member.public();
+            state.members.push(member);
+            (you, true)
         };
 
         let (continuity, history) = self.history_for(&state, request.session, request.resume);
@@ -227,11 +232,7 @@ impl Room {
         let joined = ServerMsg::Joined {
             room: RoomSummary { members: count, ..self.summary() },
             you: you.clone(),
-            members: state
-                .members
-                .iter()
-                .map(|m| protocol::Member { id: m.id, nickname: m.nickname.clone() })
-                .collect(),
+            members: state.members.iter().map(Member::public).collect(),
             epoch: self.epoch.clone(),
             continuity,
             history,
@@ -278,7 +279,7 @@ impl Room {
         let mut state = self.lock();
         let author =
             state.members.iter().find(|m| m.id == member_id && m.conn.id == conn_id).ok_or(HubError::NotJoined)?;
-        let author_ref = protocol::Member { id: author.id, nickname: author.nickname.clone() };
+        let author_ref = author.public();
         let session = author.session.clone();
         // A resend after a reconnect (same session, same reference) is acknowledged, not reposted.
         if let Some(client_ref) = client_ref.as_deref() {
@@ -336,10 +337,7 @@ impl Room {
 
     fn announce_departure(&self, state: &mut State, gone: Member) {
         let count = state.members.len() as u32;
-        let frame: Frame =
-            ServerMsg::MemberLeft { member: protocol::Member { id: gone.id, nickname: gone.nickname }, count }
-                .encode()
-                .into();
+        let frame: Frame = ServerMsg::MemberLeft { member: gone.public(), count }.encode().into();
         // Recursion is bounded: every level removes at least one member.
         self.fan_out(state, &frame, Skip::Nobody);
     }

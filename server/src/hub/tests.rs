@@ -73,7 +73,7 @@ fn the_participant_limit_is_exact_under_a_join_storm() {
     let hub = Arc::new(hub());
     let room = hub.create_room("Storm", 10, false, true).expect("created");
     let barrier = Arc::new(Barrier::new(50));
-    let admitted: Vec<_> = (0..50)
+    let threads: Vec<_> = (0..50)
         .map(|i| {
             let (hub, barrier, slug) = (hub.clone(), barrier.clone(), room.slug.clone());
             thread::spawn(move || {
@@ -84,8 +84,8 @@ fn the_participant_limit_is_exact_under_a_join_storm() {
                 hub.join(&slug, &c.handle, join(&nickname, &session)).ok().map(|m| (m, c))
             })
         })
-        .filter_map(|t| t.join().expect("thread"))
         .collect();
+    let admitted: Vec<_> = threads.into_iter().filter_map(|t| t.join().expect("thread")).collect();
     assert_eq!(admitted.len(), 10);
     assert_eq!(hub.room(&room.slug).expect("room").member_count(), 10);
 }

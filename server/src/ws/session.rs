@@ -171,14 +171,13 @@ impl Session {
     }
 
     fn on_text(&mut self, text: &str) -> Flow {
-        match serde_json::from_str::<ClientMsg>(text) {
+        match ClientMsg::from_json(text) {
             Ok(message) => {
                 self.bad_frames = 0;
                 self.on_message(message);
                 Flow::Continue
             }
-            Err(error) => {
-                let mut detail = error.to_string();
+            Err(mut detail) => {
                 detail.truncate(detail.floor_char_boundary(200));
                 self.refuse(
                     ErrorCode::BadRequest,
@@ -203,13 +202,13 @@ impl Session {
 
     fn on_message(&mut self, message: ClientMsg) {
         match message {
-            ClientMsg::WatchDirectory => {
+            ClientMsg::WatchDirectory {} => {
                 if !self.watching {
                     self.state.hub.watch_directory(&self.handle);
                     self.watching = true;
                 }
             }
-            ClientMsg::UnwatchDirectory => {
+            ClientMsg::UnwatchDirectory {} => {
                 self.state.hub.unwatch_directory(self.handle.id);
                 self.watching = false;
             }
@@ -236,7 +235,7 @@ impl Session {
                     Err(error) => self.refuse_hub(error, None),
                 }
             }
-            ClientMsg::Leave => match self.membership.take() {
+            ClientMsg::Leave {} => match self.membership.take() {
                 Some(membership) => {
                     let room = membership.room.slug.to_string();
                     drop(membership);

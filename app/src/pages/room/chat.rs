@@ -133,7 +133,7 @@ impl Chat {
     }
 
     pub fn leave(&self) {
-        self.send(&ClientMsg::Leave);
+        self.send(&ClientMsg::Leave {});
         self.disconnect();
         self.phase.set(Phase::Lobby);
         self.members.set(Vec::new());
