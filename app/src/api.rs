@@ -7,7 +7,7 @@
 use crate::protocol::{ChatMessage, ErrorCode, RoomSummary};
 use leptos::prelude::*;
 use leptos::server_fn::{
-    codec::JsonEncoding,
+    codec::{GetUrl, JsonEncoding},
     error::{FromServerFnError, ServerFnErrorErr},
 };
 use serde::{Deserialize, Serialize};
@@ -74,12 +74,12 @@ fn backend() -> Result<std::sync::Arc<dyn Backend>, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "Burner is not ready yet."))
 }
 
-#[server(endpoint = "rooms")]
+#[server(endpoint = "rooms", input = GetUrl)]
 pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
     Ok(backend()?.rooms())
 }
 
-#[server(endpoint = "room")]
+#[server(endpoint = "room", input = GetUrl)]
 pub async fn fetch_room_preview(slug: String) -> Result<Option<RoomPreview>, ApiError> {
     Ok(backend()?.preview(&slug))
 }
@@ -95,13 +95,35 @@ pub async fn create_room(
 ) -> Result<RoomSummary, ApiError> {
     use axum::extract::ConnectInfo;
     let limit = limit.trim().parse::<u32>().map_err(|_| {
-        ApiError::new(ErrorCode::LimitInvalid, "The participant limit must be a whole number from 2 to 1000.")
+        with_status(ApiError::new(
+            ErrorCode::LimitInvalid,
+            "The participant limit must be a whole number from 2 to 1000.",
+        ))
     })?;
     let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
         .await
         .map_err(|_| ApiError::new(ErrorCode::Internal, "Burner could not tell where the request came from."))?;
     let room = NewRoom { name, limit, one_way: one_way.is_some(), listed: listed.is_some() };
-    let created = backend()?.create_room(peer.ip(), room)?;
+    let created = backend()?.create_room(peer.ip(), room).map_err(with_status)?;
     leptos_axum::redirect(&format!("/r/{}", created.slug));
     Ok(created)
+}
+
+/// Gives a refusal the HTTP status a program expects (422, 429…). A plain form post keeps
+/// the redirect back to the form that leptos_axum answers it with, so the browser shows it.
+#[cfg(feature = "ssr")]
+fn with_status(error: ApiError) -> ApiError {
+    use axum::http::{StatusCode, header::ACCEPT, request::Parts};
+    let from_a_form = use_context::<Parts>()
+        .and_then(|parts| parts.headers.get(ACCEPT)?.to_str().ok().map(|a| a.contains("text/html")))
+        .unwrap_or(false);
+    if !from_a_form && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(match error.code {
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        });
+    }
+    error
 }

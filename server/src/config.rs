@@ -68,8 +68,11 @@ pub struct Config {
     #[arg(long, env = "BURNER_FRAMES_PER_SECOND", default_value_t = 20)]
     pub frames_per_second: u32,
 
-    /// Frames queued for one connection before it counts as too slow and is closed.
-    #[arg(long, env = "BURNER_OUTBOX", default_value_t = 256)]
+    /// Frames queued for one connection before it counts as too slow and is closed. Queued
+    /// frames share their bytes with the rest of the room, and slots are allocated as they
+    /// fill, so a roomy limit costs nothing until a client really falls behind; it must absorb
+    /// a room's burst (every member's message burst at once) while the writer waits its turn.
+    #[arg(long, env = "BURNER_OUTBOX", default_value_t = 1024)]
     pub outbox: usize,
 
     /// Most WebSocket connections the server holds at once.

@@ -26,12 +26,12 @@ use axum::{
 use config::Config;
 use hub::{Hub, HubConfig};
 use leptos::prelude::{LeptosOptions, provide_context};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use limits::{IpLimits, PerIp, quota};
 use state::{AppState, ConnectionSlots};
 use std::{
     future::Future,
-    sync::{Arc, atomic::AtomicU64},
+    sync::{Arc, OnceLock, atomic::AtomicU64},
     time::Duration,
 };
 use tokio::net::TcpListener;
@@ -102,7 +102,11 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
+    // Listed once per process. Listing renders the app in a special mode, and doing that while
+    // another server in the same process renders a page (integration tests run many) could
+    // leave that page waiting forever on leptos' process-global transition.
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(|| generate_route_list(app::App)).clone();
     let backend: Arc<dyn app::api::Backend> = Arc::new(site::Site {
         hub: state.hub.clone(),
         ip_limits: state.ip_limits.clone(),

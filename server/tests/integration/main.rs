@@ -1,0 +1,12 @@
+//! Integration tests: a real server on 127.0.0.1:0, real WebSocket clients, real HTTP.
+//! The modules follow `../shared/BAD-INPUTS.md` where they cover its rows.
+
+mod support;
+
+mod chat;
+mod handshake;
+mod identity;
+mod pages;
+mod protocol_input;
+mod rooms;
+mod shutdown;

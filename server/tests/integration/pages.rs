@@ -1,0 +1,129 @@
+//! Server-rendered pages: readable without JavaScript, user text always shown as text.
+
+use crate::support::*;
+
+#[test]
+fn the_directory_is_readable_without_javascript() {
+    run(async {
+        let server = TestServer::start().await;
+        server.create_room("Night owls", 12, true).await;
+        let page = server.http("GET", "/", None).await;
+        assert_eq!(page.status, 200);
+        assert!(page.headers.to_ascii_lowercase().contains("content-type: text/html"));
+        for expected in
+            ["<bdi>Lobby</bdi>", "<bdi>Night owls</bdi>", "One-way", ">12</span>", "Create room", r#"for="room-name""#]
+        {
+            assert!(page.body.contains(expected), "missing {expected}");
+        }
+        assert!(
+            page.body.contains(r#"<form action="/api/create_room" method="post""#),
+            "the form works without JavaScript"
+        );
+    })
+}
+
+#[test]
+fn markup_in_names_and_messages_is_text_everywhere_in_the_page() {
+    run(async {
+        let server = TestServer::start().await;
+        let hostile = "</script><script>alert(1)</script>";
+        server.create_room(hostile, 5, false).await;
+        let (mut alice, _) = server.member("lobby", "<img onerror=x>").await;
+        alice.say("<b>bold</b> </script><script>alert(2)</script> javascript:alert(3)", "m").await.expect("posted");
+        for path in ["/", "/r/lobby"] {
+            let page = server.http("GET", path, None).await;
+            assert!(!page.body.contains("<script>alert("), "{path}: markup got through");
+            assert!(!page.body.contains("<img onerror"), "{path}");
+            assert!(!page.body.contains("<b>bold"), "{path}");
+        }
+        let room = server.http("GET", "/r/lobby", None).await;
+        assert!(room.body.contains("&lt;b&gt;bold&lt;/b&gt;"), "shown as text in the preview");
+        assert!(!room.body.contains(r#"href="javascript:"#));
+    })
+}
+
+#[test]
+fn links_in_messages_are_safe_anchors() {
+    run(async {
+        let server = TestServer::start().await;
+        let (mut alice, _) = server.member("lobby", "alice").await;
+        alice.say("see https://example.org/a?b=1 and ftp://no.example", "l").await.expect("posted");
+        let room = server.http("GET", "/r/lobby", None).await;
+        assert!(room.body.contains(r#"href="https://example.org/a?b=1""#), "{}", room.body);
+        assert!(room.body.contains(r#"rel="noopener noreferrer nofollow""#));
+        assert!(!room.body.contains(r#"href="ftp://"#));
+    })
+}
+
+#[test]
+fn one_way_rooms_show_no_messages_before_joining() {
+    run(async {
+        let server = TestServer::start().await;
+        let room = server.create_room("Quiet", 5, true).await.slug;
+        let (mut author, _) = server.member(&room, "author").await;
+        author.say("do not show me", "q").await.expect("posted");
+        let page = server.http("GET", &format!("/r/{room}"), None).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("This is a one-way room."));
+        assert!(!page.body.contains("do not show me"), "an author reloading must not see it");
+    })
+}
+
+#[test]
+fn unknown_rooms_and_pages_are_404() {
+    run(async {
+        let server = TestServer::start().await;
+        for path in ["/r/no-such-room", "/r/UPPER", "/nowhere"] {
+            let page = server.http("GET", path, None).await;
+            assert_eq!(page.status, 404, "{path}");
+        }
+        assert!(server.http("GET", "/r/no-such-room", None).await.body.contains("No such room"));
+    })
+}
+
+#[test]
+fn health_reports_rooms_and_connections() {
+    run(async {
+        let server = TestServer::start().await;
+        let _client = server.client().await;
+        let health = server.http("GET", "/healthz", None).await;
+        assert_eq!(health.status, 200);
+        let body: serde_json::Value = serde_json::from_str(&health.body).expect("json");
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["rooms"], 1);
+        assert_eq!(body["connections"], 1);
+    })
+}
+
+/// Listing the app's routes while another server renders once left that page hanging
+/// (leptos' process-global transition); `server::router` now lists them once per process.
+#[test]
+fn pages_render_while_other_servers_start_and_stop() {
+    run(async {
+        let mut servers = Vec::new();
+        for _ in 0..4 {
+            servers.push(TestServer::start().await);
+        }
+        let churn = tokio::spawn(async {
+            loop {
+                TestServer::start().await.stop().await;
+            }
+        });
+        for round in 0..40 {
+            let paths = ["/", "/r/lobby", "/r/no-such-room", "/nowhere"];
+            let pages = servers.iter().enumerate().map(|(i, server)| async move {
+                let path = paths[(i + round) % paths.len()];
+                (
+                    path,
+                    tokio::time::timeout(std::time::Duration::from_secs(3), server.http("GET", path, None))
+                        .await
+                        .is_ok(),
+                )
+            });
+            for (path, answered) in futures_util::future::join_all(pages).await {
+                assert!(answered, "round {round}: {path} never answered");
+            }
+        }
+        churn.abort();
+    })
+}

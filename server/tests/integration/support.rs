@@ -1,0 +1,369 @@
+//! A real Burner server on `127.0.0.1:0` and real WebSocket clients (tokio-tungstenite).
+
+use app::protocol::{ChatMessage, ClientMsg, Continuity, Member, Resume, RoomSummary, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use server::config::Config;
+use std::{net::SocketAddr, time::Duration};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::oneshot,
+    task::JoinHandle,
+    time::{Instant, timeout},
+};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue, protocol::CloseFrame},
+};
+
+/// Long enough for a loaded CI machine, short enough that a hang fails quickly.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Runs a test on the one multi-threaded runtime all tests share, as a Burner process has one
+/// runtime: many servers, started and stopped while others serve, in one process.
+pub fn run(test: impl std::future::Future<Output = ()>) {
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("test runtime")
+    });
+    RUNTIME.block_on(test);
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Defaults with the per-IP limits opened up: every test client comes from 127.0.0.1, and only
+/// the tests about those limits want them.
+pub fn config() -> Config {
+    let mut config = Config::defaults();
+    config.join_burst_per_ip = 10_000;
+    config.room_create_burst = 10_000;
+    config.message_burst = 10_000;
+    config.frames_per_second = 100_000;
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(config()).await
+    }
+
+    pub async fn with(mut config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        config.addr = addr;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A client with the site's own origin, past the welcome frame.
+    pub async fn client(&self) -> Client {
+        let mut client = self.connect().await;
+        match client.recv().await {
+            ServerMsg::Welcome { .. } => client,
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    pub async fn connect(&self) -> Client {
+        self.connect_with(Some(&self.origin()), "/ws").await.expect("upgrade accepted")
+    }
+
+    /// Opens `/ws`-like `path` with the given Origin; the HTTP status if the upgrade is refused.
+    pub async fn connect_with(&self, origin: Option<&str>, path: &str) -> Result<Client, u16> {
+        let mut request = format!("ws://{}{path}", self.addr).into_client_request().expect("request");
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", HeaderValue::from_str(origin).expect("header"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(error) => panic!("connect failed: {error}"),
+        }
+    }
+
+    /// Joins `room` as `nickname` on a fresh client with a session of its own.
+    pub async fn member(&self, room: &str, nickname: &str) -> (Client, Joined) {
+        let mut client = self.client().await;
+        let joined = client.join(room, nickname, &session_for(nickname), None).await.expect("joined");
+        (client, joined)
+    }
+
+    pub async fn create_room(&self, name: &str, limit: u32, one_way: bool) -> RoomSummary {
+        let body =
+            format!("name={}&limit={limit}{}&listed=on", urlencode(name), if one_way { "&one_way=on" } else { "" });
+        let response = self.http("POST", "/api/create_room", Some(&body)).await;
+        assert_eq!(response.status, 200, "create_room: {}", response.body);
+        serde_json::from_str(&response.body).expect("room summary")
+    }
+
+    /// A minimal HTTP/1.1 exchange (one request per connection).
+    pub async fn http(&self, method: &str, path: &str, form: Option<&str>) -> HttpResponse {
+        let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        if let Some(form) = form {
+            request.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nContent-Length: {}\r\n",
+                form.len()
+            ));
+        }
+        request.push_str("\r\n");
+        request.push_str(form.unwrap_or_default());
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        timeout(WAIT, stream.read_to_end(&mut raw)).await.expect("response in time").expect("read");
+        HttpResponse::parse(&raw)
+    }
+
+    /// Stops the server and says how long it took to return.
+    pub async fn stop(mut self) -> Duration {
+        let started = Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            timeout(Duration::from_secs(10), task).await.expect("server stops").expect("task").expect("run ok");
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl HttpResponse {
+    fn parse(raw: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+        let body = if chunked { dechunk(body) } else { body.to_owned() };
+        Self { status, headers: head.to_owned(), body }
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A stable, valid session id per nickname, so a test can rejoin "from the same tab".
+pub fn session_for(nickname: &str) -> String {
+    let hash =
+        nickname.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("test-session-{hash:016x}")
+}
+
+#[derive(Debug)]
+pub struct Joined {
+    pub room: RoomSummary,
+    pub you: Member,
+    pub members: Vec<Member>,
+    pub epoch: String,
+    pub continuity: Continuity,
+    pub history: Vec<ChatMessage>,
+}
+
+/// What the server did with a request.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: app::protocol::ErrorCode,
+    pub message: String,
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send(&mut self, message: &ClientMsg) {
+        self.send_text(&serde_json::to_string(message).expect("encode")).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// The next protocol message (pings and pongs are skipped).
+    pub async fn recv(&mut self) -> ServerMsg {
+        match self.next().await {
+            Some(message) => message,
+            None => panic!("connection closed while waiting for a message"),
+        }
+    }
+
+    /// The next protocol message, or `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<ServerMsg> {
+        loop {
+            let frame = timeout(WAIT, self.ws.next()).await.expect("a frame in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).expect("server JSON")),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Skips messages until one matches.
+    pub async fn recv_until(&mut self, matches: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+        loop {
+            let message = self.recv().await;
+            if matches(&message) {
+                return message;
+            }
+        }
+    }
+
+    /// Nothing but pings arrives for `quiet`.
+    pub async fn assert_silent(&mut self, quiet: Duration) {
+        let deadline = Instant::now() + quiet;
+        while let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match frame {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn join(
+        &mut self,
+        room: &str,
+        nickname: &str,
+        session: &str,
+        resume: Option<Resume>,
+    ) -> Result<Joined, Refusal> {
+        self.send(&ClientMsg::Join {
+            room: room.to_owned(),
+            nickname: nickname.to_owned(),
+            session: session.to_owned(),
+            resume,
+        })
+        .await;
+        match self.recv_until(|m| matches!(m, ServerMsg::Joined { .. } | ServerMsg::Error { .. })).await {
+            ServerMsg::Joined { room, you, members, epoch, continuity, history } => {
+                Ok(Joined { room, you, members, epoch, continuity, history })
+            }
+            ServerMsg::Error { code, message, .. } => Err(Refusal { code, message }),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Posts and waits for the acknowledgement (or the refusal).
+    pub async fn say(&mut self, text: &str, client_ref: &str) -> Result<(u64, i64), Refusal> {
+        self.send(&ClientMsg::SendMessage { text: text.to_owned(), client_ref: Some(client_ref.to_owned()) }).await;
+        let reply = self
+            .recv_until(|m| match m {
+                ServerMsg::MessageAccepted { client_ref: r, .. } | ServerMsg::Error { client_ref: r, .. } => {
+                    r.as_deref() == Some(client_ref)
+                }
+                _ => false,
+            })
+            .await;
+        match reply {
+            ServerMsg::MessageAccepted { seq, at, .. } => Ok((seq, at)),
+            ServerMsg::Error { code, message, .. } => Err(Refusal { code, message }),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The next error frame.
+    pub async fn refusal(&mut self) -> Refusal {
+        match self.recv_until(|m| matches!(m, ServerMsg::Error { .. })).await {
+            ServerMsg::Error { code, message, .. } => Refusal { code, message },
+            _ => unreachable!(),
+        }
+    }
+
+    /// Sends a raw text frame and returns the error it earns.
+    pub async fn refusal_for(&mut self, frame: &str) -> Refusal {
+        self.send_text(frame).await;
+        self.refusal().await
+    }
+
+    /// Reads until the server closes; the close frame it sent, if any.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match timeout(WAIT, self.ws.next()).await.expect("closed in time") {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The close code the server ended the connection with.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        self.closed().await.map(|f| u16::from(f.code))
+    }
+
+    /// Writes raw bytes on the socket under the WebSocket (for frames no client library sends).
+    pub async fn write_raw(&mut self, bytes: &[u8]) {
+        self.write_raw_lenient(bytes).await.expect("raw write");
+    }
+
+    /// Like `write_raw`, for when the server may already have closed the connection.
+    pub async fn write_raw_lenient(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_mut() else { panic!("plain TCP expected") };
+        tcp.write_all(bytes).await?;
+        tcp.flush().await
+    }
+}
+
+/// A masked client frame (mask key 0: the payload goes as is), with an exact header: `len` is
+/// what the header announces, which may be more than `payload` carries.
+pub fn raw_frame(fin: bool, opcode: u8, len: u64, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![if fin { 0x80 } else { 0 } | opcode];
+    match len {
+        0..=125 => frame.push(0x80 | len as u8),
+        126..=0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
