@@ -8,7 +8,7 @@ use super::{BUTTON, INPUT, not_found::set_not_found_status};
 use crate::{
     api::{RoomPreview, fetch_room_preview},
     browser,
-    components::{Avatar, Flame, LocalTime, MessageText, OneWayBadge, StatusLine},
+    components::{Avatar, Flame, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
     protocol::{ChatMessage, is_valid_slug},
     rules,
 };
@@ -125,6 +125,8 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>) -> impl IntoView {
             chat.nickname.set(remembered);
         }
     });
+    // Until the page is live a click would only reload it: the button waits for hydration.
+    let hydrated = use_hydrated();
     let joining = move || chat.phase.get() == Phase::Joining;
     let ended = move || match chat.phase.get() {
         Phase::Ended(reason) => Some(reason),
@@ -169,7 +171,9 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>) -> impl IntoView {
                             bind:value=chat.nickname
                             class=INPUT
                         />
-                        <button type="submit" class=BUTTON disabled=joining aria-busy=move || joining().to_string()>"Join"</button>
+                        <button type="submit" class=BUTTON disabled=move || !hydrated.get() || joining() aria-busy=move || joining().to_string()>
+                            "Join"
+                        </button>
                     </div>
                     <p class="mt-2 text-xs text-stone-500 dark:text-stone-400">
                         {format!("Up to {} characters. No account: it lasts as long as this visit.", rules::NICKNAME_MAX_CHARS)}

@@ -158,7 +158,7 @@ fn resends_with_the_same_reference_are_acknowledged_not_reposted() {
 #[test]
 fn a_rejoin_resumes_gap_free_or_says_what_happened() {
     let hub = hub();
-    let (mut a, mut b) = (client(256), client(256));
+    let (mut a, b) = (client(256), client(256));
     let a_in = hub.join(LOBBY_SLUG, &a.handle, join("a", S1)).expect("joined");
     let b_in = hub.join(LOBBY_SLUG, &b.handle, join("b", S2)).expect("joined");
     let epoch = a

@@ -27,28 +27,23 @@ pub enum Phase {
     Ended(String),
 }
 
+/// One line of the log. `id` is this page's own numbering: sequence numbers start again when a
+/// room restarts, and the log keeps what it showed before.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Entry {
+pub struct Entry {
+    pub id: u64,
+    pub kind: EntryKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EntryKind {
     Message(ChatMessage),
     /// Your own message in a one-way room: posted, acknowledged, never shown back.
     Sent {
         seq: u64,
         at: i64,
     },
-    Notice {
-        id: u64,
-        text: String,
-    },
-}
-
-impl Entry {
-    pub fn key(&self) -> String {
-        match self {
-            Entry::Message(m) => format!("m{}", m.seq),
-            Entry::Sent { seq, .. } => format!("s{seq}"),
-            Entry::Notice { id, .. } => format!("n{id}"),
-        }
-    }
+    Notice(String),
 }
 
 /// A message written here and not yet acknowledged by the server.
@@ -108,11 +103,11 @@ impl Chat {
     }
 
     fn notice(&self, text: String) {
-        let id = self.next_id();
-        self.push(Entry::Notice { id, text });
+        self.push(EntryKind::Notice(text));
     }
 
-    fn push(&self, entry: Entry) {
+    fn push(&self, kind: EntryKind) {
+        let entry = Entry { id: self.next_id(), kind };
         self.entries.update(|entries| {
             entries.push(entry);
             if entries.len() > MAX_ENTRIES {
@@ -200,7 +195,7 @@ impl Chat {
                     }
                 }
                 for message in history {
-                    self.push(Entry::Message(message));
+                    self.push(EntryKind::Message(message));
                 }
                 self.resume.set_value(Some(Resume { epoch, seq: last_seq.unwrap_or(0) }));
                 browser::remember_nickname(&you.nickname);
@@ -225,7 +220,7 @@ impl Chat {
                 let seq = message.seq;
                 if self.resume.with_value(|r| r.as_ref().is_none_or(|r| seq > r.seq)) {
                     self.advance(seq);
-                    self.push(Entry::Message(message));
+                    self.push(EntryKind::Message(message));
                 }
             }
             ServerMsg::MessageAccepted { client_ref, seq, at } => {
@@ -234,11 +229,11 @@ impl Chat {
                 }
                 self.advance(seq);
                 // A resend after a reconnect is acknowledged again with the same number.
-                let known = self
-                    .entries
-                    .with_untracked(|e| e.iter().rev().any(|e| matches!(e, Entry::Sent { seq: s, .. } if *s == seq)));
+                let known = self.entries.with_untracked(|e| {
+                    e.iter().rev().any(|e| matches!(e.kind, EntryKind::Sent { seq: s, .. } if s == seq))
+                });
                 if self.room.with_untracked(|r| r.one_way) && !known {
-                    self.push(Entry::Sent { seq, at });
+                    self.push(EntryKind::Sent { seq, at });
                 }
             }
             ServerMsg::Error { code, message, client_ref, retry_after_ms } => {

@@ -1,6 +1,6 @@
 //! The joined room: message log, member list and composer.
 
-use super::chat::{Chat, Entry, Pending};
+use super::chat::{Chat, Entry, EntryKind, Pending};
 use crate::{
     browser,
     components::{Avatar, LocalTime, MessageText},
@@ -68,16 +68,16 @@ fn Log(chat: Chat) -> impl IntoView {
                 </Show>
                 <For
                     each=move || chat.entries.get()
-                    key=Entry::key
+                    key=|entry: &Entry| entry.id
                     children=move |entry| {
                         let slug = slug.clone();
-                        match entry {
-                            Entry::Message(message) => {
+                        match entry.kind {
+                            EntryKind::Message(message) => {
                                 let mine = you() == Some(message.author.id);
                                 view! { <MessageItem slug message mine /> }.into_any()
                             }
-                            Entry::Sent { at, .. } => view! { <SentItem at /> }.into_any(),
-                            Entry::Notice { text, .. } => view! {
+                            EntryKind::Sent { at, .. } => view! { <SentItem at /> }.into_any(),
+                            EntryKind::Notice(text) => view! {
                                 <li class="text-center text-xs text-stone-500 dark:text-stone-400"><bdi>{text}</bdi></li>
                             }.into_any(),
                         }
@@ -118,7 +118,7 @@ fn SentItem(at: i64) -> impl IntoView {
         <li class="flex justify-end">
             <p class="inline-flex items-center gap-2 rounded-full bg-emerald-50 px-3 py-1 text-xs font-medium text-emerald-800 dark:bg-emerald-950 dark:text-emerald-200">
                 <span aria-hidden="true">"✓"</span>
-                "Sent"
+                <span>"Sent"</span>
                 <LocalTime at />
             </p>
         </li>
@@ -153,16 +153,17 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
                 "Members " <span class="tabular-nums">{move || chat.members.read().len()}</span>
             </h2>
             <ul class="mt-3 space-y-2">
+                // Keyed by id and name: a restarted server hands out ids again from 1.
                 <For
                     each=move || chat.members.get()
-                    key=|m| m.id
+                    key=|m| (m.id, m.nickname.clone())
                     children=move |member: Member| {
-                        let mine = you() == Some(member.id);
+                        let id = member.id;
                         view! {
                             <li class="flex min-w-0 items-center gap-2">
                                 <Avatar room=slug.clone() nickname=member.nickname.clone() />
                                 <bdi class="truncate text-sm">{member.nickname}</bdi>
-                                {mine.then(|| view! { <span class="text-xs text-stone-500">"(you)"</span> })}
+                                {move || (you() == Some(id)).then(|| view! { <span class="text-xs text-stone-500">"(you)"</span> })}
                             </li>
                         }
                     }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, clippy (server; app with ssr; app and frontend on wasm32), unit
+# and integration tests, then Playwright end-to-end in headless Chromium against the release
+# build. Installs whatever is missing first. Prints how long each step took.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+started=$SECONDS
+timings=()
+timed() {
+  local name=$1 t0=$SECONDS
+  shift
+  step "$name"
+  "$@"
+  timings+=("$(printf '%5ss  %s' $((SECONDS - t0)) "$name")")
+}
+
+timed "setup" "$root/scripts/setup.sh" test
+timed "rustfmt" cargo fmt --all --check
+timed "clippy: server (ssr)" cargo clippy --locked -p server --all-targets -- -D warnings
+timed "clippy: app with ssr" cargo clippy --locked -p app --features ssr --all-targets -- -D warnings
+timed "clippy: app and frontend on wasm32" \
+  cargo clippy --locked -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
+# Release mode: the tests then share their build with the binary the end-to-end tests run.
+timed "unit tests: app (rules, protocol, text)" cargo test --release --locked -p app --features ssr
+timed "unit and integration tests: server" cargo test --release --locked -p server
+timed "build: browser bundle and release server" "$root/scripts/build.sh"
+export BURNER_BIN="$CARGO_TARGET_DIR/release/burner" BURNER_SITE_DIR="$root/target/site"
+timed "end-to-end: Playwright in Chromium" bash -c 'cd end2end && node_modules/.bin/playwright test'
+
+step "all tests passed in $((SECONDS - started))s"
+printf '%s\n' "${timings[@]}"
