@@ -1,9 +1,16 @@
-//! The hub's handle on one connection: a bounded outbox of ready-to-send frames and a way to
-//! tell the connection to close. Nothing here ever waits.
+//! The hub's handle on one connection: a bounded queue of ready-to-send frames and a way to tell
+//! the connection to close. Offering never waits.
+//!
+//! A `VecDeque` behind a mutex rather than a channel: an idle connection then holds an empty
+//! queue (no preallocated blocks), and the queue and the close signal share one allocation and
+//! one wake-up.
 
 use axum::extract::ws::Utf8Bytes;
-use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::{Notify, mpsc};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+use tokio::sync::Notify;
 
 /// An encoded text frame. Cloning shares the bytes: a message is encoded once for a whole room.
 pub type Frame = Utf8Bytes;
@@ -15,76 +22,199 @@ pub struct CloseReason {
     pub reason: &'static str,
 }
 
-/// What the hub holds for each member and directory watcher.
+/// What the hub holds for each member and directory watcher. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ConnHandle {
     pub id: u64,
-    outbox: mpsc::Sender<Frame>,
-    control: Arc<Control>,
+    link: Arc<Link>,
 }
 
-/// Set once by whoever decides the connection must go; read by the connection's task.
+/// The connection's side: takes frames out, learns when to close.
+#[derive(Debug)]
+pub struct Outbox {
+    link: Arc<Link>,
+}
+
+#[derive(Debug)]
+struct Link {
+    state: Mutex<State>,
+    /// Woken when the queue stops being empty, or when the connection must close.
+    wake: Notify,
+    /// Frames queued before the client counts as too slow to keep up.
+    capacity: usize,
+}
+
 #[derive(Debug, Default)]
-pub struct Control {
-    reason: Mutex<Option<CloseReason>>,
-    notify: Notify,
+struct State {
+    queue: VecDeque<Frame>,
+    close: Option<CloseReason>,
 }
 
 /// The outcome of offering a frame to a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Offer {
     Queued,
-    /// The outbox is full: the client is not reading. It has been told to close as slow.
+    /// The queue is full: the client is not reading. It has been told to close as slow.
     Slow,
-    /// The connection is already gone.
+    /// The connection is closing or gone.
     Gone,
 }
 
+/// What the connection should do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// Frames are waiting: take them with [`Outbox::pop`].
+    Frames,
+    Close(CloseReason),
+}
+
+/// Queues that grew past this many slots during a burst give the memory back once drained.
+const KEPT_SLOTS: usize = 8;
+
+const SLOW: CloseReason = CloseReason { code: app::protocol::close::SLOW, reason: "too slow to keep up" };
+
 impl ConnHandle {
-    /// The outbox is bounded so one client that stops reading costs at most `capacity` frames
-    /// (shared bytes) of memory; it is closed instead of buffering without end.
-    pub fn new(id: u64, capacity: usize) -> (Self, mpsc::Receiver<Frame>, Arc<Control>) {
-        let (outbox, inbox) = mpsc::channel(capacity.max(1));
-        let control = Arc::new(Control::default());
-        (Self { id, outbox, control: control.clone() }, inbox, control)
+    /// The queue is bounded so one client that stops reading costs at most `capacity` frames
+    /// (bytes shared with the room) of memory; it is closed instead of buffering without end.
+    pub fn new(id: u64, capacity: usize) -> (Self, Outbox) {
+        let link = Arc::new(Link { state: Mutex::default(), wake: Notify::new(), capacity: capacity.max(1) });
+        (Self { id, link: link.clone() }, Outbox { link })
     }
 
-    /// Queue a frame without waiting. A full outbox closes the connection as slow.
+    /// Queues a frame without waiting. A full queue closes the connection as slow.
     pub fn offer(&self, frame: Frame) -> Offer {
-        match self.outbox.try_send(frame) {
-            Ok(()) => Offer::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(CloseReason { code: app::protocol::close::SLOW, reason: "too slow to keep up" });
-                Offer::Slow
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Gone,
+        let mut state = self.link.lock();
+        if state.close.is_some() {
+            return Offer::Gone;
         }
+        if state.queue.len() >= self.link.capacity {
+            state.close = Some(SLOW);
+            drop(state);
+            self.link.wake.notify_one();
+            return Offer::Slow;
+        }
+        state.queue.push_back(frame);
+        let first = state.queue.len() == 1;
+        drop(state);
+        if first {
+            // notify_one keeps a permit when nobody waits yet, so the wake-up is never lost.
+            self.link.wake.notify_one();
+        }
+        Offer::Queued
     }
 
+    /// Tells the connection to close. The first reason wins: a client closed as slow stays so.
     pub fn close(&self, reason: CloseReason) {
-        self.control.close(reason);
+        self.link.close(reason);
     }
 }
 
-impl Control {
-    /// The first reason wins: a connection closed as slow stays closed as slow.
-    pub fn close(&self, reason: CloseReason) {
-        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(reason);
-            // notify_one keeps a permit when nobody waits yet, so the signal is never lost.
-            self.notify.notify_one();
+impl Outbox {
+    /// Resolves when there is something to send or the connection must close.
+    pub async fn ready(&self) -> Ready {
+        loop {
+            {
+                let state = self.link.lock();
+                if let Some(reason) = state.close {
+                    return Ready::Close(reason);
+                }
+                if !state.queue.is_empty() {
+                    return Ready::Frames;
+                }
+            }
+            self.link.wake.notified().await;
         }
     }
 
-    /// Resolves once `close` has been called.
-    pub async fn closed(&self) -> CloseReason {
-        loop {
-            let current = *self.reason.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(reason) = current {
-                return reason;
-            }
-            self.notify.notified().await;
+    /// The next queued frame, unless the connection is closing.
+    pub fn pop(&self) -> Option<Frame> {
+        let mut state = self.link.lock();
+        if state.close.is_some() {
+            return None;
         }
+        let frame = state.queue.pop_front();
+        if state.queue.is_empty() && state.queue.capacity() > KEPT_SLOTS {
+            state.queue.shrink_to(KEPT_SLOTS);
+        }
+        frame
+    }
+
+    /// Whether the connection has been told to close.
+    pub fn closing(&self) -> Option<CloseReason> {
+        self.link.lock().close
+    }
+
+    /// Marks the connection closed (it is going away): offers from now on say [`Offer::Gone`],
+    /// and queued frames are dropped.
+    pub fn close(&self, reason: CloseReason) {
+        self.link.close(reason);
+        self.link.lock().queue = VecDeque::new();
+    }
+}
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        if state.close.is_none() {
+            state.close = Some(reason);
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> Frame {
+        Frame::from(text.to_owned())
+    }
+
+    #[tokio::test]
+    async fn frames_queue_up_to_capacity_then_the_connection_is_closed_as_slow() {
+        let (handle, outbox) = ConnHandle::new(1, 2);
+        assert_eq!(handle.offer(frame("a")), Offer::Queued);
+        assert_eq!(handle.offer(frame("b")), Offer::Queued);
+        assert_eq!(handle.offer(frame("c")), Offer::Slow);
+        assert_eq!(handle.offer(frame("d")), Offer::Gone);
+        assert_eq!(outbox.ready().await, Ready::Close(SLOW));
+        assert_eq!(outbox.pop(), None, "nothing more is written once closing");
+    }
+
+    #[tokio::test]
+    async fn a_frame_offered_before_anyone_waits_is_not_missed() {
+        let (handle, outbox) = ConnHandle::new(1, 8);
+        handle.offer(frame("early"));
+        assert_eq!(outbox.ready().await, Ready::Frames);
+        assert_eq!(outbox.pop().as_deref(), Some("early"));
+        assert_eq!(outbox.pop(), None);
+        let waiter = tokio::spawn(async move { outbox.ready().await });
+        tokio::task::yield_now().await;
+        handle.offer(frame("late"));
+        assert_eq!(waiter.await.expect("joined"), Ready::Frames);
+    }
+
+    #[tokio::test]
+    async fn the_first_close_reason_wins_and_later_offers_are_refused() {
+        let (handle, outbox) = ConnHandle::new(1, 8);
+        handle.close(CloseReason { code: 4102, reason: "replaced" });
+        handle.close(SLOW);
+        assert_eq!(outbox.ready().await, Ready::Close(CloseReason { code: 4102, reason: "replaced" }));
+        assert_eq!(handle.offer(frame("x")), Offer::Gone);
+    }
+
+    #[test]
+    fn a_drained_queue_gives_back_what_a_burst_grew() {
+        let (handle, outbox) = ConnHandle::new(1, 1024);
+        for _ in 0..500 {
+            handle.offer(frame("burst"));
+        }
+        while outbox.pop().is_some() {}
+        assert!(outbox.link.lock().queue.capacity() <= KEPT_SLOTS);
     }
 }

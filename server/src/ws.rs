@@ -6,18 +6,22 @@
 
 mod session;
 
+use session::Session;
+
 use crate::{
-    outbox::{CloseReason, ConnHandle},
+    outbox::{CloseReason, ConnHandle, Outbox},
     state::AppState,
 };
 use app::protocol::{PROTOCOL_VERSION, close};
 use axum::{
-    extract::{ConnectInfo, Query, State, WebSocketUpgrade},
+    extract::{ConnectInfo, Query, State, WebSocketUpgrade, ws::WebSocket},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use std::{net::SocketAddr, sync::atomic::Ordering};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::{sync::CancellationToken, task::task_tracker::TaskTrackerToken};
 use tracing::Instrument;
 
 /// Frames and messages are capped at 64 KiB: far above the 2 000-character message limit, far
@@ -25,7 +29,7 @@ use tracing::Instrument;
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Socket read buffer. axum's default (128 KiB) is most of the memory of an idle connection; a
 /// chat frame fits in a few hundred bytes, and larger ones are simply read in several calls.
-const READ_BUFFER_BYTES: usize = 2 * 1024;
+const READ_BUFFER_BYTES: usize = 512;
 /// Frames are gathered up to this size before a write: one syscall for a burst of messages.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
@@ -50,36 +54,53 @@ pub async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "Burner is at its connection limit. Try again in a minute.")
             .into_response();
     };
-    let version_ok = query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string());
     let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
-    let (handle, inbox, control) = ConnHandle::new(conn_id, state.config.outbox);
-    let tracked = state.tracker.token();
+    let (handle, outbox) = ConnHandle::new(conn_id, state.config.outbox);
+    let connection = Box::new(Connection {
+        session: Session::new(&state, peer.ip(), handle),
+        outbox,
+        shutdown: state.shutdown.clone(),
+        version_ok: query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string()),
+        _slot: slot,
+        _tracked: state.tracker.token(),
+    });
     ws.max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * MAX_FRAME_BYTES)
         .on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
+        // The socket's whole life is one boxed future, allocated once at its exact size: the
+        // upgrade task around it stays small, and nothing is kept twice.
         .on_upgrade(move |socket| {
-            let span = tracing::info_span!("conn", id = conn_id);
-            async move {
-                let _slot = slot;
-                let _tracked = tracked;
-                if !version_ok {
-                    session::refuse(
-                        socket,
-                        CloseReason {
-                            code: close::UNSUPPORTED_VERSION,
-                            reason: "protocol version not supported; reload the page",
-                        },
-                    )
-                    .await;
-                    return;
-                }
-                session::Session::new(state, peer.ip(), handle, control).run(socket, inbox).await;
-            }
-            .instrument(span)
+            // Moving out of the box frees it now, not when the socket closes.
+            let connection = *connection;
+            Box::pin(connection.serve(socket)).instrument(tracing::info_span!("conn", id = conn_id))
         })
+}
+
+/// Everything one socket needs, prepared before the upgrade.
+struct Connection {
+    session: Session,
+    outbox: Outbox,
+    shutdown: CancellationToken,
+    version_ok: bool,
+    /// Holds a place under the connection cap for the socket's life.
+    _slot: OwnedSemaphorePermit,
+    /// Lets shutdown wait for this socket.
+    _tracked: TaskTrackerToken,
+}
+
+impl Connection {
+    async fn serve(self, socket: WebSocket) {
+        let Connection { session, outbox, shutdown, version_ok, _slot, _tracked } = self;
+        if version_ok {
+            session.run(socket, outbox, shutdown).await;
+        } else {
+            let reason = CloseReason { code: close::UNSUPPORTED_VERSION, reason: "protocol version not supported" };
+            Box::pin(session::close_socket(socket, reason)).await;
+        }
+    }
 }
 
 /// The browser's `Origin` must match the allowlist exactly (scheme, host and port). With no

@@ -1,8 +1,7 @@
 use super::*;
-use crate::outbox::Frame;
+use crate::outbox::Outbox;
 use app::protocol::{Continuity, ErrorCode, Resume, close};
 use std::{sync::Barrier, thread};
-use tokio::sync::mpsc;
 
 fn hub() -> Hub {
     Hub::new(HubConfig {
@@ -15,21 +14,20 @@ fn hub() -> Hub {
 
 struct Client {
     handle: ConnHandle,
-    inbox: mpsc::Receiver<Frame>,
-    control: Arc<crate::outbox::Control>,
+    outbox: Outbox,
 }
 
 static IDS: AtomicU64 = AtomicU64::new(1);
 
 fn client(capacity: usize) -> Client {
-    let (handle, inbox, control) = ConnHandle::new(IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed), capacity);
-    Client { handle, inbox, control }
+    let (handle, outbox) = ConnHandle::new(IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed), capacity);
+    Client { handle, outbox }
 }
 
 impl Client {
     fn frames(&mut self) -> Vec<ServerMsg> {
         let mut out = Vec::new();
-        while let Ok(frame) = self.inbox.try_recv() {
+        while let Some(frame) = self.outbox.pop() {
             out.push(serde_json::from_str(frame.as_str()).expect("server frames parse"));
         }
         out
@@ -206,7 +204,7 @@ fn a_reconnecting_tab_replaces_its_ghost_quietly() {
     let fresh = client(64);
     let fresh_in = hub.join(LOBBY_SLUG, &fresh.handle, join("Alice", S1)).expect("replaces the ghost");
     assert_eq!(fresh_in.member_id, ghost_in.member_id, "same member, new connection");
-    assert_eq!(futures_util_now(ghost.control.closed()).map(|r| r.code), Some(close::REPLACED));
+    assert_eq!(ghost.outbox.closing().map(|r| r.code), Some(close::REPLACED));
     assert!(other.frames().is_empty(), "no leave/join churn for the others");
     drop(ghost_in);
     assert_eq!(hub.room(LOBBY_SLUG).expect("lobby").member_count(), 2, "the ghost's leave is a no-op");
@@ -221,7 +219,7 @@ fn a_member_that_stops_reading_is_dropped_and_the_room_goes_on() {
     for i in 0..10 {
         reader_in.post(&format!("m{i}"), None).expect("posted");
     }
-    assert_eq!(futures_util_now(stuck.control.closed()).map(|r| r.code), Some(close::SLOW));
+    assert_eq!(stuck.outbox.closing().map(|r| r.code), Some(close::SLOW));
     assert_eq!(hub.room(LOBBY_SLUG).expect("lobby").member_count(), 1);
     let frames = reader.frames();
     assert_eq!(frames.iter().filter(|m| matches!(m, ServerMsg::MessagePosted { .. })).count(), 10);
@@ -240,15 +238,4 @@ fn empty_rooms_expire_and_the_lobby_stays() {
     let c = client(4);
     assert_eq!(hub.join(&room, &c.handle, join("late", S1)).err(), Some(HubError::RoomNotFound));
     assert_eq!(HubError::RoomNotFound.code(), ErrorCode::RoomNotFound);
-}
-
-/// Polls a future once; these resolve immediately or not at all.
-fn futures_util_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let waker = std::task::Waker::noop();
-    let mut context = std::task::Context::from_waker(waker);
-    let mut future = std::pin::pin!(future);
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(value) => Some(value),
-        std::task::Poll::Pending => None,
-    }
 }

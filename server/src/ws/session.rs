@@ -1,19 +1,23 @@
-//! One socket's life: welcome, read/answer/write loop, heartbeat, and a clean close.
+//! One socket's life: welcome, the read / answer / write loop, heartbeat, and a clean close.
+//!
+//! The loop waits on four things only (shutdown, the outbox, the socket, one timer), and the
+//! work that takes longer (writing a batch, pinging, the closing handshake) runs in short-lived
+//! boxed futures. What an idle connection keeps in memory is therefore just this small waiting
+//! state, not the largest thing it ever did.
 
 use crate::{
-    hub::{HubError, JoinRequest, Membership},
-    limits::{Bucket, RetryAfter, quota},
-    outbox::{CloseReason, ConnHandle, Control, Frame},
+    config::Config,
+    hub::{Hub, HubError, JoinRequest, Membership},
+    limits::{Bucket, IpLimits, RetryAfter, quota},
+    outbox::{CloseReason, ConnHandle, Outbox, Ready},
     state::AppState,
 };
 use app::protocol::{ClientMsg, ErrorCode, Limits, PROTOCOL_VERSION, ServerMsg, close};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use std::{net::IpAddr, pin::pin, sync::Arc, time::Duration};
-use tokio::{
-    sync::mpsc,
-    time::{Instant, sleep, timeout},
-};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
 
 /// Most frames written before one flush; keeps one busy room from starving a socket's reads.
 const MAX_BATCH: usize = 64;
@@ -24,11 +28,17 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Joins cost this many message tokens: a join is heavier (and noisier) than a message.
 const JOIN_COST: u32 = 3;
 
+const GOING_AWAY: CloseReason = CloseReason { code: close::GOING_AWAY, reason: "server shutting down" };
+const SLOW: CloseReason = CloseReason { code: close::SLOW, reason: "too slow to keep up" };
+/// Recorded on the outbox when the peer went away by itself.
+const GONE: CloseReason = CloseReason { code: 1000, reason: "gone" };
+
 pub struct Session {
-    state: AppState,
+    hub: Arc<Hub>,
+    ip_limits: Arc<IpLimits>,
+    config: Arc<Config>,
     ip: IpAddr,
     handle: ConnHandle,
-    control: Arc<Control>,
     membership: Option<Membership>,
     watching: bool,
     bad_frames: u32,
@@ -44,103 +54,110 @@ enum Flow {
     PeerClosed,
 }
 
+enum Event {
+    Close(CloseReason),
+    Write,
+    Read(Option<Result<Message, axum::Error>>),
+    Tick,
+}
+
 impl Session {
-    pub fn new(state: AppState, ip: IpAddr, handle: ConnHandle, control: Arc<Control>) -> Self {
-        let config = &state.config;
+    pub fn new(state: &AppState, ip: IpAddr, handle: ConnHandle) -> Self {
+        let config = state.config.clone();
         let messages = Bucket::new(quota(config.message_burst, config.message_interval));
         let per_frame = Duration::from_secs(1) / config.frames_per_second.max(1);
         let frames = Bucket::new(quota(config.frames_per_second.saturating_mul(2), per_frame));
-        Self { ip, handle, control, membership: None, watching: false, bad_frames: 0, messages, frames, state }
+        Self {
+            hub: state.hub.clone(),
+            ip_limits: state.ip_limits.clone(),
+            ip,
+            handle,
+            membership: None,
+            watching: false,
+            bad_frames: 0,
+            messages,
+            frames,
+            config,
+        }
     }
 
-    pub async fn run(mut self, mut socket: WebSocket, mut inbox: mpsc::Receiver<Frame>) {
-        let config = self.state.config.clone();
+    pub async fn run(mut self, mut socket: WebSocket, outbox: Outbox, shutdown: CancellationToken) {
         self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
-        let shutdown = self.state.shutdown.clone();
-        let control = self.control.clone();
+        let mut clock = Clock::new(&self.config, Instant::now());
+        let mut deadline = clock.next();
+        let mut timer = pin!(sleep_until(deadline));
 
-        let mut heartbeat = pin!(sleep(config.ping_interval));
-        let mut awaiting_pong = false;
-        let mut idle = pin!(sleep(config.idle_timeout));
-
-        let reason: Option<CloseReason> = loop {
-            tokio::select! {
+        let reason = loop {
+            let event = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break Some(GOING_AWAY),
-                reason = control.closed() => break Some(reason),
-                Some(first) = inbox.recv() => {
-                    let write = write_batch(&mut socket, first, &mut inbox);
-                    tokio::select! {
-                        written = timeout(WRITE_TIMEOUT, write) => match written {
-                            Ok(Ok(())) => {}
-                            Ok(Err(_)) => break None,
-                            Err(_) => break Some(CloseReason { code: close::SLOW, reason: "too slow to keep up" }),
-                        },
-                        () = shutdown.cancelled() => break Some(GOING_AWAY),
-                        reason = control.closed() => break Some(reason),
+                () = shutdown.cancelled() => Event::Close(GOING_AWAY),
+                ready = outbox.ready() => match ready {
+                    Ready::Frames => Event::Write,
+                    Ready::Close(reason) => Event::Close(reason),
+                },
+                incoming = socket.recv() => Event::Read(incoming),
+                () = &mut timer => Event::Tick,
+            };
+            match event {
+                Event::Close(reason) => break Some(reason),
+                Event::Write => {
+                    if let Err(end) = Box::pin(write_queued(&mut socket, &outbox, &shutdown)).await {
+                        break end;
                     }
                 }
-                incoming = socket.recv() => {
-                    let flow = match incoming {
-                        None => break None,
-                        Some(Err(error)) => break read_error(error),
-                        Some(Ok(message)) => {
-                            if awaiting_pong {
-                                awaiting_pong = false;
-                                heartbeat.as_mut().reset(Instant::now() + config.ping_interval);
-                            }
-                            self.on_frame(message)
-                        }
-                    };
-                    match flow {
+                Event::Read(None) => break None,
+                Event::Read(Some(Err(error))) => break read_error(error),
+                Event::Read(Some(Ok(message))) => {
+                    let now = Instant::now();
+                    clock.heard(now);
+                    match self.on_frame(message) {
                         Flow::Continue => {}
                         Flow::Close(reason) => break Some(reason),
                         Flow::PeerClosed => break None,
                     }
-                    if self.subscribed() {
-                        idle.as_mut().reset(far_future());
-                    } else if idle.deadline() > Instant::now() + config.idle_timeout {
-                        idle.as_mut().reset(Instant::now() + config.idle_timeout);
-                    }
+                    clock.subscribed(self.watching || self.membership.is_some(), now);
                 }
-                () = &mut heartbeat => {
-                    if awaiting_pong {
+                Event::Tick => match clock.tick(Instant::now()) {
+                    Tick::Nothing => {}
+                    Tick::Ping => {
+                        let ping = timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default())));
+                        if !matches!(Box::pin(ping).await, Ok(Ok(()))) {
+                            break None;
+                        }
+                    }
+                    Tick::Dead => {
                         break Some(CloseReason { code: close::HEARTBEAT_TIMEOUT, reason: "no answer to ping" });
                     }
-                    if !matches!(timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
-                        break None;
-                    }
-                    awaiting_pong = true;
-                    heartbeat.as_mut().reset(Instant::now() + config.pong_timeout);
-                }
-                () = &mut idle => break Some(CloseReason { code: close::IDLE, reason: "joined no room in time" }),
+                    Tick::Idle => break Some(CloseReason { code: close::IDLE, reason: "joined no room in time" }),
+                },
+            }
+            if clock.next() != deadline {
+                deadline = clock.next();
+                timer.as_mut().reset(deadline);
             }
         };
 
-        // Leave first, so the room hears of it before the closing handshake runs out its time.
+        // Refuse new frames at once, then leave, so the room hears of it before the closing
+        // handshake runs out its time.
+        outbox.close(reason.unwrap_or(GONE));
         self.membership = None;
         if self.watching {
-            self.state.hub.unwatch_directory(self.handle.id);
+            self.hub.unwatch_directory(self.handle.id);
         }
         match reason {
             Some(reason) => {
                 tracing::debug!(code = reason.code, reason = reason.reason, "closing");
-                close_socket(socket, reason).await;
+                Box::pin(close_socket(socket, reason)).await;
             }
             None => tracing::debug!("peer gone"),
         }
     }
 
-    fn subscribed(&self) -> bool {
-        self.watching || self.membership.is_some()
-    }
-
     fn limits(&self) -> Limits {
-        let config = &self.state.config;
         Limits {
-            message_burst: config.message_burst,
-            message_interval_ms: u32::try_from(config.message_interval.as_millis()).unwrap_or(u32::MAX),
-            room_limit_max: config.max_room_limit,
+            message_burst: self.config.message_burst,
+            message_interval_ms: u32::try_from(self.config.message_interval.as_millis()).unwrap_or(u32::MAX),
+            room_limit_max: self.config.max_room_limit,
             ..Limits::from_rules()
         }
     }
@@ -152,6 +169,10 @@ impl Session {
 
     fn refuse(&self, code: ErrorCode, message: String, client_ref: Option<String>, retry: Option<RetryAfter>) {
         self.send(ServerMsg::Error { code, message, client_ref, retry_after_ms: retry.map(RetryAfter::millis) });
+    }
+
+    fn refuse_hub(&self, error: HubError, client_ref: Option<String>) {
+        self.refuse(error.code(), error.to_string(), client_ref, None);
     }
 
     fn on_frame(&mut self, message: Message) -> Flow {
@@ -193,7 +214,7 @@ impl Session {
     /// Counts a bad frame; too many in a row end the connection.
     fn strike(&mut self) -> Flow {
         self.bad_frames += 1;
-        if self.bad_frames >= self.state.config.max_bad_frames {
+        if self.bad_frames >= self.config.max_bad_frames {
             Flow::Close(CloseReason { code: close::PROTOCOL_VIOLATION, reason: "too many invalid frames" })
         } else {
             Flow::Continue
@@ -204,12 +225,12 @@ impl Session {
         match message {
             ClientMsg::WatchDirectory {} => {
                 if !self.watching {
-                    self.state.hub.watch_directory(&self.handle);
+                    self.hub.watch_directory(&self.handle);
                     self.watching = true;
                 }
             }
             ClientMsg::UnwatchDirectory {} => {
-                self.state.hub.unwatch_directory(self.handle.id);
+                self.hub.unwatch_directory(self.handle.id);
                 self.watching = false;
             }
             ClientMsg::Join { room, nickname, session, resume } => {
@@ -223,14 +244,12 @@ impl Session {
                     let _ = self.strike();
                     return;
                 }
-                if let Err(retry) =
-                    self.messages.take(JOIN_COST).and_then(|()| self.state.ip_limits.joins.take(self.ip, 1))
-                {
+                if let Err(retry) = self.messages.take(JOIN_COST).and_then(|()| self.ip_limits.joins.take(self.ip, 1)) {
                     self.refuse(ErrorCode::RateLimited, slow_down(retry), None, Some(retry));
                     return;
                 }
                 let request = JoinRequest { nickname: &nickname, session: &session, resume: resume.as_ref() };
-                match self.state.hub.join(&room, &self.handle, request) {
+                match self.hub.join(&room, &self.handle, request) {
                     Ok(membership) => self.membership = Some(membership),
                     Err(error) => self.refuse_hub(error, None),
                 }
@@ -255,7 +274,7 @@ impl Session {
                         self.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at })
                     }
                     Err(HubError::NotJoined) => {
-                        // Removed meanwhile (too slow, or replaced by another connection).
+                        // Removed meanwhile (replaced by another connection of the same tab).
                         self.membership = None;
                         self.refuse_hub(HubError::NotJoined, client_ref);
                     }
@@ -264,13 +283,73 @@ impl Session {
             }
         }
     }
-
-    fn refuse_hub(&self, error: HubError, client_ref: Option<String>) {
-        self.refuse(error.code(), error.to_string(), client_ref, None);
-    }
 }
 
-const GOING_AWAY: CloseReason = CloseReason { code: close::GOING_AWAY, reason: "server shutting down" };
+/// The connection's deadlines, in one timer: the next ping, the pong it waits for, and the
+/// moment a connection that takes part in nothing is let go.
+struct Clock {
+    ping_every: Duration,
+    pong_within: Duration,
+    idle_within: Duration,
+    next_ping: Instant,
+    pong_due: Option<Instant>,
+    idle_due: Option<Instant>,
+}
+
+enum Tick {
+    Nothing,
+    Ping,
+    Dead,
+    Idle,
+}
+
+impl Clock {
+    fn new(config: &Config, now: Instant) -> Self {
+        Self {
+            ping_every: config.ping_interval,
+            pong_within: config.pong_timeout,
+            idle_within: config.idle_timeout,
+            next_ping: now + config.ping_interval,
+            pong_due: None,
+            idle_due: Some(now + config.idle_timeout),
+        }
+    }
+
+    fn next(&self) -> Instant {
+        let heartbeat = self.pong_due.unwrap_or(self.next_ping);
+        self.idle_due.map_or(heartbeat, |idle| idle.min(heartbeat))
+    }
+
+    /// Any frame proves the peer is there.
+    fn heard(&mut self, now: Instant) {
+        if self.pong_due.take().is_some() {
+            self.next_ping = now + self.ping_every;
+        }
+    }
+
+    fn subscribed(&mut self, subscribed: bool, now: Instant) {
+        if subscribed {
+            self.idle_due = None;
+        } else if self.idle_due.is_none() {
+            self.idle_due = Some(now + self.idle_within);
+        }
+    }
+
+    fn tick(&mut self, now: Instant) -> Tick {
+        if self.idle_due.is_some_and(|due| due <= now) {
+            return Tick::Idle;
+        }
+        match self.pong_due {
+            Some(due) if due <= now => Tick::Dead,
+            Some(_) => Tick::Nothing,
+            None if self.next_ping <= now => {
+                self.pong_due = Some(now + self.pong_within);
+                Tick::Ping
+            }
+            None => Tick::Nothing,
+        }
+    }
+}
 
 fn slow_down(retry: RetryAfter) -> String {
     let seconds = retry.0.as_secs_f64().ceil().max(1.0);
@@ -281,24 +360,28 @@ fn slow_down(retry: RetryAfter) -> String {
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
-/// Writes `first` and whatever else is already queued (up to a batch), then flushes once.
-async fn write_batch(
+/// Writes what is queued (up to a batch), then flushes once. A write that stalls past the
+/// timeout means the client stopped reading; shutdown interrupts it.
+async fn write_queued(
     socket: &mut WebSocket,
-    first: Frame,
-    inbox: &mut mpsc::Receiver<Frame>,
-) -> Result<(), axum::Error> {
-    socket.feed(Message::Text(first)).await?;
-    for _ in 1..MAX_BATCH {
-        match inbox.try_recv() {
-            Ok(frame) => socket.feed(Message::Text(frame)).await?,
-            Err(_) => break,
+    outbox: &Outbox,
+    shutdown: &CancellationToken,
+) -> Result<(), Option<CloseReason>> {
+    let write = async {
+        for _ in 0..MAX_BATCH {
+            let Some(frame) = outbox.pop() else { break };
+            socket.feed(Message::Text(frame)).await?;
         }
+        socket.flush().await
+    };
+    tokio::select! {
+        written = timeout(WRITE_TIMEOUT, write) => match written {
+            Ok(Ok(())) => outbox.closing().map_or(Ok(()), |reason| Err(Some(reason))),
+            Ok(Err(_)) => Err(None),
+            Err(_) => Err(Some(SLOW)),
+        },
+        () = shutdown.cancelled() => Err(Some(GOING_AWAY)),
     }
-    socket.flush().await
 }
 
 /// Maps a read failure to the close code the client should see (1009 too big, 1007 not UTF-8,
@@ -315,7 +398,7 @@ fn read_error(error: axum::Error) -> Option<CloseReason> {
 }
 
 /// Sends the close frame and waits (briefly) for the client's answer.
-async fn close_socket(mut socket: WebSocket, reason: CloseReason) {
+pub async fn close_socket(mut socket: WebSocket, reason: CloseReason) {
     let frame = CloseFrame { code: reason.code, reason: reason.reason.into() };
     let _ = timeout(CLOSE_TIMEOUT, async {
         if socket.send(Message::Close(Some(frame))).await.is_ok() {
@@ -323,9 +406,4 @@ async fn close_socket(mut socket: WebSocket, reason: CloseReason) {
         }
     })
     .await;
-}
-
-/// Closes a socket that was refused right after the upgrade.
-pub async fn refuse(socket: WebSocket, reason: CloseReason) {
-    close_socket(socket, reason).await;
 }
