@@ -104,6 +104,14 @@ fn Header(chat: Chat) -> impl IntoView {
                 <Show when=move || chat.phase.get() == Phase::Joined>
                     <button
                         type="button"
+                        on:click=move |_| chat.show_members.update(|shown| *shown = !*shown)
+                        aria-expanded=move || chat.show_members.get().to_string()
+                        class="rounded-lg border border-stone-300 px-3 py-1.5 text-sm font-medium hover:bg-stone-100 md:hidden dark:border-stone-700 dark:hover:bg-stone-800"
+                    >
+                        "People"
+                    </button>
+                    <button
+                        type="button"
                         on:click=move |_| chat.leave()
                         class="rounded-lg border border-stone-300 px-3 py-1.5 text-sm font-medium hover:bg-stone-100 dark:border-stone-700 dark:hover:bg-stone-800"
                     >

@@ -68,6 +68,8 @@ pub struct Chat {
     pub composer_error: RwSignal<Option<String>>,
     /// While rate-limited: when sending is allowed again (ms since the epoch).
     pub retry_at: RwSignal<Option<f64>>,
+    /// The member list on narrow screens, where it is a panel over the log.
+    pub show_members: RwSignal<bool>,
     /// Where our copy of the room ends, for a gap-free rejoin.
     resume: StoredValue<Option<Resume>>,
     counter: StoredValue<u64>,
@@ -90,6 +92,7 @@ impl Chat {
             draft: RwSignal::new(String::new()),
             composer_error: RwSignal::new(None),
             retry_at: RwSignal::new(None),
+            show_members: RwSignal::new(false),
             resume: StoredValue::new(None),
             counter: StoredValue::new(0),
             #[cfg(feature = "hydrate")]

@@ -15,13 +15,12 @@ use leptos::{
 
 #[component]
 pub fn Conversation(chat: Chat) -> impl IntoView {
-    let show_members = RwSignal::new(false);
     view! {
         <div class="relative flex min-h-0 flex-1">
             <Log chat />
-            <Members chat show=show_members />
+            <Members chat show=chat.show_members />
         </div>
-        <Composer chat show_members />
+        <Composer chat />
     }
     .into_any()
 }
@@ -174,7 +173,7 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
 }
 
 #[component]
-fn Composer(chat: Chat, show_members: RwSignal<bool>) -> impl IntoView {
+fn Composer(chat: Chat) -> impl IntoView {
     let one_way = chat.room.read_untracked().one_way;
     let on_submit = move |event: SubmitEvent| {
         event.prevent_default();
@@ -240,14 +239,6 @@ fn Composer(chat: Chat, show_members: RwSignal<bool>) -> impl IntoView {
                     class="h-11 shrink-0 rounded-lg bg-orange-600 px-4 font-semibold text-white shadow-sm hover:bg-orange-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-orange-600"
                 >
                     "Send"
-                </button>
-                <button
-                    type="button"
-                    on:click=move |_| show_members.update(|s| *s = !*s)
-                    aria-expanded=move || show_members.get().to_string()
-                    class="h-11 shrink-0 rounded-lg border border-stone-300 px-3 text-sm md:hidden dark:border-stone-700"
-                >
-                    "People"
                 </button>
             </div>
             <div class="mx-auto mt-1 flex max-w-3xl justify-between gap-3 text-xs">
