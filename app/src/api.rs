@@ -35,6 +35,24 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The sentence for a refusal that came back in the page address (a form posted without
+    /// JavaScript). Only the code is taken from the address: anyone can write a link, so its
+    /// text is never shown.
+    pub fn sentence_for(code: ErrorCode) -> &'static str {
+        match code {
+            ErrorCode::RoomNameInvalid => {
+                "That room name can't be used: it must be 1 to 48 characters, without invisible or control characters."
+            }
+            ErrorCode::RoomNameTaken => "A room with that name (or one that looks just like it) already exists.",
+            ErrorCode::LimitInvalid => "The participant limit must be a whole number from 2 to 1000.",
+            ErrorCode::RateLimited => "You are creating rooms too quickly. Try again in a minute.",
+            ErrorCode::Unavailable => "There are too many rooms right now. Join an existing one, or try again later.",
+            _ => "The room could not be created. Please try again.",
+        }
+    }
+}
+
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 

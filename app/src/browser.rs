@@ -27,16 +27,40 @@ mod imp {
         }
     }
 
+    thread_local! {
+        /// The session of this page, once known: it must not change while the page lives,
+        /// even where storage is blocked.
+        static SESSION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    }
+
     /// A random id kept for the life of this tab (sessionStorage survives reloads, not new tabs).
     /// The server ties this tab's messages to it: one-way rooms never show them back here.
     pub fn tab_session() -> String {
-        let storage = session_storage();
-        if let Some(existing) = storage.as_ref().and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
-            && existing.len() >= 16
-        {
-            return existing;
+        if let Some(known) = SESSION.with_borrow(Clone::clone) {
+            return known;
         }
-        let mut bytes = [0u8; 16];
+        let storage = session_storage();
+        let id = match storage.as_ref().and_then(|s| s.get_item(SESSION_KEY).ok().flatten()) {
+            Some(existing) if existing.len() >= 16 => existing,
+            _ => {
+                let id = random_hex(16);
+                if let Some(storage) = storage {
+                    let _ = storage.set_item(SESSION_KEY, &id);
+                }
+                id
+            }
+        };
+        SESSION.set(Some(id.clone()));
+        id
+    }
+
+    /// A short random tag, unique enough to tell this page's message references from another's.
+    pub fn random_tag() -> String {
+        random_hex(4)
+    }
+
+    fn random_hex(len: usize) -> String {
+        let mut bytes = vec![0u8; len];
         let filled = web_sys::window()
             .and_then(|w| w.crypto().ok())
             .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
@@ -45,11 +69,7 @@ mod imp {
                 *byte = (js_sys::Math::random() * 256.0) as u8;
             }
         }
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        if let Some(storage) = storage {
-            let _ = storage.set_item(SESSION_KEY, &id);
-        }
-        id
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// `14:05` in the reader's own time zone.
@@ -72,6 +92,10 @@ mod imp {
     pub fn remember_nickname(_nickname: &str) {}
 
     pub fn tab_session() -> String {
+        String::new()
+    }
+
+    pub fn random_tag() -> String {
         String::new()
     }
 

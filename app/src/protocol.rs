@@ -225,6 +225,7 @@ pub enum ErrorCode {
     RoomNotFound,
     RoomFull,
     RoomNameInvalid,
+    RoomNameTaken,
     LimitInvalid,
     NicknameInvalid,
     NicknameReserved,
@@ -243,7 +244,8 @@ pub enum ErrorCode {
 ///
 /// Codes 4000–4099 mean "reconnect (with backoff)"; 4100–4199 are terminal: reconnecting would
 /// fail the same way, so the client shows the reason instead. Of the standard codes, 1001 (server
-/// going away), 1006 (dropped), 1011–1014 are worth a reconnect; the rest are terminal.
+/// going away), 1005 (no code given), 1006 (dropped) and 1011–1014 are worth a reconnect; the rest
+/// are terminal.
 pub mod close {
     /// The server is shutting down (standard "going away").
     pub const GOING_AWAY: u16 = 1001;

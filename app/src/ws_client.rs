@@ -37,6 +37,8 @@ pub struct Socket {
 
 const FIRST_RETRY_MS: f64 = 500.0;
 const MAX_RETRY_MS: f64 = 15_000.0;
+/// A connection up for this long counts as working: the next drop retries quickly again.
+const STABLE_MS: f64 = 10_000.0;
 
 impl Socket {
     /// Starts connecting. `on_event` gets every status change and server message, in order,
@@ -85,8 +87,10 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>, online: Rc<Cell<boo
                 on_event(Event::Status(Status::Closed(reason)));
                 return;
             }
-            Ended::Dropped { was_online } => {
-                failures = if was_online { 1 } else { failures + 1 };
+            // A connection that stayed up a while starts the backoff over; one that a server
+            // closes right after welcoming it keeps backing off.
+            Ended::Dropped { online_for_ms } => {
+                failures = if online_for_ms >= STABLE_MS { 1 } else { failures + 1 };
             }
         }
         let ceiling = (FIRST_RETRY_MS * 2f64.powi(failures.min(8) as i32 - 1)).min(MAX_RETRY_MS);
@@ -104,7 +108,10 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>, online: Rc<Cell<boo
 enum Ended {
     Stopped,
     Terminal(String),
-    Dropped { was_online: bool },
+    /// How long the connection was up (0 if it never was).
+    Dropped {
+        online_for_ms: f64,
+    },
 }
 
 async fn connect_once(
@@ -113,8 +120,9 @@ async fn connect_once(
     on_event: &dyn Fn(Event),
 ) -> Ended {
     let Some(url) = socket_url() else { return Ended::Terminal("This page has no address to connect to.".into()) };
-    let Ok(mut socket) = WebSocket::open(&url) else { return Ended::Dropped { was_online: false } };
-    let mut was_online = false;
+    let Ok(mut socket) = WebSocket::open(&url) else { return Ended::Dropped { online_for_ms: 0.0 } };
+    let mut online_since = None;
+    let dropped = |since: Option<f64>| Ended::Dropped { online_for_ms: since.map_or(0.0, |t| js_sys::Date::now() - t) };
     loop {
         let next = match select(socket.next(), commands.next()).await {
             Either::Left((frame, _)) => Either::Left(frame),
@@ -124,7 +132,7 @@ async fn connect_once(
             Either::Left(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<ServerMsg>(&text) {
                 Ok(message) => {
                     if matches!(message, ServerMsg::Welcome { .. }) {
-                        was_online = true;
+                        online_since = Some(js_sys::Date::now());
                         online.set(true);
                         on_event(Event::Status(Status::Online));
                     }
@@ -136,14 +144,14 @@ async fn connect_once(
             Either::Left(Some(Ok(Message::Bytes(_)))) => {}
             Either::Left(Some(Err(WebSocketError::ConnectionClose(event)))) => {
                 if close::should_reconnect(event.code) {
-                    return Ended::Dropped { was_online };
+                    return dropped(online_since);
                 }
                 return Ended::Terminal(closed_because(event.code, &event.reason));
             }
-            Either::Left(Some(Err(_)) | None) => return Ended::Dropped { was_online },
+            Either::Left(Some(Err(_)) | None) => return dropped(online_since),
             Either::Right(Some(Command::Send(text))) => {
                 if socket.send(Message::Text(text)).await.is_err() {
-                    return Ended::Dropped { was_online };
+                    return dropped(online_since);
                 }
             }
             Either::Right(Some(Command::Stop) | None) => {

@@ -26,6 +26,8 @@ export class Server {
         BURNER_LOG: 'warn',
         // Many people from one address (127.0.0.1) in a short test.
         BURNER_JOIN_BURST_PER_IP: '1000',
+        BURNER_CONNECT_BURST_PER_IP: '1000',
+        BURNER_MAX_CONNECTIONS_PER_IP: '1000',
         BURNER_ROOM_CREATE_BURST: '1000',
         ...extraEnv,
       },

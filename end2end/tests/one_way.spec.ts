@@ -25,4 +25,9 @@ test('in a one-way room the author gets a receipt, everyone else the message', a
   await join(author, path, 'author');
   await expect(log(author).getByText('it knew')).toBeVisible();
   await expect(log(author)).not.toContainText('office plant');
+  // And what the author writes after the reload still reaches the others (and not them).
+  await say(author, 'also, the plant is fake');
+  await expect(log(reader).getByText('also, the plant is fake')).toBeVisible();
+  await expect(log(author).getByText('Sent', { exact: true })).toHaveCount(1);
+  await expect(log(author)).not.toContainText('plant is fake');
 });

@@ -119,6 +119,8 @@ fn start_server(port: u16) -> anyhow::Result<Child> {
         .env("BURNER_ADDR", format!("127.0.0.1:{port}"))
         .env("BURNER_LOG", "warn")
         .env("BURNER_JOIN_BURST_PER_IP", "1000000")
+        .env("BURNER_CONNECT_BURST_PER_IP", "1000000")
+        .env("BURNER_MAX_CONNECTIONS_PER_IP", "1000000")
         .env("BURNER_ROOM_CREATE_BURST", "100000")
         .stdout(Stdio::null())
         .spawn()?)

@@ -55,6 +55,18 @@ pub struct Config {
     #[arg(long, env = "BURNER_MESSAGE_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub message_interval: Duration,
 
+    /// WebSocket connections one IP address (IPv6: one /64) may have open at once.
+    #[arg(long, env = "BURNER_MAX_CONNECTIONS_PER_IP", default_value_t = 20)]
+    pub max_connections_per_ip: u32,
+
+    /// New WebSocket connections one IP address (IPv6: one /64) may open in a burst ...
+    #[arg(long, env = "BURNER_CONNECT_BURST_PER_IP", default_value_t = 20)]
+    pub connect_burst_per_ip: u32,
+
+    /// ... and then one more every this long.
+    #[arg(long, env = "BURNER_CONNECT_INTERVAL_PER_IP", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub connect_interval_per_ip: Duration,
+
     /// Joins one IP address (IPv6: one /64) may make in a burst, across all its connections ...
     #[arg(long, env = "BURNER_JOIN_BURST_PER_IP", default_value_t = 20)]
     pub join_burst_per_ip: u32,

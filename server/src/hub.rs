@@ -27,6 +27,8 @@ use std::{
 
 /// Room directory snapshots stop at this many rooms (most occupied first): a list people can read.
 const DIRECTORY_SNAPSHOT_MAX: usize = 200;
+/// Rooms per `directory_changed` frame, so a burst of changes never makes one huge frame.
+const DIRECTORY_CHUNK: usize = 200;
 
 #[derive(Clone, Debug)]
 pub struct HubConfig {
@@ -137,10 +139,11 @@ impl Hub {
         room.join(conn, request, &self.next_member_id)
     }
 
-    /// Sends the directory to `conn` now and its changes from then on.
+    /// Sends the directory to `conn` now and its changes from then on. The snapshot is taken
+    /// under the watchers lock, so no update can fall between it and the watcher's registration.
     pub fn watch_directory(&self, conn: &ConnHandle) {
-        let snapshot: Frame = ServerMsg::Directory { rooms: self.listed_rooms() }.encode().into();
         let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        let snapshot: Frame = ServerMsg::Directory { rooms: self.listed_rooms() }.encode().into();
         if conn.offer(snapshot) == Offer::Queued {
             watchers.conns.insert(conn.id, conn.clone());
         }
@@ -159,11 +162,19 @@ impl Hub {
         };
         let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
         let removed: Vec<String> = watchers.removed.drain(..).map(|s| s.to_string()).collect();
-        if (updated.is_empty() && removed.is_empty()) || watchers.conns.is_empty() {
+        if watchers.conns.is_empty() {
             return;
         }
-        let frame: Frame = ServerMsg::DirectoryChanged { updated, removed }.encode().into();
-        watchers.conns.retain(|_, conn| conn.offer(frame.clone()) == Offer::Queued);
+        let (mut updated, mut removed) = (updated.into_iter().peekable(), removed.into_iter().peekable());
+        while updated.peek().is_some() || removed.peek().is_some() {
+            let frame: Frame = ServerMsg::DirectoryChanged {
+                updated: updated.by_ref().take(DIRECTORY_CHUNK).collect(),
+                removed: removed.by_ref().take(DIRECTORY_CHUNK).collect(),
+            }
+            .encode()
+            .into();
+            watchers.conns.retain(|_, conn| conn.offer(frame.clone()) == Offer::Queued);
+        }
     }
 
     /// Removes rooms that have been empty for longer than the expiry delay. The lobby stays.

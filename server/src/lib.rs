@@ -27,7 +27,7 @@ use config::Config;
 use hub::{Hub, HubConfig};
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
-use limits::{IpLimits, PerIp, quota};
+use limits::{IpLimits, OpenPerIp, PerIp, quota};
 use state::{AppState, ConnectionSlots};
 use std::{
     future::Future,
@@ -72,6 +72,8 @@ impl AppState {
             max_rooms: config.max_rooms,
         });
         let ip_limits = IpLimits {
+            connects: PerIp::new(quota(config.connect_burst_per_ip, config.connect_interval_per_ip)),
+            open: OpenPerIp::new(config.max_connections_per_ip),
             joins: PerIp::new(quota(config.join_burst_per_ip, config.join_interval_per_ip)),
             room_creation: PerIp::new(quota(config.room_create_burst, config.room_create_interval)),
         };
@@ -150,6 +152,7 @@ async fn maintain(state: AppState) {
             _ = directory.tick() => state.hub.flush_directory(),
             _ = sweep.tick() => {
                 state.hub.expire_rooms(std::time::Instant::now());
+                state.ip_limits.connects.forget_idle();
                 state.ip_limits.joins.forget_idle();
                 state.ip_limits.room_creation.forget_idle();
             }

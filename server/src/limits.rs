@@ -1,13 +1,20 @@
 //! Rate limits (token buckets, via governor): per connection for messages and raw frames, per IP
-//! address for joins and room creation. IPv6 addresses are limited per /64, the block one
-//! subscriber usually gets, so rotating addresses within it buys nothing.
+//! address for new connections, joins and room creation; and the cap on connections one address
+//! may hold open. IPv6 addresses are limited per /64, the block one subscriber usually gets, so
+//! rotating addresses within it buys nothing.
 
 use governor::{
     Quota, RateLimiter,
     clock::{Clock, DefaultClock},
     state::{InMemoryState, NotKeyed, keyed::DefaultKeyedStateStore},
 };
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 type Direct = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 type Keyed = RateLimiter<IpKey, DefaultKeyedStateStore<IpKey>, DefaultClock>;
@@ -100,8 +107,54 @@ impl PerIp {
 
 /// The per-IP limits of one server.
 pub struct IpLimits {
+    /// New WebSocket connections.
+    pub connects: PerIp,
+    /// WebSocket connections open at once.
+    pub open: Arc<OpenPerIp>,
     pub joins: PerIp,
     pub room_creation: PerIp,
+}
+
+/// How many connections each IP key has open, against a cap.
+pub struct OpenPerIp {
+    counts: Mutex<HashMap<IpKey, u32>>,
+    max: u32,
+}
+
+/// One open connection of an address; gives its place back when dropped.
+pub struct IpSlot {
+    owner: Arc<OpenPerIp>,
+    key: IpKey,
+}
+
+impl OpenPerIp {
+    pub fn new(max: u32) -> Arc<Self> {
+        Arc::new(Self { counts: Mutex::default(), max })
+    }
+
+    /// A place for one more connection from `ip`, unless it has `max` open already.
+    pub fn try_open(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let key = IpKey::from(ip);
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(key).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot { owner: self.clone(), key })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.owner.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +183,18 @@ mod tests {
         }
         let retry = bucket.take(1).expect_err("burst spent");
         assert!(retry.0 > Duration::from_secs(8) && retry.0 <= Duration::from_secs(10), "{retry:?}");
+    }
+
+    #[test]
+    fn open_connections_are_capped_per_address_and_given_back() {
+        let open = OpenPerIp::new(2);
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let first = open.try_open(a).expect("first");
+        let _second = open.try_open(a).expect("second");
+        assert!(open.try_open(a).is_none(), "third refused");
+        assert!(open.try_open("192.0.2.2".parse().expect("ip")).is_some(), "other addresses unaffected");
+        drop(first);
+        assert!(open.try_open(a).is_some(), "a closed connection gives its place back");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod session;
 use session::Session;
 
 use crate::{
+    limits::IpSlot,
     outbox::{CloseReason, ConnHandle, Outbox},
     state::AppState,
 };
@@ -50,6 +51,20 @@ pub async fn upgrade(
         return (StatusCode::FORBIDDEN, "This page may not open a Burner connection (origin not allowed).")
             .into_response();
     }
+    let ip = peer.ip();
+    if let Err(retry) = state.ip_limits.connects.take(ip, 1) {
+        let seconds = retry.0.as_secs().max(1);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds.to_string())],
+            "Too many new connections from your address. Try again in a moment.",
+        )
+            .into_response();
+    }
+    let Some(ip_slot) = state.ip_limits.open.try_open(ip) else {
+        return (StatusCode::TOO_MANY_REQUESTS, "Too many connections from your address: close a few tabs.")
+            .into_response();
+    };
     let Some(slot) = state.connections.try_acquire() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "Burner is at its connection limit. Try again in a minute.")
             .into_response();
@@ -57,18 +72,21 @@ pub async fn upgrade(
     let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let (handle, outbox) = ConnHandle::new(conn_id, state.config.outbox);
     let connection = Box::new(Connection {
-        session: Session::new(&state, peer.ip(), handle),
+        session: Session::new(&state, ip, handle),
         outbox,
         shutdown: state.shutdown.clone(),
         version_ok: query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string()),
         _slot: slot,
+        _ip_slot: ip_slot,
         _tracked: state.tracker.token(),
     });
     ws.max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(WRITE_BUFFER_BYTES + 2 * MAX_FRAME_BYTES)
+        // No cap of tungstenite's own: our outbox bounds what is queued, and a `joined` with 50
+        // long messages can be far larger than any frame a client may send.
+        .max_write_buffer_size(usize::MAX)
         .on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
         // The socket's whole life is one boxed future, allocated once at its exact size: the
         // upgrade task around it stays small, and nothing is kept twice.
@@ -85,15 +103,16 @@ struct Connection {
     outbox: Outbox,
     shutdown: CancellationToken,
     version_ok: bool,
-    /// Holds a place under the connection cap for the socket's life.
+    /// Holds a place under the connection caps (global, per address) for the socket's life.
     _slot: OwnedSemaphorePermit,
+    _ip_slot: IpSlot,
     /// Lets shutdown wait for this socket.
     _tracked: TaskTrackerToken,
 }
 
 impl Connection {
     async fn serve(self, socket: WebSocket) {
-        let Connection { session, outbox, shutdown, version_ok, _slot, _tracked } = self;
+        let Connection { session, outbox, shutdown, version_ok, _slot, _ip_slot, _tracked } = self;
         if version_ok {
             session.run(socket, outbox, shutdown).await;
         } else {

@@ -106,7 +106,10 @@ fn CreateRoomForm() -> impl IntoView {
     let error = move || match create.value().get() {
         Some(Err(error)) => Some(error.message),
         Some(Ok(_)) => None,
-        None => query.read().get("__err").map(|e| ServerFnUrlError::<ApiError>::decode_err(&e).message),
+        None => query
+            .read()
+            .get("__err")
+            .map(|e| ApiError::sentence_for(ServerFnUrlError::<ApiError>::decode_err(&e).code).to_owned()),
     };
     let label = "block text-sm font-medium text-stone-800 dark:text-stone-200";
     let help = "mt-1 text-xs text-stone-500 dark:text-stone-400";

@@ -47,7 +47,8 @@ impl HubError {
         match self {
             Self::RoomNotFound => ErrorCode::RoomNotFound,
             Self::RoomFull { .. } => ErrorCode::RoomFull,
-            Self::RoomNameInvalid(_) | Self::RoomNameTaken => ErrorCode::RoomNameInvalid,
+            Self::RoomNameInvalid(_) => ErrorCode::RoomNameInvalid,
+            Self::RoomNameTaken => ErrorCode::RoomNameTaken,
             Self::LimitInvalid { .. } => ErrorCode::LimitInvalid,
             Self::TooManyRooms => ErrorCode::Unavailable,
             Self::NicknameInvalid(_) => ErrorCode::NicknameInvalid,

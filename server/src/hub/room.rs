@@ -44,6 +44,9 @@ struct State {
     /// In join order. A `Vec`: fan-out walks it front to back, which is what it is best at.
     members: Vec<Member>,
     history: VecDeque<Stored>,
+    /// Recent (session, client reference) pairs: a resend is recognised even when the room
+    /// has moved on past the history window since.
+    receipts: VecDeque<Receipt>,
     next_seq: u64,
     empty_since: Option<Instant>,
     /// Expired: joins fail from now on.
@@ -66,10 +69,18 @@ impl Member {
 
 struct Stored {
     message: ChatMessage,
-    /// Who wrote it, to keep it from them in a one-way room, and to recognise a resend.
+    /// Who wrote it, to keep it from them in a one-way room.
     session: Box<str>,
-    client_ref: Option<Box<str>>,
 }
+
+struct Receipt {
+    session: Box<str>,
+    client_ref: Box<str>,
+    accepted: Accepted,
+}
+
+/// How many receipts a room remembers: far more than a client ever has waiting to resend.
+const RECEIPTS_KEPT: usize = 256;
 
 pub struct JoinRequest<'a> {
     pub nickname: &'a str,
@@ -137,6 +148,7 @@ impl Room {
             state: Mutex::new(State {
                 members: Vec::new(),
                 history: VecDeque::with_capacity(rules::HISTORY_LEN),
+                receipts: VecDeque::new(),
                 next_seq: 1,
                 empty_since: Some(Instant::now()),
                 closed: false,
@@ -283,13 +295,9 @@ impl Room {
         let session = author.session.clone();
         // A resend after a reconnect (same session, same reference) is acknowledged, not reposted.
         if let Some(client_ref) = client_ref.as_deref() {
-            let earlier = state
-                .history
-                .iter()
-                .rev()
-                .find(|s| *s.session == *session && s.client_ref.as_deref() == Some(client_ref));
+            let earlier = state.receipts.iter().rev().find(|r| *r.session == *session && *r.client_ref == *client_ref);
             if let Some(earlier) = earlier {
-                return Ok(Accepted { seq: earlier.message.seq, at: earlier.message.at });
+                return Ok(earlier.accepted);
             }
         }
         let seq = state.next_seq;
@@ -303,8 +311,15 @@ impl Room {
         if state.history.len() == rules::HISTORY_LEN {
             state.history.pop_front();
         }
-        state.history.push_back(Stored { message, session, client_ref: client_ref.map(Into::into) });
-        Ok(Accepted { seq, at })
+        let accepted = Accepted { seq, at };
+        if let Some(client_ref) = client_ref {
+            if state.receipts.len() == RECEIPTS_KEPT {
+                state.receipts.pop_front();
+            }
+            state.receipts.push_back(Receipt { session: session.clone(), client_ref: client_ref.into(), accepted });
+        }
+        state.history.push_back(Stored { message, session });
+        Ok(accepted)
     }
 
     /// Removes the member if it still belongs to this connection (a replaced ghost does not).
@@ -314,32 +329,26 @@ impl Room {
             return;
         };
         let gone = state.members.remove(at);
-        self.announce_departure(&mut state, gone);
+        self.announce_departures(&mut state, vec![gone]);
     }
 
     /// Queues `frame` for every member but `skip`. Members whose outbox is full (they stopped
     /// reading) or gone are removed, and their departure is announced the same way.
     fn fan_out(&self, state: &mut State, frame: &Frame, skip: Skip<'_>) {
-        let mut dropped = Vec::new();
-        for member in &state.members {
-            if !skip.matches(member) && member.conn.offer(frame.clone()) != Offer::Queued {
-                dropped.push(member.id);
-            }
-        }
-        for id in dropped {
-            if let Some(at) = state.members.iter().position(|m| m.id == id) {
-                let gone = state.members.remove(at);
-                self.announce_departure(state, gone);
-            }
-        }
-        self.note_count(state);
+        let mut departed = Vec::new();
+        offer_all(state, frame, skip, &mut departed);
+        self.announce_departures(state, departed);
     }
 
-    fn announce_departure(&self, state: &mut State, gone: Member) {
-        let count = state.members.len() as u32;
-        let frame: Frame = ServerMsg::MemberLeft { member: gone.public(), count }.encode().into();
-        // Recursion is bounded: every level removes at least one member.
-        self.fan_out(state, &frame, Skip::Nobody);
+    /// Tells the others who left. Telling them can show that more have gone (full or closed
+    /// outboxes): those join the list, until everyone left has heard of everyone gone.
+    fn announce_departures(&self, state: &mut State, mut departed: Vec<Member>) {
+        while let Some(gone) = departed.pop() {
+            let count = state.members.len() as u32;
+            let frame: Frame = ServerMsg::MemberLeft { member: gone.public(), count }.encode().into();
+            offer_all(state, &frame, Skip::Nobody, &mut departed);
+        }
+        self.note_count(state);
     }
 
     fn note_count(&self, state: &mut State) {
@@ -351,6 +360,19 @@ impl Room {
             state.empty_since.get_or_insert_with(Instant::now);
         } else {
             state.empty_since = None;
+        }
+    }
+}
+
+/// Offers `frame` to every member but `skip`; those that cannot take it are moved to `departed`.
+fn offer_all(state: &mut State, frame: &Frame, skip: Skip<'_>, departed: &mut Vec<Member>) {
+    let mut at = 0;
+    while at < state.members.len() {
+        let member = &state.members[at];
+        if !skip.matches(member) && member.conn.offer(frame.clone()) != Offer::Queued {
+            departed.push(state.members.remove(at));
+        } else {
+            at += 1;
         }
     }
 }

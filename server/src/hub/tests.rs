@@ -131,7 +131,19 @@ fn one_way_rooms_never_show_authors_their_own_messages() {
             })
             .expect("joined")
     };
-    assert_eq!(history(again.frames()), Vec::<String>::new());
+    let frames = again.frames();
+    let epoch = frames
+        .iter()
+        .find_map(|m| if let ServerMsg::Joined { epoch, .. } = m { Some(epoch.clone()) } else { None })
+        .expect("joined");
+    assert_eq!(history(frames), Vec::<String>::new());
+    drop(rejoined);
+    let mut resumed = client(64);
+    let resume = Resume { epoch, seq: 0 };
+    let rejoined = hub
+        .join(&room, &resumed.handle, JoinRequest { nickname: "author", session: S1, resume: Some(&resume) })
+        .expect("resumed");
+    assert_eq!(history(resumed.frames()), Vec::<String>::new(), "not in a resumed history either");
     drop(rejoined);
     let mut newcomer = client(64);
     let _n = hub.join(&room, &newcomer.handle, join("newcomer", "session-four-012345678")).expect("joined");

@@ -88,8 +88,9 @@ impl Session {
         let mut timer = pin!(sleep_until(deadline));
 
         let reason = loop {
+            // Not `biased`: a queue that never empties must not starve reading (pongs included),
+            // nor reading starve the queue.
             let event = tokio::select! {
-                biased;
                 () = shutdown.cancelled() => Event::Close(GOING_AWAY),
                 ready = outbox.ready() => match ready {
                     Ready::Frames => Event::Write,
@@ -120,9 +121,8 @@ impl Session {
                 Event::Tick => match clock.tick(Instant::now()) {
                     Tick::Nothing => {}
                     Tick::Ping => {
-                        let ping = timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default())));
-                        if !matches!(Box::pin(ping).await, Ok(Ok(()))) {
-                            break None;
+                        if let Err(end) = Box::pin(ping(&mut socket, &shutdown)).await {
+                            break end;
                         }
                     }
                     Tick::Dead => {
@@ -195,8 +195,7 @@ impl Session {
         match ClientMsg::from_json(text) {
             Ok(message) => {
                 self.bad_frames = 0;
-                self.on_message(message);
-                Flow::Continue
+                self.on_message(message)
             }
             Err(mut detail) => {
                 detail.truncate(detail.floor_char_boundary(200));
@@ -221,7 +220,9 @@ impl Session {
         }
     }
 
-    fn on_message(&mut self, message: ClientMsg) {
+    /// Answers one request. Requests that make no sense in the connection's state count as bad
+    /// frames, like garbage does.
+    fn on_message(&mut self, message: ClientMsg) -> Flow {
         match message {
             ClientMsg::WatchDirectory {} => {
                 if !self.watching {
@@ -241,12 +242,11 @@ impl Session {
                         None,
                         None,
                     );
-                    let _ = self.strike();
-                    return;
+                    return self.strike();
                 }
                 if let Err(retry) = self.messages.take(JOIN_COST).and_then(|()| self.ip_limits.joins.take(self.ip, 1)) {
                     self.refuse(ErrorCode::RateLimited, slow_down(retry), None, Some(retry));
-                    return;
+                    return Flow::Continue;
                 }
                 let request = JoinRequest { nickname: &nickname, session: &session, resume: resume.as_ref() };
                 match self.hub.join(&room, &self.handle, request) {
@@ -260,14 +260,19 @@ impl Session {
                     drop(membership);
                     self.send(ServerMsg::Left { room });
                 }
-                None => self.refuse_hub(HubError::NotJoined, None),
+                None => {
+                    self.refuse_hub(HubError::NotJoined, None);
+                    return self.strike();
+                }
             },
             ClientMsg::SendMessage { text, client_ref } => {
                 let Some(membership) = &self.membership else {
-                    return self.refuse_hub(HubError::NotJoined, client_ref);
+                    self.refuse_hub(HubError::NotJoined, client_ref);
+                    return self.strike();
                 };
                 if let Err(retry) = self.messages.take(1) {
-                    return self.refuse(ErrorCode::RateLimited, slow_down(retry), client_ref, Some(retry));
+                    self.refuse(ErrorCode::RateLimited, slow_down(retry), client_ref, Some(retry));
+                    return Flow::Continue;
                 }
                 match membership.post(&text, client_ref.clone()) {
                     Ok(accepted) => {
@@ -282,6 +287,7 @@ impl Session {
                 }
             }
         }
+        Flow::Continue
     }
 }
 
@@ -377,6 +383,18 @@ async fn write_queued(
     tokio::select! {
         written = timeout(WRITE_TIMEOUT, write) => match written {
             Ok(Ok(())) => outbox.closing().map_or(Ok(()), |reason| Err(Some(reason))),
+            Ok(Err(_)) => Err(None),
+            Err(_) => Err(Some(SLOW)),
+        },
+        () = shutdown.cancelled() => Err(Some(GOING_AWAY)),
+    }
+}
+
+/// Pings, unless the socket will not take it within the write timeout or the server stops.
+async fn ping(socket: &mut WebSocket, shutdown: &CancellationToken) -> Result<(), Option<CloseReason>> {
+    tokio::select! {
+        sent = timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default()))) => match sent {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(None),
             Err(_) => Err(Some(SLOW)),
         },

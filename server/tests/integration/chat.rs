@@ -57,7 +57,18 @@ fn one_way_authors_get_a_receipt_and_never_their_text() {
         let (mut first, _) = server.member(&room, "first").await;
         let (mut second, _) = server.member(&room, "second").await;
 
-        let (seq, _) = author.say("my secret", "s1").await.expect("accepted");
+        // The author's connection gets the receipt and nothing carrying the text, live.
+        author.send(&ClientMsg::SendMessage { text: "my secret".into(), client_ref: Some("s1".into()) }).await;
+        let seq = loop {
+            match author.recv().await {
+                ServerMsg::MessageAccepted { seq, client_ref, .. } => {
+                    assert_eq!(client_ref.as_deref(), Some("s1"));
+                    break seq;
+                }
+                ServerMsg::MessagePosted { message } => panic!("the author got its own message: {message:?}"),
+                _ => {}
+            }
+        };
         for observer in [&mut first, &mut second] {
             let seen = observer.recv_until(|m| matches!(m, ServerMsg::MessagePosted { .. })).await;
             assert!(
@@ -70,10 +81,17 @@ fn one_way_authors_get_a_receipt_and_never_their_text() {
         assert!(matches!(seen, ServerMsg::MessagePosted { message } if message.text == "hi author"));
         author.assert_silent(Duration::from_millis(300)).await;
 
-        // Nor after a reconnect from the same tab: fresh, resumed, or from another epoch.
+        // Nor after a reconnect from the same tab: fresh, resumed from before the message, or
+        // from another epoch.
         drop(author);
         let session = session_for("author");
-        for resume in [None, Some(Resume { epoch: "stale".into(), seq: 0 })] {
+        let epoch = {
+            let mut probe = server.client().await;
+            probe.join(&room, "probe", &session_for("probe"), None).await.expect("joined").epoch
+        };
+        for resume in
+            [None, Some(Resume { epoch: epoch.clone(), seq: 0 }), Some(Resume { epoch: "stale".into(), seq: 0 })]
+        {
             let mut again = server.client().await;
             let joined = again.join(&room, "author", &session, resume).await.expect("rejoined");
             assert_eq!(joined.history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["hi author"]);
@@ -243,5 +261,47 @@ fn a_member_that_stops_reading_is_closed_and_the_others_keep_receiving() {
         assert!(code.is_none() || code == Some(close::SLOW), "{code:?}");
         drain.abort();
         listening.abort();
+    })
+}
+
+#[test]
+fn joining_after_fifty_of_the_largest_messages_works() {
+    run(async {
+        let server = TestServer::start().await;
+        let (mut alice, _) = server.member("lobby", "alice").await;
+        let longest = "😀".repeat(2_000);
+        for i in 0..50 {
+            alice.say(&longest, &format!("big{i}")).await.expect("posted");
+        }
+        let (_bob, joined) = server.member("lobby", "bob").await;
+        assert_eq!(joined.history.len(), 50);
+        assert!(joined.history.iter().all(|m| m.text == longest));
+    })
+}
+
+#[test]
+fn a_resend_is_recognised_after_the_room_has_moved_on() {
+    run(async {
+        let server = TestServer::start().await;
+        let (mut alice, _) = server.member("lobby", "alice").await;
+        let (mut bob, _) = server.member("lobby", "bob").await;
+        let (mut reader, _) = server.member("lobby", "reader").await;
+        let (first, _) = alice.say("only once", "page1-1").await.expect("posted");
+        for i in 0..100 {
+            bob.say(&format!("chatter {i}"), &format!("b{i}")).await.expect("posted");
+        }
+        let (again, _) = alice.say("only once", "page1-1").await.expect("acknowledged");
+        assert_eq!(again, first, "the same message, acknowledged again");
+        alice.say("after", "page1-2").await.expect("posted");
+        let mut copies = 0;
+        loop {
+            if let ServerMsg::MessagePosted { message } = reader.recv().await {
+                copies += usize::from(message.text == "only once");
+                if message.text == "after" {
+                    break;
+                }
+            }
+        }
+        assert_eq!(copies, 1);
     })
 }

@@ -261,3 +261,44 @@ fn the_global_connection_cap_answers_503_before_upgrading() {
 }
 
 use futures_util::SinkExt;
+
+#[test]
+fn one_address_may_hold_only_so_many_connections() {
+    run(async {
+        let mut config = config();
+        config.max_connections_per_ip = 3;
+        let server = TestServer::with(config).await;
+        let first = server.client().await;
+        let _second = server.client().await;
+        let _third = server.client().await;
+        assert_eq!(server.connect_with(Some(&server.origin()), "/ws").await.err(), Some(429));
+        drop(first);
+        // The closed connection gives its place back (once the server has noticed).
+        let mut accepted = false;
+        for _ in 0..50 {
+            if server.connect_with(Some(&server.origin()), "/ws").await.is_ok() {
+                accepted = true;
+                break;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+        assert!(accepted);
+    })
+}
+
+#[test]
+fn one_address_may_open_connections_only_so_fast() {
+    run(async {
+        let mut config = config();
+        config.connect_burst_per_ip = 5;
+        config.connect_interval_per_ip = Duration::from_secs(60);
+        let server = TestServer::with(config).await;
+        let mut open = Vec::new();
+        for _ in 0..5 {
+            open.push(server.client().await);
+        }
+        assert_eq!(server.connect_with(Some(&server.origin()), "/ws").await.err(), Some(429));
+        let health = server.http("GET", "/healthz", None).await;
+        assert_eq!(health.status, 200, "plain HTTP is not affected");
+    })
+}

@@ -32,6 +32,8 @@ fn room_names_follow_the_rules_and_refusals_are_sentences() {
             assert_eq!(response.status, 422, "{}", &form[..form.len().min(40)]);
             assert!(response.body.contains(sentence), "{}: {}", &form[..form.len().min(40)], response.body);
         }
+        let taken = server.http("POST", "/api/create_room", Some("name=LOBBY&limit=5")).await;
+        assert!(taken.body.contains(r#""code":"room_name_taken""#), "{}", taken.body);
     })
 }
 
@@ -119,5 +121,25 @@ fn unlisted_rooms_stay_out_of_the_directory_but_open_by_url() {
         assert!(!listed.body.contains(&room.slug));
         let (_c, joined) = server.member(&room.slug, "finder").await;
         assert_eq!(joined.room.name, "Hidden den");
+    })
+}
+
+#[test]
+fn a_burst_of_directory_changes_comes_in_frames_of_at_most_200_rooms() {
+    run(async {
+        let server = TestServer::start().await;
+        let mut watcher = server.client().await;
+        watcher.send(&app::protocol::ClientMsg::WatchDirectory {}).await;
+        watcher.recv_until(|m| matches!(m, ServerMsg::Directory { .. })).await;
+        for i in 0..450 {
+            server.create_room(&format!("crowd {i}"), 5, false).await;
+        }
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < 450 {
+            if let ServerMsg::DirectoryChanged { updated, .. } = watcher.recv().await {
+                assert!(updated.len() <= 200, "{} rooms in one frame", updated.len());
+                seen.extend(updated.into_iter().map(|r| r.slug));
+            }
+        }
     })
 }

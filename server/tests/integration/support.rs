@@ -39,6 +39,8 @@ pub struct TestServer {
 pub fn config() -> Config {
     let mut config = Config::defaults();
     config.join_burst_per_ip = 10_000;
+    config.connect_burst_per_ip = 10_000;
+    config.max_connections_per_ip = 10_000;
     config.room_create_burst = 10_000;
     config.message_burst = 10_000;
     config.frames_per_second = 100_000;

@@ -72,6 +72,13 @@ pub struct Chat {
     pub show_members: RwSignal<bool>,
     /// Where our copy of the room ends, for a gap-free rejoin.
     resume: StoredValue<Option<Resume>>,
+    /// True from `joined` until the connection drops: only then may messages go out.
+    in_room: StoredValue<bool>,
+    /// A resend of waiting messages is already scheduled.
+    resend_scheduled: StoredValue<bool>,
+    /// Makes this page's message references unique: the session outlives a reload, the
+    /// counter does not.
+    page_tag: StoredValue<String>,
     counter: StoredValue<u64>,
     #[cfg(feature = "hydrate")]
     socket: StoredValue<Option<crate::ws_client::Socket>, LocalStorage>,
@@ -94,6 +101,9 @@ impl Chat {
             retry_at: RwSignal::new(None),
             show_members: RwSignal::new(false),
             resume: StoredValue::new(None),
+            in_room: StoredValue::new(false),
+            resend_scheduled: StoredValue::new(false),
+            page_tag: StoredValue::new(String::new()),
             counter: StoredValue::new(0),
             #[cfg(feature = "hydrate")]
             socket: StoredValue::new_local(None),
@@ -158,12 +168,22 @@ impl Chat {
         if self.retry_at.get_untracked().is_some_and(|at| at > browser::now_ms()) {
             return;
         }
-        let client_ref = format!("c{}", self.next_id());
-        self.pending.update(|p| p.push(Pending { client_ref: client_ref.clone(), text: text.clone() }));
+        if self.page_tag.with_value(String::is_empty) {
+            self.page_tag.set_value(browser::random_tag());
+        }
+        let client_ref = format!("{}-{}", self.page_tag.get_value(), self.next_id());
+        let pending = Pending { client_ref, text };
+        self.pending.update(|p| p.push(pending.clone()));
         self.draft.set(String::new());
         self.composer_error.set(None);
-        // Offline, it waits in `pending` and goes out after the rejoin.
-        self.send(&ClientMsg::SendMessage { text, client_ref: Some(client_ref) });
+        // Out of the room (offline, rejoining), it waits in `pending` and goes after the rejoin.
+        self.post(pending);
+    }
+
+    fn post(&self, pending: Pending) {
+        if self.in_room.get_value() {
+            self.send(&ClientMsg::SendMessage { text: pending.text, client_ref: Some(pending.client_ref) });
+        }
     }
 
     fn join_message(&self) -> ClientMsg {
@@ -179,6 +199,7 @@ impl Chat {
     pub fn on_message(&self, message: ServerMsg) {
         match message {
             ServerMsg::Welcome { .. } => {
+                self.in_room.set_value(false);
                 if matches!(self.phase.get_untracked(), Phase::Joining | Phase::Joined) {
                     self.send(&self.join_message());
                 }
@@ -206,9 +227,13 @@ impl Chat {
                 self.members.set(members);
                 self.you.set(Some(you));
                 self.phase.set(Phase::Joined);
+                self.in_room.set_value(true);
                 self.resend_pending();
             }
-            ServerMsg::Left { .. } => self.phase.set(Phase::Lobby),
+            ServerMsg::Left { .. } => {
+                self.in_room.set_value(false);
+                self.phase.set(Phase::Lobby);
+            }
             ServerMsg::MemberJoined { member, count } => {
                 self.room.update(|r| r.members = count);
                 self.notice(format!("{} joined", member.nickname));
@@ -248,36 +273,61 @@ impl Chat {
 
     fn on_error(&self, code: ErrorCode, message: String, client_ref: Option<String>, retry_after_ms: Option<u64>) {
         if let Some(client_ref) = client_ref {
-            // Not in the room (the connection dropped meanwhile): it goes again after the rejoin.
-            if code == ErrorCode::NotJoined {
-                return;
-            }
-            let mut refused = None;
-            self.pending.update(|p| {
-                if let Some(at) = p.iter().position(|x| x.client_ref == client_ref) {
-                    refused = Some(p.remove(at));
-                }
-            });
-            // Nothing typed is lost: a refused message goes back into an empty composer.
-            if let Some(refused) = refused
-                && self.draft.with_untracked(String::is_empty)
-            {
-                self.draft.set(refused.text);
-            }
-            if let Some(ms) = retry_after_ms {
-                self.retry_at.set(Some(browser::now_ms() + ms as f64));
-            }
-            self.composer_error.set(Some(message));
-            return;
+            return self.on_refused_message(code, message, &client_ref, retry_after_ms);
         }
-        if self.phase.get_untracked() == Phase::Joining
-            || (self.phase.get_untracked() == Phase::Joined && is_join_refusal(code))
-        {
-            self.disconnect();
-            self.phase.set(Phase::Lobby);
-            self.join_error.set(Some(message));
-        } else {
-            self.composer_error.set(Some(message));
+        match self.phase.get_untracked() {
+            // A rejoin after a reconnect was refused for now: try again when allowed.
+            Phase::Joined if matches!(code, ErrorCode::RateLimited | ErrorCode::Unavailable) => {
+                let wait = retry_after_ms.unwrap_or(2_000);
+                self.composer_error.set(Some(format!("{message} Rejoining by itself…")));
+                self.after(wait, |chat| {
+                    if chat.phase.get_untracked() == Phase::Joined && !chat.in_room.get_value() {
+                        chat.send(&chat.join_message());
+                    }
+                });
+            }
+            Phase::Joining | Phase::Joined if is_join_refusal(code) || code == ErrorCode::RateLimited => {
+                self.disconnect();
+                self.in_room.set_value(false);
+                self.phase.set(Phase::Lobby);
+                self.join_error.set(Some(message));
+            }
+            _ => self.composer_error.set(Some(message)),
+        }
+    }
+
+    /// A message of ours was refused. Nothing typed is lost: a message that may go later stays
+    /// waiting; one that never can goes back into an empty composer, with the reason.
+    fn on_refused_message(&self, code: ErrorCode, message: String, client_ref: &str, retry_after_ms: Option<u64>) {
+        match code {
+            // Sent while the connection was changing: it goes again after the rejoin.
+            ErrorCode::NotJoined => {}
+            ErrorCode::RateLimited => {
+                let wait = retry_after_ms.unwrap_or(1_000);
+                self.retry_at.set(Some(browser::now_ms() + wait as f64));
+                self.composer_error.set(Some(message));
+                if !self.resend_scheduled.get_value() {
+                    self.resend_scheduled.set_value(true);
+                    self.after(wait, |chat| {
+                        chat.resend_scheduled.set_value(false);
+                        chat.resend_pending();
+                    });
+                }
+            }
+            _ => {
+                let mut refused = None;
+                self.pending.update(|p| {
+                    if let Some(at) = p.iter().position(|x| x.client_ref == client_ref) {
+                        refused = Some(p.remove(at));
+                    }
+                });
+                if let Some(refused) = refused
+                    && self.draft.with_untracked(String::is_empty)
+                {
+                    self.draft.set(refused.text);
+                }
+                self.composer_error.set(Some(message));
+            }
         }
     }
 
@@ -291,13 +341,18 @@ impl Chat {
         });
     }
 
+    /// Sends what is still waiting, in order. The server recognises anything it already
+    /// posted by its reference and only acknowledges it again.
     fn resend_pending(&self) {
         for pending in self.pending.get_untracked() {
-            self.send(&ClientMsg::SendMessage { text: pending.text, client_ref: Some(pending.client_ref) });
+            self.post(pending);
         }
     }
 
     pub fn on_status(&self, status: LinkStatus) {
+        if status != LinkStatus::Online {
+            self.in_room.set_value(false);
+        }
         if let LinkStatus::Closed(reason) = &status {
             self.forget_socket();
             if self.phase.get_untracked() != Phase::Lobby {
@@ -352,6 +407,19 @@ impl Chat {
     fn forget_socket(&self) {
         let _ = self.socket.try_update_value(Option::take);
     }
+
+    /// Runs `then` after `ms` milliseconds, unless the page is gone by then.
+    fn after(&self, ms: u64, then: impl FnOnce(Chat) + 'static) {
+        let chat = *self;
+        set_timeout(
+            move || {
+                if !chat.phase.is_disposed() {
+                    then(chat);
+                }
+            },
+            std::time::Duration::from_millis(ms),
+        );
+    }
 }
 
 #[cfg(not(feature = "hydrate"))]
@@ -365,4 +433,6 @@ impl Chat {
     }
 
     fn forget_socket(&self) {}
+
+    fn after(&self, _ms: u64, _then: impl FnOnce(Chat) + 'static) {}
 }
