@@ -102,6 +102,9 @@ pub async fn fetch_room_preview(slug: String) -> Result<Option<RoomPreview>, Api
     Ok(backend()?.preview(&slug))
 }
 
+/// Where the creation form posts (the `create_room` server function below).
+pub const CREATE_ROOM_PATH: &str = "/api/create_room";
+
 /// Creates a room and sends the browser to it. Fields are strings because this is also a plain
 /// form post: a wrong limit gets a sentence, not a deserialisation error.
 #[server(endpoint = "create_room")]
@@ -144,4 +147,15 @@ fn with_status(error: ApiError) -> ApiError {
         });
     }
     error
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use leptos::server_fn::ServerFn;
+
+    #[test]
+    fn the_creation_form_posts_to_the_server_function() {
+        assert_eq!(CREATE_ROOM_PATH, <CreateRoom as ServerFn>::PATH);
+    }
 }

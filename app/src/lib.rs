@@ -8,6 +8,7 @@
 pub mod api;
 pub mod browser;
 pub mod components;
+pub mod page;
 pub mod pages;
 pub mod protocol;
 pub mod rules;
@@ -15,16 +16,14 @@ pub mod text;
 #[cfg(feature = "hydrate")]
 pub mod ws_client;
 
-use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
-use leptos_router::{
-    SsrMode, StaticSegment,
-    components::{Route, Router, Routes},
-    path,
-};
+use leptos::{either::EitherOf3, prelude::*};
+use page::{PAGE_DATA_ID, Page};
 
-/// The HTML document around the app, rendered on the server only.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// The HTML document around the page, rendered on the server only. The page also travels as
+/// JSON, for the browser to hydrate the same page (see [`page`]).
+pub fn shell(options: LeptosOptions, page: Page) -> impl IntoView {
+    let title = page.title();
+    let data = page.to_embedded_json();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -32,30 +31,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1, interactive-widget=resizes-content" />
                 <meta name="color-scheme" content="light dark" />
+                <meta name="description" content="Burner: anonymous real-time chat rooms. No accounts, just a nickname." />
+                <title>{title}</title>
+                <link rel="stylesheet" href="/pkg/burner.css" />
+                <link rel="icon" href="/pkg/favicon.svg" />
+                <script type="application/json" id=PAGE_DATA_ID>{data}</script>
                 <HydrationScripts options />
-                <MetaTags />
             </head>
             <body class="bg-stone-50 text-stone-900 antialiased dark:bg-stone-950 dark:text-stone-100">
-                <App />
+                <App page />
             </body>
         </html>
     }
 }
 
 #[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
+pub fn App(page: Page) -> impl IntoView {
     components::provide_hydrated();
-    view! {
-        <Link rel="stylesheet" href="/pkg/burner.css" />
-        <Link rel="icon" href="/pkg/favicon.svg" />
-        <Meta name="description" content="Burner: anonymous real-time chat rooms. No accounts, just a nickname." />
-        <Title formatter=|title: String| if title.is_empty() { "Burner".to_owned() } else { format!("{title} · Burner") } />
-        <Router>
-            <Routes fallback=pages::NotFound>
-                <Route path=StaticSegment("") view=pages::HomePage ssr=SsrMode::Async />
-                <Route path=path!("/r/:slug") view=pages::RoomPage ssr=SsrMode::Async />
-            </Routes>
-        </Router>
+    // `Either`, not `into_any`: an erased view carries every rendering path (SSR, async
+    // hydration…) into the bundle, needed or not.
+    match page {
+        Page::Home { rooms, form_error } => EitherOf3::A(view! { <pages::HomePage rooms form_error /> }),
+        Page::Room { preview } => EitherOf3::B(view! { <pages::RoomPage preview /> }),
+        Page::NotFound { room } => EitherOf3::C(view! { <pages::NotFound room /> }),
     }
 }

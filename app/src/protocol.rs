@@ -290,5 +290,6 @@ pub fn is_valid_slug(slug: &str) -> bool {
 /// The room every server has and never expires.
 pub const LOBBY_SLUG: &str = "lobby";
 
+mod decode;
 #[cfg(test)]
 mod tests;

@@ -129,7 +129,7 @@ async fn connect_once(
             Either::Right((command, _)) => Either::Right(command),
         };
         match next {
-            Either::Left(Some(Ok(Message::Text(text)))) => match serde_json::from_str::<ServerMsg>(&text) {
+            Either::Left(Some(Ok(Message::Text(text)))) => match ServerMsg::from_json(&text) {
                 Ok(message) => {
                     if matches!(message, ServerMsg::Welcome { .. }) {
                         online_since = Some(js_sys::Date::now());

@@ -10,6 +10,7 @@ pub mod config;
 pub mod hub;
 pub mod limits;
 pub mod outbox;
+mod pages;
 mod serve;
 pub mod shutdown;
 mod site;
@@ -19,19 +20,20 @@ pub mod ws;
 use app::protocol::WS_PATH;
 use axum::{
     Json, Router,
+    body::Body,
     extract::State,
-    http::{HeaderValue, header},
+    http::{HeaderValue, Request, header},
+    response::IntoResponse,
     routing::get,
 };
 use config::Config;
 use hub::{Hub, HubConfig};
 use leptos::prelude::{LeptosOptions, provide_context};
-use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use limits::{IpLimits, OpenPerIp, PerIp, quota};
 use state::{AppState, ConnectionSlots};
 use std::{
     future::Future,
-    sync::{Arc, OnceLock, atomic::AtomicU64},
+    sync::{Arc, atomic::AtomicU64},
     time::Duration,
 };
 use tokio::net::TcpListener;
@@ -89,9 +91,17 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.addr)
             .build();
+        let hub = Arc::new(hub);
+        let ip_limits = Arc::new(ip_limits);
+        let backend: Arc<dyn app::api::Backend> = Arc::new(site::Site {
+            hub: hub.clone(),
+            ip_limits: ip_limits.clone(),
+            max_room_limit: config.max_room_limit,
+        });
         Self {
-            hub: Arc::new(hub),
-            ip_limits: Arc::new(ip_limits),
+            hub,
+            ip_limits,
+            backend,
             allowed_origins,
             leptos,
             shutdown: CancellationToken::new(),
@@ -104,33 +114,28 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    // Listed once per process. Listing renders the app in a special mode, and doing that while
-    // another server in the same process renders a page (integration tests run many) could
-    // leave that page waiting forever on leptos' process-global transition.
-    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
-    let routes = ROUTES.get_or_init(|| generate_route_list(app::App)).clone();
-    let backend: Arc<dyn app::api::Backend> = Arc::new(site::Site {
-        hub: state.hub.clone(),
-        ip_limits: state.ip_limits.clone(),
-        max_room_limit: state.config.max_room_limit,
-    });
-    let leptos = state.leptos.clone();
+    // Leptos spawns rendering tasks through a global executor; tokio's is ours. Setting it again
+    // (a second server in the same process) is refused harmlessly.
+    let _ = any_spawner::Executor::init_tokio();
     // Bundle names carry no hash, so browsers revalidate them (cheap: Last-Modified).
     let assets = tower::ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .service(ServeDir::new(state.config.site_dir.join("pkg")).precompressed_br().precompressed_gzip());
     Router::new()
+        .route("/", get(pages::home))
+        .route("/r/{slug}", get(pages::room))
         .route(WS_PATH, get(ws::upgrade))
+        .route("/api/{*function}", get(server_function).post(server_function))
         .route("/healthz", get(health))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(backend.clone()),
-            move || app::shell(leptos.clone()),
-        )
         .nest_service("/pkg", assets)
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(pages::not_found)
         .with_state(state)
+}
+
+/// The app's server functions (`app::api`), with the hub behind them.
+async fn server_function(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
+    let backend = state.backend.clone();
+    leptos_axum::handle_server_fns_with_context(move || provide_context(backend.clone()), request).await
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {

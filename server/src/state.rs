@@ -12,6 +12,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
     pub ip_limits: Arc<IpLimits>,
+    /// What the app's server functions call (room listing, previews, creation).
+    pub backend: Arc<dyn app::api::Backend>,
     /// Normalised (lower-case, no trailing slash) `BURNER_ALLOWED_ORIGINS`.
     pub allowed_origins: Arc<[String]>,
     pub leptos: LeptosOptions,

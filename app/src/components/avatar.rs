@@ -25,14 +25,15 @@ pub fn Avatar(#[prop(into)] room: String, #[prop(into)] nickname: String) -> imp
     let hash = room
         .bytes()
         .chain([0])
-        .chain(nickname.to_lowercase().bytes())
+        .chain(nickname.bytes())
         .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     let colour = COLOURS[hash as usize % COLOURS.len()];
-    let initial: String = nickname.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    // Upper-cased by CSS: the browser has the case tables, the bundle need not carry them.
+    let initial: String = nickname.chars().next().map(String::from).unwrap_or_default();
     view! {
         <span
             aria-hidden="true"
-            class=format!("{colour} inline-flex size-8 shrink-0 select-none items-center justify-center rounded-full text-sm font-semibold text-white")
+            class=format!("{colour} inline-flex size-8 shrink-0 select-none items-center uppercase justify-center rounded-full text-sm font-semibold text-white")
         >
             {initial}
         </span>

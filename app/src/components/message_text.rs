@@ -1,15 +1,15 @@
 //! Message text as text nodes and links, never as HTML.
 
 use crate::text::{Piece, pieces};
-use leptos::prelude::*;
+use leptos::{either::Either, prelude::*};
 
 #[component]
 pub fn MessageText(#[prop(into)] text: String) -> impl IntoView {
     let views = pieces(&text)
         .into_iter()
         .map(|piece| match piece {
-            Piece::Text(text) => text.to_owned().into_any(),
-            Piece::Link(url) => view! {
+            Piece::Text(text) => Either::Left(text.to_owned()),
+            Piece::Link(url) => Either::Right(view! {
                 <a
                     href=url.to_owned()
                     rel="noopener noreferrer nofollow"
@@ -18,8 +18,7 @@ pub fn MessageText(#[prop(into)] text: String) -> impl IntoView {
                 >
                     {url.to_owned()}
                 </a>
-            }
-            .into_any(),
+            }),
         })
         .collect_view();
     view! {

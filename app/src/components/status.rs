@@ -42,8 +42,8 @@ pub fn StatusLine(status: ReadSignal<LinkStatus>) -> impl IntoView {
             LinkStatus::Connecting => "Connecting…".to_owned(),
             LinkStatus::Online => "Connected".to_owned(),
             LinkStatus::Reconnecting { retry_at } => {
-                let seconds = ((retry_at - browser::now_ms()) / 1000.0).ceil().max(0.0);
-                if seconds >= 1.0 {
+                let seconds = ((retry_at - browser::now_ms()) / 1000.0).ceil() as i64;
+                if seconds >= 1 {
                     format!("Connection lost. Reconnecting in {seconds}s…")
                 } else {
                     "Reconnecting…".to_owned()

@@ -2,20 +2,16 @@
 
 use super::{BUTTON, INPUT};
 use crate::{
-    api::{ApiError, CreateRoom, list_rooms},
+    api::CREATE_ROOM_PATH,
     components::{Flame, FullBadge, OneWayBadge},
     protocol::RoomSummary,
     rules,
 };
-use leptos::{prelude::*, server_fn::error::ServerFnUrlError};
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos::prelude::*;
 
 #[component]
-pub fn HomePage() -> impl IntoView {
-    let rooms = Resource::new(|| (), |()| list_rooms());
+pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>) -> impl IntoView {
     view! {
-        <Title text="" />
         <div class="mx-auto max-w-5xl px-4 py-8 sm:py-14">
             <header class="max-w-2xl">
                 <p class="flex items-center gap-2 text-lg font-bold tracking-tight text-orange-700 dark:text-orange-400">
@@ -32,16 +28,9 @@ pub fn HomePage() -> impl IntoView {
             <div class="mt-10 grid gap-8 md:grid-cols-[minmax(0,1fr)_22rem] md:items-start">
                 <section aria-labelledby="rooms-title">
                     <h2 id="rooms-title" class="text-lg font-semibold">"Rooms"</h2>
-                    <Suspense fallback=|| view! { <p class="mt-4 text-stone-500">"Loading rooms…"</p> }>
-                        {move || Suspend::new(async move {
-                            match rooms.await {
-                                Ok(list) => view! { <Directory initial=list /> }.into_any(),
-                                Err(error) => view! { <p role="alert" class="mt-4 text-red-700 dark:text-red-400">{error.message}</p> }.into_any(),
-                            }
-                        })}
-                    </Suspense>
+                    <Directory initial=rooms />
                 </section>
-                <CreateRoomForm />
+                <CreateRoomForm error=form_error />
             </div>
             <noscript>
                 <p class="mt-10 rounded-lg bg-amber-100 p-4 text-amber-900">
@@ -49,7 +38,7 @@ pub fn HomePage() -> impl IntoView {
                 </p>
             </noscript>
         </div>
-    }.into_any()
+    }
 }
 
 /// The listed rooms, live: the server sends occupancy changes as they happen.
@@ -59,15 +48,11 @@ fn Directory(initial: Vec<RoomSummary>) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     live::watch(rooms);
     view! {
-        <Show
-            when=move || !rooms.read().is_empty()
-            fallback=|| view! { <p class="mt-4 text-stone-500">"No rooms yet: create the first one."</p> }
-        >
-            <ul class="mt-4 grid gap-3 sm:grid-cols-2">
-                <For each=move || rooms.get() key=|room| (room.slug.clone(), room.members) children=|room| view! { <RoomCard room /> } />
-            </ul>
-        </Show>
-    }.into_any()
+        <p class="mt-4 text-stone-500" class:hidden=move || !rooms.read().is_empty()>"No rooms yet: create the first one."</p>
+        <ul class="mt-4 grid gap-3 sm:grid-cols-2">
+            <For each=move || rooms.get() key=|room| (room.slug.clone(), room.members) children=|room| view! { <RoomCard room /> } />
+        </ul>
+    }
 }
 
 #[component]
@@ -98,19 +83,10 @@ fn RoomCard(room: RoomSummary) -> impl IntoView {
     }
 }
 
+/// A plain form: it posts to the `create_room` server function, which sends the browser on to
+/// the new room, or back here with the refusal. The same with or without JavaScript.
 #[component]
-fn CreateRoomForm() -> impl IntoView {
-    let create = ServerAction::<CreateRoom>::new();
-    // Without JavaScript the form posts natively; a refusal comes back in the URL.
-    let query = use_query_map();
-    let error = move || match create.value().get() {
-        Some(Err(error)) => Some(error.message),
-        Some(Ok(_)) => None,
-        None => query
-            .read()
-            .get("__err")
-            .map(|e| ApiError::sentence_for(ServerFnUrlError::<ApiError>::decode_err(&e).code).to_owned()),
-    };
+fn CreateRoomForm(error: Option<String>) -> impl IntoView {
     let label = "block text-sm font-medium text-stone-800 dark:text-stone-200";
     let help = "mt-1 text-xs text-stone-500 dark:text-stone-400";
     view! {
@@ -119,7 +95,7 @@ fn CreateRoomForm() -> impl IntoView {
             class="rounded-2xl border border-stone-200 bg-white p-5 shadow-sm dark:border-stone-800 dark:bg-stone-900"
         >
             <h2 id="create-title" class="text-lg font-semibold">"Create a room"</h2>
-            <ActionForm action=create attr:class="mt-4 space-y-4">
+            <form action=CREATE_ROOM_PATH method="post" class="mt-4 space-y-4">
                 <div>
                     <label for="room-name" class=label>"Room name"</label>
                     <input id="room-name" name="name" required autocomplete="off" placeholder="Night owls" class=format!("mt-1 {INPUT}") />
@@ -152,12 +128,10 @@ fn CreateRoomForm() -> impl IntoView {
                     <label for="room-listed" class=label>"Show in the room list"</label>
                 </div>
                 <p role="alert" class="text-sm font-medium text-red-700 empty:hidden dark:text-red-400">{error}</p>
-                <button type="submit" class=format!("w-full {BUTTON}") aria-busy=move || create.pending().get().to_string()>
-                    "Create room"
-                </button>
-            </ActionForm>
+                <button type="submit" class=format!("w-full {BUTTON}")>"Create room"</button>
+            </form>
         </section>
-    }.into_any()
+    }
 }
 
 #[cfg(feature = "hydrate")]

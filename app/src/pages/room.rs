@@ -4,74 +4,40 @@
 mod chat;
 mod conversation;
 
-use super::{BUTTON, INPUT, not_found::set_not_found_status};
+use super::{BUTTON, INPUT};
 use crate::{
-    api::{RoomPreview, fetch_room_preview},
+    api::RoomPreview,
     browser,
-    components::{Avatar, Flame, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
-    protocol::{ChatMessage, is_valid_slug},
+    components::{Avatar, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
+    protocol::ChatMessage,
     rules,
 };
 use chat::{Chat, Phase};
-use leptos::{ev::SubmitEvent, prelude::*};
-use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos::{either::Either, ev::SubmitEvent, prelude::*};
 
 #[component]
-pub fn RoomPage() -> impl IntoView {
-    let params = use_params_map();
-    let slug = move || params.read().get("slug").unwrap_or_default();
-    let preview = Resource::new(slug, |slug| async move {
-        if is_valid_slug(&slug) { fetch_room_preview(slug).await } else { Ok(None) }
-    });
-    view! {
-        <Suspense fallback=|| view! { <p class="p-8 text-stone-500">"Loading the room…"</p> }>
-            {move || Suspend::new(async move {
-                match preview.await {
-                    Ok(Some(preview)) => view! { <Room preview /> }.into_any(),
-                    Ok(None) => view! { <Missing /> }.into_any(),
-                    Err(error) => view! { <p role="alert" class="p-8 text-red-700">{error.message}</p> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-#[component]
-fn Missing() -> impl IntoView {
-    set_not_found_status();
-    view! {
-        <Title text="No such room" />
-        <main class="mx-auto max-w-xl px-4 py-24 text-center">
-            <p class="flex justify-center text-orange-600"><Flame class="size-14" /></p>
-            <h1 class="mt-4 text-2xl font-bold">"No such room"</h1>
-            <p class="mt-2 text-stone-600 dark:text-stone-400">
-                "It may never have existed, or it expired after everyone left."
-            </p>
-            <a href="/" class="mt-6 inline-block font-semibold text-orange-700 underline dark:text-orange-300">"See the rooms"</a>
-        </main>
-    }
-}
-
-#[component]
-fn Room(preview: RoomPreview) -> impl IntoView {
+pub fn RoomPage(preview: RoomPreview) -> impl IntoView {
     let chat = Chat::new(&preview);
-    let name = preview.room.name.clone();
     let recent = StoredValue::new(preview.recent);
     on_cleanup(move || chat.disconnect());
+    // A memo: the conversation is built once per join, not again whenever the phase is set.
+    let joined = Memo::new(move |_| chat.phase.get() == Phase::Joined);
     view! {
-        <Title text=name />
         <div class="flex h-dvh flex-col">
-            <Header chat />
-            <Show when=move || chat.phase.get() == Phase::Joined fallback=move || view! { <Lobby chat recent=recent.get_value() /> }>
-                <conversation::Conversation chat />
-            </Show>
+            <Header chat joined />
+            {move || {
+                if joined.get() {
+                    Either::Left(view! { <conversation::Conversation chat /> })
+                } else {
+                    Either::Right(view! { <Lobby chat recent=recent.get_value() /> })
+                }
+            }}
         </div>
-    }.into_any()
+    }
 }
 
 #[component]
-fn Header(chat: Chat) -> impl IntoView {
+fn Header(chat: Chat, joined: Memo<bool>) -> impl IntoView {
     let room = chat.room;
     let status = chat.status.read_only();
     let people = move || {
@@ -101,7 +67,7 @@ fn Header(chat: Chat) -> impl IntoView {
                         <StatusLine status />
                     </div>
                 </div>
-                <Show when=move || chat.phase.get() == Phase::Joined>
+                {move || joined.get().then(|| view! {
                     <button
                         type="button"
                         on:click=move |_| chat.show_members.update(|shown| *shown = !*shown)
@@ -117,10 +83,10 @@ fn Header(chat: Chat) -> impl IntoView {
                     >
                         "Leave"
                     </button>
-                </Show>
+                })}
             </div>
         </header>
-    }.into_any()
+    }
 }
 
 /// Before joining: what the room is, the nickname form, and (normal rooms) recent messages.
@@ -203,7 +169,7 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>) -> impl IntoView {
                 })}
             </div>
         </main>
-    }.into_any()
+    }
 }
 
 #[component]

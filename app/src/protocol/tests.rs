@@ -20,6 +20,7 @@ fn assert_server(msg: ServerMsg, expected: Value) {
     assert_eq!(serde_json::to_value(&msg).expect("serialises"), expected);
     assert_eq!(serde_json::from_value::<ServerMsg>(expected).expect("parses"), msg);
     assert_eq!(serde_json::from_str::<ServerMsg>(&msg.encode()).expect("encode round-trips"), msg);
+    assert_eq!(ServerMsg::from_json(&msg.encode()).expect("the browser's decoder reads it"), msg);
 }
 
 fn assert_client(msg: ClientMsg, expected: Value) {
@@ -139,6 +140,15 @@ fn server_messages() {
 }
 
 #[test]
+fn the_browser_decoder_refuses_what_is_not_a_message() {
+    assert!(ServerMsg::from_json(r#"{"type": "party"}"#).is_err());
+    assert!(ServerMsg::from_json(r#"{"type": "left"}"#).is_err(), "missing field");
+    assert!(ServerMsg::from_json("[]").is_err());
+    let newer = r#"{"type": "left", "room": "lobby", "added_later": 1}"#;
+    assert_eq!(ServerMsg::from_json(newer).ok(), Some(ServerMsg::Left { room: "lobby".into() }));
+}
+
+#[test]
 fn every_continuity_and_error_code_has_a_snake_case_name() {
     let names: Vec<Value> = [Continuity::Fresh, Continuity::Resumed, Continuity::Gap, Continuity::Reset]
         .iter()
@@ -207,8 +217,9 @@ fn protocol_doc_examples_parse() {
         let body = &rest[start + 7..];
         let end = body.find("```").expect("closed code block");
         for line in body[..end].lines().map(str::trim).filter(|l| l.starts_with('{')) {
-            let client = serde_json::from_str::<ClientMsg>(line).is_ok();
-            let server = serde_json::from_str::<ServerMsg>(line).is_ok();
+            let client = ClientMsg::from_json(line).is_ok();
+            let server =
+                ServerMsg::from_json(line).is_ok_and(|m| serde_json::from_str::<ServerMsg>(line).is_ok_and(|d| d == m));
             assert!(client || server, "PROTOCOL.md example is not a message: {line}");
             seen += 1;
         }

@@ -95,8 +95,8 @@ fn health_reports_rooms_and_connections() {
     })
 }
 
-/// Listing the app's routes while another server renders once left that page hanging
-/// (leptos' process-global transition); `server::router` now lists them once per process.
+/// Many servers in one process, starting and stopping while others render pages: no page may
+/// wait on another server's state (leptos keeps some of it process-wide).
 #[test]
 fn pages_render_while_other_servers_start_and_stop() {
     run(async {

@@ -44,6 +44,9 @@ pub enum EntryKind {
         at: i64,
     },
     Notice(String),
+    /// Written here, not yet acknowledged (or waiting for the connection): it stays in the log
+    /// where it was written until the server takes it.
+    Pending(Pending),
 }
 
 /// A message written here and not yet acknowledged by the server.
@@ -61,7 +64,6 @@ pub struct Chat {
     pub entries: RwSignal<Vec<Entry>>,
     pub members: RwSignal<Vec<Member>>,
     pub you: RwSignal<Option<Member>>,
-    pub pending: RwSignal<Vec<Pending>>,
     pub nickname: RwSignal<String>,
     pub join_error: RwSignal<Option<String>>,
     pub draft: RwSignal<String>,
@@ -93,7 +95,6 @@ impl Chat {
             entries: RwSignal::new(Vec::new()),
             members: RwSignal::new(Vec::new()),
             you: RwSignal::new(None),
-            pending: RwSignal::new(Vec::new()),
             nickname: RwSignal::new(String::new()),
             join_error: RwSignal::new(None),
             draft: RwSignal::new(String::new()),
@@ -148,7 +149,6 @@ impl Chat {
         self.you.set(None);
         self.resume.set_value(None);
         self.entries.set(Vec::new());
-        self.pending.set(Vec::new());
     }
 
     /// The composer was submitted.
@@ -173,10 +173,10 @@ impl Chat {
         }
         let client_ref = format!("{}-{}", self.page_tag.get_value(), self.next_id());
         let pending = Pending { client_ref, text };
-        self.pending.update(|p| p.push(pending.clone()));
+        self.push(EntryKind::Pending(pending.clone()));
         self.draft.set(String::new());
         self.composer_error.set(None);
-        // Out of the room (offline, rejoining), it waits in `pending` and goes after the rejoin.
+        // Out of the room (offline, rejoining), it waits in the log and goes after the rejoin.
         self.post(pending);
     }
 
@@ -252,17 +252,29 @@ impl Chat {
                 }
             }
             ServerMsg::MessageAccepted { client_ref, seq, at } => {
-                if let Some(client_ref) = client_ref {
-                    self.pending.update(|p| p.retain(|x| x.client_ref != client_ref));
-                }
                 self.advance(seq);
-                // A resend after a reconnect is acknowledged again with the same number.
-                let known = self.entries.with_untracked(|e| {
-                    e.iter().rev().any(|e| matches!(e.kind, EntryKind::Sent { seq: s, .. } if s == seq))
+                let one_way = self.room.with_untracked(|r| r.one_way);
+                // A new id: the log is keyed by id, and this line becomes another line.
+                let receipt_id = self.next_id();
+                self.entries.update(|entries| {
+                    let waiting = client_ref.as_deref().and_then(|r| {
+                        entries.iter().position(|e| matches!(&e.kind, EntryKind::Pending(p) if p.client_ref == r))
+                    });
+                    // A resend after a reconnect is acknowledged again with the same number.
+                    let known =
+                        entries.iter().rev().any(|e| matches!(e.kind, EntryKind::Sent { seq: s, .. } if s == seq));
+                    match waiting {
+                        // In a one-way room the receipt takes the message's place; elsewhere the
+                        // message itself has arrived (it came before its receipt).
+                        Some(at_index) if one_way && !known => {
+                            entries[at_index] = Entry { id: receipt_id, kind: EntryKind::Sent { seq, at } }
+                        }
+                        Some(at_index) => {
+                            entries.remove(at_index);
+                        }
+                        None => {}
+                    }
                 });
-                if self.room.with_untracked(|r| r.one_way) && !known {
-                    self.push(EntryKind::Sent { seq, at });
-                }
             }
             ServerMsg::Error { code, message, client_ref, retry_after_ms } => {
                 self.on_error(code, message, client_ref, retry_after_ms)
@@ -316,9 +328,12 @@ impl Chat {
             }
             _ => {
                 let mut refused = None;
-                self.pending.update(|p| {
-                    if let Some(at) = p.iter().position(|x| x.client_ref == client_ref) {
-                        refused = Some(p.remove(at));
+                self.entries.update(|entries| {
+                    let at = entries
+                        .iter()
+                        .position(|e| matches!(&e.kind, EntryKind::Pending(p) if p.client_ref == client_ref));
+                    if let Some(EntryKind::Pending(pending)) = at.map(|at| entries.remove(at).kind) {
+                        refused = Some(pending);
                     }
                 });
                 if let Some(refused) = refused
@@ -344,7 +359,16 @@ impl Chat {
     /// Sends what is still waiting, in order. The server recognises anything it already
     /// posted by its reference and only acknowledges it again.
     fn resend_pending(&self) {
-        for pending in self.pending.get_untracked() {
+        let waiting: Vec<Pending> = self.entries.with_untracked(|entries| {
+            entries
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EntryKind::Pending(pending) => Some(pending.clone()),
+                    _ => None,
+                })
+                .collect()
+        });
+        for pending in waiting {
             self.post(pending);
         }
     }

@@ -1,6 +1,7 @@
 //! The joined room: message log, member list and composer.
 
 use super::chat::{Chat, Entry, EntryKind, Pending};
+use crate::components::LinkStatus;
 use crate::{
     browser,
     components::{Avatar, LocalTime, MessageText},
@@ -8,6 +9,7 @@ use crate::{
     rules,
 };
 use leptos::{
+    either::EitherOf4,
     ev::{KeyboardEvent, SubmitEvent},
     html,
     prelude::*,
@@ -22,7 +24,6 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
         </div>
         <Composer chat />
     }
-    .into_any()
 }
 
 #[component]
@@ -37,7 +38,6 @@ fn Log(chat: Chat) -> impl IntoView {
     };
     Effect::new(move |_| {
         chat.entries.track();
-        chat.pending.track();
         if following.get_value()
             && let Some(el) = log.get_untracked()
         {
@@ -47,6 +47,7 @@ fn Log(chat: Chat) -> impl IntoView {
     let slug = chat.room.read_untracked().slug.clone();
     let one_way = chat.room.read_untracked().one_way;
     let you = move || chat.you.read().as_ref().map(|m| m.id);
+    let online = Memo::new(move |_| chat.status.get() == LinkStatus::Online);
     view! {
         <section
             node_ref=log
@@ -56,15 +57,13 @@ fn Log(chat: Chat) -> impl IntoView {
             class="min-w-0 flex-1 overflow-y-auto overscroll-contain px-3 py-4 sm:px-6"
         >
             <ol class="mx-auto flex max-w-3xl flex-col gap-3">
-                <Show when=move || chat.entries.read().is_empty()>
-                    <li class="py-10 text-center text-sm text-stone-500 dark:text-stone-400">
+                <li class="py-10 text-center text-sm text-stone-500 dark:text-stone-400" class:hidden=move || !chat.entries.read().is_empty()>
                         {if one_way {
                             "Nobody has said anything yet. What others write appears here; what you write, you never see again."
                         } else {
                             "Nobody has said anything yet. Say hello!"
                         }}
-                    </li>
-                </Show>
+                </li>
                 <For
                     each=move || chat.entries.get()
                     key=|entry: &Entry| entry.id
@@ -73,23 +72,19 @@ fn Log(chat: Chat) -> impl IntoView {
                         match entry.kind {
                             EntryKind::Message(message) => {
                                 let mine = you() == Some(message.author.id);
-                                view! { <MessageItem slug message mine /> }.into_any()
+                                EitherOf4::A(view! { <MessageItem slug message mine /> })
                             }
-                            EntryKind::Sent { at, .. } => view! { <SentItem at /> }.into_any(),
-                            EntryKind::Notice(text) => view! {
+                            EntryKind::Sent { at, .. } => EitherOf4::B(view! { <SentItem at /> }),
+                            EntryKind::Notice(text) => EitherOf4::C(view! {
                                 <li class="text-center text-xs text-stone-500 dark:text-stone-400"><bdi>{text}</bdi></li>
-                            }.into_any(),
+                            }),
+                            EntryKind::Pending(pending) => EitherOf4::D(view! { <PendingItem pending one_way online /> }),
                         }
                     }
                 />
-                <For
-                    each=move || chat.pending.get()
-                    key=|p| p.client_ref.clone()
-                    children=move |pending| view! { <PendingItem pending one_way online=move || chat.status.get() == crate::components::LinkStatus::Online /> }
-                />
             </ol>
         </section>
-    }.into_any()
+    }
 }
 
 #[component]
@@ -125,12 +120,12 @@ fn SentItem(at: i64) -> impl IntoView {
 }
 
 #[component]
-fn PendingItem(pending: Pending, one_way: bool, online: impl Fn() -> bool + Send + Sync + 'static) -> impl IntoView {
+fn PendingItem(pending: Pending, one_way: bool, online: Memo<bool>) -> impl IntoView {
     view! {
         <li class="flex justify-end">
             <div class="max-w-[80%] rounded-xl border border-dashed border-stone-300 px-3 py-2 text-sm text-stone-500 dark:border-stone-700 dark:text-stone-400">
                 {(!one_way).then(|| view! { <MessageText text=pending.text /> })}
-                <p class="text-xs">{move || if online() { "Sending…" } else { "Waiting for the connection…" }}</p>
+                <p class="text-xs">{move || if online.get() { "Sending…" } else { "Waiting for the connection…" }}</p>
             </div>
         </li>
     }
@@ -169,7 +164,7 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
                 />
             </ul>
         </section>
-    }.into_any()
+    }
 }
 
 #[component]
@@ -208,8 +203,8 @@ fn Composer(chat: Chat) -> impl IntoView {
     let wait = move || {
         tick.track();
         let at = chat.retry_at.get()?;
-        let seconds = ((at - browser::now_ms()) / 1000.0).ceil();
-        (seconds >= 1.0).then(|| format!("You can send again in {seconds}s."))
+        let seconds = ((at - browser::now_ms()) / 1000.0).ceil() as i64;
+        (seconds >= 1).then(|| format!("You can send again in {seconds}s."))
     };
     // When the rate limit has passed, so has its message.
     Effect::new(move |_| {
@@ -246,5 +241,5 @@ fn Composer(chat: Chat) -> impl IntoView {
                 <p class="tabular-nums text-stone-500">{count}</p>
             </div>
         </form>
-    }.into_any()
+    }
 }

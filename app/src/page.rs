@@ -1,0 +1,67 @@
+//! Which page a request shows, with everything it needs to render.
+//!
+//! The server decides the page from the path, renders it, and embeds the same `Page` as JSON in
+//! the document; the browser reads it back and hydrates exactly that page. No client-side router
+//! and no second fetch: what the server rendered is what the browser brings to life.
+
+use crate::{api::RoomPreview, protocol::RoomSummary};
+use serde::{Deserialize, Serialize};
+
+/// The id of the `<script type="application/json">` holding the page.
+pub const PAGE_DATA_ID: &str = "burner-page";
+
+/// Externally tagged (`{"room": {...}}`): serde reads that without buffering, which keeps the
+/// bundle smaller than a `"page": "room"` tag would.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Page {
+    /// `/`: the directory and the creation form, with the refusal of a form posted without
+    /// JavaScript, if it came back with one.
+    Home { rooms: Vec<RoomSummary>, form_error: Option<String> },
+    /// `/r/<slug>` for a room that exists.
+    Room { preview: RoomPreview },
+    /// Anything else; `room` when the path named a room that does not (or no longer) exist.
+    NotFound { room: bool },
+}
+
+impl Page {
+    pub fn title(&self) -> String {
+        match self {
+            Page::Home { .. } => "Burner".to_owned(),
+            Page::Room { preview } => format!("{} · Burner", preview.room.name),
+            Page::NotFound { room: true } => "No such room · Burner".to_owned(),
+            Page::NotFound { room: false } => "Not found · Burner".to_owned(),
+        }
+    }
+
+    /// JSON that can sit inside a `<script>` element: `<`, `>` and `&` are written as JSON
+    /// escapes, so no user text can close the element or start markup.
+    pub fn to_embedded_json(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_else(|_| r#"{"not_found":{"room":false}}"#.to_owned());
+        json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    }
+
+    /// The page the server embedded in this document.
+    #[cfg(feature = "hydrate")]
+    pub fn embedded() -> Option<Page> {
+        let text = web_sys::window()?.document()?.get_element_by_id(PAGE_DATA_ID)?.text_content()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_json_cannot_close_its_script_element() {
+        let hostile = "</script><script>alert(1)</script> & <!--";
+        let page = Page::Home {
+            rooms: vec![RoomSummary { slug: "x".into(), name: hostile.into(), members: 0, limit: 2, one_way: false }],
+            form_error: None,
+        };
+        let json = page.to_embedded_json();
+        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'), "{json}");
+        assert_eq!(serde_json::from_str::<Page>(&json).expect("still JSON"), page);
+    }
+}
