@@ -3,9 +3,10 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-step "Browser bundle (trunk build --release)"
+step "Browser bundles (trunk build --release: visitors' pages, then the moderator console)"
 trunk build --release --offline
-ls -l target/site/pkg | awk 'NR > 1 { print "  " $5 "\t" $9 }'
+trunk build --release --offline --config console/Trunk.toml
+ls -l target/site/pkg target/site/console | awk 'NF > 2 { print "  " $5 "\t" $9 } NF == 1 { print }'
 
 step "Server (cargo build --release)"
 cargo build --release --locked -p server

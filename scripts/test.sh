@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, clippy (server; app with ssr; app and frontend on wasm32), unit
+# Runs every test: formatting, clippy (server; app with ssr; app, frontend and console on wasm32), unit
 # and integration tests, then Playwright end-to-end in headless Chromium against the release
 # build. Installs whatever is missing first. Prints how long each step took.
 set -euo pipefail
@@ -20,6 +20,8 @@ timed "clippy: server (ssr)" cargo clippy --locked -p server --all-targets -- -D
 timed "clippy: app with ssr" cargo clippy --locked -p app --features ssr --all-targets -- -D warnings
 timed "clippy: app and frontend on wasm32" \
   cargo clippy --locked -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
+timed "clippy: moderator console on wasm32" \
+  cargo clippy --locked -p console --target wasm32-unknown-unknown -- -D warnings
 # Release mode: the tests then share their build with the binary the end-to-end tests run.
 timed "unit tests: app (rules, protocol, text)" cargo test --release --locked -p app --features ssr
 timed "unit and integration tests: server" cargo test --release --locked -p server

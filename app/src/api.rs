@@ -4,10 +4,10 @@
 //! They run on the server against a [`Backend`] the server crate provides as context, so this
 //! crate never depends on the hub itself.
 
-use crate::protocol::{ChatMessage, ErrorCode, RoomSummary};
+use crate::protocol::{ChatMessage, ConnectionView, ErrorCode, ModAction, Profanity, RoomSummary};
 use leptos::prelude::*;
 use leptos::server_fn::{
-    codec::{GetUrl, JsonEncoding},
+    codec::{GetUrl, Json, JsonEncoding},
     error::{FromServerFnError, ServerFnErrorErr},
 };
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,7 @@ impl ApiError {
             ErrorCode::LimitInvalid => "The participant limit must be a whole number from 2 to 1000.",
             ErrorCode::RateLimited => "You are creating rooms too quickly. Try again in a minute.",
             ErrorCode::Unavailable => "There are too many rooms right now. Join an existing one, or try again later.",
+            ErrorCode::Banned => "This address is banned: it cannot create rooms.",
             _ => "The room could not be created. Please try again.",
         }
     }
@@ -71,10 +72,27 @@ impl FromServerFnError for ApiError {
 
 /// The server's side of these functions.
 #[cfg(feature = "ssr")]
+#[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     fn rooms(&self) -> Vec<RoomSummary>;
     fn preview(&self, slug: &str) -> Option<RoomPreview>;
-    fn create_room(&self, creator: std::net::IpAddr, room: NewRoom) -> Result<RoomSummary, ApiError>;
+    /// `peer` and `headers` tell the server who asks (behind a trusted proxy, the forwarded client).
+    async fn create_room(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+        room: NewRoom,
+    ) -> Result<RoomSummary, ApiError>;
+    /// A moderator's action (refused unless `headers` carry a moderator session); the sentence
+    /// confirming it.
+    async fn moderate(&self, headers: &axum::http::HeaderMap, action: ModAction) -> Result<String, ApiError>;
+    /// Connection-log search for moderators.
+    async fn search_log(
+        &self,
+        headers: &axum::http::HeaderMap,
+        text: String,
+        reveal: bool,
+    ) -> Result<Vec<ConnectionView>, ApiError>;
 }
 
 /// A room as the creation form describes it.
@@ -84,6 +102,7 @@ pub struct NewRoom {
     pub limit: u32,
     pub one_way: bool,
     pub listed: bool,
+    pub profanity: Profanity,
 }
 
 #[cfg(feature = "ssr")]
@@ -102,6 +121,13 @@ pub async fn fetch_room_preview(slug: String) -> Result<Option<RoomPreview>, Api
     Ok(backend()?.preview(&slug))
 }
 
+/// The moderator console.
+pub const CONSOLE_PATH: &str = "/mod";
+/// Where the moderator sign-in form posts (`token`); answered with the session cookie and a
+/// redirect to the console.
+pub const SIGN_IN_PATH: &str = "/mod/sign-in";
+pub const SIGN_OUT_PATH: &str = "/mod/sign-out";
+
 /// Where the creation form posts (the `create_room` server function below).
 pub const CREATE_ROOM_PATH: &str = "/api/create_room";
 
@@ -113,6 +139,7 @@ pub async fn create_room(
     limit: String,
     one_way: Option<String>,
     listed: Option<String>,
+    profanity: Option<String>,
 ) -> Result<RoomSummary, ApiError> {
     use axum::extract::ConnectInfo;
     let limit = limit.trim().parse::<u32>().map_err(|_| {
@@ -124,10 +151,36 @@ pub async fn create_room(
     let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
         .await
         .map_err(|_| ApiError::new(ErrorCode::Internal, "Burner could not tell where the request came from."))?;
-    let room = NewRoom { name, limit, one_way: one_way.is_some(), listed: listed.is_some() };
-    let created = backend()?.create_room(peer.ip(), room).map_err(with_status)?;
+    let headers = request_headers();
+    let profanity = match profanity.as_deref() {
+        Some("off") => Profanity::Off,
+        Some("block") => Profanity::Block,
+        _ => Profanity::Mask,
+    };
+    let room = NewRoom { name, limit, one_way: one_way.is_some(), listed: listed.is_some(), profanity };
+    let created = backend()?.create_room(peer.ip(), &headers, room).await.map_err(with_status)?;
     leptos_axum::redirect(&format!("/r/{}", created.slug));
     Ok(created)
+}
+
+/// The request's headers (empty outside a request).
+#[cfg(feature = "ssr")]
+fn request_headers() -> axum::http::HeaderMap {
+    use_context::<axum::http::request::Parts>().map(|parts| parts.headers).unwrap_or_default()
+}
+
+/// Does a moderator's action. Refused (403, `permission_denied`) without the session cookie
+/// that signing in at `/mod` sets.
+#[server(endpoint = "moderate", input = Json)]
+pub async fn moderate(action: ModAction) -> Result<String, ApiError> {
+    backend()?.moderate(&request_headers(), action).await.map_err(with_status)
+}
+
+/// Searches the connection log by address, address hash (or its start) or nickname. Addresses
+/// are in the answer only with `reveal`, which is written to the audit log.
+#[server(endpoint = "search_log", input = Json)]
+pub async fn search_log(text: String, reveal: bool) -> Result<Vec<ConnectionView>, ApiError> {
+    backend()?.search_log(&request_headers(), text, reveal).await.map_err(with_status)
 }
 
 /// Gives a refusal the HTTP status a program expects (422, 429…). A plain form post keeps
@@ -141,6 +194,9 @@ fn with_status(error: ApiError) -> ApiError {
     if !from_a_form && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(match error.code {
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Banned | ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorCode::RoomNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNPROCESSABLE_ENTITY,

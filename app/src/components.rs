@@ -2,6 +2,7 @@
 
 mod avatar;
 mod badges;
+mod ban;
 mod flame;
 mod message_text;
 mod status;
@@ -9,6 +10,7 @@ mod time;
 
 pub use avatar::Avatar;
 pub use badges::{FullBadge, OneWayBadge};
+pub use ban::BanNotice;
 pub use flame::Flame;
 pub use message_text::MessageText;
 pub use status::{LinkStatus, StatusLine};

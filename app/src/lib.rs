@@ -16,12 +16,21 @@ pub mod text;
 #[cfg(feature = "hydrate")]
 pub mod ws_client;
 
-use leptos::{either::EitherOf3, prelude::*};
+use leptos::{either::EitherOf5, prelude::*};
 use page::{PAGE_DATA_ID, Page};
 
+/// Where the moderator console's bundle is served (`console/`), next to `/pkg` (`frontend/`).
+pub const CONSOLE_PKG_DIR: &str = "console-pkg";
+
 /// The HTML document around the page, rendered on the server only. The page also travels as
-/// JSON, for the browser to hydrate the same page (see [`page`]).
+/// JSON, for the browser to hydrate the same page (see [`page`]). The console loads its own
+/// bundle; every other page the visitors' one.
 pub fn shell(options: LeptosOptions, page: Page) -> impl IntoView {
+    let mut options = options;
+    if matches!(page, Page::Console { .. }) {
+        options.output_name = "console".into();
+        options.site_pkg_dir = CONSOLE_PKG_DIR.into();
+    }
     let title = page.title();
     let data = page.to_embedded_json();
     view! {
@@ -51,8 +60,23 @@ pub fn App(page: Page) -> impl IntoView {
     // `Either`, not `into_any`: an erased view carries every rendering path (SSR, async
     // hydration…) into the bundle, needed or not.
     match page {
-        Page::Home { rooms, form_error } => EitherOf3::A(view! { <pages::HomePage rooms form_error /> }),
-        Page::Room { preview } => EitherOf3::B(view! { <pages::RoomPage preview /> }),
-        Page::NotFound { room } => EitherOf3::C(view! { <pages::NotFound room /> }),
+        Page::Home { rooms, form_error, banned } => EitherOf5::A(view! { <pages::HomePage rooms form_error banned /> }),
+        Page::Room { preview, banned } => EitherOf5::B(view! { <pages::RoomPage preview banned /> }),
+        Page::NotFound { room } => EitherOf5::C(view! { <pages::NotFound room /> }),
+        Page::SignIn { error } => EitherOf5::D(view! { <pages::SignIn error /> }),
+        #[cfg(feature = "console")]
+        Page::Console { snapshot } => EitherOf5::E(view! { <pages::Console snapshot /> }),
+        // Never hydrated by this bundle: the console page loads the console's.
+        #[cfg(not(feature = "console"))]
+        Page::Console { .. } => EitherOf5::E(()),
+    }
+}
+
+/// Brings the page the server rendered (and embedded) to life.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    // Without the embedded page there is nothing to bring to life.
+    if let Some(page) = Page::embedded() {
+        leptos::mount::hydrate_body(move || App(AppProps { page }));
     }
 }

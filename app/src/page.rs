@@ -7,6 +7,29 @@
 use crate::{api::RoomPreview, protocol::RoomSummary};
 use serde::{Deserialize, Serialize};
 
+/// What the console page carries. The visitors' bundle never shows the console, so it skips that
+/// data unread instead of carrying the code to read it.
+#[cfg(any(feature = "ssr", feature = "console"))]
+pub type ConsoleData = crate::protocol::ModSnapshot;
+#[cfg(not(any(feature = "ssr", feature = "console")))]
+pub type ConsoleData = Unread;
+
+/// Data this bundle has no use for: skipped when read, written as nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unread;
+
+impl<'de> Deserialize<'de> for Unread {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Unread)
+    }
+}
+
+impl Serialize for Unread {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
 /// The id of the `<script type="application/json">` holding the page.
 pub const PAGE_DATA_ID: &str = "burner-page";
 
@@ -16,21 +39,28 @@ pub const PAGE_DATA_ID: &str = "burner-page";
 #[serde(rename_all = "snake_case")]
 pub enum Page {
     /// `/`: the directory and the creation form, with the refusal of a form posted without
-    /// JavaScript, if it came back with one.
-    Home { rooms: Vec<RoomSummary>, form_error: Option<String> },
+    /// JavaScript, if it came back with one. `banned`: the visitor's address is banned, and
+    /// this is the sentence saying until when and why.
+    Home { rooms: Vec<RoomSummary>, form_error: Option<String>, banned: Option<String> },
     /// `/r/<slug>` for a room that exists.
-    Room { preview: RoomPreview },
+    Room { preview: RoomPreview, banned: Option<String> },
     /// Anything else; `room` when the path named a room that does not (or no longer) exist.
     NotFound { room: bool },
+    /// `/mod` without a moderator session: the sign-in form, with why the last try failed.
+    SignIn { error: Option<String> },
+    /// `/mod` for a signed-in moderator.
+    Console { snapshot: ConsoleData },
 }
 
 impl Page {
     pub fn title(&self) -> String {
         match self {
             Page::Home { .. } => "Burner".to_owned(),
-            Page::Room { preview } => format!("{} · Burner", preview.room.name),
+            Page::Room { preview, .. } => format!("{} · Burner", preview.room.name),
             Page::NotFound { room: true } => "No such room · Burner".to_owned(),
             Page::NotFound { room: false } => "Not found · Burner".to_owned(),
+            Page::SignIn { .. } => "Moderator sign-in · Burner".to_owned(),
+            Page::Console { .. } => "Moderator console · Burner".to_owned(),
         }
     }
 
@@ -59,6 +89,7 @@ mod tests {
         let page = Page::Home {
             rooms: vec![RoomSummary { slug: "x".into(), name: hostile.into(), members: 0, limit: 2, one_way: false }],
             form_error: None,
+            banned: None,
         };
         let json = page.to_embedded_json();
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'), "{json}");

@@ -1,12 +1,19 @@
-//! The pages: the landing page with the room directory, a room, and "not found".
+//! The pages: the landing page with the room directory, a room, "not found", and the
+//! moderators' sign-in and console.
 
+#[cfg(feature = "console")]
+mod console;
 mod home;
 mod not_found;
 mod room;
+mod sign_in;
 
+#[cfg(feature = "console")]
+pub use console::Console;
 pub use home::HomePage;
 pub use not_found::NotFound;
 pub use room::RoomPage;
+pub use sign_in::SignIn;
 
 /// Shared look of text inputs.
 const INPUT: &str = "block w-full rounded-lg border border-stone-300 bg-white px-3 py-2 text-base text-stone-900 shadow-sm placeholder:text-stone-400 focus:border-orange-500 focus:outline-none focus:ring-2 focus:ring-orange-500/30 dark:border-stone-700 dark:bg-stone-900 dark:text-stone-100";

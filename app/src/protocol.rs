@@ -46,6 +46,84 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_ref: Option<String>,
     },
+    /// Report a message of the current room to the moderators.
+    Report {
+        seq: u64,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
+
+    /// For moderators: receive the console's picture of the server now and as it changes.
+    /// Refused with `permission_denied` unless the upgrade request carried the `/mod` session
+    /// cookie. Moderator actions are not socket messages: they are the `moderate` server
+    /// function, checked against the cookie on every call.
+    ModWatch {},
+}
+
+/// What a moderator can do (the `moderate` server function, `POST /api/moderate`, JSON body
+/// `{"action": {...}}`). Each is written to the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModAction {
+    /// Remove a member from a room (they may come back).
+    Kick {
+        room: String,
+        member: u64,
+        reason: String,
+    },
+    /// Ban an address: a member's (IPv6: its block), a hashed one, or one written out.
+    /// `duration_secs` absent: the server's default (7 days); `0`: permanent.
+    Ban {
+        target: BanTarget,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_secs: Option<u64>,
+    },
+    Unban {
+        id: i64,
+    },
+    /// A shadow-muted member's messages reach nobody; they are not told.
+    ShadowMute {
+        room: String,
+        member: u64,
+        muted: bool,
+    },
+    /// Remove a message for everyone, live and from the history.
+    DeleteMessage {
+        room: String,
+        seq: u64,
+        reason: String,
+    },
+    /// A locked room takes no new members.
+    LockRoom {
+        room: String,
+        locked: bool,
+    },
+    /// One message per this many seconds per member; 0 turns it off.
+    SlowMode {
+        room: String,
+        seconds: u32,
+    },
+    /// Close a room: everyone is let go and the room is gone.
+    CloseRoom {
+        room: String,
+        reason: String,
+    },
+    ResolveReport {
+        id: i64,
+    },
+}
+
+/// What a ban covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BanTarget {
+    /// The address of a member now in a room (IPv6: its /64).
+    Member { room: String, member: u64 },
+    /// An address known only by its hash (from the connection log).
+    Hash { hash: String },
+    /// An address or block written out (`192.0.2.7`, `2001:db8::/64`).
+    Address { address: String },
 }
 
 impl ClientMsg {
@@ -88,6 +166,7 @@ pub enum ServerMsg {
     /// You are in. `history` is oldest first and never holds your own messages in a one-way room.
     Joined {
         room: RoomSummary,
+        settings: RoomSettings,
         you: Member,
         members: Vec<Member>,
         epoch: String,
@@ -116,6 +195,22 @@ pub enum ServerMsg {
         seq: u64,
         at: i64,
     },
+    /// A moderator removed this message: it is gone from the history too.
+    MessageDeleted {
+        seq: u64,
+    },
+    /// The room's moderation settings changed.
+    RoomSettingsChanged {
+        settings: RoomSettings,
+    },
+    /// Your report was received.
+    Reported {
+        seq: u64,
+    },
+    /// For moderators: the whole picture (answer to `mod_watch`, then again as it changes).
+    ModSnapshot {
+        snapshot: ModSnapshot,
+    },
     /// A request was refused. `message` is a sentence for people; `code` is for programs.
     Error {
         code: ErrorCode,
@@ -140,6 +235,19 @@ impl ServerMsg {
     }
 }
 
+/// What a room does with profanity in messages, chosen when the room is created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profanity {
+    /// Messages pass as written.
+    Off,
+    /// Profane words are replaced by `*`s.
+    #[default]
+    Mask,
+    /// A message with profanity is refused (`profanity`).
+    Block,
+}
+
 /// How `Joined.history` relates to what the client had before (its `resume`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -152,6 +260,97 @@ pub enum Continuity {
     Gap,
     /// The room was restarted since (another epoch): earlier messages are gone.
     Reset,
+}
+
+/// A room's moderation settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSettings {
+    pub profanity: Profanity,
+    pub slow_mode_secs: u32,
+    pub locked: bool,
+}
+
+/// The moderator console's picture of the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModSnapshot {
+    pub rooms: Vec<ModRoom>,
+    pub bans: Vec<BanView>,
+    pub reports: Vec<ReportView>,
+    pub audit: Vec<AuditView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModRoom {
+    pub room: RoomSummary,
+    pub settings: RoomSettings,
+    pub members: Vec<ModMember>,
+    pub recent: Vec<ModMessage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModMember {
+    pub id: u64,
+    pub nickname: String,
+    /// Keyed hash of the member's address: the address itself is not shown.
+    pub ip_hash: String,
+    /// When they joined (ms since the epoch).
+    pub since: i64,
+    pub sent: u32,
+    pub shadow_muted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModMessage {
+    pub seq: u64,
+    pub at: i64,
+    pub author: Member,
+    pub author_hash: String,
+    pub text: String,
+    /// Sent while the author was shadow-muted: nobody else saw it.
+    pub shadow_muted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanView {
+    pub id: i64,
+    /// What is banned, as moderators see it (`address 1f2e…`, `block 1f2e…/64`, `hash 1f2e…`).
+    pub target: String,
+    pub reason: String,
+    pub created_at: i64,
+    /// Absent: permanent.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportView {
+    pub id: i64,
+    pub at: i64,
+    pub room: String,
+    pub message_seq: u64,
+    pub reason: String,
+    /// The room's last messages when the report was made, as the server saw them.
+    pub snapshot: Vec<ModMessage>,
+    pub resolved: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub at: i64,
+    pub action: String,
+    pub target: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    /// Only when the moderator asked to reveal addresses.
+    pub ip: Option<String>,
+    pub ip_hash: String,
+    pub user_agent: String,
+    /// `(at, room, nickname)`.
+    pub joins: Vec<(i64, String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +433,19 @@ pub enum ErrorCode {
     MessageEmpty,
     TooLong,
     RateLimited,
+    /// Flooding: no messages for a while (`retry_after_ms`).
+    Muted,
+    /// The room is in slow mode: one message per so many seconds (`retry_after_ms`).
+    SlowMode,
+    /// The same message again and again.
+    Spam,
+    TooManyLinks,
+    /// The room refuses messages with profanity.
+    Profanity,
+    /// The room is locked: nobody new can join.
+    RoomLocked,
+    /// The address is banned (HTTP answers; sockets are closed with 4106).
+    Banned,
     PermissionDenied,
     /// The server is shutting down or overloaded: try again shortly.
     Unavailable,
@@ -269,8 +481,15 @@ pub mod close {
     pub const REPLACED: u16 = 4102;
     /// Connected but never joined a room or watched the directory in time.
     pub const IDLE: u16 = 4103;
-    /// Frames arrived far faster than any person types (including control frames).
+    /// Frames arrived far faster than any person types (including control frames), or messages
+    /// kept coming while muted for flooding.
     pub const FLOOD: u16 = 4104;
+    /// A moderator removed this member from the room (the reason says why).
+    pub const KICKED: u16 = 4105;
+    /// The address was banned (the reason says why and until when).
+    pub const BANNED: u16 = 4106;
+    /// A moderator closed the room.
+    pub const ROOM_CLOSED: u16 = 4107;
 
     /// Whether a client should reconnect after the server closed with `code`.
     pub fn should_reconnect(code: u16) -> bool {

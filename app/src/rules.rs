@@ -41,6 +41,33 @@ pub enum MessageError {
     TooLong { chars: usize, max: usize },
 }
 
+/// How long a ban lasts, as a moderator writes it: `30m`, `12h`, `7d`, `2w` (or `7 days`…), or
+/// `permanent`. Empty means the server's default. The answer is what `ModAction::Ban` takes:
+/// `None` for the default, `Some(0)` for permanent, else seconds.
+pub fn ban_duration(text: &str) -> Result<Option<u64>, &'static str> {
+    const HOW: &str = "Write a duration like 30m, 12h, 7d or 4w, or “permanent”.";
+    let text = text.trim().to_ascii_lowercase();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if matches!(text.as_str(), "permanent" | "forever" | "never" | "0") {
+        return Ok(Some(0));
+    }
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let amount: u64 = text[..digits].parse().map_err(|_| HOW)?;
+    let unit = match text[digits..].trim() {
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 604_800,
+        _ => return Err(HOW),
+    };
+    match amount.checked_mul(unit) {
+        Some(0) | None => Err(HOW),
+        Some(secs) => Ok(Some(secs)),
+    }
+}
+
 #[cfg(feature = "ssr")]
 pub use checks::*;
 

@@ -83,9 +83,45 @@ fn url_len(s: &str) -> usize {
     end
 }
 
+/// The sentence a banned visitor sees, the same wherever it is shown (page, socket close).
+pub fn ban_sentence(reason: &str, until_ms: Option<i64>) -> String {
+    match until_ms {
+        Some(until) => format!("You are banned until {}. Reason: {reason}", utc_date_time(until)),
+        None => format!("You are banned for good. Reason: {reason}"),
+    }
+}
+
+/// `28 Nov 2026, 21:05 UTC`: the same text on the server and in every browser.
+pub fn utc_date_time(ms: i64) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let minutes = ms.div_euclid(60_000);
+    let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let month_name = MONTHS.get((month - 1) as usize).copied().unwrap_or("?");
+    format!("{day} {month_name} {year}, {:02}:{:02} UTC", minute_of_day / 60, minute_of_day % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Piece::*, *};
+
+    #[test]
+    fn dates_are_written_the_same_everywhere() {
+        assert_eq!(utc_date_time(0), "1 Jan 1970, 00:00 UTC");
+        assert_eq!(utc_date_time(1_795_381_500_000), "22 Nov 2026, 21:05 UTC");
+        assert_eq!(utc_date_time(951_782_400_000), "29 Feb 2000, 00:00 UTC");
+        assert_eq!(ban_sentence("spam", None), "You are banned for good. Reason: spam");
+        assert_eq!(ban_sentence("spam", Some(0)), "You are banned until 1 Jan 1970, 00:00 UTC. Reason: spam");
+    }
 
     #[test]
     fn plain_text_is_one_piece() {

@@ -172,8 +172,12 @@ fn socket_url() -> Option<String> {
 fn closed_because(code: u16, reason: &str) -> String {
     match code {
         close::REPLACED => "You joined this room from another tab or window, so this one was disconnected.".into(),
+        close::KICKED => format!("A moderator removed you from the room. Reason: {reason}"),
+        // The server writes the whole sentence: until when, and why.
+        close::BANNED => reason.to_owned(),
+        close::ROOM_CLOSED => format!("A moderator closed this room. Reason: {reason}"),
         close::UNSUPPORTED_VERSION => "Burner was updated. Reload the page to continue.".into(),
-        close::FLOOD => "Disconnected for sending too much too fast.".into(),
+        close::FLOOD => "Disconnected for flooding: sending too much, too fast.".into(),
         close::IDLE => "Disconnected after a while without joining a room.".into(),
         close::PROTOCOL_VIOLATION | close::UNSUPPORTED_DATA | close::INVALID_PAYLOAD | close::TOO_BIG => {
             "The server closed the connection because this page sent something it could not accept. Reload the page."

@@ -3,15 +3,20 @@
 import { test as base, expect, type Page, type Browser } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import * as path from 'node:path';
 
-const binary = process.env.BURNER_BIN ?? resolve(homedir(), '.cache/burner/target/release/burner');
-const siteDir = process.env.BURNER_SITE_DIR ?? resolve(__dirname, '../../target/site');
+const binary = process.env.BURNER_BIN ?? path.resolve(homedir(), '.cache/burner/target/release/burner');
+const siteDir = process.env.BURNER_SITE_DIR ?? path.resolve(__dirname, '../../target/site');
+/** Every test server's moderator token. */
+export const MOD_TOKEN = 'e2e-moderator-token';
 
 export class Server {
   private child?: ChildProcess;
   log = '';
+  /** Its own data directory (the SQLite file), kept across restarts of this server. */
+  readonly dataDir = mkdtempSync(path.join(tmpdir(), 'burner-e2e-'));
   constructor(readonly port: number) {}
 
   get url(): string {
@@ -24,6 +29,8 @@ export class Server {
         ...process.env,
         BURNER_ADDR: `127.0.0.1:${this.port}`,
         BURNER_LOG: 'warn',
+        BURNER_DATA_DIR: this.dataDir,
+        BURNER_MOD_TOKEN: MOD_TOKEN,
         // Many people from one address (127.0.0.1) in a short test.
         BURNER_JOIN_BURST_PER_IP: '1000',
         BURNER_CONNECT_BURST_PER_IP: '1000',
@@ -76,6 +83,7 @@ export const test = base.extend<{ server: Server }>({
     await server.start();
     await use(server);
     await server.stop();
+    rmSync(server.dataDir, { recursive: true, force: true });
   },
 });
 

@@ -111,6 +111,77 @@ pub struct Config {
     #[arg(long, env = "BURNER_MAX_BAD_FRAMES", default_value_t = 5)]
     pub max_bad_frames: u32,
 
+    /// Where durable data lives: the SQLite database, the address-hashing secret, the moderator
+    /// token. Created on first start.
+    #[arg(long, env = "BURNER_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// How long the connection log (addresses, nicknames, rooms) is kept.
+    #[arg(long, env = "BURNER_LOG_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub log_retention: Duration,
+
+    /// How often old connection-log rows are deleted.
+    #[arg(long, env = "BURNER_RETENTION_SWEEP", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retention_sweep: Duration,
+
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (comma-separated
+    /// CIDRs, e.g. `127.0.0.1/32,10.0.0.0/8`). From anyone else those headers are ignored.
+    #[arg(long, env = "BURNER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Moderator token. Unset: one is generated on first start, stored in the data directory and
+    /// printed to the log once.
+    #[arg(long, env = "BURNER_MOD_TOKEN", hide_env_values = true)]
+    pub mod_token: Option<String>,
+
+    /// Mark the moderator cookie `Secure` (set it when Burner is served over https).
+    #[arg(long, env = "BURNER_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+
+    /// Default length of a ban.
+    #[arg(long, env = "BURNER_BAN_DURATION", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub ban_duration: Duration,
+
+    /// Prefix length a ban of an IPv6 member covers (64: the block one subscriber usually has).
+    #[arg(long, env = "BURNER_IPV6_BAN_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(32..=128))]
+    pub ipv6_ban_prefix: u8,
+
+    /// Messages one address may send in a burst, across all its connections ...
+    #[arg(long, env = "BURNER_MESSAGE_BURST_PER_IP", default_value_t = 20)]
+    pub message_burst_per_ip: u32,
+
+    /// ... and then one more every this long.
+    #[arg(long, env = "BURNER_MESSAGE_INTERVAL_PER_IP", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub message_interval_per_ip: Duration,
+
+    /// Refused (rate-limited) messages within `--strike-window` after which a member is muted.
+    #[arg(long, env = "BURNER_STRIKES_TO_MUTE", default_value_t = 5)]
+    pub strikes_to_mute: u32,
+
+    #[arg(long, env = "BURNER_STRIKE_WINDOW", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub strike_window: Duration,
+
+    /// How long a flood mute lasts.
+    #[arg(long, env = "BURNER_MUTE_DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub mute_duration: Duration,
+
+    /// Messages tried while muted after which the connection is closed for flooding.
+    #[arg(long, env = "BURNER_TRIES_WHILE_MUTED", default_value_t = 20)]
+    pub tries_while_muted: u32,
+
+    /// The same message (ignoring case and spacing) from one address this many times within
+    /// `--repeat-window` is refused as spam.
+    #[arg(long, env = "BURNER_REPEATS_ALLOWED", default_value_t = 2)]
+    pub repeats_allowed: u32,
+
+    #[arg(long, env = "BURNER_REPEAT_WINDOW", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub repeat_window: Duration,
+
+    /// Links allowed in one message.
+    #[arg(long, env = "BURNER_MAX_LINKS", default_value_t = 3)]
+    pub max_links: u32,
+
     /// Log filter, in `tracing` syntax (e.g. `info`, `server=debug`).
     #[arg(long, env = "BURNER_LOG", default_value = "info")]
     pub log: String,

@@ -10,12 +10,13 @@ mod error;
 mod room;
 
 pub use error::HubError;
-pub use room::{Accepted, JoinRequest, Membership, Room};
+pub use room::{Accepted, JoinRequest, Membership, Room, RoomSpec};
 
 use crate::outbox::{ConnHandle, Frame, Offer};
+use crate::store::RoomRecord;
 use app::{
     api::RoomPreview,
-    protocol::{LOBBY_SLUG, RoomSummary, ServerMsg},
+    protocol::{LOBBY_SLUG, Profanity, RoomSettings, RoomSummary, ServerMsg},
     rules,
 };
 use rand::Rng;
@@ -29,6 +30,16 @@ use std::{
 const DIRECTORY_SNAPSHOT_MAX: usize = 200;
 /// Rooms per `directory_changed` frame, so a burst of changes never makes one huge frame.
 const DIRECTORY_CHUNK: usize = 200;
+
+/// A room as someone asks for it.
+#[derive(Clone, Debug)]
+pub struct NewRoom {
+    pub name: String,
+    pub limit: u32,
+    pub one_way: bool,
+    pub listed: bool,
+    pub profanity: Profanity,
+}
 
 #[derive(Clone, Debug)]
 pub struct HubConfig {
@@ -64,17 +75,53 @@ impl Hub {
     pub fn new(config: HubConfig) -> Self {
         let hub =
             Self { rooms: RwLock::default(), watchers: Mutex::default(), next_member_id: AtomicU64::new(1), config };
-        let lobby = Room::new(
-            LOBBY_SLUG.into(),
-            "Lobby".into(),
-            rules::confusable_key("Lobby"),
-            hub.config.lobby_limit,
-            false,
-            true,
-            true,
-        );
+        let lobby = Room::new(RoomSpec {
+            slug: LOBBY_SLUG.into(),
+            name: "Lobby".into(),
+            name_key: rules::confusable_key("Lobby"),
+            limit: hub.config.lobby_limit,
+            one_way: false,
+            listed: true,
+            permanent: true,
+            settings: RoomSettings::default(),
+            created_at: room::now_ms(),
+        });
         hub.insert(Arc::new(lobby));
         hub
+    }
+
+    /// Brings back the rooms a previous run stored (with fresh epochs: their history is gone),
+    /// and the lobby's moderation settings.
+    pub fn restore(&self, records: Vec<RoomRecord>) {
+        for record in records {
+            let settings = RoomSettings {
+                profanity: record.profanity,
+                slow_mode_secs: record.slow_mode_secs,
+                locked: record.locked,
+            };
+            if record.slug == LOBBY_SLUG {
+                if let Some(lobby) = self.room(LOBBY_SLUG) {
+                    lobby.update_settings(|s| *s = settings);
+                }
+                continue;
+            }
+            let Ok(name) = rules::room_name(&record.name) else { continue };
+            if self.room(&record.slug).is_some() {
+                continue;
+            }
+            let room = Room::new(RoomSpec {
+                slug: record.slug.into(),
+                name: name.display.into(),
+                name_key: name.key,
+                limit: record.limit.clamp(rules::ROOM_LIMIT_MIN, self.config.max_room_limit.max(rules::ROOM_LIMIT_MIN)),
+                one_way: record.one_way,
+                listed: record.listed,
+                permanent: false,
+                settings,
+                created_at: record.created_at,
+            });
+            self.insert(Arc::new(room));
+        }
     }
 
     fn insert(&self, room: Arc<Room>) {
@@ -88,8 +135,10 @@ impl Hub {
     }
 
     /// Creates a room with a fresh slug derived from its name. The caller has rate-limited the
-    /// creator already.
-    pub fn create_room(&self, name: &str, limit: u32, one_way: bool, listed: bool) -> Result<RoomSummary, HubError> {
+    /// creator already, and stores the room.
+    pub fn create_room(&self, request: NewRoom) -> Result<Arc<Room>, HubError> {
+        let NewRoom { name, limit, one_way, listed, profanity } = request;
+        let name = name.as_str();
         let name = rules::room_name(name).map_err(HubError::RoomNameInvalid)?;
         let max = self.config.max_room_limit;
         if !(rules::ROOM_LIMIT_MIN..=max).contains(&limit) {
@@ -108,12 +157,51 @@ impl Hub {
                 break Arc::<str>::from(candidate);
             }
         };
-        let room =
-            Arc::new(Room::new(slug.clone(), name.display.into(), name.key.clone(), limit, one_way, listed, false));
-        let summary = room.summary();
+        let room = Arc::new(Room::new(RoomSpec {
+            slug: slug.clone(),
+            name: name.display.into(),
+            name_key: name.key.clone(),
+            limit,
+            one_way,
+            listed,
+            permanent: false,
+            settings: RoomSettings { profanity, ..RoomSettings::default() },
+            created_at: room::now_ms(),
+        }));
         rooms.names.insert(name.key, slug.clone());
-        rooms.by_slug.insert(slug, room);
-        Ok(summary)
+        rooms.by_slug.insert(slug, room.clone());
+        Ok(room)
+    }
+
+    /// Closes a room for good (a moderator's decision): everyone in it is let go.
+    pub fn close_room(&self, slug: &str, reason: &str) -> bool {
+        if slug == LOBBY_SLUG {
+            return false;
+        }
+        let Some(room) = ({
+            let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+            let room = rooms.by_slug.remove(slug);
+            if let Some(room) = &room {
+                rooms.names.remove(room.name_key());
+            }
+            room
+        }) else {
+            return false;
+        };
+        room.close(reason);
+        if room.listed {
+            self.watchers.lock().unwrap_or_else(PoisonError::into_inner).removed.push(room.slug.clone());
+        }
+        true
+    }
+
+    /// Every room as the moderator console shows it, busiest first.
+    pub fn mod_rooms(&self) -> Vec<app::protocol::ModRoom> {
+        let rooms: Vec<Arc<Room>> =
+            self.rooms.read().unwrap_or_else(PoisonError::into_inner).by_slug.values().cloned().collect();
+        let mut views: Vec<_> = rooms.iter().map(|r| r.mod_view()).collect();
+        views.sort_by(|a, b| b.room.members.cmp(&a.room.members).then_with(|| a.room.name.cmp(&b.room.name)));
+        views
     }
 
     /// Listed rooms, most occupied first.
@@ -177,9 +265,10 @@ impl Hub {
         }
     }
 
-    /// Removes rooms that have been empty for longer than the expiry delay. The lobby stays.
-    pub fn expire_rooms(&self, now: Instant) {
-        let expired: Vec<Arc<str>> = {
+    /// Removes rooms that have been empty for longer than the expiry delay (the lobby stays);
+    /// returns their slugs, for the store to forget them too.
+    pub fn expire_rooms(&self, now: Instant) -> Vec<Arc<str>> {
+        let expired: Vec<Arc<Room>> = {
             let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
             let expired: Vec<Arc<Room>> = rooms
                 .by_slug
@@ -191,11 +280,11 @@ impl Hub {
                 rooms.by_slug.remove(&room.slug);
                 rooms.names.remove(room.name_key());
             }
-            expired.into_iter().filter(|r| r.listed).map(|r| r.slug.clone()).collect()
+            expired
         };
-        if !expired.is_empty() {
-            self.watchers.lock().unwrap_or_else(PoisonError::into_inner).removed.extend(expired);
-        }
+        let listed = expired.iter().filter(|r| r.listed).map(|r| r.slug.clone());
+        self.watchers.lock().unwrap_or_else(PoisonError::into_inner).removed.extend(listed);
+        expired.into_iter().map(|r| r.slug.clone()).collect()
     }
 
     /// Rooms that exist now, the lobby included.

@@ -1,5 +1,5 @@
 //! Rate limits (token buckets, via governor): per connection for messages and raw frames, per IP
-//! address for new connections, joins and room creation; and the cap on connections one address
+//! address for new connections, joins, messages and room creation; and the cap on connections one address
 //! may hold open. IPv6 addresses are limited per /64, the block one subscriber usually gets, so
 //! rotating addresses within it buys nothing.
 
@@ -112,7 +112,11 @@ pub struct IpLimits {
     /// WebSocket connections open at once.
     pub open: Arc<OpenPerIp>,
     pub joins: PerIp,
+    /// Messages, across all of an address's connections (each also has its own bucket).
+    pub messages: PerIp,
     pub room_creation: PerIp,
+    /// Moderator sign-in attempts: a token cannot be guessed at speed.
+    pub sign_ins: PerIp,
 }
 
 /// How many connections each IP key has open, against a cap.

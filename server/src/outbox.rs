@@ -7,6 +7,7 @@
 
 use axum::extract::ws::Utf8Bytes;
 use std::{
+    borrow::Cow,
     collections::VecDeque,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
@@ -15,11 +16,27 @@ use tokio::sync::Notify;
 /// An encoded text frame. Cloning shares the bytes: a message is encoded once for a whole room.
 pub type Frame = Utf8Bytes;
 
-/// Why the server is closing a connection: a WebSocket close code and a short reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why the server is closing a connection: a WebSocket close code and a short reason (at most
+/// 123 bytes go out in the close frame).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseReason {
     pub code: u16,
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
+}
+
+impl CloseReason {
+    pub const fn fixed(code: u16, reason: &'static str) -> Self {
+        Self { code, reason: Cow::Borrowed(reason) }
+    }
+
+    /// A reason written at run time (a moderator's words), cut to what a close frame can carry.
+    pub fn new(code: u16, reason: &str) -> Self {
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self { code, reason: Cow::Owned(reason[..end].to_owned()) }
+    }
 }
 
 /// What the hub holds for each member and directory watcher. Cheap to clone.
@@ -61,7 +78,7 @@ pub enum Offer {
 }
 
 /// What the connection should do next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ready {
     /// Frames are waiting: take them with [`Outbox::pop`].
     Frames,
@@ -71,7 +88,7 @@ pub enum Ready {
 /// Queues that grew past this many slots during a burst give the memory back once drained.
 const KEPT_SLOTS: usize = 8;
 
-const SLOW: CloseReason = CloseReason { code: app::protocol::close::SLOW, reason: "too slow to keep up" };
+const SLOW: CloseReason = CloseReason::fixed(app::protocol::close::SLOW, "too slow to keep up");
 
 impl ConnHandle {
     /// The queue is bounded so one client that stops reading costs at most `capacity` frames
@@ -88,7 +105,7 @@ impl ConnHandle {
             return Offer::Gone;
         }
         if state.queue.len() >= self.link.capacity {
-            state.close = Some(SLOW);
+            state.close = Some(SLOW.clone());
             drop(state);
             self.link.wake.notify_one();
             return Offer::Slow;
@@ -115,8 +132,8 @@ impl Outbox {
         loop {
             {
                 let state = self.link.lock();
-                if let Some(reason) = state.close {
-                    return Ready::Close(reason);
+                if let Some(reason) = &state.close {
+                    return Ready::Close(reason.clone());
                 }
                 if !state.queue.is_empty() {
                     return Ready::Frames;
@@ -141,7 +158,7 @@ impl Outbox {
 
     /// Whether the connection has been told to close.
     pub fn closing(&self) -> Option<CloseReason> {
-        self.link.lock().close
+        self.link.lock().close.clone()
     }
 
     /// Marks the connection closed (it is going away): offers from now on say [`Offer::Gone`],
@@ -202,9 +219,9 @@ mod tests {
     #[tokio::test]
     async fn the_first_close_reason_wins_and_later_offers_are_refused() {
         let (handle, outbox) = ConnHandle::new(1, 8);
-        handle.close(CloseReason { code: 4102, reason: "replaced" });
-        handle.close(SLOW);
-        assert_eq!(outbox.ready().await, Ready::Close(CloseReason { code: 4102, reason: "replaced" }));
+        handle.close(CloseReason::fixed(4102, "replaced"));
+        handle.close(SLOW.clone());
+        assert_eq!(outbox.ready().await, Ready::Close(CloseReason::fixed(4102, "replaced")));
         assert_eq!(handle.offer(frame("x")), Offer::Gone);
     }
 

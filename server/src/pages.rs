@@ -1,16 +1,24 @@
 //! Page routes: choose the page for a path, gather its data from the hub, and render it with
-//! leptos_axum. The page goes into the document as JSON too, for the browser to hydrate.
+//! leptos_axum. The page goes into the document as JSON too, for the browser to hydrate. Also the
+//! moderators' sign-in and sign-out, which are plain form posts.
 
 use crate::state::AppState;
-use app::{api::ApiError, page::Page, protocol::is_valid_slug};
-use axum::{
-    body::Body,
-    extract::{Path, Query, State},
-    http::{Request, StatusCode},
-    response::Response,
+use app::{
+    api::{ApiError, CONSOLE_PATH},
+    page::Page,
+    protocol::is_valid_slug,
 };
-use leptos::server_fn::error::ServerFnUrlError;
+use axum::{
+    Form,
+    body::Body,
+    extract::{ConnectInfo, Path, Query, State},
+    http::{HeaderMap, HeaderValue, Request, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use leptos::{nonce::use_nonce, prelude::use_context, server_fn::error::ServerFnUrlError};
+use leptos_axum::ResponseOptions;
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -19,19 +27,41 @@ pub struct HomeQuery {
     error: Option<String>,
 }
 
-pub async fn home(State(state): State<AppState>, Query(query): Query<HomeQuery>, request: Request<Body>) -> Response {
+/// The sentence a banned visitor sees instead of the forms; `None` for everyone else (and for
+/// moderators, who must never lock themselves out by banning an address they share).
+fn ban_notice(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<String> {
+    let moderation = &state.moderation;
+    let ban = moderation.ban_for(moderation.proxies.client_ip(peer.ip(), headers))?;
+    (!moderation.auth.is_moderator(headers)).then(|| app::text::ban_sentence(&ban.reason, ban.expires_at))
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HomeQuery>,
+    request: Request<Body>,
+) -> Response {
     // Only the code is taken from the address (anyone can write a link); the sentence is ours.
     let form_error = query
         .error
         .map(|encoded| ApiError::sentence_for(ServerFnUrlError::<ApiError>::decode_err(&encoded).code).to_owned());
-    let page = Page::Home { rooms: state.hub.listed_rooms(), form_error };
+    let banned = ban_notice(&state, peer, request.headers());
+    let page = Page::Home { rooms: state.hub.listed_rooms(), form_error, banned };
     render(&state, page, StatusCode::OK, request).await
 }
 
-pub async fn room(State(state): State<AppState>, Path(slug): Path<String>, request: Request<Body>) -> Response {
+pub async fn room(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(slug): Path<String>,
+    request: Request<Body>,
+) -> Response {
     let preview = is_valid_slug(&slug).then(|| state.hub.preview(&slug)).flatten();
     match preview {
-        Some(preview) => render(&state, Page::Room { preview }, StatusCode::OK, request).await,
+        Some(preview) => {
+            let banned = ban_notice(&state, peer, request.headers());
+            render(&state, Page::Room { preview, banned }, StatusCode::OK, request).await
+        }
         None => render(&state, Page::NotFound { room: true }, StatusCode::NOT_FOUND, request).await,
     }
 }
@@ -40,9 +70,89 @@ pub async fn not_found(State(state): State<AppState>, request: Request<Body>) ->
     render(&state, Page::NotFound { room: false }, StatusCode::NOT_FOUND, request).await
 }
 
+/// `/mod`: the console for a signed-in moderator, the sign-in form for anyone else.
+pub async fn console(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let page = if state.moderation.auth.is_moderator(request.headers()) {
+        Page::Console { snapshot: state.moderation.snapshot(&state.hub).await }
+    } else {
+        Page::SignIn { error: None }
+    };
+    let mut response = render(&state, page, StatusCode::OK, request).await;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Trades the moderator token for a session cookie. Tries are rate-limited per address, and
+/// every outcome is written to the audit log under the address's hash.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let moderation = &state.moderation;
+    let ip = moderation.proxies.client_ip(peer.ip(), &headers);
+    let who = format!("address {}", moderation.hasher.hash(ip));
+    if let Err(retry) = state.ip_limits.sign_ins.take(ip, 1) {
+        let seconds = retry.0.as_secs().max(1);
+        let error = format!("Too many tries. Try again in {seconds} seconds.");
+        return sign_in_page(&state, error, StatusCode::TOO_MANY_REQUESTS).await;
+    }
+    if !moderation.auth.token_matches(&form.token) {
+        moderation.audit("sign_in_failed", &who, "", String::new()).await;
+        return sign_in_page(&state, "That is not the moderator token.".to_owned(), StatusCode::UNAUTHORIZED).await;
+    }
+    moderation.audit("sign_in", &who, "", String::new()).await;
+    let cookie = moderation.auth.open_session();
+    let mut response = Redirect::to(CONSOLE_PATH).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let cookie = state.moderation.auth.close_session(&headers);
+    let mut response = Redirect::to(CONSOLE_PATH).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn sign_in_page(state: &AppState, error: String, status: StatusCode) -> Response {
+    let request = Request::builder().uri(CONSOLE_PATH).body(Body::empty()).unwrap_or_default();
+    render(state, Page::SignIn { error: Some(error) }, status, request).await
+}
+
+/// The policy for pages: scripts only from this site, and the inline hydration script only with
+/// this response's nonce; no framing; nothing loaded from elsewhere.
+fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
 async fn render(state: &AppState, page: Page, status: StatusCode, request: Request<Body>) -> Response {
     let options = state.leptos.clone();
-    let render = leptos_axum::render_app_async_with_context(|| {}, move || app::shell(options.clone(), page.clone()));
+    // Runs inside the render, after leptos_axum has made this response's nonce.
+    let set_policy = || {
+        if let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>())
+            && let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce))
+        {
+            response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+        }
+    };
+    let render =
+        leptos_axum::render_app_async_with_context(set_policy, move || app::shell(options.clone(), page.clone()));
     let mut response = render(request).await;
     *response.status_mut() = status;
     response

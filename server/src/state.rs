@@ -1,6 +1,6 @@
 //! What every request handler and socket shares.
 
-use crate::{config::Config, hub::Hub, limits::IpLimits};
+use crate::{config::Config, hub::Hub, limits::IpLimits, moderation::Moderation};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::{Arc, atomic::AtomicU64};
@@ -12,6 +12,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
     pub ip_limits: Arc<IpLimits>,
+    pub moderation: Arc<Moderation>,
     /// What the app's server functions call (room listing, previews, creation).
     pub backend: Arc<dyn app::api::Backend>,
     /// Normalised (lower-case, no trailing slash) `BURNER_ALLOWED_ORIGINS`.
@@ -19,6 +20,8 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Cancelled when the server starts shutting down: every socket closes with 1001.
     pub shutdown: CancellationToken,
+    /// Cancelled once every socket is closed: the connection log writes what is left, then stops.
+    pub log_stop: CancellationToken,
     /// Every socket task, so shutdown can wait for them (axum's graceful shutdown does not
     /// know about upgraded connections).
     pub tracker: TaskTracker,

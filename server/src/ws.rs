@@ -6,10 +6,11 @@
 
 mod session;
 
-use session::Session;
+use session::{Peer, Session};
 
 use crate::{
     limits::IpSlot,
+    moderation::Moderation,
     outbox::{CloseReason, ConnHandle, Outbox},
     state::AppState,
 };
@@ -20,7 +21,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use std::{net::SocketAddr, sync::atomic::Ordering};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::{sync::CancellationToken, task::task_tracker::TaskTrackerToken};
 use tracing::Instrument;
@@ -51,7 +55,15 @@ pub async fn upgrade(
         return (StatusCode::FORBIDDEN, "This page may not open a Burner connection (origin not allowed).")
             .into_response();
     }
-    let ip = peer.ip();
+    let moderation = &state.moderation;
+    let ip = moderation.proxies.client_ip(peer.ip(), &headers);
+    // A moderator's session outranks a ban on their address: a ban on a shared address (an
+    // office, a carrier's NAT) must not lock out the people who can lift it.
+    let moderator = moderation.auth.is_moderator(&headers);
+    if let Some(ban) = moderation.ban_for(ip).filter(|_| !moderator) {
+        let sentence = app::text::ban_sentence(&ban.reason, ban.expires_at);
+        return (StatusCode::FORBIDDEN, sentence).into_response();
+    }
     if let Err(retry) = state.ip_limits.connects.take(ip, 1) {
         let seconds = retry.0.as_secs().max(1);
         return (
@@ -71,13 +83,20 @@ pub async fn upgrade(
     };
     let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let (handle, outbox) = ConnHandle::new(conn_id, state.config.outbox);
+    let ip_hash: Arc<str> = moderation.hasher.hash(ip).into();
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    moderation.log.opened(conn_id, ip, ip_hash.to_string(), user_agent.to_owned());
+    moderation.registry.add(ip, ip_hash.clone(), moderator, handle.clone());
+    let registered = Registered { moderation: moderation.clone(), conn_id };
+    let peer = Peer { ip, ip_hash, moderator };
     let connection = Box::new(Connection {
-        session: Session::new(&state, ip, handle),
+        session: Session::new(&state, peer, handle),
         outbox,
         shutdown: state.shutdown.clone(),
         version_ok: query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string()),
         _slot: slot,
         _ip_slot: ip_slot,
+        _registered: registered,
         _tracked: state.tracker.token(),
     });
     ws.max_frame_size(MAX_FRAME_BYTES)
@@ -106,17 +125,32 @@ struct Connection {
     /// Holds a place under the connection caps (global, per address) for the socket's life.
     _slot: OwnedSemaphorePermit,
     _ip_slot: IpSlot,
+    _registered: Registered,
     /// Lets shutdown wait for this socket.
     _tracked: TaskTrackerToken,
 }
 
+/// The connection's entry in the moderators' registry and the connection log: when it is dropped
+/// (the socket closed, or the upgrade never happened) the entry goes and the log notes the close.
+struct Registered {
+    moderation: Arc<Moderation>,
+    conn_id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.moderation.registry.remove(self.conn_id);
+        self.moderation.log.closed(self.conn_id);
+    }
+}
+
 impl Connection {
     async fn serve(self, socket: WebSocket) {
-        let Connection { session, outbox, shutdown, version_ok, _slot, _ip_slot, _tracked } = self;
+        let Connection { session, outbox, shutdown, version_ok, _slot, _ip_slot, _registered, _tracked } = self;
         if version_ok {
             session.run(socket, outbox, shutdown).await;
         } else {
-            let reason = CloseReason { code: close::UNSUPPORTED_VERSION, reason: "protocol version not supported" };
+            let reason = CloseReason::fixed(close::UNSUPPORTED_VERSION, "protocol version not supported");
             Box::pin(session::close_socket(socket, reason)).await;
         }
     }

@@ -3,14 +3,14 @@
 use super::{BUTTON, INPUT};
 use crate::{
     api::CREATE_ROOM_PATH,
-    components::{Flame, FullBadge, OneWayBadge},
+    components::{BanNotice, Flame, FullBadge, OneWayBadge},
     protocol::RoomSummary,
     rules,
 };
 use leptos::prelude::*;
 
 #[component]
-pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>) -> impl IntoView {
+pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>, banned: Option<String>) -> impl IntoView {
     view! {
         <div class="mx-auto max-w-5xl px-4 py-8 sm:py-14">
             <header class="max-w-2xl">
@@ -30,7 +30,10 @@ pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>) -> impl Int
                     <h2 id="rooms-title" class="text-lg font-semibold">"Rooms"</h2>
                     <Directory initial=rooms />
                 </section>
-                <CreateRoomForm error=form_error />
+                {match banned {
+                    Some(sentence) => leptos::either::Either::Left(view! { <BanNotice sentence /> }),
+                    None => leptos::either::Either::Right(view! { <CreateRoomForm error=form_error /> }),
+                }}
             </div>
             <noscript>
                 <p class="mt-10 rounded-lg bg-amber-100 p-4 text-amber-900">
@@ -122,6 +125,15 @@ fn CreateRoomForm(error: Option<String>) -> impl IntoView {
                         <label for="room-one-way" class=label>"One-way"</label>
                         <p id="one-way-help" class=help>"Nobody sees their own messages, only everyone else's."</p>
                     </div>
+                </div>
+                <div>
+                    <label for="room-profanity" class=label>"Profanity filter"</label>
+                    <select id="room-profanity" name="profanity" aria-describedby="profanity-help" class=format!("mt-1 {INPUT}")>
+                        <option value="mask" selected>"Mask: swear words become ****"</option>
+                        <option value="block">"Block: such messages are refused"</option>
+                        <option value="off">"Off: anything goes"</option>
+                    </select>
+                    <p id="profanity-help" class=help>"Chosen now, for the life of the room."</p>
                 </div>
                 <div class="flex items-start gap-3">
                     <input id="room-listed" name="listed" type="checkbox" value="on" checked class="mt-1 size-4 accent-orange-600" />

@@ -8,7 +8,7 @@ use super::{BUTTON, INPUT};
 use crate::{
     api::RoomPreview,
     browser,
-    components::{Avatar, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
+    components::{Avatar, BanNotice, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
     protocol::ChatMessage,
     rules,
 };
@@ -16,7 +16,11 @@ use chat::{Chat, Phase};
 use leptos::{either::Either, ev::SubmitEvent, prelude::*};
 
 #[component]
-pub fn RoomPage(preview: RoomPreview) -> impl IntoView {
+pub fn RoomPage(
+    preview: RoomPreview,
+    /// The visitor's address is banned: the sentence saying until when and why.
+    banned: Option<String>,
+) -> impl IntoView {
     let chat = Chat::new(&preview);
     let recent = StoredValue::new(preview.recent);
     on_cleanup(move || chat.disconnect());
@@ -29,7 +33,7 @@ pub fn RoomPage(preview: RoomPreview) -> impl IntoView {
                 if joined.get() {
                     Either::Left(view! { <conversation::Conversation chat /> })
                 } else {
-                    Either::Right(view! { <Lobby chat recent=recent.get_value() /> })
+                    Either::Right(view! { <Lobby chat recent=recent.get_value() banned=banned.clone() /> })
                 }
             }}
         </div>
@@ -91,7 +95,7 @@ fn Header(chat: Chat, joined: Memo<bool>) -> impl IntoView {
 
 /// Before joining: what the room is, the nickname form, and (normal rooms) recent messages.
 #[component]
-fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>) -> impl IntoView {
+fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -> impl IntoView {
     Effect::new(move |_| {
         if chat.nickname.get_untracked().is_empty()
             && let Some(remembered) = browser::remembered_nickname()
@@ -128,37 +132,42 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>) -> impl IntoView {
                         </p>
                     </div>
                 })}
-                <form
-                    on:submit=on_submit
-                    class="rounded-2xl border border-stone-200 bg-white p-5 shadow-sm dark:border-stone-800 dark:bg-stone-900"
-                >
-                    <label for="nickname" class="block text-sm font-medium text-stone-800 dark:text-stone-200">"Nickname"</label>
-                    <div class="mt-1 flex gap-2">
-                        <input
-                            id="nickname"
-                            name="nickname"
-                            autocomplete="nickname"
-                            autocapitalize="off"
-                            spellcheck="false"
-                            required
-                            placeholder="Pick a name for this visit"
-                            bind:value=chat.nickname
-                            class=INPUT
-                        />
-                        <button type="submit" class=BUTTON disabled=move || !hydrated.get() || joining() aria-busy=move || joining().to_string()>
-                            "Join"
-                        </button>
-                    </div>
-                    <p class="mt-2 text-xs text-stone-500 dark:text-stone-400">
-                        {format!("Up to {} characters. No account: it lasts as long as this visit.", rules::NICKNAME_MAX_CHARS)}
-                    </p>
-                    <p role="alert" class="mt-2 text-sm font-medium text-red-700 empty:hidden dark:text-red-400">
-                        {move || chat.join_error.get()}
-                    </p>
-                    <noscript>
-                        <p class="mt-2 text-sm text-amber-800">"Chatting needs JavaScript: turn it on to join."</p>
-                    </noscript>
-                </form>
+                {match banned {
+                    Some(sentence) => Either::Left(view! { <BanNotice sentence /> }),
+                    None => Either::Right(view! {
+                        <form
+                            on:submit=on_submit
+                            class="rounded-2xl border border-stone-200 bg-white p-5 shadow-sm dark:border-stone-800 dark:bg-stone-900"
+                        >
+                            <label for="nickname" class="block text-sm font-medium text-stone-800 dark:text-stone-200">"Nickname"</label>
+                            <div class="mt-1 flex gap-2">
+                                <input
+                                    id="nickname"
+                                    name="nickname"
+                                    autocomplete="nickname"
+                                    autocapitalize="off"
+                                    spellcheck="false"
+                                    required
+                                    placeholder="Pick a name for this visit"
+                                    bind:value=chat.nickname
+                                    class=INPUT
+                                />
+                                <button type="submit" class=BUTTON disabled=move || !hydrated.get() || joining() aria-busy=move || joining().to_string()>
+                                    "Join"
+                                </button>
+                            </div>
+                            <p class="mt-2 text-xs text-stone-500 dark:text-stone-400">
+                                {format!("Up to {} characters. No account: it lasts as long as this visit.", rules::NICKNAME_MAX_CHARS)}
+                            </p>
+                            <p role="alert" class="mt-2 text-sm font-medium text-red-700 empty:hidden dark:text-red-400">
+                                {move || chat.join_error.get()}
+                            </p>
+                            <noscript>
+                                <p class="mt-2 text-sm text-amber-800">"Chatting needs JavaScript: turn it on to join."</p>
+                            </noscript>
+                        </form>
+                    }),
+                }}
                 {recent.filter(|r| !r.is_empty()).map(|recent| view! {
                     <section aria-labelledby="recent-title">
                         <h2 id="recent-title" class="text-sm font-semibold text-stone-600 dark:text-stone-400">"Recent messages"</h2>

@@ -3,7 +3,7 @@
 //! browser this keeps serde's generic "content" machinery (tens of kilobytes of wasm) out of the
 //! bundle. The golden tests check that it reads back every message the server writes.
 
-use super::{ChatMessage, Continuity, ErrorCode, Limits, Member, RoomSummary, ServerMsg};
+use super::{ChatMessage, Continuity, ErrorCode, Limits, Member, RoomSettings, RoomSummary, ServerMsg};
 use serde::{Deserialize, de::Error as _};
 use std::borrow::Cow;
 
@@ -33,6 +33,7 @@ struct DirectoryChanged {
 #[derive(Deserialize)]
 struct Joined {
     room: RoomSummary,
+    settings: RoomSettings,
     you: Member,
     members: Vec<Member>,
     epoch: String,
@@ -64,6 +65,22 @@ struct MessageAccepted {
 }
 
 #[derive(Deserialize)]
+struct Seq {
+    seq: u64,
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    settings: RoomSettings,
+}
+
+#[cfg(any(feature = "ssr", feature = "console"))]
+#[derive(Deserialize)]
+struct Snapshot {
+    snapshot: super::ModSnapshot,
+}
+
+#[derive(Deserialize)]
 struct Refusal {
     code: ErrorCode,
     message: String,
@@ -89,8 +106,8 @@ impl ServerMsg {
                 ServerMsg::DirectoryChanged { updated, removed }
             }
             "joined" => {
-                let Joined { room, you, members, epoch, continuity, history } = serde_json::from_str(text)?;
-                ServerMsg::Joined { room, you, members, epoch, continuity, history }
+                let Joined { room, settings, you, members, epoch, continuity, history } = serde_json::from_str(text)?;
+                ServerMsg::Joined { room, settings, you, members, epoch, continuity, history }
             }
             "left" => {
                 let Left { room } = serde_json::from_str(text)?;
@@ -112,6 +129,14 @@ impl ServerMsg {
                 let MessageAccepted { client_ref, seq, at } = serde_json::from_str(text)?;
                 ServerMsg::MessageAccepted { client_ref, seq, at }
             }
+            "message_deleted" => ServerMsg::MessageDeleted { seq: serde_json::from_str::<Seq>(text)?.seq },
+            "room_settings_changed" => {
+                ServerMsg::RoomSettingsChanged { settings: serde_json::from_str::<Settings>(text)?.settings }
+            }
+            "reported" => ServerMsg::Reported { seq: serde_json::from_str::<Seq>(text)?.seq },
+            // Only the console reads these; the visitors' bundle is spared the code.
+            #[cfg(any(feature = "ssr", feature = "console"))]
+            "mod_snapshot" => ServerMsg::ModSnapshot { snapshot: serde_json::from_str::<Snapshot>(text)?.snapshot },
             "error" => {
                 let Refusal { code, message, client_ref, retry_after_ms } = serde_json::from_str(text)?;
                 ServerMsg::Error { code, message, client_ref, retry_after_ms }

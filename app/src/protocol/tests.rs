@@ -96,13 +96,16 @@ fn server_messages() {
     assert_server(
         ServerMsg::Joined {
             room: room(),
+            settings: RoomSettings { profanity: Profanity::Mask, slow_mode_secs: 0, locked: false },
             you: member(8, "bob"),
             members: vec![member(7, "alice"), member(8, "bob")],
             epoch: "9f2c41d07a6be513".into(),
             continuity: Continuity::Fresh,
             history: vec![message()],
         },
-        json!({"type": "joined", "room": room_json, "you": {"id": 8, "nickname": "bob"},
+        json!({"type": "joined", "room": room_json,
+               "settings": {"profanity": "mask", "slow_mode_secs": 0, "locked": false},
+               "you": {"id": 8, "nickname": "bob"},
                "members": [{"id": 7, "nickname": "alice"}, {"id": 8, "nickname": "bob"}],
                "epoch": "9f2c41d07a6be513", "continuity": "fresh", "history": [message_json]}),
     );
@@ -137,6 +140,76 @@ fn server_messages() {
         ServerMsg::error(ErrorCode::RoomFull, "This room is full (2/2)."),
         json!({"type": "error", "code": "room_full", "message": "This room is full (2/2)."}),
     );
+    assert_server(ServerMsg::MessageDeleted { seq: 42 }, json!({"type": "message_deleted", "seq": 42}));
+    assert_server(
+        ServerMsg::RoomSettingsChanged {
+            settings: RoomSettings { profanity: Profanity::Block, slow_mode_secs: 30, locked: true },
+        },
+        json!({"type": "room_settings_changed",
+               "settings": {"profanity": "block", "slow_mode_secs": 30, "locked": true}}),
+    );
+    assert_server(ServerMsg::Reported { seq: 42 }, json!({"type": "reported", "seq": 42}));
+}
+
+#[test]
+fn moderator_messages() {
+    assert_client(ClientMsg::ModWatch {}, json!({"type": "mod_watch"}));
+    assert_client(
+        ClientMsg::Report { seq: 42, reason: "spam".into() },
+        json!({"type": "report", "seq": 42, "reason": "spam"}),
+    );
+    assert_client(ClientMsg::Report { seq: 42, reason: String::new() }, json!({"type": "report", "seq": 42}));
+    let snapshot = ModSnapshot {
+        rooms: vec![ModRoom {
+            room: room(),
+            settings: RoomSettings::default(),
+            members: vec![ModMember {
+                id: 7,
+                nickname: "alice".into(),
+                ip_hash: "0a1b2c3d4e5f60718293a4b5".into(),
+                since: 1_763_749_000_000,
+                sent: 3,
+                shadow_muted: false,
+            }],
+            recent: vec![ModMessage {
+                seq: 42,
+                at: 1_763_750_000_000,
+                author: member(7, "alice"),
+                author_hash: "0a1b2c3d4e5f60718293a4b5".into(),
+                text: "hello".into(),
+                shadow_muted: false,
+            }],
+        }],
+        bans: vec![BanView {
+            id: 3,
+            target: "address 0a1b2c3d4e5f60718293a4b5".into(),
+            reason: "spam".into(),
+            created_at: 1_763_750_000_000,
+            expires_at: None,
+        }],
+        reports: vec![],
+        audit: vec![AuditView {
+            at: 1_763_750_000_000,
+            action: "ban".into(),
+            target: "address 0a1b2c3d4e5f60718293a4b5".into(),
+            reason: "spam".into(),
+        }],
+    };
+    let encoded = ServerMsg::ModSnapshot { snapshot: snapshot.clone() }.encode();
+    assert_eq!(ServerMsg::from_json(&encoded).expect("decodes"), ServerMsg::ModSnapshot { snapshot });
+    let ban = json!({"action": "ban", "target": {"kind": "member", "room": "lobby", "member": 7},
+                     "reason": "spam", "duration_secs": 3600});
+    assert_eq!(
+        serde_json::from_value::<ModAction>(ban).expect("parses"),
+        ModAction::Ban {
+            target: BanTarget::Member { room: "lobby".into(), member: 7 },
+            reason: "spam".into(),
+            duration_secs: Some(3600),
+        }
+    );
+    let unban = json!({"action": "unban", "id": 3});
+    assert_eq!(serde_json::from_value::<ModAction>(unban).expect("parses"), ModAction::Unban { id: 3 });
+    assert!(serde_json::from_value::<ModAction>(json!({"action": "unban", "id": 3, "x": 1})).is_err());
 }
 
 #[test]
@@ -192,6 +265,9 @@ fn close_codes_split_into_reconnect_and_terminal() {
         close::REPLACED,
         close::IDLE,
         close::FLOOD,
+        close::KICKED,
+        close::BANNED,
+        close::ROOM_CLOSED,
     ] {
         assert!(!close::should_reconnect(code), "{code}");
     }

@@ -135,3 +135,16 @@ fn empty_and_overlong_messages_are_refused_never_truncated() {
     assert!(message(&"😀".repeat(2_000)).is_ok(), "the limit counts characters, not bytes");
     assert_eq!(message(&"x".repeat(2_001)), Err(MessageError::TooLong { chars: 2_001, max: 2_000 }));
 }
+
+#[test]
+fn ban_durations_are_written_the_way_people_say_them() {
+    assert_eq!(ban_duration(""), Ok(None), "the server's default");
+    assert_eq!(ban_duration("7d"), Ok(Some(7 * 86_400)));
+    assert_eq!(ban_duration(" 12 hours "), Ok(Some(12 * 3_600)));
+    assert_eq!(ban_duration("30m"), Ok(Some(1_800)));
+    assert_eq!(ban_duration("2W"), Ok(Some(2 * 604_800)));
+    assert_eq!(ban_duration("permanent"), Ok(Some(0)));
+    for bad in ["soon", "7", "d", "0d", "-1d", "1.5d", "99999999999999999999d", "7 fortnights"] {
+        assert!(ban_duration(bad).is_err(), "{bad}");
+    }
+}

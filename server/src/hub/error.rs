@@ -29,6 +29,10 @@ pub enum HubError {
     NotJoined,
     #[error("The session id must be 16 to 128 letters, digits, '-' or '_'.")]
     SessionInvalid,
+    #[error("This room is locked: nobody new can join right now.")]
+    RoomLocked,
+    #[error("This room is in slow mode: one message every {seconds} seconds.")]
+    SlowMode { retry_after: std::time::Duration, seconds: u64 },
     #[error("The message reference must be at most 64 characters.")]
     ClientRefInvalid,
     #[error("{0}")]
@@ -40,6 +44,14 @@ impl HubError {
         match error {
             NameError::Reserved => Self::NicknameReserved,
             other => Self::NicknameInvalid(other),
+        }
+    }
+
+    /// When trying again makes sense, after how long.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::SlowMode { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -55,6 +67,8 @@ impl HubError {
             Self::NicknameReserved => ErrorCode::NicknameReserved,
             Self::NicknameTaken => ErrorCode::NicknameTaken,
             Self::NotJoined => ErrorCode::NotJoined,
+            Self::RoomLocked => ErrorCode::RoomLocked,
+            Self::SlowMode { .. } => ErrorCode::SlowMode,
             Self::SessionInvalid => ErrorCode::SessionInvalid,
             Self::ClientRefInvalid => ErrorCode::BadRequest,
             Self::Message(MessageError::Empty) => ErrorCode::MessageEmpty,

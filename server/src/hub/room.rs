@@ -5,20 +5,36 @@
 //! and what lets each member see events in sequence order. The lock is never held across an
 //! `.await` (there are none here): queuing is `try_send`.
 
+mod moderate;
+
 use super::HubError;
 use crate::outbox::{CloseReason, ConnHandle, Frame, Offer};
 use app::{
-    protocol::{self, ChatMessage, Continuity, Resume, RoomSummary, ServerMsg, close},
+    protocol::{self, ChatMessage, Continuity, Resume, RoomSettings, RoomSummary, ServerMsg, close},
     rules,
 };
 use std::{
     collections::VecDeque,
+    net::IpAddr,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
+
+/// What a room is made of when it is created or restored.
+pub struct RoomSpec {
+    pub slug: Arc<str>,
+    pub name: Arc<str>,
+    pub name_key: String,
+    pub limit: u32,
+    pub one_way: bool,
+    pub listed: bool,
+    pub permanent: bool,
+    pub settings: RoomSettings,
+    pub created_at: i64,
+}
 
 pub struct Room {
     pub slug: Arc<str>,
@@ -27,9 +43,11 @@ pub struct Room {
     pub limit: u32,
     pub one_way: bool,
     pub listed: bool,
-    /// The lobby: never expires.
+    /// The lobby: never expires, is never stored.
     pub permanent: bool,
     pub(super) created: Instant,
+    /// When it was first created (ms since the epoch; survives restarts).
+    pub created_at: i64,
     /// Names this incarnation of the room, so a client resuming across a restart learns that
     /// its sequence numbers mean nothing here.
     epoch: String,
@@ -49,8 +67,9 @@ struct State {
     receipts: VecDeque<Receipt>,
     next_seq: u64,
     empty_since: Option<Instant>,
-    /// Expired: joins fail from now on.
+    /// Expired or closed by a moderator: joins fail from now on.
     closed: bool,
+    settings: RoomSettings,
 }
 
 struct Member {
@@ -59,6 +78,15 @@ struct Member {
     name: rules::Name,
     session: Box<str>,
     conn: ConnHandle,
+    /// For bans; never shown to anyone.
+    ip: IpAddr,
+    /// What moderators see instead of the address.
+    ip_hash: Arc<str>,
+    joined_at: i64,
+    sent: u32,
+    last_post: Option<Instant>,
+    /// Their messages reach nobody else; they are not told.
+    shadow_muted: bool,
 }
 
 impl Member {
@@ -71,6 +99,9 @@ struct Stored {
     message: ChatMessage,
     /// Who wrote it, to keep it from them in a one-way room.
     session: Box<str>,
+    author_hash: Arc<str>,
+    /// Written while shadow-muted: only its author's session ever sees it.
+    shadow_muted: bool,
 }
 
 struct Receipt {
@@ -86,6 +117,8 @@ pub struct JoinRequest<'a> {
     pub nickname: &'a str,
     pub session: &'a str,
     pub resume: Option<&'a Resume>,
+    pub ip: IpAddr,
+    pub ip_hash: Arc<str>,
 }
 
 /// The author's receipt for a posted message.
@@ -102,21 +135,26 @@ pub struct Membership {
     conn_id: u64,
 }
 
-/// Who a frame is not for.
+/// Who a frame is for.
 #[derive(Clone, Copy)]
-enum Skip<'a> {
+enum Audience<'a> {
+    Everyone,
+    AllBut(u64),
+    /// Everyone but the connections of this tab session (a one-way room's author).
+    AllButSession(&'a str),
+    /// Only the connections of this tab session (a shadow-muted author).
+    OnlySession(&'a str),
     Nobody,
-    Member(u64),
-    /// Every connection of this tab session (a one-way room's author).
-    Session(&'a str),
 }
 
-impl Skip<'_> {
-    fn matches(self, member: &Member) -> bool {
+impl Audience<'_> {
+    fn includes(self, member: &Member) -> bool {
         match self {
-            Skip::Nobody => false,
-            Skip::Member(id) => member.id == id,
-            Skip::Session(session) => *member.session == *session,
+            Audience::Everyone => true,
+            Audience::AllBut(id) => member.id != id,
+            Audience::AllButSession(session) => *member.session != *session,
+            Audience::OnlySession(session) => *member.session == *session,
+            Audience::Nobody => false,
         }
     }
 }
@@ -124,15 +162,8 @@ impl Skip<'_> {
 const MAX_CLIENT_REF_CHARS: usize = 64;
 
 impl Room {
-    pub(super) fn new(
-        slug: Arc<str>,
-        name: Arc<str>,
-        name_key: String,
-        limit: u32,
-        one_way: bool,
-        listed: bool,
-        permanent: bool,
-    ) -> Self {
+    pub(super) fn new(spec: RoomSpec) -> Self {
+        let RoomSpec { slug, name, name_key, limit, one_way, listed, permanent, settings, created_at } = spec;
         Self {
             slug,
             name,
@@ -142,6 +173,7 @@ impl Room {
             listed,
             permanent,
             created: Instant::now(),
+            created_at,
             epoch: format!("{:016x}", rand::random::<u64>()),
             count: AtomicU32::new(0),
             dirty: AtomicBool::new(true),
@@ -152,7 +184,24 @@ impl Room {
                 next_seq: 1,
                 empty_since: Some(Instant::now()),
                 closed: false,
+                settings,
             }),
+        }
+    }
+
+    /// The room's durable settings, for the store.
+    pub fn record(&self) -> crate::store::RoomRecord {
+        let settings = self.settings();
+        crate::store::RoomRecord {
+            slug: self.slug.to_string(),
+            name: self.name.to_string(),
+            limit: self.limit,
+            one_way: self.one_way,
+            listed: self.listed,
+            profanity: settings.profanity,
+            slow_mode_secs: settings.slow_mode_secs,
+            locked: settings.locked,
+            created_at: self.created_at,
         }
     }
 
@@ -170,6 +219,10 @@ impl Room {
         }
     }
 
+    pub fn settings(&self) -> RoomSettings {
+        self.lock().settings.clone()
+    }
+
     pub fn member_count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
     }
@@ -182,8 +235,9 @@ impl Room {
         self.dirty.swap(false, Ordering::AcqRel)
     }
 
+    /// What a visitor who has not joined may read: the history as everyone sees it.
     pub(super) fn recent_messages(&self) -> Vec<ChatMessage> {
-        self.lock().history.iter().map(|s| s.message.clone()).collect()
+        self.lock().history.iter().filter(|s| !s.shadow_muted).map(|s| s.message.clone()).collect()
     }
 
     /// Marks the room closed when it has been empty for `expiry`; true if it was.
@@ -218,10 +272,13 @@ impl Room {
         let (you, fresh) = if let Some(ghost) = ghost {
             let old = std::mem::replace(&mut ghost.conn, conn.clone());
             if old.id != conn.id {
-                old.close(CloseReason { code: close::REPLACED, reason: "joined again from another connection" });
+                old.close(CloseReason::fixed(close::REPLACED, "joined again from another connection"));
             }
             (ghost.public(), false)
         } else {
+            if state.settings.locked {
+                return Err(HubError::RoomLocked);
+            }
             if state.members.iter().any(|m| m.name.looks_like(&name)) {
                 return Err(HubError::NicknameTaken);
             }
@@ -233,6 +290,12 @@ impl Room {
                 name,
                 session: request.session.into(),
                 conn: conn.clone(),
+                ip: request.ip,
+                ip_hash: request.ip_hash.clone(),
+                joined_at: now_ms(),
+                sent: 0,
+                last_post: None,
+                shadow_muted: false,
             };
             let you = member.public();
             state.members.push(member);
@@ -243,6 +306,7 @@ impl Room {
         let count = state.members.len() as u32;
         let joined = ServerMsg::Joined {
             room: RoomSummary { members: count, ..self.summary() },
+            settings: state.settings.clone(),
             you: you.clone(),
             members: state.members.iter().map(Member::public).collect(),
             epoch: self.epoch.clone(),
@@ -253,7 +317,7 @@ impl Room {
         conn.offer(joined.encode().into());
         if fresh {
             let frame: Frame = ServerMsg::MemberJoined { member: you.clone(), count }.encode().into();
-            self.fan_out(&mut state, &frame, Skip::Member(you.id));
+            self.fan_out(&mut state, &frame, Audience::AllBut(you.id));
         }
         Ok(Membership { room: self.clone(), member_id: you.id, conn_id: conn.id })
     }
@@ -275,10 +339,20 @@ impl Room {
         let history = state
             .history
             .iter()
-            .filter(|s| s.message.seq >= from_seq && !(self.one_way && *s.session == *session))
+            .filter(|s| s.message.seq >= from_seq && self.visible_to(s, session))
             .map(|s| s.message.clone())
             .collect();
         (continuity, history)
+    }
+
+    /// Whether a stored message is shown to a member of `session`: never an author's own in a
+    /// one-way room, never a shadow-muted one except to its author.
+    fn visible_to(&self, stored: &Stored, session: &str) -> bool {
+        let own = *stored.session == *session;
+        if self.one_way && own {
+            return false;
+        }
+        !stored.shadow_muted || own
     }
 
     fn post(
@@ -289,10 +363,13 @@ impl Room {
         client_ref: Option<String>,
     ) -> Result<Accepted, HubError> {
         let mut state = self.lock();
+        let slow_mode = Duration::from_secs(u64::from(state.settings.slow_mode_secs));
         let author =
             state.members.iter().find(|m| m.id == member_id && m.conn.id == conn_id).ok_or(HubError::NotJoined)?;
         let author_ref = author.public();
         let session = author.session.clone();
+        let author_hash = author.ip_hash.clone();
+        let shadow_muted = author.shadow_muted;
         // A resend after a reconnect (same session, same reference) is acknowledged, not reposted.
         if let Some(client_ref) = client_ref.as_deref() {
             let earlier = state.receipts.iter().rev().find(|r| *r.session == *session && *r.client_ref == *client_ref);
@@ -300,14 +377,31 @@ impl Room {
                 return Ok(earlier.accepted);
             }
         }
+        if let Some(last) = author.last_post
+            && !slow_mode.is_zero()
+            && last.elapsed() < slow_mode
+        {
+            return Err(HubError::SlowMode { retry_after: slow_mode - last.elapsed(), seconds: slow_mode.as_secs() });
+        }
+        if let Some(author) = state.members.iter_mut().find(|m| m.id == member_id) {
+            author.sent = author.sent.saturating_add(1);
+            author.last_post = Some(Instant::now());
+        }
         let seq = state.next_seq;
         state.next_seq += 1;
         let at = now_ms();
         let message = ChatMessage { seq, at, author: author_ref, text };
         // Encoded once; every member's outbox gets the same bytes.
         let frame: Frame = ServerMsg::MessagePosted { message: message.clone() }.encode().into();
-        let skip = if self.one_way { Skip::Session(&session) } else { Skip::Nobody };
-        self.fan_out(&mut state, &frame, skip);
+        // One-way: everyone but the author. Shadow-muted: nobody but the author's own session
+        // (and in a one-way room not even that), so nothing gives the mute away.
+        let audience = match (shadow_muted, self.one_way) {
+            (false, false) => Audience::Everyone,
+            (false, true) => Audience::AllButSession(&session),
+            (true, false) => Audience::OnlySession(&session),
+            (true, true) => Audience::Nobody,
+        };
+        self.fan_out(&mut state, &frame, audience);
         if state.history.len() == rules::HISTORY_LEN {
             state.history.pop_front();
         }
@@ -318,7 +412,7 @@ impl Room {
             }
             state.receipts.push_back(Receipt { session: session.clone(), client_ref: client_ref.into(), accepted });
         }
-        state.history.push_back(Stored { message, session });
+        state.history.push_back(Stored { message, session, author_hash, shadow_muted });
         Ok(accepted)
     }
 
@@ -334,9 +428,9 @@ impl Room {
 
     /// Queues `frame` for every member but `skip`. Members whose outbox is full (they stopped
     /// reading) or gone are removed, and their departure is announced the same way.
-    fn fan_out(&self, state: &mut State, frame: &Frame, skip: Skip<'_>) {
+    fn fan_out(&self, state: &mut State, frame: &Frame, audience: Audience<'_>) {
         let mut departed = Vec::new();
-        offer_all(state, frame, skip, &mut departed);
+        offer_all(state, frame, audience, &mut departed);
         self.announce_departures(state, departed);
     }
 
@@ -346,7 +440,7 @@ impl Room {
         while let Some(gone) = departed.pop() {
             let count = state.members.len() as u32;
             let frame: Frame = ServerMsg::MemberLeft { member: gone.public(), count }.encode().into();
-            offer_all(state, &frame, Skip::Nobody, &mut departed);
+            offer_all(state, &frame, Audience::Everyone, &mut departed);
         }
         self.note_count(state);
     }
@@ -364,12 +458,12 @@ impl Room {
     }
 }
 
-/// Offers `frame` to every member but `skip`; those that cannot take it are moved to `departed`.
-fn offer_all(state: &mut State, frame: &Frame, skip: Skip<'_>, departed: &mut Vec<Member>) {
+/// Offers `frame` to the members in `audience`; those that cannot take it are moved to `departed`.
+fn offer_all(state: &mut State, frame: &Frame, audience: Audience<'_>, departed: &mut Vec<Member>) {
     let mut at = 0;
     while at < state.members.len() {
         let member = &state.members[at];
-        if !skip.matches(member) && member.conn.offer(frame.clone()) != Offer::Queued {
+        if audience.includes(member) && member.conn.offer(frame.clone()) != Offer::Queued {
             departed.push(state.members.remove(at));
         } else {
             at += 1;
@@ -378,6 +472,19 @@ fn offer_all(state: &mut State, frame: &Frame, skip: Skip<'_>, departed: &mut Ve
 }
 
 impl Membership {
+    /// The receipt of a message this member's tab already posted under `client_ref` (a resend
+    /// after a reconnect): acknowledged again without spending any limit or filter on it.
+    pub fn resent(&self, client_ref: &str) -> Option<Accepted> {
+        let state = self.room.lock();
+        let session = &state.members.iter().find(|m| m.id == self.member_id)?.session;
+        state
+            .receipts
+            .iter()
+            .rev()
+            .find(|r| *r.session == **session && *r.client_ref == *client_ref)
+            .map(|r| r.accepted)
+    }
+
     pub fn post(&self, text: &str, client_ref: Option<String>) -> Result<Accepted, HubError> {
         if client_ref.as_ref().is_some_and(|r| r.chars().count() > MAX_CLIENT_REF_CHARS) {
             return Err(HubError::ClientRefInvalid);
@@ -398,6 +505,6 @@ fn valid_session(session: &str) -> bool {
     (16..=128).contains(&session.len()) && session.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

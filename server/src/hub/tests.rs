@@ -45,7 +45,15 @@ impl Client {
 }
 
 fn join<'a>(nickname: &'a str, session: &'a str) -> JoinRequest<'a> {
-    JoinRequest { nickname, session, resume: None }
+    JoinRequest { nickname, session, resume: None, ip: TEST_IP, ip_hash: "0123456789abcdef01234567".into() }
+}
+
+const TEST_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
+/// A listed room, by its slug.
+fn create(hub: &Hub, name: &str, limit: u32, one_way: bool) -> Result<Arc<str>, HubError> {
+    let request = NewRoom { name: name.into(), limit, one_way, listed: true, profanity: Profanity::Mask };
+    hub.create_room(request).map(|room| room.slug.clone())
 }
 
 const S1: &str = "session-one-0123456789";
@@ -55,25 +63,25 @@ const S3: &str = "session-three-012345678";
 #[test]
 fn rooms_get_unique_slugs_and_names() {
     let hub = hub();
-    let room = hub.create_room("Rust talk!", 10, false, true).expect("created");
-    assert!(room.slug.starts_with("rust-talk-"), "{}", room.slug);
-    assert!(app::protocol::is_valid_slug(&room.slug));
-    assert_eq!(hub.create_room("RUST TALK!", 10, false, true), Err(HubError::RoomNameTaken));
-    assert_eq!(hub.create_room("Lobby", 10, false, true), Err(HubError::RoomNameTaken));
-    assert!(hub.create_room("日本語", 5, true, true).expect("created").slug.starts_with("room-"));
-    assert_eq!(hub.create_room("x", 1, false, true), Err(HubError::LimitInvalid { max: 1000 }));
-    assert_eq!(hub.create_room("y", 1001, false, true), Err(HubError::LimitInvalid { max: 1000 }));
-    assert!(matches!(hub.create_room("bad\u{202E}name", 5, false, true), Err(HubError::RoomNameInvalid(_))));
+    let room = create(&hub, "Rust talk!", 10, false).expect("created");
+    assert!(room.starts_with("rust-talk-"), "{room}");
+    assert!(app::protocol::is_valid_slug(&room));
+    assert_eq!(create(&hub, "RUST TALK!", 10, false), Err(HubError::RoomNameTaken));
+    assert_eq!(create(&hub, "Lobby", 10, false), Err(HubError::RoomNameTaken));
+    assert!(create(&hub, "日本語", 5, true).expect("created").starts_with("room-"));
+    assert_eq!(create(&hub, "x", 1, false), Err(HubError::LimitInvalid { max: 1000 }));
+    assert_eq!(create(&hub, "y", 1001, false), Err(HubError::LimitInvalid { max: 1000 }));
+    assert!(matches!(create(&hub, "bad\u{202E}name", 5, false), Err(HubError::RoomNameInvalid(_))));
 }
 
 #[test]
 fn the_participant_limit_is_exact_under_a_join_storm() {
     let hub = Arc::new(hub());
-    let room = hub.create_room("Storm", 10, false, true).expect("created");
+    let room = create(&hub, "Storm", 10, false).expect("created");
     let barrier = Arc::new(Barrier::new(50));
     let threads: Vec<_> = (0..50)
         .map(|i| {
-            let (hub, barrier, slug) = (hub.clone(), barrier.clone(), room.slug.clone());
+            let (hub, barrier, slug) = (hub.clone(), barrier.clone(), room.clone());
             thread::spawn(move || {
                 let c = client(64);
                 let session = format!("storm-session-{i:08}");
@@ -85,7 +93,7 @@ fn the_participant_limit_is_exact_under_a_join_storm() {
         .collect();
     let admitted: Vec<_> = threads.into_iter().filter_map(|t| t.join().expect("thread")).collect();
     assert_eq!(admitted.len(), 10);
-    assert_eq!(hub.room(&room.slug).expect("room").member_count(), 10);
+    assert_eq!(hub.room(&room).expect("room").member_count(), 10);
 }
 
 #[test]
@@ -104,7 +112,7 @@ fn nicknames_are_unique_by_confusable_key() {
 #[test]
 fn one_way_rooms_never_show_authors_their_own_messages() {
     let hub = hub();
-    let room = hub.create_room("Confessions", 10, true, true).expect("created").slug;
+    let room = create(&hub, "Confessions", 10, true).expect("created");
     let (mut author, mut first, mut second) = (client(64), client(64), client(64));
     let author_in = hub.join(&room, &author.handle, join("author", S1)).expect("joined");
     let _first_in = hub.join(&room, &first.handle, join("first", S2)).expect("joined");
@@ -140,9 +148,8 @@ fn one_way_rooms_never_show_authors_their_own_messages() {
     drop(rejoined);
     let mut resumed = client(64);
     let resume = Resume { epoch, seq: 0 };
-    let rejoined = hub
-        .join(&room, &resumed.handle, JoinRequest { nickname: "author", session: S1, resume: Some(&resume) })
-        .expect("resumed");
+    let rejoined =
+        hub.join(&room, &resumed.handle, JoinRequest { resume: Some(&resume), ..join("author", S1) }).expect("resumed");
     assert_eq!(history(resumed.frames()), Vec::<String>::new(), "not in a resumed history either");
     drop(rejoined);
     let mut newcomer = client(64);
@@ -183,8 +190,7 @@ fn a_rejoin_resumes_gap_free_or_says_what_happened() {
     let resumed = |seq: u64, epoch: &str| {
         let mut c = client(256);
         let resume = Resume { epoch: epoch.to_owned(), seq };
-        let membership =
-            hub.join(LOBBY_SLUG, &c.handle, JoinRequest { nickname: "b", session: S2, resume: Some(&resume) });
+        let membership = hub.join(LOBBY_SLUG, &c.handle, JoinRequest { resume: Some(&resume), ..join("b", S2) });
         let joined = c.frames().into_iter().find_map(|m| match m {
             ServerMsg::Joined { continuity, history, .. } => {
                 Some((continuity, history.into_iter().map(|h| h.seq).collect::<Vec<_>>()))
@@ -241,7 +247,7 @@ fn a_member_that_stops_reading_is_dropped_and_the_room_goes_on() {
 #[test]
 fn empty_rooms_expire_and_the_lobby_stays() {
     let hub = hub();
-    let room = hub.create_room("Brief", 5, false, true).expect("created").slug;
+    let room = create(&hub, "Brief", 5, false).expect("created");
     hub.expire_rooms(Instant::now());
     assert!(hub.room(&room).is_some(), "not yet");
     hub.expire_rooms(Instant::now() + Duration::from_secs(61));

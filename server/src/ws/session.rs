@@ -9,6 +9,11 @@ use crate::{
     config::Config,
     hub::{Hub, HubError, JoinRequest, Membership},
     limits::{Bucket, IpLimits, RetryAfter, quota},
+    moderation::{
+        Moderation,
+        filters::{self, Refusal},
+        flood::{Flood, Verdict},
+    },
     outbox::{CloseReason, ConnHandle, Outbox, Ready},
     state::AppState,
 };
@@ -17,7 +22,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use std::{net::IpAddr, pin::pin, sync::Arc, time::Duration};
 use tokio::time::{Instant, sleep_until, timeout};
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Most frames written before one flush; keeps one busy room from starving a socket's reads.
 const MAX_BATCH: usize = 64;
@@ -28,23 +33,45 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Joins cost this many message tokens: a join is heavier (and noisier) than a message.
 const JOIN_COST: u32 = 3;
 
-const GOING_AWAY: CloseReason = CloseReason { code: close::GOING_AWAY, reason: "server shutting down" };
-const SLOW: CloseReason = CloseReason { code: close::SLOW, reason: "too slow to keep up" };
+const GOING_AWAY: CloseReason = CloseReason::fixed(close::GOING_AWAY, "server shutting down");
+const SLOW: CloseReason = CloseReason::fixed(close::SLOW, "too slow to keep up");
 /// Recorded on the outbox when the peer went away by itself.
-const GONE: CloseReason = CloseReason { code: 1000, reason: "gone" };
+const GONE: CloseReason = CloseReason::fixed(1000, "gone");
 
 pub struct Session {
     hub: Arc<Hub>,
     ip_limits: Arc<IpLimits>,
+    moderation: Arc<Moderation>,
     config: Arc<Config>,
+    tracker: TaskTracker,
     ip: IpAddr,
+    /// The keyed hash of `ip`: what moderators see, and what reports are filed under.
+    ip_hash: Arc<str>,
+    /// The upgrade request carried a moderator session.
+    moderator: bool,
     handle: ConnHandle,
     membership: Option<Membership>,
+    /// The tab session the membership was joined with.
+    tab: Box<str>,
     watching: bool,
+    watching_console: bool,
     bad_frames: u32,
     messages: Bucket,
     frames: Bucket,
+    flood: Flood,
+    /// Messages this connection reported already (each counts once).
+    reported: Vec<u64>,
 }
+
+/// Who is on the other end, as the upgrade found out.
+pub struct Peer {
+    pub ip: IpAddr,
+    pub ip_hash: Arc<str>,
+    pub moderator: bool,
+}
+
+/// Reports one connection may file.
+const MAX_REPORTS: usize = 20;
 
 /// What a frame from the client leads to.
 enum Flow {
@@ -62,7 +89,7 @@ enum Event {
 }
 
 impl Session {
-    pub fn new(state: &AppState, ip: IpAddr, handle: ConnHandle) -> Self {
+    pub fn new(state: &AppState, peer: Peer, handle: ConnHandle) -> Self {
         let config = state.config.clone();
         let messages = Bucket::new(quota(config.message_burst, config.message_interval));
         let per_frame = Duration::from_secs(1) / config.frames_per_second.max(1);
@@ -70,13 +97,21 @@ impl Session {
         Self {
             hub: state.hub.clone(),
             ip_limits: state.ip_limits.clone(),
-            ip,
+            moderation: state.moderation.clone(),
+            tracker: state.tracker.clone(),
+            ip: peer.ip,
+            ip_hash: peer.ip_hash,
+            moderator: peer.moderator,
             handle,
             membership: None,
+            tab: Box::default(),
             watching: false,
+            watching_console: false,
             bad_frames: 0,
             messages,
             frames,
+            flood: Flood::default(),
+            reported: Vec::new(),
             config,
         }
     }
@@ -116,7 +151,7 @@ impl Session {
                         Flow::Close(reason) => break Some(reason),
                         Flow::PeerClosed => break None,
                     }
-                    clock.subscribed(self.watching || self.membership.is_some(), now);
+                    clock.subscribed(self.watching || self.watching_console || self.membership.is_some(), now);
                 }
                 Event::Tick => match clock.tick(Instant::now()) {
                     Tick::Nothing => {}
@@ -126,9 +161,9 @@ impl Session {
                         }
                     }
                     Tick::Dead => {
-                        break Some(CloseReason { code: close::HEARTBEAT_TIMEOUT, reason: "no answer to ping" });
+                        break Some(CloseReason::fixed(close::HEARTBEAT_TIMEOUT, "no answer to ping"));
                     }
-                    Tick::Idle => break Some(CloseReason { code: close::IDLE, reason: "joined no room in time" }),
+                    Tick::Idle => break Some(CloseReason::fixed(close::IDLE, "joined no room in time")),
                 },
             }
             if clock.next() != deadline {
@@ -139,14 +174,17 @@ impl Session {
 
         // Refuse new frames at once, then leave, so the room hears of it before the closing
         // handshake runs out its time.
-        outbox.close(reason.unwrap_or(GONE));
+        outbox.close(reason.clone().unwrap_or(GONE));
         self.membership = None;
         if self.watching {
             self.hub.unwatch_directory(self.handle.id);
         }
+        if self.watching_console {
+            self.moderation.unwatch(self.handle.id);
+        }
         match reason {
             Some(reason) => {
-                tracing::debug!(code = reason.code, reason = reason.reason, "closing");
+                tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
                 Box::pin(close_socket(socket, reason)).await;
             }
             None => tracing::debug!("peer gone"),
@@ -172,20 +210,20 @@ impl Session {
     }
 
     fn refuse_hub(&self, error: HubError, client_ref: Option<String>) {
-        self.refuse(error.code(), error.to_string(), client_ref, None);
+        let retry = error.retry_after().map(RetryAfter);
+        self.refuse(error.code(), error.to_string(), client_ref, retry);
     }
 
     fn on_frame(&mut self, message: Message) -> Flow {
         // Every frame counts, pings included: answering is cheap, but not free.
         if self.frames.take(1).is_err() {
-            return Flow::Close(CloseReason { code: close::FLOOD, reason: "too many frames" });
+            return Flow::Close(CloseReason::fixed(close::FLOOD, "too many frames"));
         }
         match message {
             Message::Text(text) => self.on_text(text.as_str()),
-            Message::Binary(_) => Flow::Close(CloseReason {
-                code: close::UNSUPPORTED_DATA,
-                reason: "binary frames are not part of the protocol",
-            }),
+            Message::Binary(_) => {
+                Flow::Close(CloseReason::fixed(close::UNSUPPORTED_DATA, "binary frames are not part of the protocol"))
+            }
             Message::Ping(_) | Message::Pong(_) => Flow::Continue,
             Message::Close(_) => Flow::PeerClosed,
         }
@@ -214,7 +252,7 @@ impl Session {
     fn strike(&mut self) -> Flow {
         self.bad_frames += 1;
         if self.bad_frames >= self.config.max_bad_frames {
-            Flow::Close(CloseReason { code: close::PROTOCOL_VIOLATION, reason: "too many invalid frames" })
+            Flow::Close(CloseReason::fixed(close::PROTOCOL_VIOLATION, "too many invalid frames"))
         } else {
             Flow::Continue
         }
@@ -248,9 +286,19 @@ impl Session {
                     self.refuse(ErrorCode::RateLimited, slow_down(retry), None, Some(retry));
                     return Flow::Continue;
                 }
-                let request = JoinRequest { nickname: &nickname, session: &session, resume: resume.as_ref() };
+                let request = JoinRequest {
+                    nickname: &nickname,
+                    session: &session,
+                    resume: resume.as_ref(),
+                    ip: self.ip,
+                    ip_hash: self.ip_hash.clone(),
+                };
                 match self.hub.join(&room, &self.handle, request) {
-                    Ok(membership) => self.membership = Some(membership),
+                    Ok(membership) => {
+                        self.moderation.log.joined(self.handle.id, &membership.room.slug, &nickname);
+                        self.membership = Some(membership);
+                        self.tab = session.into();
+                    }
                     Err(error) => self.refuse_hub(error, None),
                 }
             }
@@ -265,28 +313,120 @@ impl Session {
                     return self.strike();
                 }
             },
-            ClientMsg::SendMessage { text, client_ref } => {
-                let Some(membership) = &self.membership else {
-                    self.refuse_hub(HubError::NotJoined, client_ref);
+            ClientMsg::SendMessage { text, client_ref } => return self.on_send(text, client_ref),
+            ClientMsg::Report { seq, reason } => return self.on_report(seq, reason),
+            ClientMsg::ModWatch {} => {
+                if !self.moderator {
+                    self.refuse(
+                        ErrorCode::PermissionDenied,
+                        "Only moderators can watch the console: sign in at /mod first.".into(),
+                        None,
+                        None,
+                    );
                     return self.strike();
-                };
-                if let Err(retry) = self.messages.take(1) {
-                    self.refuse(ErrorCode::RateLimited, slow_down(retry), client_ref, Some(retry));
-                    return Flow::Continue;
                 }
-                match membership.post(&text, client_ref.clone()) {
-                    Ok(accepted) => {
-                        self.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at })
-                    }
-                    Err(HubError::NotJoined) => {
-                        // Removed meanwhile (replaced by another connection of the same tab).
-                        self.membership = None;
-                        self.refuse_hub(HubError::NotJoined, client_ref);
-                    }
-                    Err(error) => self.refuse_hub(error, client_ref),
+                if !self.watching_console {
+                    self.moderation.watch(&self.handle);
+                    self.watching_console = true;
+                    // The first snapshot goes out with the next console refresh (within a second).
+                    let (moderation, hub) = (self.moderation.clone(), self.hub.clone());
+                    self.tracker.spawn(async move { moderation.refresh_consoles(&hub).await });
                 }
             }
         }
+        Flow::Continue
+    }
+
+    /// A message: rate limits and flood control, then the room's filters, then the room.
+    fn on_send(&mut self, text: String, client_ref: Option<String>) -> Flow {
+        let Some(membership) = &self.membership else {
+            self.refuse_hub(HubError::NotJoined, client_ref);
+            return self.strike();
+        };
+        // A resend after a reconnect is acknowledged again and costs nothing.
+        if let Some(accepted) = client_ref.as_deref().and_then(|r| membership.resent(r)) {
+            self.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at });
+            return Flow::Continue;
+        }
+        let rate = self.messages.take(1).and_then(|()| self.ip_limits.messages.take(self.ip, 1));
+        match self.flood.judge(&self.moderation.flood, Instant::now(), rate) {
+            Verdict::Allow => {}
+            Verdict::RateLimited(retry) => {
+                self.refuse(ErrorCode::RateLimited, slow_down(retry), client_ref, Some(retry));
+                return Flow::Continue;
+            }
+            Verdict::Muted(retry) => {
+                let seconds = retry.0.as_secs_f64().ceil().max(1.0);
+                let message = format!("You are muted for flooding: you can send again in {seconds} seconds.");
+                self.refuse(ErrorCode::Muted, message, client_ref, Some(retry));
+                return Flow::Continue;
+            }
+            Verdict::Disconnect => return Flow::Close(CloseReason::fixed(close::FLOOD, "kept flooding while muted")),
+        }
+        let profanity = membership.room.settings().profanity;
+        let checked = filters::links(&text, self.moderation.max_links)
+            .and_then(|()| filters::profanity(text, profanity))
+            .and_then(|text| self.moderation.repeats.check(self.ip, &text).map(|()| text));
+        let text = match checked {
+            Ok(text) => text,
+            Err(refusal) => {
+                let (code, message) = match refusal {
+                    Refusal::Profanity => (ErrorCode::Profanity, "This room does not allow profanity.".to_owned()),
+                    Refusal::TooManyLinks { max } => {
+                        (ErrorCode::TooManyLinks, format!("At most {max} links per message."))
+                    }
+                    Refusal::Spam => (ErrorCode::Spam, "You sent that already: say something new.".to_owned()),
+                };
+                self.refuse(code, message, client_ref, None);
+                return Flow::Continue;
+            }
+        };
+        match membership.post(&text, client_ref.clone()) {
+            Ok(accepted) => self.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at }),
+            Err(HubError::NotJoined) => {
+                // Removed meanwhile (replaced by another connection of the same tab, or kicked).
+                self.membership = None;
+                self.refuse_hub(HubError::NotJoined, client_ref);
+            }
+            Err(error) => self.refuse_hub(error, client_ref),
+        }
+        Flow::Continue
+    }
+
+    /// Files a report of a message this member could see, with the room as the server sees it.
+    fn on_report(&mut self, seq: u64, reason: String) -> Flow {
+        let Some(membership) = &self.membership else {
+            self.refuse_hub(HubError::NotJoined, None);
+            return self.strike();
+        };
+        let room = membership.room.clone();
+        if !room.has_message_for(seq, &self.tab) {
+            self.refuse(ErrorCode::BadRequest, "There is no such message to report (any more).".into(), None, None);
+            return Flow::Continue;
+        }
+        if self.reported.contains(&seq) {
+            self.send(ServerMsg::Reported { seq });
+            return Flow::Continue;
+        }
+        if self.reported.len() >= MAX_REPORTS {
+            self.refuse(ErrorCode::RateLimited, "You have reported enough for one visit.".into(), None, None);
+            return Flow::Continue;
+        }
+        if let Err(retry) = self.messages.take(1) {
+            self.refuse(ErrorCode::RateLimited, slow_down(retry), None, Some(retry));
+            return Flow::Continue;
+        }
+        self.reported.push(seq);
+        let (moderation, hub, handle, ip_hash) =
+            (self.moderation.clone(), self.hub.clone(), self.handle.clone(), self.ip_hash.clone());
+        self.tracker.spawn(async move {
+            let answer = match moderation.report(&room, seq, &ip_hash, &reason).await {
+                Ok(()) => ServerMsg::Reported { seq },
+                Err((code, message)) => ServerMsg::error(code, message),
+            };
+            handle.offer(answer.encode().into());
+            moderation.refresh_consoles(&hub).await;
+        });
         Flow::Continue
     }
 }
@@ -408,16 +548,16 @@ fn read_error(error: axum::Error) -> Option<CloseReason> {
     use tungstenite::Error;
     let error = error.into_inner().downcast::<Error>().ok()?;
     match *error {
-        Error::Capacity(_) => Some(CloseReason { code: close::TOO_BIG, reason: "frame over 64 KiB" }),
-        Error::Utf8(_) => Some(CloseReason { code: close::INVALID_PAYLOAD, reason: "text frame is not UTF-8" }),
-        Error::Protocol(_) => Some(CloseReason { code: 1002, reason: "WebSocket protocol error" }),
+        Error::Capacity(_) => Some(CloseReason::fixed(close::TOO_BIG, "frame over 64 KiB")),
+        Error::Utf8(_) => Some(CloseReason::fixed(close::INVALID_PAYLOAD, "text frame is not UTF-8")),
+        Error::Protocol(_) => Some(CloseReason::fixed(1002, "WebSocket protocol error")),
         _ => None,
     }
 }
 
 /// Sends the close frame and waits (briefly) for the client's answer.
 pub async fn close_socket(mut socket: WebSocket, reason: CloseReason) {
-    let frame = CloseFrame { code: reason.code, reason: reason.reason.into() };
+    let frame = CloseFrame { code: reason.code, reason: reason.reason.into_owned().into() };
     let _ = timeout(CLOSE_TIMEOUT, async {
         if socket.send(Message::Close(Some(frame))).await.is_ok() {
             while let Some(Ok(_)) = socket.recv().await {}

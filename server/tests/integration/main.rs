@@ -3,9 +3,12 @@
 
 mod support;
 
+mod abuse;
 mod chat;
+mod faults;
 mod handshake;
 mod identity;
+mod moderation;
 mod pages;
 mod protocol_input;
 mod rooms;

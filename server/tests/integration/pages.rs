@@ -22,6 +22,26 @@ fn the_directory_is_readable_without_javascript() {
     })
 }
 
+/// A browser without JavaScript posts the form and sends no `Referer` (the pages ask it not to):
+/// a refusal still comes back to the form as a sentence, and nothing is lost on the way.
+#[test]
+fn a_plain_form_refusal_comes_back_to_the_home_page_as_a_sentence() {
+    run(async {
+        let server = TestServer::start().await;
+        let form = ("application/x-www-form-urlencoded", "name=Twice&limit=7");
+        let html = [("accept", "text/html")];
+        let created = server.send_http("POST", "/api/create_room", Some(form), &html).await;
+        assert_eq!(created.status, 302);
+        let room = created.header("location").expect("to the room");
+        assert!(room.starts_with("/r/twice-"), "{room}");
+        let refused = server.send_http("POST", "/api/create_room", Some(form), &html).await;
+        let back = refused.header("location").expect("back to the form");
+        assert!(back.starts_with("/?__path=%2Fapi%2Fcreate_room&__err="), "{back}");
+        let page = server.http("GET", back, None).await;
+        assert!(page.body.contains("A room with that name (or one that looks just like it) already exists."));
+    })
+}
+
 #[test]
 fn markup_in_names_and_messages_is_text_everywhere_in_the_page() {
     run(async {

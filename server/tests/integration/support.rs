@@ -1,6 +1,9 @@
 //! A real Burner server on `127.0.0.1:0` and real WebSocket clients (tokio-tungstenite).
 
-use app::protocol::{ChatMessage, ClientMsg, Continuity, Member, Resume, RoomSummary, ServerMsg};
+use app::protocol::{
+    ChatMessage, ClientMsg, ConnectionView, Continuity, Member, ModAction, ModSnapshot, Resume, RoomSettings,
+    RoomSummary, ServerMsg,
+};
 use futures_util::{SinkExt, StreamExt};
 use server::config::Config;
 use std::{net::SocketAddr, time::Duration};
@@ -32,7 +35,12 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The server's own data directory, unless the test chose one; removed when dropped.
+    _data: Option<tempfile::TempDir>,
 }
+
+/// The moderator token every test server has.
+pub const MOD_TOKEN: &str = "test-moderator-token";
 
 /// Defaults with the per-IP limits opened up: every test client comes from 127.0.0.1, and only
 /// the tests about those limits want them.
@@ -44,6 +52,9 @@ pub fn config() -> Config {
     config.room_create_burst = 10_000;
     config.message_burst = 10_000;
     config.frames_per_second = 100_000;
+    config.message_burst_per_ip = 10_000;
+    config.repeats_allowed = 10_000;
+    config.mod_token = Some(MOD_TOKEN.to_owned());
     config
 }
 
@@ -52,15 +63,26 @@ impl TestServer {
         Self::with(config()).await
     }
 
+    /// A server with `config`; with the default data directory, it gets a temporary one of its own.
     pub async fn with(mut config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.addr = addr;
+        let data = (config.data_dir == Config::defaults().data_dir).then(|| {
+            let dir = tempfile::tempdir().expect("temporary data directory");
+            config.data_dir = dir.path().to_owned();
+            dir
+        });
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, config, async {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop), task: Some(task) }
+        Self { addr, stop: Some(stop), task: Some(task), _data: data }
+    }
+
+    /// A server this test did not start (a `burner` process), at `addr`.
+    pub fn attach(addr: SocketAddr) -> Self {
+        Self { addr, stop: None, task: None, _data: None }
     }
 
     pub fn origin(&self) -> String {
@@ -82,14 +104,81 @@ impl TestServer {
 
     /// Opens `/ws`-like `path` with the given Origin; the HTTP status if the upgrade is refused.
     pub async fn connect_with(&self, origin: Option<&str>, path: &str) -> Result<Client, u16> {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("origin", o)).into_iter().collect();
+        self.upgrade(path, &headers).await.map_err(|(status, _)| status)
+    }
+
+    /// Opens `/ws` with the site's origin and these extra headers (cookies, forwarding headers);
+    /// the status and body of a refused upgrade.
+    pub async fn connect_as(&self, headers: &[(&str, &str)]) -> Result<Client, (u16, String)> {
+        let origin = self.origin();
+        let mut all = vec![("origin", origin.as_str())];
+        all.extend_from_slice(headers);
+        self.upgrade("/ws", &all).await
+    }
+
+    async fn upgrade(&self, path: &str, headers: &[(&str, &str)]) -> Result<Client, (u16, String)> {
         let mut request = format!("ws://{}{path}", self.addr).into_client_request().expect("request");
-        if let Some(origin) = origin {
-            request.headers_mut().insert("origin", HeaderValue::from_str(origin).expect("header"));
+        for (name, value) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("name");
+            request.headers_mut().append(name, HeaderValue::from_str(value).expect("header"));
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((ws, _)) => Ok(Client { ws }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+                Err((response.status().as_u16(), body))
+            }
             Err(error) => panic!("connect failed: {error}"),
+        }
+    }
+
+    /// Signs in with the moderator token; the `Cookie` header value of the session.
+    pub async fn sign_in(&self) -> String {
+        let response = self
+            .send_http(
+                "POST",
+                "/mod/sign-in",
+                Some(("application/x-www-form-urlencoded", &format!("token={MOD_TOKEN}"))),
+                &[],
+            )
+            .await;
+        assert_eq!(response.status, 303, "sign-in: {}", response.body);
+        let set_cookie = response.header("set-cookie").expect("a session cookie");
+        set_cookie.split(';').next().expect("name=value").to_owned()
+    }
+
+    /// Asks for a moderator action, with `cookie` as the session (or none).
+    pub async fn moderate(&self, cookie: Option<&str>, action: &ModAction) -> HttpResponse {
+        let body = serde_json::json!({ "action": action }).to_string();
+        let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+        self.send_http("POST", "/api/moderate", Some(("application/json", &body)), &headers).await
+    }
+
+    /// Does a moderator action that must succeed; the confirming sentence.
+    pub async fn must_moderate(&self, cookie: &str, action: &ModAction) -> String {
+        let response = self.moderate(Some(cookie), action).await;
+        assert_eq!(response.status, 200, "{action:?}: {}", response.body);
+        serde_json::from_str(&response.body).expect("sentence")
+    }
+
+    /// Searches the connection log as a moderator; addresses only with `reveal`.
+    pub async fn search_log(&self, cookie: &str, text: &str, reveal: bool) -> Vec<ConnectionView> {
+        let body = serde_json::json!({ "text": text, "reveal": reveal }).to_string();
+        let response =
+            self.send_http("POST", "/api/search_log", Some(("application/json", &body)), &[("cookie", cookie)]).await;
+        assert_eq!(response.status, 200, "search: {}", response.body);
+        serde_json::from_str(&response.body).expect("connections")
+    }
+
+    /// The console's picture of the server now (over a console socket).
+    pub async fn mod_snapshot(&self, cookie: &str) -> ModSnapshot {
+        let mut console = self.connect_as(&[("cookie", cookie)]).await.expect("console socket");
+        console.recv_until(|m| matches!(m, ServerMsg::Welcome { .. })).await;
+        console.send(&ClientMsg::ModWatch {}).await;
+        match console.recv_until(|m| matches!(m, ServerMsg::ModSnapshot { .. } | ServerMsg::Error { .. })).await {
+            ServerMsg::ModSnapshot { snapshot } => snapshot,
+            other => panic!("expected a snapshot, got {other:?}"),
         }
     }
 
@@ -101,28 +190,47 @@ impl TestServer {
     }
 
     pub async fn create_room(&self, name: &str, limit: u32, one_way: bool) -> RoomSummary {
-        let body =
-            format!("name={}&limit={limit}{}&listed=on", urlencode(name), if one_way { "&one_way=on" } else { "" });
+        self.create_room_with(name, limit, one_way, "mask").await
+    }
+
+    /// A room with a profanity filter (`off`, `mask`, `block`).
+    pub async fn create_room_with(&self, name: &str, limit: u32, one_way: bool, profanity: &str) -> RoomSummary {
+        let one_way = if one_way { "&one_way=on" } else { "" };
+        let body = format!("name={}&limit={limit}{one_way}&listed=on&profanity={profanity}", urlencode(name));
         let response = self.http("POST", "/api/create_room", Some(&body)).await;
         assert_eq!(response.status, 200, "create_room: {}", response.body);
         serde_json::from_str(&response.body).expect("room summary")
     }
 
-    /// A minimal HTTP/1.1 exchange (one request per connection).
+    /// A minimal HTTP/1.1 exchange (one request per connection), with a form as the body.
     pub async fn http(&self, method: &str, path: &str, form: Option<&str>) -> HttpResponse {
+        self.send_http(method, path, form.map(|f| ("application/x-www-form-urlencoded", f)), &[]).await
+    }
+
+    /// Any request: `body` is `(content type, content)`.
+    pub async fn send_http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
         let mut stream = TcpStream::connect(self.addr).await.expect("connect");
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
-        if let Some(form) = form {
-            request.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\nContent-Length: {}\r\n",
-                form.len()
-            ));
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("accept")) {
+            request.push_str("Accept: application/json\r\n");
+        }
+        if let Some((content_type, body)) = body {
+            request.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", body.len()));
         }
         request.push_str("\r\n");
-        request.push_str(form.unwrap_or_default());
+        request.push_str(body.map(|(_, b)| b).unwrap_or_default());
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
-        timeout(WAIT, stream.read_to_end(&mut raw)).await.expect("response in time").expect("read");
+        timeout(WAIT * 3, stream.read_to_end(&mut raw)).await.expect("response in time").expect("read");
         HttpResponse::parse(&raw)
     }
 
@@ -154,6 +262,14 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// The first value of a header (names compared without case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
     fn parse(raw: &[u8]) -> Self {
         let text = String::from_utf8_lossy(raw).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -197,6 +313,7 @@ pub fn session_for(nickname: &str) -> String {
 #[derive(Debug)]
 pub struct Joined {
     pub room: RoomSummary,
+    pub settings: RoomSettings,
     pub you: Member,
     pub members: Vec<Member>,
     pub epoch: String,
@@ -209,6 +326,7 @@ pub struct Joined {
 pub struct Refusal {
     pub code: app::protocol::ErrorCode,
     pub message: String,
+    pub retry_after_ms: Option<u64>,
 }
 
 pub struct Client {
@@ -281,10 +399,10 @@ impl Client {
         })
         .await;
         match self.recv_until(|m| matches!(m, ServerMsg::Joined { .. } | ServerMsg::Error { .. })).await {
-            ServerMsg::Joined { room, you, members, epoch, continuity, history } => {
-                Ok(Joined { room, you, members, epoch, continuity, history })
+            ServerMsg::Joined { room, settings, you, members, epoch, continuity, history } => {
+                Ok(Joined { room, settings, you, members, epoch, continuity, history })
             }
-            ServerMsg::Error { code, message, .. } => Err(Refusal { code, message }),
+            ServerMsg::Error { code, message, retry_after_ms, .. } => Err(Refusal { code, message, retry_after_ms }),
             _ => unreachable!(),
         }
     }
@@ -302,7 +420,7 @@ impl Client {
             .await;
         match reply {
             ServerMsg::MessageAccepted { seq, at, .. } => Ok((seq, at)),
-            ServerMsg::Error { code, message, .. } => Err(Refusal { code, message }),
+            ServerMsg::Error { code, message, retry_after_ms, .. } => Err(Refusal { code, message, retry_after_ms }),
             _ => unreachable!(),
         }
     }
@@ -310,7 +428,7 @@ impl Client {
     /// The next error frame.
     pub async fn refusal(&mut self) -> Refusal {
         match self.recv_until(|m| matches!(m, ServerMsg::Error { .. })).await {
-            ServerMsg::Error { code, message, .. } => Refusal { code, message },
+            ServerMsg::Error { code, message, retry_after_ms, .. } => Refusal { code, message, retry_after_ms },
             _ => unreachable!(),
         }
     }

@@ -9,7 +9,7 @@ use crate::{
     api::RoomPreview,
     browser,
     components::LinkStatus,
-    protocol::{ChatMessage, ClientMsg, Continuity, ErrorCode, Member, Resume, RoomSummary, ServerMsg},
+    protocol::{ChatMessage, ClientMsg, Continuity, ErrorCode, Member, Resume, RoomSettings, RoomSummary, ServerMsg},
     rules,
 };
 use leptos::prelude::*;
@@ -59,6 +59,7 @@ pub struct Pending {
 #[derive(Clone, Copy)]
 pub struct Chat {
     pub room: RwSignal<RoomSummary>,
+    pub settings: RwSignal<RoomSettings>,
     pub phase: RwSignal<Phase>,
     pub status: RwSignal<LinkStatus>,
     pub entries: RwSignal<Vec<Entry>>,
@@ -78,6 +79,10 @@ pub struct Chat {
     in_room: StoredValue<bool>,
     /// A resend of waiting messages is already scheduled.
     resend_scheduled: StoredValue<bool>,
+    /// The waiting message on its way, not yet answered. One at a time: a burst of messages
+    /// written offline would otherwise hit the rate limit all at once, and repeated refusals
+    /// earn a mute.
+    in_flight: StoredValue<Option<String>>,
     /// Makes this page's message references unique: the session outlives a reload, the
     /// counter does not.
     page_tag: StoredValue<String>,
@@ -90,6 +95,7 @@ impl Chat {
     pub fn new(preview: &RoomPreview) -> Self {
         Self {
             room: RwSignal::new(preview.room.clone()),
+            settings: RwSignal::new(RoomSettings::default()),
             phase: RwSignal::new(Phase::Lobby),
             status: RwSignal::new(LinkStatus::Idle),
             entries: RwSignal::new(Vec::new()),
@@ -104,6 +110,7 @@ impl Chat {
             resume: StoredValue::new(None),
             in_room: StoredValue::new(false),
             resend_scheduled: StoredValue::new(false),
+            in_flight: StoredValue::new(None),
             page_tag: StoredValue::new(String::new()),
             counter: StoredValue::new(0),
             #[cfg(feature = "hydrate")]
@@ -139,6 +146,11 @@ impl Chat {
         self.join_error.set(None);
         self.phase.set(Phase::Joining);
         self.connect();
+    }
+
+    /// Reports a message to the moderators.
+    pub fn report(&self, seq: u64) {
+        self.send(&ClientMsg::Report { seq, reason: String::new() });
     }
 
     pub fn leave(&self) {
@@ -177,12 +189,35 @@ impl Chat {
         self.draft.set(String::new());
         self.composer_error.set(None);
         // Out of the room (offline, rejoining), it waits in the log and goes after the rejoin.
-        self.post(pending);
+        self.send_next();
     }
 
-    fn post(&self, pending: Pending) {
-        if self.in_room.get_value() {
-            self.send(&ClientMsg::SendMessage { text: pending.text, client_ref: Some(pending.client_ref) });
+    /// Sends the oldest waiting message, unless one is on its way, we are out of the room, or
+    /// the server asked us to wait. The server recognises one it already posted (a resend
+    /// after a reconnect) by its reference and only acknowledges it again.
+    fn send_next(&self) {
+        if !self.in_room.get_value()
+            || self.in_flight.with_value(Option::is_some)
+            || self.retry_at.get_untracked().is_some_and(|at| at > browser::now_ms())
+        {
+            return;
+        }
+        let next = self.entries.with_untracked(|entries| {
+            entries.iter().find_map(|e| match &e.kind {
+                EntryKind::Pending(pending) => Some(pending.clone()),
+                _ => None,
+            })
+        });
+        if let Some(Pending { client_ref, text }) = next {
+            self.in_flight.set_value(Some(client_ref.clone()));
+            self.send(&ClientMsg::SendMessage { text, client_ref: Some(client_ref) });
+        }
+    }
+
+    /// The message on its way was answered; `client_ref` names it.
+    fn answered(&self, client_ref: &str) {
+        if self.in_flight.with_value(|f| f.as_deref() == Some(client_ref)) {
+            self.in_flight.set_value(None);
         }
     }
 
@@ -204,7 +239,8 @@ impl Chat {
                     self.send(&self.join_message());
                 }
             }
-            ServerMsg::Joined { room, you, members, epoch, continuity, history } => {
+            ServerMsg::Joined { room, settings, you, members, epoch, continuity, history } => {
+                self.settings.set(settings);
                 let rejoin = self.phase.get_untracked() == Phase::Joined;
                 let previous = self.resume.get_value().filter(|r| r.epoch == epoch).map(|r| r.seq);
                 let last_seq = history.last().map(|m| m.seq).max(previous);
@@ -228,7 +264,8 @@ impl Chat {
                 self.you.set(Some(you));
                 self.phase.set(Phase::Joined);
                 self.in_room.set_value(true);
-                self.resend_pending();
+                self.in_flight.set_value(None);
+                self.send_next();
             }
             ServerMsg::Left { .. } => {
                 self.in_room.set_value(false);
@@ -253,6 +290,9 @@ impl Chat {
             }
             ServerMsg::MessageAccepted { client_ref, seq, at } => {
                 self.advance(seq);
+                if let Some(client_ref) = &client_ref {
+                    self.answered(client_ref);
+                }
                 let one_way = self.room.with_untracked(|r| r.one_way);
                 // A new id: the log is keyed by id, and this line becomes another line.
                 let receipt_id = self.next_id();
@@ -275,11 +315,36 @@ impl Chat {
                         None => {}
                     }
                 });
+                self.send_next();
             }
             ServerMsg::Error { code, message, client_ref, retry_after_ms } => {
                 self.on_error(code, message, client_ref, retry_after_ms)
             }
-            ServerMsg::Directory { .. } | ServerMsg::DirectoryChanged { .. } => {}
+            ServerMsg::MessageDeleted { seq } => self.entries.update(|entries| {
+                entries.retain(|e| !matches!(&e.kind, EntryKind::Message(m) if m.seq == seq));
+            }),
+            ServerMsg::RoomSettingsChanged { settings } => {
+                let before = self.settings.get_untracked();
+                if settings.slow_mode_secs != before.slow_mode_secs {
+                    self.notice(match settings.slow_mode_secs {
+                        0 => "Slow mode is off.".to_owned(),
+                        n => format!("Slow mode: one message every {n} seconds."),
+                    });
+                }
+                if settings.locked != before.locked {
+                    self.notice(
+                        if settings.locked {
+                            "The room is locked: nobody new can join."
+                        } else {
+                            "The room is open again."
+                        }
+                        .to_owned(),
+                    );
+                }
+                self.settings.set(settings);
+            }
+            ServerMsg::Reported { .. } => self.notice("Thanks: the moderators will take a look.".to_owned()),
+            ServerMsg::Directory { .. } | ServerMsg::DirectoryChanged { .. } | ServerMsg::ModSnapshot { .. } => {}
         }
     }
 
@@ -311,10 +376,12 @@ impl Chat {
     /// A message of ours was refused. Nothing typed is lost: a message that may go later stays
     /// waiting; one that never can goes back into an empty composer, with the reason.
     fn on_refused_message(&self, code: ErrorCode, message: String, client_ref: &str, retry_after_ms: Option<u64>) {
+        self.answered(client_ref);
         match code {
             // Sent while the connection was changing: it goes again after the rejoin.
             ErrorCode::NotJoined => {}
-            ErrorCode::RateLimited => {
+            // Allowed again later: it stays waiting and goes by itself, with a countdown meanwhile.
+            ErrorCode::RateLimited | ErrorCode::Muted | ErrorCode::SlowMode => {
                 let wait = retry_after_ms.unwrap_or(1_000);
                 self.retry_at.set(Some(browser::now_ms() + wait as f64));
                 self.composer_error.set(Some(message));
@@ -322,7 +389,11 @@ impl Chat {
                     self.resend_scheduled.set_value(true);
                     self.after(wait, |chat| {
                         chat.resend_scheduled.set_value(false);
-                        chat.resend_pending();
+                        // Timers are not exact: a wait that is over by now is over.
+                        if chat.retry_at.get_untracked().is_some_and(|at| at <= browser::now_ms() + 100.0) {
+                            chat.retry_at.set(None);
+                        }
+                        chat.send_next();
                     });
                 }
             }
@@ -342,6 +413,7 @@ impl Chat {
                     self.draft.set(refused.text);
                 }
                 self.composer_error.set(Some(message));
+                self.send_next();
             }
         }
     }
@@ -354,23 +426,6 @@ impl Chat {
                 r.seq = seq;
             }
         });
-    }
-
-    /// Sends what is still waiting, in order. The server recognises anything it already
-    /// posted by its reference and only acknowledges it again.
-    fn resend_pending(&self) {
-        let waiting: Vec<Pending> = self.entries.with_untracked(|entries| {
-            entries
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EntryKind::Pending(pending) => Some(pending.clone()),
-                    _ => None,
-                })
-                .collect()
-        });
-        for pending in waiting {
-            self.post(pending);
-        }
     }
 
     pub fn on_status(&self, status: LinkStatus) {
@@ -397,6 +452,7 @@ fn is_join_refusal(code: ErrorCode) -> bool {
             | ErrorCode::NicknameInvalid
             | ErrorCode::NicknameReserved
             | ErrorCode::SessionInvalid
+            | ErrorCode::RoomLocked
     )
 }
 

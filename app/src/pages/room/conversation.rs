@@ -72,7 +72,7 @@ fn Log(chat: Chat) -> impl IntoView {
                         match entry.kind {
                             EntryKind::Message(message) => {
                                 let mine = you() == Some(message.author.id);
-                                EitherOf4::A(view! { <MessageItem slug message mine /> })
+                                EitherOf4::A(view! { <MessageItem chat slug message mine /> })
                             }
                             EntryKind::Sent { at, .. } => EitherOf4::B(view! { <SentItem at /> }),
                             EntryKind::Notice(text) => EitherOf4::C(view! {
@@ -88,16 +88,34 @@ fn Log(chat: Chat) -> impl IntoView {
 }
 
 #[component]
-fn MessageItem(slug: String, message: ChatMessage, mine: bool) -> impl IntoView {
-    let ChatMessage { at, author, text, .. } = message;
+fn MessageItem(chat: Chat, slug: String, message: ChatMessage, mine: bool) -> impl IntoView {
+    let ChatMessage { seq, at, author, text } = message;
+    let reported = RwSignal::new(false);
+    let report = move |_| {
+        if !reported.get_untracked() {
+            chat.report(seq);
+            reported.set(true);
+        }
+    };
     view! {
-        <li class="flex gap-3">
+        <li class="group flex gap-3">
             <Avatar room=slug nickname=author.nickname.clone() />
             <div class="min-w-0 flex-1">
                 <p class="flex items-baseline gap-2">
                     <bdi class="truncate text-sm font-semibold">{author.nickname}</bdi>
                     {mine.then(|| view! { <span class="text-xs text-stone-500">"(you)"</span> })}
                     <LocalTime at />
+                    {(!mine).then(|| view! {
+                        <button
+                            type="button"
+                            on:click=report
+                            disabled=move || reported.get()
+                            title="Report this message to the moderators"
+                            class="ml-auto rounded px-1.5 text-xs text-stone-400 hover:bg-stone-100 hover:text-red-700 focus-visible:text-red-700 disabled:cursor-default disabled:hover:bg-transparent disabled:hover:text-stone-400 dark:hover:bg-stone-800 dark:hover:text-red-400"
+                        >
+                            {move || if reported.get() { "Reported" } else { "Report" }}
+                        </button>
+                    })}
                 </p>
                 <MessageText text />
             </div>

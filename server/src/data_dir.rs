@@ -1,0 +1,57 @@
+//! The data directory: the database, the secret that keys address hashes, the moderator token.
+//! Created on first start; later starts reuse what is there.
+
+use crate::store::SqliteStore;
+use anyhow::Context;
+use std::{fs, io::Write, path::Path};
+
+pub struct DataDir {
+    pub store: SqliteStore,
+    /// Keys the address hashes moderators see. Never leaves the data directory.
+    pub secret: [u8; 32],
+    pub mod_token: String,
+}
+
+const SECRET_FILE: &str = "secret.key";
+const TOKEN_FILE: &str = "moderator.token";
+const DATABASE_FILE: &str = "burner.db";
+
+pub async fn open(dir: &Path, configured_token: Option<&str>) -> anyhow::Result<DataDir> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let secret_hex = read_or_create(&dir.join(SECRET_FILE), || hex::encode(rand::random::<[u8; 32]>()))?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(secret_hex.trim(), &mut secret)
+        .with_context(|| format!("{} is not 64 hex digits", dir.join(SECRET_FILE).display()))?;
+    let mod_token = match configured_token.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(token) => token.to_owned(),
+        None => {
+            let path = dir.join(TOKEN_FILE);
+            let existed = path.exists();
+            let token = read_or_create(&path, || hex::encode(rand::random::<[u8; 24]>()))?.trim().to_owned();
+            if !existed {
+                // Printed this once, when it is made; afterwards it is only in the file.
+                tracing::warn!("moderator token (printed once; kept in {}): {token}", path.display());
+            }
+            token
+        }
+    };
+    let store = SqliteStore::open(&dir.join(DATABASE_FILE))
+        .await
+        .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+    Ok(DataDir { store, secret, mod_token })
+}
+
+/// The file's contents, or `make()` written to a new file only its owner can read.
+fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if let Ok(existing) = fs::read_to_string(path) {
+        return Ok(existing);
+    }
+    let value = make();
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(value.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(value)
+}

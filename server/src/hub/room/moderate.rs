@@ -1,0 +1,129 @@
+//! What moderators do to a room: remove members, shadow-mute them, delete messages, lock the
+//! room, slow it down, close it; and what they see of it.
+
+use super::{Audience, Member, Room, State, Stored};
+use crate::outbox::{CloseReason, Frame};
+use app::protocol::{self, ModMember, ModMessage, ModRoom, RoomSettings, ServerMsg, close};
+use std::{net::IpAddr, sync::Arc};
+
+impl Room {
+    /// Removes a member and tells their connection why; `None` if there is no such member.
+    pub fn kick(&self, member_id: u64, reason: &str) -> Option<protocol::Member> {
+        let mut state = self.lock();
+        let at = state.members.iter().position(|m| m.id == member_id)?;
+        let gone = state.members.remove(at);
+        let public = gone.public();
+        gone.conn.close(CloseReason::new(close::KICKED, reason));
+        self.announce_departures(&mut state, vec![gone]);
+        Some(public)
+    }
+
+    /// The address and its hash of a member, for a ban.
+    pub fn member_address(&self, member_id: u64) -> Option<(IpAddr, Arc<str>)> {
+        self.lock().members.iter().find(|m| m.id == member_id).map(|m| (m.ip, m.ip_hash.clone()))
+    }
+
+    /// Shadow-mutes (or unmutes) a member; `None` if there is no such member.
+    pub fn shadow_mute(&self, member_id: u64, muted: bool) -> Option<protocol::Member> {
+        let mut state = self.lock();
+        let member = state.members.iter_mut().find(|m| m.id == member_id)?;
+        member.shadow_muted = muted;
+        Some(member.public())
+    }
+
+    /// Removes a message from the history and from every member's screen.
+    pub fn delete_message(&self, seq: u64) -> Option<protocol::Member> {
+        let mut state = self.lock();
+        let at = state.history.iter().position(|s| s.message.seq == seq)?;
+        let removed = state.history.remove(at)?;
+        let frame: Frame = ServerMsg::MessageDeleted { seq }.encode().into();
+        self.fan_out(&mut state, &frame, Audience::Everyone);
+        Some(removed.message.author)
+    }
+
+    /// Changes the room's settings and tells its members.
+    pub fn update_settings(&self, change: impl FnOnce(&mut RoomSettings)) -> RoomSettings {
+        let mut state = self.lock();
+        change(&mut state.settings);
+        let settings = state.settings.clone();
+        let frame: Frame = ServerMsg::RoomSettingsChanged { settings: settings.clone() }.encode().into();
+        self.fan_out(&mut state, &frame, Audience::Everyone);
+        settings
+    }
+
+    /// Closes the room for good: every member is let go with `reason`, and joins fail.
+    pub(in crate::hub) fn close(&self, reason: &str) {
+        let mut state = self.lock();
+        state.closed = true;
+        for member in state.members.drain(..) {
+            member.conn.close(CloseReason::new(close::ROOM_CLOSED, reason));
+        }
+        self.note_count(&mut state);
+    }
+
+    /// The room as the moderator console shows it.
+    pub fn mod_view(&self) -> ModRoom {
+        let state = self.lock();
+        ModRoom {
+            room: self.summary(),
+            settings: state.settings.clone(),
+            members: state.members.iter().map(mod_member).collect(),
+            recent: state.history.iter().map(mod_message).collect(),
+        }
+    }
+
+    /// The last `n` messages as the server saw them, for a report.
+    pub fn report_snapshot(&self, n: usize) -> Vec<ModMessage> {
+        let state = self.lock();
+        let skip = state.history.len().saturating_sub(n);
+        state.history.iter().skip(skip).map(mod_message).collect()
+    }
+
+    /// Whether the message exists and the reporter could see it.
+    pub fn has_message_for(&self, seq: u64, session: &str) -> bool {
+        let state = self.lock();
+        state.history.iter().any(|s| s.message.seq == seq && self.visible_to(s, session))
+    }
+
+    /// Lets go of the members whose address (or its hash) `matches`, closing their connections.
+    pub fn drop_members_where(&self, matches: impl Fn(IpAddr, &str) -> bool, reason: CloseReason) -> usize {
+        let mut state: std::sync::MutexGuard<'_, State> = self.lock();
+        let mut gone = Vec::new();
+        let mut at = 0;
+        while at < state.members.len() {
+            if matches(state.members[at].ip, &state.members[at].ip_hash) {
+                gone.push(state.members.remove(at));
+            } else {
+                at += 1;
+            }
+        }
+        let count = gone.len();
+        for member in &gone {
+            member.conn.close(reason.clone());
+        }
+        self.announce_departures(&mut state, gone);
+        count
+    }
+}
+
+fn mod_member(member: &Member) -> ModMember {
+    ModMember {
+        id: member.id,
+        nickname: member.name.display.clone(),
+        ip_hash: member.ip_hash.to_string(),
+        since: member.joined_at,
+        sent: member.sent,
+        shadow_muted: member.shadow_muted,
+    }
+}
+
+fn mod_message(stored: &Stored) -> ModMessage {
+    ModMessage {
+        seq: stored.message.seq,
+        at: stored.message.at,
+        author: stored.message.author.clone(),
+        author_hash: stored.author_hash.to_string(),
+        text: stored.message.text.clone(),
+        shadow_muted: stored.shadow_muted,
+    }
+}

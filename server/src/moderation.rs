@@ -1,0 +1,346 @@
+//! Moderation: who is banned, who connected (the log), flood and content rules, reports, and what
+//! moderators do — every action of theirs written to the audit log.
+
+pub mod auth;
+pub mod bans;
+pub mod filters;
+pub mod flood;
+pub mod registry;
+
+use crate::{
+    conn_log::{ConnLog, now_ms},
+    hub::Hub,
+    outbox::{CloseReason, ConnHandle, Frame, Offer},
+    peer::{IpHasher, TrustedProxies, ban_block},
+    store::{self, AuditEntry, Ban, Report, Store},
+};
+use app::protocol::{
+    self, AuditView, BanView, ConnectionView, ErrorCode, ModAction, ModMessage, ModSnapshot, ReportView, ServerMsg,
+    close,
+};
+use auth::Auth;
+use bans::{Bans, covers};
+use filters::Repeats;
+use flood::FloodPolicy;
+use registry::Registry;
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+/// Messages a report keeps of the room around it.
+const REPORT_SNAPSHOT: usize = 20;
+/// Rows the console shows of the audit log and the report queue.
+const CONSOLE_ROWS: u32 = 100;
+
+pub struct Moderation {
+    pub store: Arc<dyn Store>,
+    pub hasher: IpHasher,
+    pub proxies: TrustedProxies,
+    pub bans: Bans,
+    pub log: ConnLog,
+    pub registry: Registry,
+    pub repeats: Repeats,
+    pub auth: Auth,
+    pub flood: FloodPolicy,
+    pub max_links: u32,
+    pub ban_duration: Duration,
+    pub ipv6_prefix: u8,
+    pub consoles: Consoles,
+}
+
+/// Console connections, and the last snapshot each was sent.
+#[derive(Default)]
+pub struct Consoles(Mutex<HashMap<u64, (ConnHandle, Frame)>>);
+
+/// A moderator's request went wrong: a code and a sentence for the console.
+pub type Refused = (ErrorCode, String);
+
+fn not_found(what: &str) -> Refused {
+    (ErrorCode::RoomNotFound, format!("There is no such {what} (any more)."))
+}
+
+fn storage(error: store::StoreError) -> Refused {
+    tracing::error!(%error, "moderation storage failed");
+    (ErrorCode::Unavailable, "That could not be saved: the database is failing. See the server log.".to_owned())
+}
+
+impl Moderation {
+    /// The ban that applies to `ip` now, if any.
+    pub fn ban_for(&self, ip: IpAddr) -> Option<Ban> {
+        self.bans.find(ip, &self.hasher.hash(ip), now_ms())
+    }
+
+    /// Writes one line of the audit log (failures are logged: the action itself stands).
+    pub async fn audit(&self, action: &str, target: &str, reason: &str, detail: String) {
+        let entry = AuditEntry {
+            at: now_ms(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            reason: reason.to_owned(),
+            detail,
+        };
+        if let Err(error) = self.store.audit(&entry).await {
+            tracing::error!(%error, action, "cannot write the audit log");
+        }
+    }
+
+    /// Bans `target` and closes every open connection it covers at once.
+    pub async fn ban(
+        &self,
+        target: store::BanTarget,
+        reason: &str,
+        duration: Option<Duration>,
+    ) -> Result<Ban, Refused> {
+        let at = now_ms();
+        let expires_at = duration.map(|d| at.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        let ban = self.store.add_ban(&target, reason, at, expires_at).await.map_err(storage)?;
+        self.bans.insert(ban.clone());
+        let sentence = app::text::ban_sentence(reason, expires_at);
+        let closed = self
+            .registry
+            .close_where(|ip, hash| covers(&target, ip, hash), &CloseReason::new(close::BANNED, &sentence));
+        let shown = self.ban_view(&ban).target;
+        self.audit("ban", &shown, reason, format!("{closed} connection(s) closed; until {expires_at:?}")).await;
+        Ok(ban)
+    }
+
+    fn ban_view(&self, ban: &Ban) -> BanView {
+        let target = match &ban.target {
+            store::BanTarget::Ip(ip) => format!("address {}", self.hasher.hash(*ip)),
+            store::BanTarget::Net(net) => format!("block {}/{}", self.hasher.hash(net.network()), net.prefix_len()),
+            store::BanTarget::Hash(hash) => format!("hash {hash}"),
+        };
+        BanView {
+            id: ban.id,
+            target,
+            reason: ban.reason.clone(),
+            created_at: ban.created_at,
+            expires_at: ban.expires_at,
+        }
+    }
+
+    /// Does what a moderator asked; the sentence confirming it, or why it could not be done.
+    pub async fn command(&self, hub: &Hub, command: ModAction) -> Result<String, Refused> {
+        match command {
+            ModAction::Kick { room, member, reason } => {
+                let kicked =
+                    hub.room(&room).and_then(|r| r.kick(member, &reason)).ok_or_else(|| not_found("member"))?;
+                self.audit("kick", &format!("{} in {room}", kicked.nickname), &reason, String::new()).await;
+                Ok(format!("{} was removed from the room.", kicked.nickname))
+            }
+            ModAction::Ban { target, reason, duration_secs } => {
+                let target = self.ban_target(hub, target)?;
+                let duration = match duration_secs {
+                    None => Some(self.ban_duration),
+                    Some(0) => None,
+                    Some(secs) => Some(Duration::from_secs(secs)),
+                };
+                let ban = self.ban(target, &reason, duration).await?;
+                Ok(match ban.expires_at {
+                    Some(until) => format!("Banned until {}.", app::text::utc_date_time(until)),
+                    None => "Banned for good.".to_owned(),
+                })
+            }
+            ModAction::Unban { id } => {
+                let lifted = self.store.lift_ban(id, now_ms()).await.map_err(storage)?;
+                if !(self.bans.remove(id) || lifted) {
+                    return Err(not_found("ban"));
+                }
+                self.audit("unban", &format!("ban {id}"), "", String::new()).await;
+                Ok("The ban is lifted.".to_owned())
+            }
+            ModAction::ShadowMute { room, member, muted } => {
+                let who =
+                    hub.room(&room).and_then(|r| r.shadow_mute(member, muted)).ok_or_else(|| not_found("member"))?;
+                let action = if muted { "shadow_mute" } else { "unmute" };
+                self.audit(action, &format!("{} in {room}", who.nickname), "", String::new()).await;
+                Ok(if muted {
+                    format!("{} is shadow-muted.", who.nickname)
+                } else {
+                    format!("{} can be heard again.", who.nickname)
+                })
+            }
+            ModAction::DeleteMessage { room, seq, reason } => {
+                let author = hub.room(&room).and_then(|r| r.delete_message(seq)).ok_or_else(|| not_found("message"))?;
+                self.audit(
+                    "delete_message",
+                    &format!("#{seq} by {} in {room}", author.nickname),
+                    &reason,
+                    String::new(),
+                )
+                .await;
+                Ok("The message is deleted.".to_owned())
+            }
+            ModAction::LockRoom { room, locked } => {
+                let target = hub.room(&room).ok_or_else(|| not_found("room"))?;
+                target.update_settings(|s| s.locked = locked);
+                self.save_settings(&target).await?;
+                self.audit(if locked { "lock" } else { "unlock" }, &room, "", String::new()).await;
+                Ok(if locked { "The room is locked." } else { "The room is open again." }.to_owned())
+            }
+            ModAction::SlowMode { room, seconds } => {
+                let seconds = seconds.min(3_600);
+                let target = hub.room(&room).ok_or_else(|| not_found("room"))?;
+                target.update_settings(|s| s.slow_mode_secs = seconds);
+                self.save_settings(&target).await?;
+                self.audit("slow_mode", &room, "", format!("{seconds} s")).await;
+                Ok(if seconds == 0 {
+                    "Slow mode is off.".to_owned()
+                } else {
+                    format!("Slow mode: one message every {seconds} s.")
+                })
+            }
+            ModAction::CloseRoom { room, reason } => {
+                if !hub.close_room(&room, &reason) {
+                    return Err(not_found("room"));
+                }
+                self.store.delete_room(&room).await.map_err(storage)?;
+                self.audit("close_room", &room, &reason, String::new()).await;
+                Ok("The room is closed.".to_owned())
+            }
+            ModAction::ResolveReport { id } => {
+                if !self.store.resolve_report(id, now_ms()).await.map_err(storage)? {
+                    return Err(not_found("open report"));
+                }
+                self.audit("resolve_report", &format!("report {id}"), "", String::new()).await;
+                Ok("The report is resolved.".to_owned())
+            }
+        }
+    }
+
+    async fn save_settings(&self, room: &crate::hub::Room) -> Result<(), Refused> {
+        self.store.save_room(&room.record()).await.map_err(storage)
+    }
+
+    fn ban_target(&self, hub: &Hub, target: protocol::BanTarget) -> Result<store::BanTarget, Refused> {
+        Ok(match target {
+            protocol::BanTarget::Member { room, member } => {
+                let (ip, _) =
+                    hub.room(&room).and_then(|r| r.member_address(member)).ok_or_else(|| not_found("member"))?;
+                match ban_block(ip, self.ipv6_prefix) {
+                    net if net.prefix_len() == net.max_prefix_len() => store::BanTarget::Ip(ip),
+                    net => store::BanTarget::Net(net),
+                }
+            }
+            protocol::BanTarget::Hash { hash } => {
+                let hash = hash.trim().to_ascii_lowercase();
+                if hash.len() != 24 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err((ErrorCode::BadRequest, "An address hash is 24 hex digits.".to_owned()));
+                }
+                store::BanTarget::Hash(hash)
+            }
+            protocol::BanTarget::Address { address } => {
+                let address = address.trim();
+                if let Ok(ip) = address.parse::<IpAddr>() {
+                    store::BanTarget::Ip(crate::peer::canonical(ip))
+                } else if let Ok(net) = address.parse::<ipnet::IpNet>() {
+                    store::BanTarget::Net(net.trunc())
+                } else {
+                    return Err((ErrorCode::BadRequest, "That is neither an address nor a block (CIDR).".to_owned()));
+                }
+            }
+        })
+    }
+
+    /// Connection-log search for the console; addresses only when `reveal` (audited).
+    pub async fn search(&self, text: &str, reveal: bool) -> Result<Vec<ConnectionView>, Refused> {
+        let rows = self.store.search_connections(text, 200).await.map_err(storage)?;
+        if reveal {
+            self.audit("reveal_addresses", text, "", format!("{} row(s)", rows.len())).await;
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| ConnectionView {
+                opened_at: row.opened_at,
+                closed_at: row.closed_at,
+                ip: reveal.then_some(row.ip),
+                ip_hash: row.ip_hash,
+                user_agent: row.user_agent,
+                joins: row.joins,
+            })
+            .collect())
+    }
+
+    /// Files a report with the room as the server sees it now.
+    pub async fn report(
+        &self,
+        room: &crate::hub::Room,
+        seq: u64,
+        reporter_hash: &str,
+        reason: &str,
+    ) -> Result<(), Refused> {
+        let snapshot = room.report_snapshot(REPORT_SNAPSHOT);
+        let report = Report {
+            id: 0,
+            at: now_ms(),
+            room: room.slug.to_string(),
+            message_seq: seq,
+            reporter_hash: reporter_hash.to_owned(),
+            reason: reason.chars().take(500).collect(),
+            snapshot: serde_json::to_string(&snapshot).unwrap_or_else(|_| "[]".to_owned()),
+            resolved_at: None,
+        };
+        self.store.add_report(&report).await.map_err(storage)?;
+        Ok(())
+    }
+
+    /// Everything the console shows.
+    pub async fn snapshot(&self, hub: &Hub) -> ModSnapshot {
+        let reports = self.store.reports(CONSOLE_ROWS).await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read reports");
+            Vec::new()
+        });
+        let audit = self.store.audit_log(CONSOLE_ROWS).await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the audit log");
+            Vec::new()
+        });
+        ModSnapshot {
+            rooms: hub.mod_rooms(),
+            bans: self.bans.list(now_ms()).iter().map(|ban| self.ban_view(ban)).collect(),
+            reports: reports
+                .into_iter()
+                .map(|r| ReportView {
+                    id: r.id,
+                    at: r.at,
+                    room: r.room,
+                    message_seq: r.message_seq,
+                    reason: r.reason,
+                    snapshot: serde_json::from_str::<Vec<ModMessage>>(&r.snapshot).unwrap_or_default(),
+                    resolved: r.resolved_at.is_some(),
+                })
+                .collect(),
+            audit: audit
+                .into_iter()
+                .map(|a| AuditView { at: a.at, action: a.action, target: a.target, reason: a.reason })
+                .collect(),
+        }
+    }
+
+    /// Sends the console snapshot to `conn` now, and again whenever it changes.
+    pub fn watch(&self, conn: &ConnHandle) {
+        self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner).insert(conn.id, (conn.clone(), Frame::from("")));
+    }
+
+    pub fn unwatch(&self, conn_id: u64) {
+        self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&conn_id);
+    }
+
+    /// Called on a timer: a fresh snapshot to every console that has not seen this one yet.
+    pub async fn refresh_consoles(&self, hub: &Hub) {
+        if self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner).is_empty() {
+            return;
+        }
+        let frame: Frame = ServerMsg::ModSnapshot { snapshot: self.snapshot(hub).await }.encode().into();
+        let mut watchers = self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner);
+        watchers.retain(|_, (conn, last)| {
+            if *last == frame {
+                return true;
+            }
+            *last = frame.clone();
+            conn.offer(frame.clone()) == Offer::Queued
+        });
+    }
+}

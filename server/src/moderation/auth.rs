@@ -1,0 +1,97 @@
+//! Moderators: one shared token, compared in constant time, trades for a session cookie
+//! (`HttpOnly`, `SameSite=Strict`, `Secure` behind https). Sessions live in memory: a restart
+//! signs moderators out, never anyone in.
+
+use axum::http::{HeaderMap, header};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+use subtle::ConstantTimeEq;
+
+pub const COOKIE: &str = "burner_mod";
+/// How long a moderator stays signed in.
+const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+pub struct Auth {
+    token: String,
+    secure_cookies: bool,
+    sessions: Mutex<HashMap<String, Instant>>,
+}
+
+impl Auth {
+    pub fn new(token: String, secure_cookies: bool) -> Self {
+        Self { token, secure_cookies, sessions: Mutex::default() }
+    }
+
+    pub fn token_matches(&self, candidate: &str) -> bool {
+        // Constant time in the content; the length of the real token is not a secret worth having.
+        !self.token.is_empty() && bool::from(self.token.as_bytes().ct_eq(candidate.trim().as_bytes()))
+    }
+
+    /// Starts a session; the value for the `Set-Cookie` header.
+    pub fn open_session(&self) -> String {
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        sessions.retain(|_, expires| *expires > now);
+        sessions.insert(id.clone(), now + SESSION_LIFETIME);
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", SESSION_LIFETIME.as_secs())
+    }
+
+    /// Ends the session the request carries; the `Set-Cookie` value that clears it.
+    pub fn close_session(&self, headers: &HeaderMap) -> String {
+        if let Some(id) = session_id(headers) {
+            self.sessions.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        }
+        format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    }
+
+    /// Whether the request comes from a signed-in moderator.
+    pub fn is_moderator(&self, headers: &HeaderMap) -> bool {
+        let Some(id) = session_id(headers) else { return false };
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.get(&id).is_some_and(|expires| *expires > Instant::now())
+    }
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_token_opens_a_session_that_the_cookie_proves() {
+        let auth = Auth::new("s3cret-token".into(), false);
+        assert!(!auth.token_matches("wrong"));
+        assert!(!auth.token_matches(""));
+        assert!(auth.token_matches("s3cret-token"));
+        let set_cookie = auth.open_session();
+        assert!(
+            set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict") && !set_cookie.contains("Secure")
+        );
+        let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(&format!("theme=dark; {cookie}")).expect("header"));
+        assert!(auth.is_moderator(&headers));
+        auth.close_session(&headers);
+        assert!(!auth.is_moderator(&headers), "signed out");
+        let mut forged = HeaderMap::new();
+        forged.insert(header::COOKIE, HeaderValue::from_static("burner_mod=0000"));
+        assert!(!auth.is_moderator(&forged));
+        assert!(Auth::new("t".into(), true).open_session().ends_with("; Secure"));
+    }
+}

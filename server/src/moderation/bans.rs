@@ -1,0 +1,81 @@
+//! Active bans, in memory for the check every upgrade makes; the store keeps them across restarts.
+
+use crate::store::{Ban, BanTarget};
+use std::{
+    net::IpAddr,
+    sync::{PoisonError, RwLock},
+};
+
+#[derive(Default)]
+pub struct Bans {
+    active: RwLock<Vec<Ban>>,
+}
+
+impl Bans {
+    pub fn new(active: Vec<Ban>) -> Self {
+        Self { active: RwLock::new(active) }
+    }
+
+    /// The ban that applies to `ip` (whose keyed hash is `hash`) at `now`, if any.
+    pub fn find(&self, ip: IpAddr, hash: &str, now: i64) -> Option<Ban> {
+        let ip = crate::peer::canonical(ip);
+        let active = self.active.read().unwrap_or_else(PoisonError::into_inner);
+        active
+            .iter()
+            .filter(|ban| ban.expires_at.is_none_or(|until| until > now))
+            .find(|ban| covers(&ban.target, ip, hash))
+            .cloned()
+    }
+
+    pub fn insert(&self, ban: Ban) {
+        self.active.write().unwrap_or_else(PoisonError::into_inner).push(ban);
+    }
+
+    pub fn remove(&self, id: i64) -> bool {
+        let mut active = self.active.write().unwrap_or_else(PoisonError::into_inner);
+        let before = active.len();
+        active.retain(|ban| ban.id != id);
+        active.len() != before
+    }
+
+    /// Bans still in force at `now`, expired ones forgotten.
+    pub fn list(&self, now: i64) -> Vec<Ban> {
+        let mut active = self.active.write().unwrap_or_else(PoisonError::into_inner);
+        active.retain(|ban| ban.expires_at.is_none_or(|until| until > now));
+        active.clone()
+    }
+}
+
+pub fn covers(target: &BanTarget, ip: IpAddr, hash: &str) -> bool {
+    match target {
+        BanTarget::Ip(banned) => crate::peer::canonical(*banned) == ip,
+        BanTarget::Net(net) => net.contains(&ip),
+        BanTarget::Hash(banned) => !hash.is_empty() && banned == hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ban(id: i64, target: BanTarget, expires_at: Option<i64>) -> Ban {
+        Ban { id, target, reason: "r".into(), created_at: 0, expires_at }
+    }
+
+    #[test]
+    fn a_ban_covers_its_address_block_or_hash_until_it_expires() {
+        let bans = Bans::new(vec![
+            ban(1, BanTarget::Ip("192.0.2.1".parse().expect("ip")), None),
+            ban(2, BanTarget::Net("2001:db8:1:2::/64".parse().expect("net")), Some(100)),
+            ban(3, BanTarget::Hash("abc".into()), None),
+        ]);
+        assert_eq!(bans.find("::ffff:192.0.2.1".parse().expect("ip"), "", 0).map(|b| b.id), Some(1));
+        assert_eq!(bans.find("2001:db8:1:2:ffff::1".parse().expect("ip"), "", 50).map(|b| b.id), Some(2));
+        assert_eq!(bans.find("2001:db8:1:2:ffff::1".parse().expect("ip"), "", 150), None, "expired");
+        assert_eq!(bans.find("2001:db8:1:3::1".parse().expect("ip"), "", 50), None, "another /64");
+        assert_eq!(bans.find("198.51.100.1".parse().expect("ip"), "abc", 0).map(|b| b.id), Some(3));
+        assert!(bans.remove(3));
+        assert_eq!(bans.find("198.51.100.1".parse().expect("ip"), "abc", 0), None, "lifted");
+        assert_eq!(bans.list(150).len(), 1);
+    }
+}

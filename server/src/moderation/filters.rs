@@ -1,0 +1,122 @@
+//! What a room refuses or changes in a message: profanity (per room: off, mask or block), too
+//! many links, and the same text from one address again and again.
+
+use crate::limits::IpKey;
+use app::{
+    protocol::Profanity,
+    text::{Piece, pieces},
+};
+use rustrict::CensorStr;
+use std::{
+    collections::{HashMap, VecDeque},
+    hash::{Hash, Hasher},
+    net::IpAddr,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Profanity,
+    TooManyLinks { max: u32 },
+    Spam,
+}
+
+/// Applies the room's profanity setting: the text to post (masked where needed), or a refusal.
+pub fn profanity(text: String, mode: Profanity) -> Result<String, Refusal> {
+    match mode {
+        Profanity::Off => Ok(text),
+        Profanity::Mask => Ok(if text.as_str().is_inappropriate() { text.as_str().censor() } else { text }),
+        Profanity::Block if text.as_str().is_inappropriate() => Err(Refusal::Profanity),
+        Profanity::Block => Ok(text),
+    }
+}
+
+pub fn links(text: &str, max: u32) -> Result<(), Refusal> {
+    let count = pieces(text).iter().filter(|p| matches!(p, Piece::Link(_))).count();
+    if count > max as usize { Err(Refusal::TooManyLinks { max }) } else { Ok(()) }
+}
+
+/// Recent message fingerprints per address, to refuse the same text posted over and over.
+pub struct Repeats {
+    allowed: u32,
+    window: Duration,
+    seen: Mutex<HashMap<IpKey, VecDeque<(u64, Instant)>>>,
+}
+
+/// Fingerprints kept per address: enough for any sensible `allowed`.
+const KEPT_PER_ADDRESS: usize = 32;
+
+impl Repeats {
+    pub fn new(allowed: u32, window: Duration) -> Self {
+        Self { allowed, window, seen: Mutex::default() }
+    }
+
+    /// Records `text` from `ip`; refused if it was already sent `allowed` times in the window.
+    /// Case, spacing and punctuation do not make a message different.
+    pub fn check(&self, ip: IpAddr, text: &str) -> Result<(), Refusal> {
+        let fingerprint = fingerprint(text);
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let recent = seen.entry(IpKey::from(ip)).or_default();
+        recent.retain(|(_, at)| now.duration_since(*at) < self.window);
+        let repeats = recent.iter().filter(|(f, _)| *f == fingerprint).count();
+        if repeats >= self.allowed as usize {
+            return Err(Refusal::Spam);
+        }
+        if recent.len() == KEPT_PER_ADDRESS {
+            recent.pop_front();
+        }
+        recent.push_back((fingerprint, now));
+        Ok(())
+    }
+
+    /// Forgets addresses with nothing recent.
+    pub fn forget_idle(&self) {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.retain(|_, recent| recent.back().is_some_and(|(_, at)| now.duration_since(*at) < self.window));
+    }
+}
+
+fn fingerprint(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for c in text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase) {
+        c.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profanity_is_masked_refused_or_let_through_as_the_room_chose() {
+        let rude = "what the fuck".to_owned();
+        let masked = profanity(rude.clone(), Profanity::Mask).expect("masked");
+        assert!(!masked.contains("fuck") && masked.starts_with("what the "), "{masked}");
+        assert_eq!(profanity(rude.clone(), Profanity::Block), Err(Refusal::Profanity));
+        assert_eq!(profanity(rude.clone(), Profanity::Off), Ok(rude));
+        let clean = "have a nice day".to_owned();
+        assert_eq!(profanity(clean.clone(), Profanity::Mask), Ok(clean.clone()));
+        assert_eq!(profanity(clean.clone(), Profanity::Block), Ok(clean));
+    }
+
+    #[test]
+    fn only_so_many_links_per_message() {
+        assert!(links("https://a.example https://b.example https://c.example", 3).is_ok());
+        assert_eq!(links("http://a.x http://b.x http://c.x http://d.x", 3), Err(Refusal::TooManyLinks { max: 3 }));
+    }
+
+    #[test]
+    fn the_same_text_again_and_again_is_spam_whatever_its_case_and_spacing() {
+        let repeats = Repeats::new(2, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        assert!(repeats.check(ip, "BUY NOW!!!").is_ok());
+        assert!(repeats.check(ip, "buy now").is_ok());
+        assert_eq!(repeats.check(ip, "  Buy   now. "), Err(Refusal::Spam));
+        assert!(repeats.check(ip, "something else").is_ok());
+        assert!(repeats.check("192.0.2.2".parse().expect("ip"), "buy now").is_ok(), "per address");
+    }
+}

@@ -1,0 +1,140 @@
+//! Durable data: the connection log, bans, reports, the audit log and room settings.
+//!
+//! A small interface ([`Store`]) with one implementation today ([`SqliteStore`], a file under the
+//! data directory), so that several processes can later share a Postgres one. Nothing on the
+//! message path waits for it: the connection log is written in batches by a background task
+//! (`conn_log`), bans are checked against an in-memory copy.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use app::protocol::Profanity;
+use async_trait::async_trait;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// One thing that happened to a connection, for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEvent {
+    Opened { key: String, at: i64, ip: IpAddr, ip_hash: String, user_agent: String },
+    Joined { key: String, at: i64, room: String, nickname: String },
+    Closed { key: String, at: i64 },
+}
+
+/// A connection as the log remembers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub key: String,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
+    pub ip: String,
+    pub ip_hash: String,
+    pub user_agent: String,
+    /// `(at, room, nickname)`, oldest first.
+    pub joins: Vec<(i64, String, String)>,
+}
+
+/// What a ban applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BanTarget {
+    Ip(IpAddr),
+    /// An address block, e.g. an IPv6 /64.
+    Net(IpNet),
+    /// The keyed hash of an address, for bans decided without seeing the address.
+    Hash(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ban {
+    pub id: i64,
+    pub target: BanTarget,
+    pub reason: String,
+    pub created_at: i64,
+    /// `None`: permanent.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub id: i64,
+    pub at: i64,
+    pub room: String,
+    pub message_seq: u64,
+    pub reporter_hash: String,
+    pub reason: String,
+    /// JSON: the room's last messages as the server saw them.
+    pub snapshot: String,
+    pub resolved_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub action: String,
+    pub target: String,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// A room's durable settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub slug: String,
+    pub name: String,
+    pub limit: u32,
+    pub one_way: bool,
+    pub listed: bool,
+    pub profanity: Profanity,
+    pub slow_mode_secs: u32,
+    pub locked: bool,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends connection-log events, in order, in one transaction.
+    async fn record(&self, events: &[LogEvent]) -> Result<(), StoreError>;
+    /// Connections whose address, address hash (prefix) or nickname matches, newest first.
+    async fn search_connections(&self, text: &str, limit: u32) -> Result<Vec<ConnectionRecord>, StoreError>;
+    /// The retention job: forgets connections opened before `cutoff`. Returns how many.
+    async fn forget_connections_before(&self, cutoff: i64) -> Result<u64, StoreError>;
+
+    async fn add_ban(
+        &self,
+        target: &BanTarget,
+        reason: &str,
+        at: i64,
+        expires_at: Option<i64>,
+    ) -> Result<Ban, StoreError>;
+    /// Lifts a ban; false if there was no such active ban.
+    async fn lift_ban(&self, id: i64, at: i64) -> Result<bool, StoreError>;
+    async fn active_bans(&self, now: i64) -> Result<Vec<Ban>, StoreError>;
+
+    async fn add_report(&self, report: &Report) -> Result<i64, StoreError>;
+    async fn reports(&self, limit: u32) -> Result<Vec<Report>, StoreError>;
+    async fn resolve_report(&self, id: i64, at: i64) -> Result<bool, StoreError>;
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    async fn save_room(&self, room: &RoomRecord) -> Result<(), StoreError>;
+    async fn delete_room(&self, slug: &str) -> Result<(), StoreError>;
+    async fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError>;
+}

@@ -1,0 +1,390 @@
+//! The embedded store: one SQLite file (WAL), migrated on start.
+
+use super::{AuditEntry, Ban, BanTarget, ConnectionRecord, LogEvent, Report, RoomRecord, Store, StoreError};
+use app::protocol::Profanity;
+use async_trait::async_trait;
+use sqlx::{
+    Row,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
+};
+use std::{path::Path, time::Duration};
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL survives a process crash without losing committed data.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn ban_from_row(row: &SqliteRow) -> Result<Ban, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let target: String = row.try_get("target")?;
+    let target = match kind.as_str() {
+        "ip" => BanTarget::Ip(target.parse().map_err(|_| StoreError(format!("bad banned address {target}")))?),
+        "net" => BanTarget::Net(target.parse().map_err(|_| StoreError(format!("bad banned block {target}")))?),
+        _ => BanTarget::Hash(target),
+    };
+    Ok(Ban {
+        id: row.try_get("id")?,
+        target,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn ban_columns(target: &BanTarget) -> (&'static str, String) {
+    match target {
+        BanTarget::Ip(ip) => ("ip", ip.to_string()),
+        BanTarget::Net(net) => ("net", net.to_string()),
+        BanTarget::Hash(hash) => ("hash", hash.clone()),
+    }
+}
+
+fn profanity_name(profanity: Profanity) -> &'static str {
+    match profanity {
+        Profanity::Off => "off",
+        Profanity::Mask => "mask",
+        Profanity::Block => "block",
+    }
+}
+
+fn profanity_from(name: &str) -> Profanity {
+    match name {
+        "off" => Profanity::Off,
+        "block" => Profanity::Block,
+        _ => Profanity::Mask,
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record(&self, events: &[LogEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for event in events {
+            match event {
+                LogEvent::Opened { key, at, ip, ip_hash, user_agent } => {
+                    sqlx::query(
+                        "INSERT OR IGNORE INTO connections (conn_key, opened_at, ip, ip_hash, user_agent) VALUES (?, ?, ?, ?, ?)",
+                    )
+                    .bind(key)
+                    .bind(at)
+                    .bind(ip.to_string())
+                    .bind(ip_hash)
+                    .bind(user_agent)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                LogEvent::Joined { key, at, room, nickname } => {
+                    sqlx::query("INSERT INTO connection_joins (conn_key, at, room, nickname) VALUES (?, ?, ?, ?)")
+                        .bind(key)
+                        .bind(at)
+                        .bind(room)
+                        .bind(nickname)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                LogEvent::Closed { key, at } => {
+                    sqlx::query("UPDATE connections SET closed_at = ? WHERE conn_key = ?")
+                        .bind(at)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn search_connections(&self, text: &str, limit: u32) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let text = text.trim();
+        let rows = sqlx::query(
+            "SELECT conn_key, opened_at, closed_at, ip, ip_hash, user_agent FROM connections
+             WHERE ?1 = '' OR ip = ?1 OR ip_hash LIKE ?1 || '%'
+                OR conn_key IN (SELECT conn_key FROM connection_joins WHERE nickname LIKE '%' || ?1 || '%')
+             ORDER BY opened_at DESC LIMIT ?2",
+        )
+        .bind(text)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get("conn_key")?;
+            let joins = sqlx::query("SELECT at, room, nickname FROM connection_joins WHERE conn_key = ? ORDER BY at")
+                .bind(&key)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|j| Ok((j.try_get("at")?, j.try_get("room")?, j.try_get("nickname")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            records.push(ConnectionRecord {
+                key,
+                opened_at: row.try_get("opened_at")?,
+                closed_at: row.try_get("closed_at")?,
+                ip: row.try_get("ip")?,
+                ip_hash: row.try_get("ip_hash")?,
+                user_agent: row.try_get("user_agent")?,
+                joins,
+            });
+        }
+        Ok(records)
+    }
+
+    async fn forget_connections_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM connection_joins WHERE conn_key IN (SELECT conn_key FROM connections WHERE opened_at < ?)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM connections WHERE opened_at < ?").bind(cutoff).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn add_ban(
+        &self,
+        target: &BanTarget,
+        reason: &str,
+        at: i64,
+        expires_at: Option<i64>,
+    ) -> Result<Ban, StoreError> {
+        let (kind, value) = ban_columns(target);
+        let id = sqlx::query("INSERT INTO bans (kind, target, reason, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(kind)
+            .bind(value)
+            .bind(reason)
+            .bind(at)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?
+            .last_insert_rowid();
+        Ok(Ban { id, target: target.clone(), reason: reason.to_owned(), created_at: at, expires_at })
+    }
+
+    async fn lift_ban(&self, id: i64, at: i64) -> Result<bool, StoreError> {
+        let lifted = sqlx::query("UPDATE bans SET lifted_at = ? WHERE id = ? AND lifted_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(lifted.rows_affected() > 0)
+    }
+
+    async fn active_bans(&self, now: i64) -> Result<Vec<Ban>, StoreError> {
+        sqlx::query(
+            "SELECT id, kind, target, reason, created_at, expires_at FROM bans
+             WHERE lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(ban_from_row)
+        .collect()
+    }
+
+    async fn add_report(&self, report: &Report) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "INSERT INTO reports (at, room, message_seq, reporter_hash, reason, snapshot) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(report.at)
+        .bind(&report.room)
+        .bind(i64::try_from(report.message_seq).unwrap_or(i64::MAX))
+        .bind(&report.reporter_hash)
+        .bind(&report.reason)
+        .bind(&report.snapshot)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid())
+    }
+
+    async fn reports(&self, limit: u32) -> Result<Vec<Report>, StoreError> {
+        sqlx::query(
+            "SELECT id, at, room, message_seq, reporter_hash, reason, snapshot, resolved_at FROM reports
+             ORDER BY resolved_at IS NOT NULL, id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Report {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                room: row.try_get("room")?,
+                message_seq: u64::try_from(row.try_get::<i64, _>("message_seq")?).unwrap_or(0),
+                reporter_hash: row.try_get("reporter_hash")?,
+                reason: row.try_get("reason")?,
+                snapshot: row.try_get("snapshot")?,
+                resolved_at: row.try_get("resolved_at")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn resolve_report(&self, id: i64, at: i64) -> Result<bool, StoreError> {
+        let resolved = sqlx::query("UPDATE reports SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(resolved.rows_affected() > 0)
+    }
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit (at, action, target, reason, detail) VALUES (?, ?, ?, ?, ?)")
+            .bind(entry.at)
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(&entry.reason)
+            .bind(&entry.detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        sqlx::query("SELECT at, action, target, reason, detail FROM audit ORDER BY id DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    at: row.try_get("at")?,
+                    action: row.try_get("action")?,
+                    target: row.try_get("target")?,
+                    reason: row.try_get("reason")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_room(&self, room: &RoomRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rooms (slug, name, max_members, one_way, listed, profanity, slow_mode_secs, locked, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (slug) DO UPDATE SET profanity = excluded.profanity,
+                 slow_mode_secs = excluded.slow_mode_secs, locked = excluded.locked",
+        )
+        .bind(&room.slug)
+        .bind(&room.name)
+        .bind(i64::from(room.limit))
+        .bind(room.one_way)
+        .bind(room.listed)
+        .bind(profanity_name(room.profanity))
+        .bind(i64::from(room.slow_mode_secs))
+        .bind(room.locked)
+        .bind(room.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_room(&self, slug: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM rooms WHERE slug = ?").bind(slug).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
+        sqlx::query(
+            "SELECT slug, name, max_members, one_way, listed, profanity, slow_mode_secs, locked, created_at FROM rooms",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RoomRecord {
+                slug: row.try_get("slug")?,
+                name: row.try_get("name")?,
+                limit: u32::try_from(row.try_get::<i64, _>("max_members")?).unwrap_or(2),
+                one_way: row.try_get("one_way")?,
+                listed: row.try_get("listed")?,
+                profanity: profanity_from(&row.try_get::<String, _>("profanity")?),
+                slow_mode_secs: u32::try_from(row.try_get::<i64, _>("slow_mode_secs")?).unwrap_or(0),
+                locked: row.try_get("locked")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("burner.db")).await.expect("open");
+        (store, dir)
+    }
+
+    #[tokio::test]
+    async fn the_connection_log_is_searchable_and_forgets_old_rows() {
+        let (store, _dir) = store().await;
+        let ip: IpAddr = "203.0.113.7".parse().expect("ip");
+        let day = 86_400_000;
+        store
+            .record(&[
+                LogEvent::Opened { key: "old".into(), at: 0, ip, ip_hash: "aaaa1111".into(), user_agent: "ua".into() },
+                LogEvent::Opened {
+                    key: "new".into(),
+                    at: 40 * day,
+                    ip,
+                    ip_hash: "aaaa1111".into(),
+                    user_agent: "ua".into(),
+                },
+                LogEvent::Joined {
+                    key: "new".into(),
+                    at: 40 * day + 1,
+                    room: "lobby".into(),
+                    nickname: "alice".into(),
+                },
+                LogEvent::Closed { key: "new".into(), at: 40 * day + 2 },
+            ])
+            .await
+            .expect("recorded");
+        let by_nickname = store.search_connections("alic", 10).await.expect("search");
+        assert_eq!(by_nickname.len(), 1);
+        assert_eq!(by_nickname[0].joins, vec![(40 * day + 1, "lobby".to_owned(), "alice".to_owned())]);
+        assert_eq!(by_nickname[0].closed_at, Some(40 * day + 2));
+        assert_eq!(store.search_connections("aaaa", 10).await.expect("search").len(), 2);
+        assert_eq!(store.search_connections("203.0.113.7", 10).await.expect("search").len(), 2);
+        assert_eq!(store.forget_connections_before(10 * day).await.expect("forget"), 1);
+        assert_eq!(store.search_connections("", 10).await.expect("search").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bans_persist_expire_and_lift() {
+        let (store, _dir) = store().await;
+        let ip = BanTarget::Ip("198.51.100.1".parse().expect("ip"));
+        let net = BanTarget::Net("2001:db8:1:2::/64".parse().expect("net"));
+        let a = store.add_ban(&ip, "spam", 1_000, Some(5_000)).await.expect("ban");
+        let b = store.add_ban(&net, "raid", 1_000, None).await.expect("ban");
+        assert_eq!(store.active_bans(2_000).await.expect("bans"), vec![a.clone(), b.clone()]);
+        assert_eq!(store.active_bans(6_000).await.expect("bans"), vec![b.clone()], "expired");
+        assert!(store.lift_ban(b.id, 7_000).await.expect("lift"));
+        assert!(!store.lift_ban(b.id, 7_000).await.expect("lift"), "only once");
+        assert!(store.active_bans(7_000).await.expect("bans").is_empty());
+    }
+}
