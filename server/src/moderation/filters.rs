@@ -26,10 +26,30 @@ pub enum Refusal {
 pub fn profanity(text: String, mode: Profanity) -> Result<String, Refusal> {
     match mode {
         Profanity::Off => Ok(text),
-        Profanity::Mask => Ok(if text.as_str().is_inappropriate() { text.as_str().censor() } else { text }),
+        Profanity::Mask => Ok(if text.as_str().is_inappropriate() { mask(&text) } else { text }),
         Profanity::Block if text.as_str().is_inappropriate() => Err(Refusal::Profanity),
         Profanity::Block => Ok(text),
     }
+}
+
+/// Stars out the profane words, one word at a time: censoring the text as a whole lets the
+/// stars run on into the next word ("f*****appened"). Only when no single word is profane (it
+/// was spelled out across spaces, "f u c k") is the whole text censored.
+fn mask(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut any = false;
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end_matches(char::is_whitespace);
+        let space = &piece[word.len()..];
+        if word.is_inappropriate() {
+            any = true;
+            masked.push_str(&word.censor());
+        } else {
+            masked.push_str(word);
+        }
+        masked.push_str(space);
+    }
+    if any { masked } else { text.censor() }
 }
 
 pub fn links(text: &str, max: u32) -> Result<(), Refusal> {
@@ -96,6 +116,11 @@ mod tests {
         let rude = "what the fuck".to_owned();
         let masked = profanity(rude.clone(), Profanity::Mask).expect("masked");
         assert!(!masked.contains("fuck") && masked.starts_with("what the "), "{masked}");
+        // The stars stay inside the word; the words around it are untouched.
+        let masked = profanity("what the fuck happened here".to_owned(), Profanity::Mask).expect("masked");
+        assert_eq!(masked, "what the f*** happened here");
+        let masked = profanity("oh shit,\nreally".to_owned(), Profanity::Mask).expect("masked");
+        assert_eq!(masked, "oh s***,\nreally");
         assert_eq!(profanity(rude.clone(), Profanity::Block), Err(Refusal::Profanity));
         assert_eq!(profanity(rude.clone(), Profanity::Off), Ok(rude));
         let clean = "have a nice day".to_owned();

@@ -384,7 +384,14 @@ impl Chat {
             ErrorCode::RateLimited | ErrorCode::Muted | ErrorCode::SlowMode => {
                 let wait = retry_after_ms.unwrap_or(1_000);
                 self.retry_at.set(Some(browser::now_ms() + wait as f64));
-                self.composer_error.set(Some(message));
+                // The server's sentence names the wait as it was; the composer counts it down
+                // after the reason.
+                let reason = match code {
+                    ErrorCode::RateLimited => "Slow down: you are sending messages too fast.".to_owned(),
+                    ErrorCode::Muted => "You are muted for flooding.".to_owned(),
+                    _ => message,
+                };
+                self.composer_error.set(Some(reason));
                 if !self.resend_scheduled.get_value() {
                     self.resend_scheduled.set_value(true);
                     self.after(wait, |chat| {
@@ -392,6 +399,7 @@ impl Chat {
                         // Timers are not exact: a wait that is over by now is over.
                         if chat.retry_at.get_untracked().is_some_and(|at| at <= browser::now_ms() + 100.0) {
                             chat.retry_at.set(None);
+                            chat.composer_error.set(None);
                         }
                         chat.send_next();
                     });
