@@ -91,6 +91,11 @@ pub fn ban_sentence(reason: &str, until_ms: Option<i64>) -> String {
     }
 }
 
+/// Whether a sentence is one `ban_sentence` wrote (a ban that ends a connection says it so).
+pub fn is_ban_sentence(sentence: &str) -> bool {
+    sentence.starts_with("You are banned ")
+}
+
 /// `28 Nov 2026, 21:05 UTC`: the same text on the server and in every browser.
 pub fn utc_date_time(ms: i64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -121,6 +126,8 @@ mod tests {
         assert_eq!(utc_date_time(951_782_400_000), "29 Feb 2000, 00:00 UTC");
         assert_eq!(ban_sentence("spam", None), "You are banned for good. Reason: spam");
         assert_eq!(ban_sentence("spam", Some(0)), "You are banned until 1 Jan 1970, 00:00 UTC. Reason: spam");
+        assert!(is_ban_sentence(&ban_sentence("x", None)) && is_ban_sentence(&ban_sentence("x", Some(1))));
+        assert!(!is_ban_sentence("A moderator removed you from the room. Reason: You are banned "));
     }
 
     #[test]

@@ -15,9 +15,9 @@ use dialog::{ActionDialog, Form};
 use leptos::prelude::*;
 
 /// Small secondary buttons.
-const SMALL: &str = "rounded-md border border-stone-300 bg-white px-2 py-1 text-xs font-medium hover:bg-stone-100 disabled:opacity-50 dark:border-stone-700 dark:bg-stone-900 dark:hover:bg-stone-800";
+const SMALL: &str = "shrink-0 whitespace-nowrap rounded-md border border-stone-300 bg-white px-2 py-1 text-xs font-medium hover:bg-stone-100 disabled:opacity-50 dark:border-stone-700 dark:bg-stone-900 dark:hover:bg-stone-800";
 /// Small buttons for actions against people.
-const DANGER: &str = "rounded-md border border-red-300 bg-white px-2 py-1 text-xs font-medium text-red-800 hover:bg-red-50 disabled:opacity-50 dark:border-red-900 dark:bg-stone-900 dark:text-red-300 dark:hover:bg-red-950";
+const DANGER: &str = "shrink-0 whitespace-nowrap rounded-md border border-red-300 bg-white px-2 py-1 text-xs font-medium text-red-800 hover:bg-red-50 disabled:opacity-50 dark:border-red-900 dark:bg-stone-900 dark:text-red-300 dark:hover:bg-red-950";
 /// Section boxes.
 const PANEL: &str =
     "rounded-2xl border border-stone-200 bg-white p-4 shadow-sm dark:border-stone-800 dark:bg-stone-900";
@@ -87,12 +87,12 @@ pub fn Console(snapshot: ModSnapshot) -> impl IntoView {
     view! {
         <div class="min-h-dvh">
             <header class="sticky top-0 z-20 border-b border-stone-200 bg-white/90 backdrop-blur dark:border-stone-800 dark:bg-stone-900/90">
-                <div class="mx-auto flex max-w-7xl items-center gap-4 px-4 py-2">
-                    <a href="/" class="flex items-center gap-2 font-bold text-orange-700 dark:text-orange-400">
+                <div class="mx-auto flex max-w-7xl items-center gap-3 px-4 py-2 sm:gap-4">
+                    <a href="/" aria-label="Burner" class="flex items-center gap-2 font-bold text-orange-700 dark:text-orange-400">
                         <Flame class="size-5" />
-                        "Burner"
+                        <span class="hidden sm:inline">"Burner"</span>
                     </a>
-                    <h1 class="text-base font-semibold">"Moderator console"</h1>
+                    <h1 class="shrink-0 text-base font-semibold">"Moderator console"</h1>
                     <div class="min-w-0 flex-1"><StatusLine status /></div>
                     <form action=SIGN_OUT_PATH method="post">
                         <button type="submit" class=SMALL>"Sign out"</button>

@@ -28,7 +28,8 @@ pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>, banned: Opt
             <div class="mt-10 grid gap-8 md:grid-cols-[minmax(0,1fr)_22rem] md:items-start">
                 <section aria-labelledby="rooms-title">
                     <h2 id="rooms-title" class="text-lg font-semibold">"Rooms"</h2>
-                    <Directory initial=rooms />
+                    // A banned visitor's socket would be refused: the directory stays as rendered.
+                    <Directory initial=rooms live=banned.is_none() />
                 </section>
                 {match banned {
                     Some(sentence) => leptos::either::Either::Left(view! { <BanNotice sentence /> }),
@@ -46,10 +47,14 @@ pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>, banned: Opt
 
 /// The listed rooms, live: the server sends occupancy changes as they happen.
 #[component]
-fn Directory(initial: Vec<RoomSummary>) -> impl IntoView {
+fn Directory(initial: Vec<RoomSummary>, live: bool) -> impl IntoView {
     let rooms = RwSignal::new(initial);
     #[cfg(feature = "hydrate")]
-    live::watch(rooms);
+    if live {
+        live::watch(rooms);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = live;
     view! {
         <p class="mt-4 text-stone-500" class:hidden=move || !rooms.read().is_empty()>"No rooms yet: create the first one."</p>
         <ul class="mt-4 grid gap-3 sm:grid-cols-2">

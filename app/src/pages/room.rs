@@ -10,7 +10,7 @@ use crate::{
     browser,
     components::{Avatar, BanNotice, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
     protocol::ChatMessage,
-    rules,
+    rules, text,
 };
 use chat::{Chat, Phase};
 use leptos::{either::Either, ev::SubmitEvent, prelude::*};
@@ -110,6 +110,8 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
         Phase::Ended(reason) => Some(reason),
         _ => None,
     };
+    // Banned when the page was made, or since: the notice takes the form's place either way.
+    let ban = Memo::new(move |_| banned.clone().or_else(|| ended().filter(|reason| text::is_ban_sentence(reason))));
     let one_way = chat.room.read_untracked().one_way;
     let slug = chat.room.read_untracked().slug.clone();
     let on_submit = move |event: SubmitEvent| {
@@ -119,7 +121,7 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
     view! {
         <main class="flex-1 overflow-y-auto">
             <div class="mx-auto max-w-xl space-y-6 px-4 py-8">
-                {move || ended().map(|reason| view! {
+                {move || ended().filter(|_| ban.get().is_none()).map(|reason| view! {
                     <p role="alert" class="rounded-xl border border-red-200 bg-red-50 p-4 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
                         {reason}
                     </p>
@@ -132,7 +134,7 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
                         </p>
                     </div>
                 })}
-                {match banned {
+                {move || match ban.get() {
                     Some(sentence) => Either::Left(view! { <BanNotice sentence /> }),
                     None => Either::Right(view! {
                         <form
