@@ -129,6 +129,11 @@ pub struct Config {
     #[arg(long, env = "BURNER_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// The header the trusted proxies write the client's address in; the other one is ignored
+    /// (a proxy passes on whatever the client put there).
+    #[arg(long, env = "BURNER_PROXY_HEADER", value_enum, default_value = "x-forwarded-for")]
+    pub proxy_header: crate::peer::ProxyHeader,
+
     /// Moderator token. Unset: one is generated on first start, stored in the data directory and
     /// printed to the log once.
     #[arg(long, env = "BURNER_MOD_TOKEN", hide_env_values = true)]

@@ -10,7 +10,7 @@ mod error;
 mod room;
 
 pub use error::HubError;
-pub use room::{Accepted, JoinRequest, Membership, Room, RoomSpec};
+pub use room::{Accepted, JoinRequest, MAX_SLOW_MODE, Membership, Room, RoomSpec};
 
 use crate::outbox::{ConnHandle, Frame, Offer};
 use crate::store::RoomRecord;
@@ -28,6 +28,8 @@ use std::{
 
 /// Room directory snapshots stop at this many rooms (most occupied first): a list people can read.
 const DIRECTORY_SNAPSHOT_MAX: usize = 200;
+/// Rooms in the moderators' console: the busiest, where moderation is needed.
+const MOD_ROOMS: usize = 30;
 /// Rooms per `directory_changed` frame, so a burst of changes never makes one huge frame.
 const DIRECTORY_CHUNK: usize = 200;
 
@@ -196,12 +198,19 @@ impl Hub {
     }
 
     /// Every room as the moderator console shows it, busiest first.
+    /// The busiest rooms as the console shows them (at most `MOD_ROOMS`: the snapshot is sent
+    /// to every console each time it changes).
     pub fn mod_rooms(&self) -> Vec<app::protocol::ModRoom> {
-        let rooms: Vec<Arc<Room>> =
-            self.rooms.read().unwrap_or_else(PoisonError::into_inner).by_slug.values().cloned().collect();
-        let mut views: Vec<_> = rooms.iter().map(|r| r.mod_view()).collect();
-        views.sort_by(|a, b| b.room.members.cmp(&a.room.members).then_with(|| a.room.name.cmp(&b.room.name)));
-        views
+        let mut rooms: Vec<(u32, Arc<Room>)> = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_slug
+            .values()
+            .map(|room| (room.summary().members, room.clone()))
+            .collect();
+        rooms.sort_by(|(a, ra), (b, rb)| b.cmp(a).then_with(|| ra.name.cmp(&rb.name)));
+        rooms.into_iter().take(MOD_ROOMS).map(|(_, room)| room.mod_view()).collect()
     }
 
     /// Listed rooms, most occupied first.

@@ -61,6 +61,9 @@ const DIRECTORY_TICK: Duration = Duration::from_millis(250);
 /// Moderator sign-in tries per address: a burst, then one more every interval.
 const SIGN_IN_BURST: u32 = 5;
 const SIGN_IN_INTERVAL: Duration = Duration::from_secs(30);
+/// Reports per address: ten at once, then one a minute.
+const REPORT_BURST: u32 = 10;
+const REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// How often open moderator consoles get a fresh picture (when it changed).
 const CONSOLE_TICK: Duration = Duration::from_secs(1);
 
@@ -108,7 +111,7 @@ impl AppState {
         let moderation = Moderation {
             store: store.clone(),
             hasher: IpHasher::new(data.secret),
-            proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+            proxies: TrustedProxies::new(config.trusted_proxies.clone(), config.proxy_header),
             bans: Bans::new(bans),
             log: ConnLog::start(store, log_stop.clone(), &tracker),
             registry: Registry::default(),
@@ -139,6 +142,7 @@ impl AppState {
             messages: PerIp::new(quota(config.message_burst_per_ip, config.message_interval_per_ip)),
             room_creation: PerIp::new(quota(config.room_create_burst, config.room_create_interval)),
             sign_ins: PerIp::new(quota(SIGN_IN_BURST, SIGN_IN_INTERVAL)),
+            reports: PerIp::new(quota(REPORT_BURST, REPORT_INTERVAL)),
         };
         let allowed_origins = config
             .allowed_origins
@@ -201,8 +205,38 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/pkg", assets)
         .nest_service(&format!("/{}", app::CONSOLE_PKG_DIR), console_assets)
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), same_origin_posts))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// A request that changes something (a form post, a server function, signing in or out) from a
+/// browser must come from our own pages. Browsers say where a request comes from in
+/// `Sec-Fetch-Site`; without it (older browsers) a real `Origin` must be ours. (Our pages send no
+/// referrer, so their own form posts carry `Origin: null`: that alone proves nothing either way.)
+/// The moderator cookie is `SameSite=Strict` as well; this also covers sibling sites and
+/// signing out. Requests with neither header (scripts and bots, without our cookies) pass.
+async fn same_origin_posts(
+    State(state): State<AppState>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let safe = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    if !safe && !from_our_pages(&state, request.headers()) {
+        return (axum::http::StatusCode::FORBIDDEN, "Requests from other sites are refused.").into_response();
+    }
+    next.run(request).await
+}
+
+fn from_our_pages(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() == b"same-origin";
+    }
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(origin) if origin.as_bytes() == b"null" => true,
+        Some(_) => ws::origin_allowed(&state.allowed_origins, headers),
+    }
 }
 
 /// On every response: no MIME sniffing, no referrer, no framing; pages bring their own
@@ -289,6 +323,8 @@ async fn maintain(state: AppState) {
                 state.ip_limits.joins.forget_idle();
                 state.ip_limits.messages.forget_idle();
                 state.ip_limits.room_creation.forget_idle();
+                state.ip_limits.sign_ins.forget_idle();
+                state.ip_limits.reports.forget_idle();
                 state.moderation.repeats.forget_idle();
             }
             _ = retention.tick() => forget_old_connections(&state).await,

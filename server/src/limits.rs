@@ -117,6 +117,8 @@ pub struct IpLimits {
     pub room_creation: PerIp,
     /// Moderator sign-in attempts: a token cannot be guessed at speed.
     pub sign_ins: PerIp,
+    /// Reports: each stores a snapshot of a room, so new connections must not multiply them.
+    pub reports: PerIp,
 }
 
 /// How many connections each IP key has open, against a cap.

@@ -51,9 +51,21 @@ pub struct Moderation {
     pub consoles: Consoles,
 }
 
-/// Console connections, and the last snapshot each was sent.
+/// Console connections: their moderator session, and the last snapshot each was sent.
 #[derive(Default)]
-pub struct Consoles(Mutex<HashMap<u64, (ConnHandle, Frame)>>);
+pub struct Consoles(Mutex<HashMap<u64, (ConnHandle, String, Frame)>>);
+
+/// Client addresses are canonical (IPv4-mapped IPv6 is IPv4), so a block written in the mapped
+/// form (`::ffff:192.0.2.0/120`) is the IPv4 block it stands for.
+fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
+    match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, |n| n.trunc().into()),
+            None => net,
+        },
+        other => other,
+    }
+}
 
 /// A moderator's request went wrong: a code and a sentence for the console.
 pub type Refused = (ErrorCode, String);
@@ -132,7 +144,7 @@ impl Moderation {
                 Ok(format!("{} was removed from the room.", kicked.nickname))
             }
             ModAction::Ban { target, reason, duration_secs } => {
-                let target = self.ban_target(hub, target)?;
+                let target = self.ban_target(hub, target).await?;
                 let duration = match duration_secs {
                     None => Some(self.ban_duration),
                     Some(0) => None,
@@ -182,7 +194,7 @@ impl Moderation {
                 Ok(if locked { "The room is locked." } else { "The room is open again." }.to_owned())
             }
             ModAction::SlowMode { room, seconds } => {
-                let seconds = seconds.min(3_600);
+                let seconds = seconds.min(crate::hub::MAX_SLOW_MODE.as_secs() as u32);
                 let target = hub.room(&room).ok_or_else(|| not_found("room"))?;
                 target.update_settings(|s| s.slow_mode_secs = seconds);
                 self.save_settings(&target).await?;
@@ -215,29 +227,41 @@ impl Moderation {
         self.store.save_room(&room.record()).await.map_err(storage)
     }
 
-    fn ban_target(&self, hub: &Hub, target: protocol::BanTarget) -> Result<store::BanTarget, Refused> {
+    /// What a ban covers: an IPv4 address, or an IPv6 address's block (its owner can pick any
+    /// address in it); a hash becomes the address behind it where the log or a member knows it.
+    async fn ban_target(&self, hub: &Hub, target: protocol::BanTarget) -> Result<store::BanTarget, Refused> {
         Ok(match target {
             protocol::BanTarget::Member { room, member } => {
                 let (ip, _) =
                     hub.room(&room).and_then(|r| r.member_address(member)).ok_or_else(|| not_found("member"))?;
-                match ban_block(ip, self.ipv6_prefix) {
-                    net if net.prefix_len() == net.max_prefix_len() => store::BanTarget::Ip(ip),
-                    net => store::BanTarget::Net(net),
-                }
+                self.address_ban(ip)
             }
             protocol::BanTarget::Hash { hash } => {
                 let hash = hash.trim().to_ascii_lowercase();
                 if hash.len() != 24 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err((ErrorCode::BadRequest, "An address hash is 24 hex digits.".to_owned()));
                 }
-                store::BanTarget::Hash(hash)
+                let known = match self.registry.address_of(&hash) {
+                    Some(ip) => Some(ip),
+                    None => self
+                        .store
+                        .search_connections(&hash, 1)
+                        .await
+                        .map_err(storage)?
+                        .first()
+                        .and_then(|row| (row.ip_hash == hash).then(|| row.ip.parse::<IpAddr>().ok()).flatten()),
+                };
+                match known {
+                    Some(ip) => self.address_ban(ip),
+                    None => store::BanTarget::Hash(hash),
+                }
             }
             protocol::BanTarget::Address { address } => {
                 let address = address.trim();
                 if let Ok(ip) = address.parse::<IpAddr>() {
-                    store::BanTarget::Ip(crate::peer::canonical(ip))
+                    self.address_ban(ip)
                 } else if let Ok(net) = address.parse::<ipnet::IpNet>() {
-                    store::BanTarget::Net(net.trunc())
+                    store::BanTarget::Net(canonical_net(net.trunc()))
                 } else {
                     return Err((ErrorCode::BadRequest, "That is neither an address nor a block (CIDR).".to_owned()));
                 }
@@ -245,11 +269,24 @@ impl Moderation {
         })
     }
 
+    fn address_ban(&self, ip: IpAddr) -> store::BanTarget {
+        let ip = crate::peer::canonical(ip);
+        match ban_block(ip, self.ipv6_prefix) {
+            net if net.prefix_len() == net.max_prefix_len() => store::BanTarget::Ip(ip),
+            net => store::BanTarget::Net(net),
+        }
+    }
+
     /// Connection-log search for the console; addresses only when `reveal` (audited).
     pub async fn search(&self, text: &str, reveal: bool) -> Result<Vec<ConnectionView>, Refused> {
         let rows = self.store.search_connections(text, 200).await.map_err(storage)?;
         if reveal {
-            self.audit("reveal_addresses", text, "", format!("{} row(s)", rows.len())).await;
+            // The audit log (which every moderator sees) names an address by its hash.
+            let searched = match text.trim().parse::<IpAddr>() {
+                Ok(ip) => format!("address {}", self.hasher.hash(ip)),
+                Err(_) => text.trim().to_owned(),
+            };
+            self.audit("reveal_addresses", &searched, "", format!("{} row(s)", rows.len())).await;
         }
         Ok(rows
             .into_iter()
@@ -320,8 +357,9 @@ impl Moderation {
     }
 
     /// Sends the console snapshot to `conn` now, and again whenever it changes.
-    pub fn watch(&self, conn: &ConnHandle) {
-        self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner).insert(conn.id, (conn.clone(), Frame::from("")));
+    pub fn watch(&self, conn: &ConnHandle, session: String) {
+        let watcher = (conn.clone(), session, Frame::from(""));
+        self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner).insert(conn.id, watcher);
     }
 
     pub fn unwatch(&self, conn_id: u64) {
@@ -335,7 +373,14 @@ impl Moderation {
         }
         let frame: Frame = ServerMsg::ModSnapshot { snapshot: self.snapshot(hub).await }.encode().into();
         let mut watchers = self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner);
-        watchers.retain(|_, (conn, last)| {
+        watchers.retain(|_, (conn, session, last)| {
+            // Signed out or expired since: the console stops seeing anything.
+            if !self.auth.session_alive(session) {
+                let ended =
+                    ServerMsg::error(ErrorCode::PermissionDenied, "Your moderator session has ended.".to_owned());
+                conn.offer(ended.encode().into());
+                return false;
+            }
             if *last == frame {
                 return true;
             }

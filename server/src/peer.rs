@@ -1,25 +1,40 @@
 //! Who is connecting: the client's address, and the keyed hash moderators see instead of it.
 //!
-//! The address is the TCP peer. Only when the peer is a configured trusted proxy are its
-//! `X-Forwarded-For` / `Forwarded` headers read, right to left, and the first hop that is not
-//! itself a trusted proxy is the client. Anyone else can write those headers; they change nothing.
+//! The address is the TCP peer. Only when the peer is a configured trusted proxy is the one
+//! header that proxy writes (`X-Forwarded-For` or `Forwarded`, as configured) read, right to
+//! left, and the first hop that is not itself a trusted proxy is the client. Anyone else can write
+//! those headers; they change nothing. The other header is never read: a proxy passes on what the
+//! client wrote in it.
 
 use axum::http::{HeaderMap, header};
 use hmac::{KeyInit, Mac};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv6Addr};
 
+/// The header the trusted proxies write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyHeader {
+    #[default]
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    #[value(name = "forwarded")]
+    Forwarded,
+}
+
 #[derive(Clone, Debug, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ProxyHeader,
+}
 
 impl TrustedProxies {
-    pub fn new(nets: Vec<IpNet>) -> Self {
-        Self(nets)
+    pub fn new(nets: Vec<IpNet>, header: ProxyHeader) -> Self {
+        Self { nets, header }
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
     }
 
     /// The client's address for a request that came from `peer`.
@@ -28,7 +43,10 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops = forwarded_hops(headers);
+        let hops = match self.header {
+            ProxyHeader::XForwardedFor => x_forwarded_for(headers),
+            ProxyHeader::Forwarded => forwarded(headers),
+        };
         for hop in hops.iter().rev() {
             match hop {
                 // A hop we cannot read: everything left of it is unverifiable, so the request is
@@ -43,18 +61,19 @@ impl TrustedProxies {
     }
 }
 
-/// The hops of `X-Forwarded-For` (all such headers, in order), or else of `Forwarded`'s `for=`.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let xff: Vec<Option<IpAddr>> = headers
+/// The hops of `X-Forwarded-For` (all such headers, in order).
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|hop| parse_hop(hop.trim()))
-        .collect();
-    if !xff.is_empty() {
-        return xff;
-    }
+        .collect()
+}
+
+/// The `for=` hops of `Forwarded` (all such headers, in order).
+fn forwarded(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     headers
         .get_all(header::FORWARDED)
         .iter()
@@ -131,8 +150,12 @@ mod tests {
         map
     }
 
+    fn proxies_writing(header: ProxyHeader) -> TrustedProxies {
+        TrustedProxies::new(vec!["10.0.0.0/8".parse().expect("net"), "::1/128".parse().expect("net")], header)
+    }
+
     fn proxies() -> TrustedProxies {
-        TrustedProxies::new(vec!["10.0.0.0/8".parse().expect("net"), "::1/128".parse().expect("net")])
+        proxies_writing(ProxyHeader::XForwardedFor)
     }
 
     #[test]
@@ -152,10 +175,23 @@ mod tests {
         let split = headers(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "203.0.113.5:51000")]);
         assert_eq!(proxies().client_ip(proxy, &split), "203.0.113.5".parse::<IpAddr>().expect("ip"));
         let rfc = headers(&[("forwarded", r#"for=6.6.6.6, for="[2001:db8::7]:4711";proto=https"#)]);
-        assert_eq!(proxies().client_ip(proxy, &rfc), "2001:db8::7".parse::<IpAddr>().expect("ip"));
+        let rfc_proxies = proxies_writing(ProxyHeader::Forwarded);
+        assert_eq!(rfc_proxies.client_ip(proxy, &rfc), "2001:db8::7".parse::<IpAddr>().expect("ip"));
         assert_eq!(proxies().client_ip(proxy, &HeaderMap::new()), proxy, "no header: the proxy itself");
         let garbage = headers(&[("x-forwarded-for", "6.6.6.6, not-an-address")]);
         assert_eq!(proxies().client_ip(proxy, &garbage), proxy);
+    }
+
+    #[test]
+    fn only_the_header_the_proxies_write_is_read() {
+        let proxy: IpAddr = "10.0.0.2".parse().expect("ip");
+        // The proxy writes `Forwarded` and passes on the client's own `X-Forwarded-For`.
+        let both = headers(&[("x-forwarded-for", "198.51.100.77"), ("forwarded", "for=203.0.113.5")]);
+        let client: IpAddr = "203.0.113.5".parse().expect("ip");
+        assert_eq!(proxies_writing(ProxyHeader::Forwarded).client_ip(proxy, &both), client);
+        // And the other way round.
+        let both = headers(&[("x-forwarded-for", "203.0.113.5"), ("forwarded", "for=198.51.100.77")]);
+        assert_eq!(proxies().client_ip(proxy, &both), client);
     }
 
     #[test]

@@ -59,8 +59,8 @@ pub async fn upgrade(
     let ip = moderation.proxies.client_ip(peer.ip(), &headers);
     // A moderator's session outranks a ban on their address: a ban on a shared address (an
     // office, a carrier's NAT) must not lock out the people who can lift it.
-    let moderator = moderation.auth.is_moderator(&headers);
-    if let Some(ban) = moderation.ban_for(ip).filter(|_| !moderator) {
+    let moderator = moderation.auth.session(&headers);
+    if let Some(ban) = moderation.ban_for(ip).filter(|_| moderator.is_none()) {
         let sentence = app::text::ban_sentence(&ban.reason, ban.expires_at);
         return (StatusCode::FORBIDDEN, sentence).into_response();
     }
@@ -86,7 +86,7 @@ pub async fn upgrade(
     let ip_hash: Arc<str> = moderation.hasher.hash(ip).into();
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     moderation.log.opened(conn_id, ip, ip_hash.to_string(), user_agent.to_owned());
-    moderation.registry.add(ip, ip_hash.clone(), moderator, handle.clone());
+    moderation.registry.add(ip, ip_hash.clone(), moderator.is_some(), handle.clone());
     let registered = Registered { moderation: moderation.clone(), conn_id };
     let peer = Peer { ip, ip_hash, moderator };
     let connection = Box::new(Connection {
@@ -160,7 +160,7 @@ impl Connection {
 /// allowlist configured, only the site's own origin is allowed: `http://` + the `Host` the
 /// request was sent to. A missing `Origin` is refused: browsers always send one on WebSocket
 /// upgrades, and bots can send the site's origin like a browser would.
-fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+pub(crate) fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };

@@ -14,7 +14,7 @@ use app::{
     rules,
 };
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, HashSet, VecDeque},
     net::IpAddr,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
@@ -70,6 +70,11 @@ struct State {
     /// Expired or closed by a moderator: joins fail from now on.
     closed: bool,
     settings: RoomSettings,
+    /// Address hashes a moderator shadow-muted here: leaving and coming back (another tab,
+    /// another nickname) does not lift it.
+    muted_addresses: HashSet<Arc<str>>,
+    /// When each tab session last posted, for slow mode: leaving and rejoining does not reset it.
+    last_posts: HashMap<Box<str>, Instant>,
 }
 
 struct Member {
@@ -84,7 +89,6 @@ struct Member {
     ip_hash: Arc<str>,
     joined_at: i64,
     sent: u32,
-    last_post: Option<Instant>,
     /// Their messages reach nobody else; they are not told.
     shadow_muted: bool,
 }
@@ -109,6 +113,9 @@ struct Receipt {
     client_ref: Box<str>,
     accepted: Accepted,
 }
+
+/// The longest slow mode a moderator can set.
+pub const MAX_SLOW_MODE: Duration = Duration::from_secs(3_600);
 
 /// How many receipts a room remembers: far more than a client ever has waiting to resend.
 const RECEIPTS_KEPT: usize = 256;
@@ -185,6 +192,8 @@ impl Room {
                 empty_since: Some(Instant::now()),
                 closed: false,
                 settings,
+                muted_addresses: HashSet::new(),
+                last_posts: HashMap::new(),
             }),
         }
     }
@@ -294,8 +303,7 @@ impl Room {
                 ip_hash: request.ip_hash.clone(),
                 joined_at: now_ms(),
                 sent: 0,
-                last_post: None,
-                shadow_muted: false,
+                shadow_muted: state.muted_addresses.contains(&request.ip_hash),
             };
             let you = member.public();
             state.members.push(member);
@@ -377,7 +385,7 @@ impl Room {
                 return Ok(earlier.accepted);
             }
         }
-        if let Some(last) = author.last_post
+        if let Some(last) = state.last_posts.get(&*session)
             && !slow_mode.is_zero()
             && last.elapsed() < slow_mode
         {
@@ -385,8 +393,13 @@ impl Room {
         }
         if let Some(author) = state.members.iter_mut().find(|m| m.id == member_id) {
             author.sent = author.sent.saturating_add(1);
-            author.last_post = Some(Instant::now());
         }
+        // Only what slow mode at its longest (an hour) could still need is kept.
+        let now = Instant::now();
+        if state.last_posts.len() >= state.members.len().max(64) * 2 {
+            state.last_posts.retain(|_, at| now.duration_since(*at) < MAX_SLOW_MODE);
+        }
+        state.last_posts.insert(session.clone(), now);
         let seq = state.next_seq;
         state.next_seq += 1;
         let at = now_ms();

@@ -51,9 +51,18 @@ impl Auth {
 
     /// Whether the request comes from a signed-in moderator.
     pub fn is_moderator(&self, headers: &HeaderMap) -> bool {
-        let Some(id) = session_id(headers) else { return false };
+        self.session(headers).is_some()
+    }
+
+    /// The signed-in moderator's session the request carries.
+    pub fn session(&self, headers: &HeaderMap) -> Option<String> {
+        session_id(headers).filter(|id| self.session_alive(id))
+    }
+
+    /// Whether a session is still signed in (not signed out, not expired).
+    pub fn session_alive(&self, id: &str) -> bool {
         let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        sessions.get(&id).is_some_and(|expires| *expires > Instant::now())
+        sessions.get(id).is_some_and(|expires| *expires > Instant::now())
     }
 }
 

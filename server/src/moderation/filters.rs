@@ -72,23 +72,29 @@ impl Repeats {
         Self { allowed, window, seen: Mutex::default() }
     }
 
-    /// Records `text` from `ip`; refused if it was already sent `allowed` times in the window.
-    /// Case, spacing and punctuation do not make a message different.
+    /// Refused if `text` was already posted from `ip` `allowed` times in the window. Case,
+    /// spacing and punctuation do not make a message different.
     pub fn check(&self, ip: IpAddr, text: &str) -> Result<(), Refusal> {
+        let fingerprint = fingerprint(text);
+        let now = Instant::now();
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let repeats = seen.get(&IpKey::from(ip)).map_or(0, |recent| {
+            recent.iter().filter(|(f, at)| *f == fingerprint && now.duration_since(*at) < self.window).count()
+        });
+        if repeats >= self.allowed as usize { Err(Refusal::Spam) } else { Ok(()) }
+    }
+
+    /// Notes that `text` was posted from `ip` (after it was: a refused message is no repeat).
+    pub fn record(&self, ip: IpAddr, text: &str) {
         let fingerprint = fingerprint(text);
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let recent = seen.entry(IpKey::from(ip)).or_default();
         recent.retain(|(_, at)| now.duration_since(*at) < self.window);
-        let repeats = recent.iter().filter(|(f, _)| *f == fingerprint).count();
-        if repeats >= self.allowed as usize {
-            return Err(Refusal::Spam);
-        }
         if recent.len() == KEPT_PER_ADDRESS {
             recent.pop_front();
         }
         recent.push_back((fingerprint, now));
-        Ok(())
     }
 
     /// Forgets addresses with nothing recent.
@@ -99,9 +105,13 @@ impl Repeats {
     }
 }
 
+/// Letters and digits, lower-cased; a message with none (emoji, punctuation) by everything but
+/// its spaces, so that "👍" and "🎉" stay different messages.
 fn fingerprint(text: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for c in text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase) {
+    let wordy = text.chars().any(char::is_alphanumeric);
+    let kept = text.chars().filter(|c| if wordy { c.is_alphanumeric() } else { !c.is_whitespace() });
+    for c in kept.flat_map(char::to_lowercase) {
         c.hash(&mut hasher);
     }
     hasher.finish()
@@ -138,10 +148,17 @@ mod tests {
     fn the_same_text_again_and_again_is_spam_whatever_its_case_and_spacing() {
         let repeats = Repeats::new(2, Duration::from_secs(60));
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        assert!(repeats.check(ip, "BUY NOW!!!").is_ok());
-        assert!(repeats.check(ip, "buy now").is_ok());
-        assert_eq!(repeats.check(ip, "  Buy   now. "), Err(Refusal::Spam));
-        assert!(repeats.check(ip, "something else").is_ok());
+        let post = |text: &str| repeats.check(ip, text).map(|()| repeats.record(ip, text));
+        assert!(post("BUY NOW!!!").is_ok());
+        assert!(repeats.check(ip, "buy now").is_ok(), "checking alone records nothing");
+        assert!(post("buy now").is_ok());
+        assert_eq!(post("  Buy   now. "), Err(Refusal::Spam));
+        assert!(post("something else").is_ok());
         assert!(repeats.check("192.0.2.2".parse().expect("ip"), "buy now").is_ok(), "per address");
+        // Messages without letters are told apart by their symbols.
+        for emoji in ["👍", "😂", "🎉", "👍"] {
+            assert!(post(emoji).is_ok(), "{emoji}");
+        }
+        assert_eq!(post("👍 "), Err(Refusal::Spam));
     }
 }

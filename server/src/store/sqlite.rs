@@ -114,11 +114,13 @@ impl Store for SqliteStore {
         let text = text.trim();
         let rows = sqlx::query(
             "SELECT conn_key, opened_at, closed_at, ip, ip_hash, user_agent FROM connections
-             WHERE ?1 = '' OR ip = ?1 OR ip_hash LIKE ?1 || '%'
-                OR conn_key IN (SELECT conn_key FROM connection_joins WHERE nickname LIKE '%' || ?1 || '%')
-             ORDER BY opened_at DESC LIMIT ?2",
+             WHERE ?1 = '' OR ip = ?1 OR ip_hash LIKE ?2 || '%' ESCAPE '\\'
+                OR conn_key IN (SELECT conn_key FROM connection_joins WHERE nickname LIKE '%' || ?2 || '%' ESCAPE '\\')
+             ORDER BY opened_at DESC LIMIT ?3",
         )
         .bind(text)
+        // `%` and `_` in what a moderator typed are themselves, not wildcards.
+        .bind(text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -201,6 +203,19 @@ impl Store for SqliteStore {
     }
 
     async fn add_report(&self, report: &Report) -> Result<i64, StoreError> {
+        // The same message reported again from the same address (another tab, a reconnect)
+        // while its report is open is that report.
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM reports WHERE room = ? AND message_seq = ? AND reporter_hash = ? AND resolved_at IS NULL",
+        )
+        .bind(&report.room)
+        .bind(i64::try_from(report.message_seq).unwrap_or(i64::MAX))
+        .bind(&report.reporter_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(id) = open {
+            return Ok(id);
+        }
         Ok(sqlx::query(
             "INSERT INTO reports (at, room, message_seq, reporter_hash, reason, snapshot) VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -364,6 +379,10 @@ mod tests {
             ])
             .await
             .expect("recorded");
+        // Wildcards typed by a moderator are plain characters.
+        for pattern in ["a_ice", "%", "_"] {
+            assert!(store.search_connections(pattern, 10).await.expect("search").is_empty(), "{pattern}");
+        }
         let by_nickname = store.search_connections("alic", 10).await.expect("search");
         assert_eq!(by_nickname.len(), 1);
         assert_eq!(by_nickname[0].joins, vec![(40 * day + 1, "lobby".to_owned(), "alice".to_owned())]);

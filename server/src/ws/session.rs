@@ -47,8 +47,8 @@ pub struct Session {
     ip: IpAddr,
     /// The keyed hash of `ip`: what moderators see, and what reports are filed under.
     ip_hash: Arc<str>,
-    /// The upgrade request carried a moderator session.
-    moderator: bool,
+    /// The moderator session the upgrade request carried (checked again on every use).
+    moderator: Option<String>,
     handle: ConnHandle,
     membership: Option<Membership>,
     /// The tab session the membership was joined with.
@@ -59,15 +59,15 @@ pub struct Session {
     messages: Bucket,
     frames: Bucket,
     flood: Flood,
-    /// Messages this connection reported already (each counts once).
-    reported: Vec<u64>,
+    /// Messages this connection reported already, by room and number (each counts once).
+    reported: Vec<(Arc<str>, u64)>,
 }
 
 /// Who is on the other end, as the upgrade found out.
 pub struct Peer {
     pub ip: IpAddr,
     pub ip_hash: Arc<str>,
-    pub moderator: bool,
+    pub moderator: Option<String>,
 }
 
 /// Reports one connection may file.
@@ -316,7 +316,8 @@ impl Session {
             ClientMsg::SendMessage { text, client_ref } => return self.on_send(text, client_ref),
             ClientMsg::Report { seq, reason } => return self.on_report(seq, reason),
             ClientMsg::ModWatch {} => {
-                if !self.moderator {
+                let session = self.moderator.clone().filter(|id| self.moderation.auth.session_alive(id));
+                let Some(session) = session else {
                     self.refuse(
                         ErrorCode::PermissionDenied,
                         "Only moderators can watch the console: sign in at /mod first.".into(),
@@ -324,9 +325,9 @@ impl Session {
                         None,
                     );
                     return self.strike();
-                }
+                };
                 if !self.watching_console {
-                    self.moderation.watch(&self.handle);
+                    self.moderation.watch(&self.handle, session);
                     self.watching_console = true;
                     // The first snapshot goes out with the next console refresh (within a second).
                     let (moderation, hub) = (self.moderation.clone(), self.hub.clone());
@@ -382,7 +383,10 @@ impl Session {
             }
         };
         match membership.post(&text, client_ref.clone()) {
-            Ok(accepted) => self.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at }),
+            Ok(accepted) => {
+                self.moderation.repeats.record(self.ip, &text);
+                self.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at });
+            }
             Err(HubError::NotJoined) => {
                 // Removed meanwhile (replaced by another connection of the same tab, or kicked).
                 self.membership = None;
@@ -404,7 +408,8 @@ impl Session {
             self.refuse(ErrorCode::BadRequest, "There is no such message to report (any more).".into(), None, None);
             return Flow::Continue;
         }
-        if self.reported.contains(&seq) {
+        let key = (room.slug.clone(), seq);
+        if self.reported.contains(&key) {
             self.send(ServerMsg::Reported { seq });
             return Flow::Continue;
         }
@@ -412,20 +417,24 @@ impl Session {
             self.refuse(ErrorCode::RateLimited, "You have reported enough for one visit.".into(), None, None);
             return Flow::Continue;
         }
-        if let Err(retry) = self.messages.take(1) {
-            self.refuse(ErrorCode::RateLimited, slow_down(retry), None, Some(retry));
+        if let Err(retry) = self.messages.take(1).and_then(|()| self.ip_limits.reports.take(self.ip, 1)) {
+            self.refuse(
+                ErrorCode::RateLimited,
+                "You have reported a lot at once: try again in a minute.".into(),
+                None,
+                Some(retry),
+            );
             return Flow::Continue;
         }
-        self.reported.push(seq);
-        let (moderation, hub, handle, ip_hash) =
-            (self.moderation.clone(), self.hub.clone(), self.handle.clone(), self.ip_hash.clone());
+        self.reported.push(key);
+        let (moderation, handle, ip_hash) = (self.moderation.clone(), self.handle.clone(), self.ip_hash.clone());
+        // Consoles see it with their next refresh (within a second), however many come at once.
         self.tracker.spawn(async move {
             let answer = match moderation.report(&room, seq, &ip_hash, &reason).await {
                 Ok(()) => ServerMsg::Reported { seq },
                 Err((code, message)) => ServerMsg::error(code, message),
             };
             handle.offer(answer.encode().into());
-            moderation.refresh_consoles(&hub).await;
         });
         Flow::Continue
     }

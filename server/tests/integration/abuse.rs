@@ -303,7 +303,8 @@ fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
         // The banned client, seen through one or two of our proxies.
         assert_eq!(refused(vec![("x-forwarded-for", "203.0.113.5")]).await, Some(403));
         assert_eq!(refused(vec![("x-forwarded-for", "203.0.113.5, 10.1.2.3")]).await, Some(403));
-        assert_eq!(refused(vec![("forwarded", "for=203.0.113.5;proto=https, for=10.1.2.3")]).await, Some(403));
+        // These proxies write `X-Forwarded-For`: a `Forwarded` header is the client's own words.
+        assert_eq!(refused(vec![("forwarded", "for=203.0.113.5;proto=https, for=10.1.2.3")]).await, None);
         // Whatever the banned client itself wrote to the left of its own address is not believed.
         assert_eq!(refused(vec![("x-forwarded-for", "198.51.100.1, 203.0.113.5")]).await, Some(403));
         // Someone else, who put the banned address in front of theirs, is not banned by it.
@@ -317,5 +318,79 @@ fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
         let member = lobby.members.iter().find(|m| m.nickname == "behind-proxy").expect("member");
         let results = server.search_log(&cookie, &member.ip_hash, true).await;
         assert!(results.iter().any(|c| c.ip.as_deref() == Some("198.51.100.1")), "{results:?}");
+    });
+}
+
+/// An IPv6 visitor banned by the hash moderators see cannot come back from another address of
+/// the same /64 (which their system hands out by itself).
+#[test]
+fn a_ban_by_hash_covers_the_ipv6_block_behind_it() {
+    run(async {
+        let mut config = config();
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+        let server = TestServer::with(config).await;
+        let cookie = server.sign_in().await;
+        let mut visitor = server.connect_as(&[("x-forwarded-for", "2001:db8:1:2::5")]).await.expect("open");
+        visitor.recv_until(|m| matches!(m, ServerMsg::Welcome { .. })).await;
+        visitor.join("lobby", "v6", "test-session-ipv6-000001", None).await.expect("joined");
+        let snapshot = server.mod_snapshot(&cookie).await;
+        let hash = snapshot.rooms[0].members.iter().find(|m| m.nickname == "v6").expect("member").ip_hash.clone();
+        drop(visitor);
+        tokio::time::sleep(Duration::from_millis(200)).await; // gone from the room: only the log knows the hash
+        server
+            .must_moderate(
+                &cookie,
+                &ModAction::Ban {
+                    target: BanTarget::Hash { hash },
+                    reason: "rotating addresses".into(),
+                    duration_secs: None,
+                },
+            )
+            .await;
+        let (status, _) =
+            server.connect_as(&[("x-forwarded-for", "2001:db8:1:2:abcd::77")]).await.err().expect("banned");
+        assert_eq!(status, 403);
+        assert!(
+            server.connect_as(&[("x-forwarded-for", "2001:db8:1:3::5")]).await.is_ok(),
+            "the next /64 is someone else"
+        );
+        // A block written in the IPv4-mapped form is the IPv4 block.
+        server
+            .must_moderate(
+                &cookie,
+                &ModAction::Ban {
+                    target: BanTarget::Address { address: "::ffff:198.51.100.0/120".into() },
+                    reason: "mapped".into(),
+                    duration_secs: None,
+                },
+            )
+            .await;
+        let (status, _) = server.connect_as(&[("x-forwarded-for", "198.51.100.9")]).await.err().expect("banned");
+        assert_eq!(status, 403);
+    });
+}
+
+/// Reports cost the address, not just the connection: new connections do not multiply them.
+#[test]
+fn reports_are_limited_per_address_and_filed_once() {
+    run(async {
+        let server = TestServer::start().await;
+        let cookie = server.sign_in().await;
+        let (mut author, _) = server.member("lobby", "author").await;
+        let (seq, _) = author.say("report me", "r").await.expect("posted");
+        let mut answers = Vec::new();
+        for n in 0..12 {
+            let (mut reporter, _) = server.member("lobby", &format!("reporter{n}")).await;
+            reporter.send(&ClientMsg::Report { seq, reason: "again and again".into() }).await;
+            answers.push(
+                match reporter.recv_until(|m| matches!(m, ServerMsg::Reported { .. } | ServerMsg::Error { .. })).await {
+                    ServerMsg::Reported { .. } => "reported",
+                    ServerMsg::Error { code: ErrorCode::RateLimited, .. } => "limited",
+                    other => panic!("{other:?}"),
+                },
+            );
+        }
+        assert_eq!(answers.iter().filter(|a| **a == "reported").count(), 10, "{answers:?}");
+        assert_eq!(server.mod_snapshot(&cookie).await.reports.len(), 1, "one open report per message and address");
     });
 }

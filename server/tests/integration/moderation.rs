@@ -355,7 +355,15 @@ fn addresses_stay_hashed_unless_a_moderator_reveals_them() {
         assert!(!json.contains("127.0.0.1"), "{json}");
         let hash = &snapshot.rooms[0].members[0].ip_hash;
 
-        let hidden = server.search_log(&cookie, "visitor", false).await;
+        // The log is written in the background: a moment after the join.
+        let mut hidden = Vec::new();
+        for _ in 0..50 {
+            hidden = server.search_log(&cookie, "visitor", false).await;
+            if !hidden.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert!(!hidden.is_empty() && hidden.iter().all(|c| c.ip.is_none() && &c.ip_hash == hash));
         assert!(hidden[0].joins.iter().any(|(_, room, nickname)| room == "lobby" && nickname == "visitor"));
         let shown = server.search_log(&cookie, hash, true).await;
@@ -404,4 +412,86 @@ fn pages_carry_a_nonce_csp_and_the_hardening_headers() {
 
 fn now_ms() -> i64 {
     server::conn_log::now_ms()
+}
+
+/// A browser on another site cannot make a signed-in moderator's browser act (or sign out).
+#[test]
+fn requests_from_other_sites_are_refused() {
+    run(async {
+        let server = TestServer::start().await;
+        let cookie = server.sign_in().await;
+        let room = server.create_room("Target", 5, false).await;
+        let body =
+            serde_json::json!({ "action": ModAction::CloseRoom { room: room.slug.clone(), reason: "x".into() } });
+        let foreign = [("cookie", cookie.as_str()), ("origin", "http://evil.example")];
+        let refused =
+            server.send_http("POST", "/api/moderate", Some(("text/plain", &body.to_string())), &foreign).await;
+        assert_eq!(refused.status, 403);
+        assert_eq!(refused.body, "Requests from other sites are refused.");
+        let out = server.send_http("POST", "/mod/sign-out", None, &foreign).await;
+        assert_eq!(out.status, 403);
+        // What browsers say of a request another site made, whatever its Origin.
+        let cross = [("cookie", cookie.as_str()), ("sec-fetch-site", "cross-site"), ("origin", "null")];
+        let refused = server.send_http("POST", "/api/moderate", Some(("text/plain", &body.to_string())), &cross).await;
+        assert_eq!(refused.status, 403);
+        let sibling = [("cookie", cookie.as_str()), ("sec-fetch-site", "same-site")];
+        assert_eq!(server.send_http("POST", "/mod/sign-out", None, &sibling).await.status, 403);
+        // Still open, still signed in; our own pages work (their form posts say `Origin: null`).
+        let ours = [("cookie", cookie.as_str()), ("sec-fetch-site", "same-origin"), ("origin", "null")];
+        let done =
+            server.send_http("POST", "/api/moderate", Some(("application/json", &body.to_string())), &ours).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+    });
+}
+
+/// Leaving and coming back (a reload, another tab, another nickname) lifts neither a
+/// shadow-mute nor slow mode.
+#[test]
+fn leaving_and_rejoining_keeps_a_shadow_mute_and_slow_mode() {
+    run(async {
+        let server = TestServer::start().await;
+        let cookie = server.sign_in().await;
+        let room = server.create_room("Sticky", 10, false).await;
+        let (mut troll, joined) = server.member(&room.slug, "troll").await;
+        let mute = ModAction::ShadowMute { room: room.slug.clone(), member: joined.you.id, muted: true };
+        server.must_moderate(&cookie, &mute).await;
+        server.must_moderate(&cookie, &ModAction::SlowMode { room: room.slug.clone(), seconds: 60 }).await;
+        troll.say("first", "t1").await.expect("accepted");
+        troll.send(&ClientMsg::Leave {}).await;
+        troll.recv_until(|m| matches!(m, ServerMsg::Left { .. })).await;
+        let again = troll.join(&room.slug, "troll", &session_for("troll"), None).await.expect("back");
+        assert!(!again.history.is_empty(), "they still see their own message");
+        let slow = troll.say("second", "t2").await.expect_err("slow mode counts from before");
+        assert_eq!(slow.code, ErrorCode::SlowMode);
+
+        // Another tab and nickname from the same address: still muted.
+        let (mut alt, _) = server.member(&room.slug, "not-a-troll").await;
+        let (mut listener, _) = server.member(&room.slug, "listener").await;
+        let snapshot = server.mod_snapshot(&cookie).await;
+        let sticky = snapshot.rooms.iter().find(|r| r.room.slug == room.slug).expect("room");
+        assert!(sticky.members.iter().any(|m| m.nickname == "not-a-troll" && m.shadow_muted));
+        assert!(sticky.members.iter().any(|m| m.nickname == "troll" && m.shadow_muted));
+        alt.say("hello from the other tab", "a1").await.expect("accepted");
+        listener.assert_silent(Duration::from_millis(300)).await;
+    });
+}
+
+/// A console socket stops seeing anything once its session is signed out.
+#[test]
+fn a_console_goes_dark_when_its_session_ends() {
+    run(async {
+        let server = TestServer::start().await;
+        let cookie = server.sign_in().await;
+        let mut console = server.connect_as(&[("cookie", &cookie)]).await.expect("console");
+        console.recv_until(|m| matches!(m, ServerMsg::Welcome { .. })).await;
+        console.send(&ClientMsg::ModWatch {}).await;
+        console.recv_until(|m| matches!(m, ServerMsg::ModSnapshot { .. })).await;
+        let own = server.origin();
+        let out = server.send_http("POST", "/mod/sign-out", None, &[("cookie", &cookie), ("origin", &own)]).await;
+        assert_eq!(out.status, 303);
+        server.member("lobby", "newcomer").await; // something changes
+        let ended = console.refusal().await;
+        assert_eq!(ended.code, ErrorCode::PermissionDenied);
+        console.assert_silent(Duration::from_millis(1_500)).await;
+    });
 }

@@ -26,9 +26,18 @@ impl Room {
     /// Shadow-mutes (or unmutes) a member; `None` if there is no such member.
     pub fn shadow_mute(&self, member_id: u64, muted: bool) -> Option<protocol::Member> {
         let mut state = self.lock();
-        let member = state.members.iter_mut().find(|m| m.id == member_id)?;
-        member.shadow_muted = muted;
-        Some(member.public())
+        let member = state.members.iter().find(|m| m.id == member_id)?;
+        let (public, hash) = (member.public(), member.ip_hash.clone());
+        // By address: the member's other tabs and nicknames in this room, now and later.
+        for member in state.members.iter_mut().filter(|m| m.ip_hash == hash) {
+            member.shadow_muted = muted;
+        }
+        if muted {
+            state.muted_addresses.insert(hash);
+        } else {
+            state.muted_addresses.remove(&hash);
+        }
+        Some(public)
     }
 
     /// Removes a message from the history and from every member's screen.
