@@ -16,7 +16,7 @@ use crate::outbox::{ConnHandle, Frame, Offer};
 use crate::store::RoomRecord;
 use app::{
     api::RoomPreview,
-    protocol::{LOBBY_SLUG, Profanity, RoomSettings, RoomSummary, ServerMsg},
+    protocol::{LOBBY_SLUG, RoomSettings, RoomSummary, ServerMsg},
     rules,
 };
 use rand::Rng;
@@ -33,15 +33,8 @@ const MOD_ROOMS: usize = 30;
 /// Rooms per `directory_changed` frame, so a burst of changes never makes one huge frame.
 const DIRECTORY_CHUNK: usize = 200;
 
-/// A room as someone asks for it.
-#[derive(Clone, Debug)]
-pub struct NewRoom {
-    pub name: String,
-    pub limit: u32,
-    pub one_way: bool,
-    pub listed: bool,
-    pub profanity: Profanity,
-}
+/// A room as someone asks for it: what the creation form describes.
+pub use app::api::NewRoom;
 
 #[derive(Clone, Debug)]
 pub struct HubConfig {

@@ -1,10 +1,6 @@
 //! The server's side of the app's server functions (`app::api::Backend`).
 
-use crate::{
-    hub::{Hub, NewRoom as HubRoom},
-    limits::IpLimits,
-    moderation::Moderation,
-};
+use crate::{hub::Hub, limits::IpLimits, moderation::Moderation};
 use app::{
     api::{ApiError, Backend, NewRoom, RoomPreview},
     protocol::{ConnectionView, ErrorCode, ModAction, RoomSummary},
@@ -62,16 +58,7 @@ impl Backend for Site {
                 format!("You are creating rooms too quickly. Try again in {seconds} seconds."),
             ));
         }
-        let created = self
-            .hub
-            .create_room(HubRoom {
-                name: room.name,
-                limit: room.limit,
-                one_way: room.one_way,
-                listed: room.listed,
-                profanity: room.profanity,
-            })
-            .map_err(|error| ApiError::new(error.code(), error.to_string()))?;
+        let created = self.hub.create_room(room).map_err(|error| ApiError::new(error.code(), error.to_string()))?;
         // The room works even if this fails; it would just not survive a restart.
         if let Err(error) = self.moderation.store.save_room(&created.record()).await {
             tracing::error!(%error, room = %created.slug, "cannot save the new room's settings");

@@ -1,6 +1,6 @@
 use super::*;
 use crate::outbox::Outbox;
-use app::protocol::{Continuity, ErrorCode, Resume, close};
+use app::protocol::{Continuity, ErrorCode, Profanity, Resume, close};
 use std::{sync::Barrier, thread};
 
 fn hub() -> Hub {
