@@ -55,3 +55,29 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<
     file.write_all(value.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_generated_token_and_the_hashing_key_are_kept_and_reused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = open(dir.path(), None).await.expect("first start");
+        assert_eq!(first.mod_token.len(), 48);
+        assert_eq!(fs::read_to_string(dir.path().join(TOKEN_FILE)).expect("token file"), first.mod_token);
+        drop(first.store);
+        let again = open(dir.path(), None).await.expect("second start");
+        assert_eq!((again.mod_token.as_str(), again.secret), (first.mod_token.as_str(), first.secret));
+        drop(again.store);
+        let configured = open(dir.path(), Some(" chosen-token ")).await.expect("configured");
+        assert_eq!(configured.mod_token, "chosen-token", "the environment wins");
+        assert_eq!(configured.secret, first.secret);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(SECRET_FILE)).expect("key").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "only the owner reads the key");
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod session;
 use session::{Peer, Session};
 
 use crate::{
+    conn_log::now_ms,
     limits::IpSlot,
     moderation::Moderation,
     outbox::{CloseReason, ConnHandle, Outbox},
@@ -60,7 +61,8 @@ pub async fn upgrade(
     // A moderator's session outranks a ban on their address: a ban on a shared address (an
     // office, a carrier's NAT) must not lock out the people who can lift it.
     let moderator = moderation.auth.session(&headers);
-    if let Some(ban) = moderation.ban_for(ip).filter(|_| moderator.is_none()) {
+    let ip_hash: Arc<str> = moderation.hasher.hash(ip).into();
+    if let Some(ban) = moderation.bans.find(ip, &ip_hash, now_ms()).filter(|_| moderator.is_none()) {
         let sentence = app::text::ban_sentence(&ban.reason, ban.expires_at);
         return (StatusCode::FORBIDDEN, sentence).into_response();
     }
@@ -83,7 +85,6 @@ pub async fn upgrade(
     };
     let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let (handle, outbox) = ConnHandle::new(conn_id, state.config.outbox);
-    let ip_hash: Arc<str> = moderation.hasher.hash(ip).into();
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     moderation.log.opened(conn_id, ip, ip_hash.to_string(), user_agent.to_owned());
     moderation.registry.add(ip, ip_hash.clone(), moderator.is_some(), handle.clone());

@@ -73,20 +73,20 @@ impl Repeats {
     }
 
     /// Refused if `text` was already posted from `ip` `allowed` times in the window. Case,
-    /// spacing and punctuation do not make a message different.
-    pub fn check(&self, ip: IpAddr, text: &str) -> Result<(), Refusal> {
-        let fingerprint = fingerprint(text);
+    /// spacing and punctuation do not make a message different. Allowed: its fingerprint, to
+    /// `record` once it is posted.
+    pub fn check(&self, ip: IpAddr, text: &str) -> Result<Fingerprint, Refusal> {
+        let fingerprint = Fingerprint::of(text);
         let now = Instant::now();
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let repeats = seen.get(&IpKey::from(ip)).map_or(0, |recent| {
-            recent.iter().filter(|(f, at)| *f == fingerprint && now.duration_since(*at) < self.window).count()
+            recent.iter().filter(|(f, at)| *f == fingerprint.0 && now.duration_since(*at) < self.window).count()
         });
-        if repeats >= self.allowed as usize { Err(Refusal::Spam) } else { Ok(()) }
+        if repeats >= self.allowed as usize { Err(Refusal::Spam) } else { Ok(fingerprint) }
     }
 
-    /// Notes that `text` was posted from `ip` (after it was: a refused message is no repeat).
-    pub fn record(&self, ip: IpAddr, text: &str) {
-        let fingerprint = fingerprint(text);
+    /// Notes that a message was posted from `ip` (after it was: a refused message is no repeat).
+    pub fn record(&self, ip: IpAddr, Fingerprint(fingerprint): Fingerprint) {
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let recent = seen.entry(IpKey::from(ip)).or_default();
@@ -105,16 +105,22 @@ impl Repeats {
     }
 }
 
-/// Letters and digits, lower-cased; a message with none (emoji, punctuation) by everything but
-/// its spaces, so that "👍" and "🎉" stay different messages.
-fn fingerprint(text: &str) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let wordy = text.chars().any(char::is_alphanumeric);
-    let kept = text.chars().filter(|c| if wordy { c.is_alphanumeric() } else { !c.is_whitespace() });
-    for c in kept.flat_map(char::to_lowercase) {
-        c.hash(&mut hasher);
+/// What makes two messages "the same" for the spam filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint(u64);
+
+impl Fingerprint {
+    /// Letters and digits, lower-cased; a message with none (emoji, punctuation) by everything
+    /// but its spaces, so that "👍" and "🎉" stay different messages.
+    fn of(text: &str) -> Self {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let wordy = text.chars().any(char::is_alphanumeric);
+        let kept = text.chars().filter(|c| if wordy { c.is_alphanumeric() } else { !c.is_whitespace() });
+        for c in kept.flat_map(char::to_lowercase) {
+            c.hash(&mut hasher);
+        }
+        Self(hasher.finish())
     }
-    hasher.finish()
 }
 
 #[cfg(test)]
@@ -148,7 +154,7 @@ mod tests {
     fn the_same_text_again_and_again_is_spam_whatever_its_case_and_spacing() {
         let repeats = Repeats::new(2, Duration::from_secs(60));
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        let post = |text: &str| repeats.check(ip, text).map(|()| repeats.record(ip, text));
+        let post = |text: &str| repeats.check(ip, text).map(|fingerprint| repeats.record(ip, fingerprint));
         assert!(post("BUY NOW!!!").is_ok());
         assert!(repeats.check(ip, "buy now").is_ok(), "checking alone records nothing");
         assert!(post("buy now").is_ok());

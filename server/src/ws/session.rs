@@ -367,9 +367,9 @@ impl Session {
         let profanity = membership.room.settings().profanity;
         let checked = filters::links(&text, self.moderation.max_links)
             .and_then(|()| filters::profanity(text, profanity))
-            .and_then(|text| self.moderation.repeats.check(self.ip, &text).map(|()| text));
-        let text = match checked {
-            Ok(text) => text,
+            .and_then(|text| self.moderation.repeats.check(self.ip, &text).map(|fingerprint| (text, fingerprint)));
+        let (text, fingerprint) = match checked {
+            Ok(checked) => checked,
             Err(refusal) => {
                 let (code, message) = match refusal {
                     Refusal::Profanity => (ErrorCode::Profanity, "This room does not allow profanity.".to_owned()),
@@ -384,7 +384,7 @@ impl Session {
         };
         match membership.post(&text, client_ref.clone()) {
             Ok(accepted) => {
-                self.moderation.repeats.record(self.ip, &text);
+                self.moderation.repeats.record(self.ip, fingerprint);
                 self.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at });
             }
             Err(HubError::NotJoined) => {

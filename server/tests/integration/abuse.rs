@@ -394,3 +394,28 @@ fn reports_are_limited_per_address_and_filed_once() {
         assert_eq!(server.mod_snapshot(&cookie).await.reports.len(), 1, "one open report per message and address");
     });
 }
+
+/// Joining (and so changing nickname, which is leaving and joining again) costs three messages.
+#[test]
+fn joins_and_nickname_changes_cost_more_than_messages() {
+    run(async {
+        let mut config = config();
+        config.message_burst = 10;
+        config.message_interval = Duration::from_secs(3_600);
+        let server = TestServer::with(config).await;
+        let (mut member, _) = server.member("lobby", "first-name").await;
+        for n in 0..4 {
+            member.say(&format!("message {n}"), &format!("m{n}")).await.expect("3 + 4 of 10");
+        }
+        member.send(&ClientMsg::Leave {}).await;
+        member.recv_until(|m| matches!(m, ServerMsg::Left { .. })).await;
+        member.join("lobby", "second-name", "test-session-rename-0001", None).await.expect("3 more: 10 of 10");
+        let refused = member.say("one more", "m4").await.expect_err("the bucket is empty");
+        assert_eq!(refused.code, ErrorCode::RateLimited);
+        member.send(&ClientMsg::Leave {}).await;
+        member.recv_until(|m| matches!(m, ServerMsg::Left { .. })).await;
+        let rename =
+            member.join("lobby", "third-name", "test-session-rename-0001", None).await.expect_err("no joins left");
+        assert_eq!(rename.code, ErrorCode::RateLimited);
+    });
+}

@@ -253,3 +253,54 @@ async fn spawn_binary(data: &Path) -> (Child, TestServer) {
     }
     (child, server)
 }
+
+/// The application's log (stdout, stderr of the real binary, at debug level) never holds a
+/// client's raw address, whatever happens to that client.
+#[test]
+fn raw_addresses_never_reach_the_application_log() {
+    run(async {
+        let data = tempfile::tempdir().expect("data dir");
+        let client = "198.51.100.23";
+        let port = TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+        let log_path = data.path().join("output.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_burner"))
+            .env("BURNER_ADDR", format!("127.0.0.1:{port}"))
+            .env("BURNER_DATA_DIR", data.path())
+            .env("BURNER_MOD_TOKEN", MOD_TOKEN)
+            .env("BURNER_LOG", "debug")
+            .env("BURNER_TRUSTED_PROXIES", "127.0.0.1/32")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("burner starts");
+        let server = TestServer::attach(([127, 0, 0, 1], port).into());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(server.addr).await.is_err() {
+            assert!(Instant::now() < deadline, "burner did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let cookie = server.sign_in().await;
+        let forwarded = [("x-forwarded-for", client)];
+        let mut visitor = server.connect_as(&forwarded).await.expect("open");
+        visitor.recv_until(|m| matches!(m, ServerMsg::Welcome { .. })).await;
+        let joined = visitor.join("lobby", "someone", "test-session-logcheck-01", None).await.expect("joined");
+        visitor.send_text("not json").await;
+        visitor.say("hello", "h1").await.expect("posted");
+        let form = ("application/x-www-form-urlencoded", "token=wrong");
+        server.send_http("POST", "/mod/sign-in", Some(form), &[("x-forwarded-for", client)]).await;
+        let ban = ModAction::Ban {
+            target: BanTarget::Member { room: "lobby".into(), member: joined.you.id },
+            reason: "log check".into(),
+            duration_secs: None,
+        };
+        server.must_moderate(&cookie, &ban).await;
+        assert!(server.connect_as(&forwarded).await.is_err(), "banned");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        tokio::task::spawn_blocking(move || child.wait()).await.expect("joined").expect("exited");
+        let output = std::fs::read_to_string(&log_path).expect("log");
+        assert!(output.contains("DEBUG"), "the debug log was captured: {output}");
+        assert!(!output.contains(client), "a raw address in the log:\n{output}");
+    });
+}
