@@ -231,15 +231,28 @@ async fn wait_for_log(server: &TestServer, cookie: &str, nickname: &str) {
 
 /// The `burner` binary on a free port with `data` as its data directory, once it answers.
 async fn spawn_binary(data: &Path) -> (Child, TestServer) {
+    spawn_binary_with(data, &[], None).await
+}
+
+/// The same, with more settings, its output written to `output` (else dropped).
+async fn spawn_binary_with(data: &Path, env: &[(&str, &str)], output: Option<&Path>) -> (Child, TestServer) {
     let port = TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let (stdout, stderr) = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path).expect("output file");
+            (Stdio::from(file.try_clone().expect("output file")), Stdio::from(file))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
     let child = Command::new(env!("CARGO_BIN_EXE_burner"))
         .env("BURNER_ADDR", format!("127.0.0.1:{port}"))
         .env("BURNER_DATA_DIR", data)
         .env("BURNER_MOD_TOKEN", MOD_TOKEN)
         .env("BURNER_LOG", "warn")
         .env("BURNER_JOIN_BURST_PER_IP", "1000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .envs(env.iter().copied())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .expect("burner starts");
     let server = TestServer::attach(([127, 0, 0, 1], port).into());
@@ -261,25 +274,9 @@ fn raw_addresses_never_reach_the_application_log() {
     run(async {
         let data = tempfile::tempdir().expect("data dir");
         let client = "198.51.100.23";
-        let port = TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
         let log_path = data.path().join("output.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_burner"))
-            .env("BURNER_ADDR", format!("127.0.0.1:{port}"))
-            .env("BURNER_DATA_DIR", data.path())
-            .env("BURNER_MOD_TOKEN", MOD_TOKEN)
-            .env("BURNER_LOG", "debug")
-            .env("BURNER_TRUSTED_PROXIES", "127.0.0.1/32")
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("burner starts");
-        let server = TestServer::attach(([127, 0, 0, 1], port).into());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(server.addr).await.is_err() {
-            assert!(Instant::now() < deadline, "burner did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let settings = [("BURNER_LOG", "debug"), ("BURNER_TRUSTED_PROXIES", "127.0.0.1/32")];
+        let (mut child, server) = spawn_binary_with(data.path(), &settings, Some(&log_path)).await;
         let cookie = server.sign_in().await;
         let forwarded = [("x-forwarded-for", client)];
         let mut visitor = server.connect_as(&forwarded).await.expect("open");
