@@ -192,15 +192,7 @@ fn with_status(error: ApiError) -> ApiError {
         .and_then(|parts| parts.headers.get(ACCEPT)?.to_str().ok().map(|a| a.contains("text/html")))
         .unwrap_or(false);
     if !from_a_form && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(match error.code {
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Banned | ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-            ErrorCode::RoomNotFound => StatusCode::NOT_FOUND,
-            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        });
+        response.set_status(StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY));
     }
     error
 }

@@ -452,6 +452,22 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The HTTP status a refusal with this code is answered with, wherever it is answered over
+    /// HTTP (server functions, the upgrade, pages): the one place this is decided.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::BadRequest | Self::SessionInvalid => 400,
+            Self::Banned | Self::PermissionDenied => 403,
+            Self::RoomNotFound | Self::NotJoined => 404,
+            Self::RateLimited | Self::Muted | Self::SlowMode => 429,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+            _ => 422,
+        }
+    }
+}
+
 /// Application WebSocket close codes.
 ///
 /// Codes 4000–4099 mean "reconnect (with backoff)"; 4100–4199 are terminal: reconnecting would

@@ -1,19 +1,27 @@
-//! The hub: which rooms exist, who may create them, and the live room directory.
+//! The hub: which rooms exist, who may create them, and the live room directory. Each room
+//! decides its events and publishes them through the broker (`crate::broker`); each room's
+//! [`LocalMembers`] is where they end on this node.
 //!
 //! Locking: the room table (`rooms`) is a short `RwLock` section to find or add a room; each room
-//! has its own `Mutex` (see [`room`]); the watcher list has its own. A room lock is never taken
-//! while the table is write-locked except in expiry, which takes them in that order (table, then
-//! room); nothing takes them the other way round. No lock is held across an `.await`: the hub has
-//! no `.await` at all, it only queues frames.
+//! has its own `Mutex` (see [`room`]), and under it the room's local members have theirs; the
+//! watcher list has its own. A room lock is never taken while the table is write-locked except in
+//! expiry, which takes them in that order (table, then room); nothing takes them the other way
+//! round, and delivering an event (under the room lock) never touches the table. No lock is held
+//! across an `.await`: the hub has no `.await` at all, it only queues frames.
 
-mod error;
+mod local;
 mod room;
 
-pub use error::HubError;
+pub use local::LocalMembers;
 pub use room::{Accepted, JoinRequest, MAX_SLOW_MODE, Membership, Room, RoomSpec};
 
-use crate::outbox::{ConnHandle, Frame, Offer};
-use crate::store::RoomRecord;
+use crate::{
+    broker::Broker,
+    error::Refusal,
+    frame::Frame,
+    outbox::{ConnHandle, Offer},
+    store::RoomRecord,
+};
 use app::{
     api::RoomPreview,
     protocol::{LOBBY_SLUG, RoomSettings, RoomSummary, ServerMsg},
@@ -46,6 +54,8 @@ pub struct HubConfig {
 
 pub struct Hub {
     config: HubConfig,
+    /// Carries every room's events to the members (see `crate::broker`).
+    broker: Arc<dyn Broker>,
     rooms: RwLock<Rooms>,
     watchers: Mutex<Watchers>,
     /// Member ids are unique for the life of the process and never reused.
@@ -67,10 +77,15 @@ struct Watchers {
 }
 
 impl Hub {
-    pub fn new(config: HubConfig) -> Self {
-        let hub =
-            Self { rooms: RwLock::default(), watchers: Mutex::default(), next_member_id: AtomicU64::new(1), config };
-        let lobby = Room::new(RoomSpec {
+    pub fn new(config: HubConfig, broker: Arc<dyn Broker>) -> Self {
+        let hub = Self {
+            rooms: RwLock::default(),
+            watchers: Mutex::default(),
+            next_member_id: AtomicU64::new(1),
+            config,
+            broker,
+        };
+        let lobby = hub.new_room(RoomSpec {
             slug: LOBBY_SLUG.into(),
             name: "Lobby".into(),
             name_key: rules::confusable_key("Lobby"),
@@ -83,6 +98,10 @@ impl Hub {
         });
         hub.insert(Arc::new(lobby));
         hub
+    }
+
+    fn new_room(&self, spec: RoomSpec) -> Room {
+        Room::new(spec, self.broker.clone())
     }
 
     /// Brings back the rooms a previous run stored (with fresh epochs: their history is gone),
@@ -104,7 +123,7 @@ impl Hub {
             if self.room(&record.slug).is_some() {
                 continue;
             }
-            let room = Room::new(RoomSpec {
+            let room = self.new_room(RoomSpec {
                 slug: record.slug.into(),
                 name: name.display.into(),
                 name_key: name.key,
@@ -131,20 +150,19 @@ impl Hub {
 
     /// Creates a room with a fresh slug derived from its name. The caller has rate-limited the
     /// creator already, and stores the room.
-    pub fn create_room(&self, request: NewRoom) -> Result<Arc<Room>, HubError> {
+    pub fn create_room(&self, request: NewRoom) -> Result<Arc<Room>, Refusal> {
         let NewRoom { name, limit, one_way, listed, profanity } = request;
-        let name = name.as_str();
-        let name = rules::room_name(name).map_err(HubError::RoomNameInvalid)?;
+        let name = rules::room_name(&name).map_err(Refusal::room_name)?;
         let max = self.config.max_room_limit;
         if !(rules::ROOM_LIMIT_MIN..=max).contains(&limit) {
-            return Err(HubError::LimitInvalid { max });
+            return Err(Refusal::limit_invalid(max));
         }
         let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
         if rooms.by_slug.len() >= self.config.max_rooms {
-            return Err(HubError::TooManyRooms);
+            return Err(Refusal::too_many_rooms());
         }
         if rooms.names.contains_key(&name.key) {
-            return Err(HubError::RoomNameTaken);
+            return Err(Refusal::room_name_taken());
         }
         let slug = loop {
             let candidate = slug_for(&name.display);
@@ -152,7 +170,7 @@ impl Hub {
                 break Arc::<str>::from(candidate);
             }
         };
-        let room = Arc::new(Room::new(RoomSpec {
+        let room = Arc::new(self.new_room(RoomSpec {
             slug: slug.clone(),
             name: name.display.into(),
             name_key: name.key.clone(),
@@ -190,7 +208,6 @@ impl Hub {
         true
     }
 
-    /// Every room as the moderator console shows it, busiest first.
     /// The busiest rooms as the console shows them (at most `MOD_ROOMS`: the snapshot is sent
     /// to every console each time it changes).
     pub fn mod_rooms(&self) -> Vec<app::protocol::ModRoom> {
@@ -224,8 +241,8 @@ impl Hub {
         Some(RoomPreview { room: room.summary(), recent: (!room.one_way).then(|| room.recent_messages()) })
     }
 
-    pub fn join(&self, slug: &str, conn: &ConnHandle, request: JoinRequest<'_>) -> Result<Membership, HubError> {
-        let room = self.room(slug).ok_or(HubError::RoomNotFound)?;
+    pub fn join(&self, slug: &str, conn: &ConnHandle, request: JoinRequest<'_>) -> Result<Membership, Refusal> {
+        let room = self.room(slug).ok_or_else(Refusal::room_not_found)?;
         room.join(conn, request, &self.next_member_id)
     }
 
@@ -233,7 +250,7 @@ impl Hub {
     /// under the watchers lock, so no update can fall between it and the watcher's registration.
     pub fn watch_directory(&self, conn: &ConnHandle) {
         let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
-        let snapshot: Frame = ServerMsg::Directory { rooms: self.listed_rooms() }.encode().into();
+        let snapshot = Frame::encode(&ServerMsg::Directory { rooms: self.listed_rooms() });
         if conn.offer(snapshot) == Offer::Queued {
             watchers.conns.insert(conn.id, conn.clone());
         }
@@ -257,12 +274,10 @@ impl Hub {
         }
         let (mut updated, mut removed) = (updated.into_iter().peekable(), removed.into_iter().peekable());
         while updated.peek().is_some() || removed.peek().is_some() {
-            let frame: Frame = ServerMsg::DirectoryChanged {
+            let frame = Frame::encode(&ServerMsg::DirectoryChanged {
                 updated: updated.by_ref().take(DIRECTORY_CHUNK).collect(),
                 removed: removed.by_ref().take(DIRECTORY_CHUNK).collect(),
-            }
-            .encode()
-            .into();
+            });
             watchers.conns.retain(|_, conn| conn.offer(frame.clone()) == Offer::Queued);
         }
     }

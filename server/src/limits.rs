@@ -19,12 +19,15 @@ use std::{
 type Direct = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 type Keyed = RateLimiter<IpKey, DefaultKeyedStateStore<IpKey>, DefaultClock>;
 
-/// An IPv4 address, or the /64 prefix of an IPv6 address.
+/// What shared limits are counted under: an IPv4 address, or the /64 prefix of an IPv6
+/// address; or, for a sender that has no address of its own (a bridged author), an id its
+/// source gives it.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum IpKey {
     V4(u32),
     /// The upper 64 bits.
     V6(u64),
+    Other(u64),
 }
 
 impl From<IpAddr> for IpKey {
@@ -85,9 +88,9 @@ impl PerIp {
         Self(RateLimiter::keyed(quota))
     }
 
-    pub fn take(&self, ip: IpAddr, cost: u32) -> Result<(), RetryAfter> {
+    pub fn take(&self, key: impl Into<IpKey>, cost: u32) -> Result<(), RetryAfter> {
         let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
-        match self.0.check_key_n(&IpKey::from(ip), cost) {
+        match self.0.check_key_n(&key.into(), cost) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(RetryAfter(not_until.wait_time_from(DefaultClock::default().now()))),
             Err(_) => Err(RetryAfter(Duration::from_secs(60))),
@@ -111,14 +114,18 @@ pub struct IpLimits {
     pub connects: PerIp,
     /// WebSocket connections open at once.
     pub open: Arc<OpenPerIp>,
-    pub joins: PerIp,
-    /// Messages, across all of an address's connections (each also has its own bucket).
-    pub messages: PerIp,
     pub room_creation: PerIp,
     /// Moderator sign-in attempts: a token cannot be guessed at speed.
     pub sign_ins: PerIp,
-    /// Reports: each stores a snapshot of a room, so new connections must not multiply them.
-    pub reports: PerIp,
+}
+
+impl IpLimits {
+    /// Forgets addresses whose buckets are full again.
+    pub fn forget_idle(&self) {
+        self.connects.forget_idle();
+        self.room_creation.forget_idle();
+        self.sign_ins.forget_idle();
+    }
 }
 
 /// How many connections each IP key has open, against a cap.

@@ -9,8 +9,10 @@ pub mod registry;
 
 use crate::{
     conn_log::{ConnLog, now_ms},
+    error::Refusal,
+    frame::Frame,
     hub::Hub,
-    outbox::{CloseReason, ConnHandle, Frame, Offer},
+    outbox::{CloseReason, ConnHandle, Offer},
     peer::{IpHasher, TrustedProxies, ban_block},
     store::{self, AuditEntry, Ban, Report, Store},
 };
@@ -20,8 +22,6 @@ use app::protocol::{
 };
 use auth::Auth;
 use bans::{Bans, covers};
-use filters::Repeats;
-use flood::FloodPolicy;
 use registry::Registry;
 use std::{
     collections::HashMap,
@@ -42,10 +42,7 @@ pub struct Moderation {
     pub bans: Bans,
     pub log: ConnLog,
     pub registry: Registry,
-    pub repeats: Repeats,
     pub auth: Auth,
-    pub flood: FloodPolicy,
-    pub max_links: u32,
     pub ban_duration: Duration,
     pub ipv6_prefix: u8,
     pub consoles: Consoles,
@@ -67,24 +64,7 @@ fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
     }
 }
 
-/// A moderator's request went wrong: a code and a sentence for the console.
-pub type Refused = (ErrorCode, String);
-
-fn not_found(what: &str) -> Refused {
-    (ErrorCode::RoomNotFound, format!("There is no such {what} (any more)."))
-}
-
-fn storage(error: store::StoreError) -> Refused {
-    tracing::error!(%error, "moderation storage failed");
-    (ErrorCode::Unavailable, "That could not be saved: the database is failing. See the server log.".to_owned())
-}
-
 impl Moderation {
-    /// The ban that applies to `ip` now, if any.
-    pub fn ban_for(&self, ip: IpAddr) -> Option<Ban> {
-        self.bans.find(ip, &self.hasher.hash(ip), now_ms())
-    }
-
     /// Writes one line of the audit log (failures are logged: the action itself stands).
     pub async fn audit(&self, action: &str, target: &str, reason: &str, detail: String) {
         let entry = AuditEntry {
@@ -105,10 +85,10 @@ impl Moderation {
         target: store::BanTarget,
         reason: &str,
         duration: Option<Duration>,
-    ) -> Result<Ban, Refused> {
+    ) -> Result<Ban, Refusal> {
         let at = now_ms();
         let expires_at = duration.map(|d| at.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
-        let ban = self.store.add_ban(&target, reason, at, expires_at).await.map_err(storage)?;
+        let ban = self.store.add_ban(&target, reason, at, expires_at).await?;
         self.bans.insert(ban.clone());
         let sentence = app::text::ban_sentence(reason, expires_at);
         let closed = self
@@ -135,11 +115,11 @@ impl Moderation {
     }
 
     /// Does what a moderator asked; the sentence confirming it, or why it could not be done.
-    pub async fn command(&self, hub: &Hub, command: ModAction) -> Result<String, Refused> {
+    pub async fn command(&self, hub: &Hub, command: ModAction) -> Result<String, Refusal> {
         match command {
             ModAction::Kick { room, member, reason } => {
                 let kicked =
-                    hub.room(&room).and_then(|r| r.kick(member, &reason)).ok_or_else(|| not_found("member"))?;
+                    hub.room(&room).and_then(|r| r.kick(member, &reason)).ok_or_else(|| Refusal::no_such("member"))?;
                 self.audit("kick", &format!("{} in {room}", kicked.nickname), &reason, String::new()).await;
                 Ok(format!("{} was removed from the room.", kicked.nickname))
             }
@@ -157,16 +137,18 @@ impl Moderation {
                 })
             }
             ModAction::Unban { id } => {
-                let lifted = self.store.lift_ban(id, now_ms()).await.map_err(storage)?;
+                let lifted = self.store.lift_ban(id, now_ms()).await?;
                 if !(self.bans.remove(id) || lifted) {
-                    return Err(not_found("ban"));
+                    return Err(Refusal::no_such("ban"));
                 }
                 self.audit("unban", &format!("ban {id}"), "", String::new()).await;
                 Ok("The ban is lifted.".to_owned())
             }
             ModAction::ShadowMute { room, member, muted } => {
-                let who =
-                    hub.room(&room).and_then(|r| r.shadow_mute(member, muted)).ok_or_else(|| not_found("member"))?;
+                let who = hub
+                    .room(&room)
+                    .and_then(|r| r.shadow_mute(member, muted))
+                    .ok_or_else(|| Refusal::no_such("member"))?;
                 let action = if muted { "shadow_mute" } else { "unmute" };
                 self.audit(action, &format!("{} in {room}", who.nickname), "", String::new()).await;
                 Ok(if muted {
@@ -176,7 +158,8 @@ impl Moderation {
                 })
             }
             ModAction::DeleteMessage { room, seq, reason } => {
-                let author = hub.room(&room).and_then(|r| r.delete_message(seq)).ok_or_else(|| not_found("message"))?;
+                let author =
+                    hub.room(&room).and_then(|r| r.delete_message(seq)).ok_or_else(|| Refusal::no_such("message"))?;
                 self.audit(
                     "delete_message",
                     &format!("#{seq} by {} in {room}", author.nickname),
@@ -187,7 +170,7 @@ impl Moderation {
                 Ok("The message is deleted.".to_owned())
             }
             ModAction::LockRoom { room, locked } => {
-                let target = hub.room(&room).ok_or_else(|| not_found("room"))?;
+                let target = hub.room(&room).ok_or_else(|| Refusal::no_such("room"))?;
                 target.update_settings(|s| s.locked = locked);
                 self.save_settings(&target).await?;
                 self.audit(if locked { "lock" } else { "unlock" }, &room, "", String::new()).await;
@@ -195,7 +178,7 @@ impl Moderation {
             }
             ModAction::SlowMode { room, seconds } => {
                 let seconds = seconds.min(crate::hub::MAX_SLOW_MODE.as_secs() as u32);
-                let target = hub.room(&room).ok_or_else(|| not_found("room"))?;
+                let target = hub.room(&room).ok_or_else(|| Refusal::no_such("room"))?;
                 target.update_settings(|s| s.slow_mode_secs = seconds);
                 self.save_settings(&target).await?;
                 self.audit("slow_mode", &room, "", format!("{seconds} s")).await;
@@ -207,15 +190,15 @@ impl Moderation {
             }
             ModAction::CloseRoom { room, reason } => {
                 if !hub.close_room(&room, &reason) {
-                    return Err(not_found("room"));
+                    return Err(Refusal::no_such("room"));
                 }
-                self.store.delete_room(&room).await.map_err(storage)?;
+                self.store.delete_room(&room).await?;
                 self.audit("close_room", &room, &reason, String::new()).await;
                 Ok("The room is closed.".to_owned())
             }
             ModAction::ResolveReport { id } => {
-                if !self.store.resolve_report(id, now_ms()).await.map_err(storage)? {
-                    return Err(not_found("open report"));
+                if !self.store.resolve_report(id, now_ms()).await? {
+                    return Err(Refusal::no_such("open report"));
                 }
                 self.audit("resolve_report", &format!("report {id}"), "", String::new()).await;
                 Ok("The report is resolved.".to_owned())
@@ -223,31 +206,30 @@ impl Moderation {
         }
     }
 
-    async fn save_settings(&self, room: &crate::hub::Room) -> Result<(), Refused> {
-        self.store.save_room(&room.record()).await.map_err(storage)
+    async fn save_settings(&self, room: &crate::hub::Room) -> Result<(), Refusal> {
+        Ok(self.store.save_room(&room.record()).await?)
     }
 
     /// What a ban covers: an IPv4 address, or an IPv6 address's block (its owner can pick any
     /// address in it); a hash becomes the address behind it where the log or a member knows it.
-    async fn ban_target(&self, hub: &Hub, target: protocol::BanTarget) -> Result<store::BanTarget, Refused> {
+    async fn ban_target(&self, hub: &Hub, target: protocol::BanTarget) -> Result<store::BanTarget, Refusal> {
         Ok(match target {
             protocol::BanTarget::Member { room, member } => {
                 let (ip, _) =
-                    hub.room(&room).and_then(|r| r.member_address(member)).ok_or_else(|| not_found("member"))?;
+                    hub.room(&room).and_then(|r| r.member_address(member)).ok_or_else(|| Refusal::no_such("member"))?;
                 self.address_ban(ip)
             }
             protocol::BanTarget::Hash { hash } => {
                 let hash = hash.trim().to_ascii_lowercase();
                 if hash.len() != 24 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err((ErrorCode::BadRequest, "An address hash is 24 hex digits.".to_owned()));
+                    return Err(Refusal::bad_request("An address hash is 24 hex digits."));
                 }
                 let known = match self.registry.address_of(&hash) {
                     Some(ip) => Some(ip),
                     None => self
                         .store
                         .search_connections(&hash, 1)
-                        .await
-                        .map_err(storage)?
+                        .await?
                         .first()
                         .and_then(|row| (row.ip_hash == hash).then(|| row.ip.parse::<IpAddr>().ok()).flatten()),
                 };
@@ -263,7 +245,7 @@ impl Moderation {
                 } else if let Ok(net) = address.parse::<ipnet::IpNet>() {
                     store::BanTarget::Net(canonical_net(net.trunc()))
                 } else {
-                    return Err((ErrorCode::BadRequest, "That is neither an address nor a block (CIDR).".to_owned()));
+                    return Err(Refusal::bad_request("That is neither an address nor a block (CIDR)."));
                 }
             }
         })
@@ -278,8 +260,8 @@ impl Moderation {
     }
 
     /// Connection-log search for the console; addresses only when `reveal` (audited).
-    pub async fn search(&self, text: &str, reveal: bool) -> Result<Vec<ConnectionView>, Refused> {
-        let rows = self.store.search_connections(text, 200).await.map_err(storage)?;
+    pub async fn search(&self, text: &str, reveal: bool) -> Result<Vec<ConnectionView>, Refusal> {
+        let rows = self.store.search_connections(text, 200).await?;
         if reveal {
             // The audit log (which every moderator sees) names an address by its hash.
             let searched = match text.trim().parse::<IpAddr>() {
@@ -308,7 +290,7 @@ impl Moderation {
         seq: u64,
         reporter_hash: &str,
         reason: &str,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let snapshot = room.report_snapshot(REPORT_SNAPSHOT);
         let report = Report {
             id: 0,
@@ -320,7 +302,7 @@ impl Moderation {
             snapshot: serde_json::to_string(&snapshot).unwrap_or_else(|_| "[]".to_owned()),
             resolved_at: None,
         };
-        self.store.add_report(&report).await.map_err(storage)?;
+        self.store.add_report(&report).await?;
         Ok(())
     }
 
@@ -358,7 +340,7 @@ impl Moderation {
 
     /// Sends the console snapshot to `conn` now, and again whenever it changes.
     pub fn watch(&self, conn: &ConnHandle, session: String) {
-        let watcher = (conn.clone(), session, Frame::from(""));
+        let watcher = (conn.clone(), session, Frame::default());
         self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner).insert(conn.id, watcher);
     }
 
@@ -371,14 +353,14 @@ impl Moderation {
         if self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner).is_empty() {
             return;
         }
-        let frame: Frame = ServerMsg::ModSnapshot { snapshot: self.snapshot(hub).await }.encode().into();
+        let frame = Frame::encode(&ServerMsg::ModSnapshot { snapshot: self.snapshot(hub).await });
         let mut watchers = self.consoles.0.lock().unwrap_or_else(PoisonError::into_inner);
         watchers.retain(|_, (conn, session, last)| {
             // Signed out or expired since: the console stops seeing anything.
             if !self.auth.session_alive(session) {
                 let ended =
                     ServerMsg::error(ErrorCode::PermissionDenied, "Your moderator session has ended.".to_owned());
-                conn.offer(ended.encode().into());
+                conn.offer(Frame::encode(&ended));
                 return false;
             }
             if *last == frame {

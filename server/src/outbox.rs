@@ -5,16 +5,13 @@
 //! queue (no preallocated blocks), and the queue and the close signal share one allocation and
 //! one wake-up.
 
-use axum::extract::ws::Utf8Bytes;
+use crate::frame::Frame;
 use std::{
     borrow::Cow,
     collections::VecDeque,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 use tokio::sync::Notify;
-
-/// An encoded text frame. Cloning shares the bytes: a message is encoded once for a whole room.
-pub type Frame = Utf8Bytes;
 
 /// Why the server is closing a connection: a WebSocket close code and a short reason (at most
 /// 123 bytes go out in the close frame).

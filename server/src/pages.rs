@@ -2,7 +2,7 @@
 //! leptos_axum. The page goes into the document as JSON too, for the browser to hydrate. Also the
 //! moderators' sign-in and sign-out, which are plain form posts.
 
-use crate::state::AppState;
+use crate::{state::AppState, visitor::Visitor};
 use app::{
     api::{ApiError, CONSOLE_PATH},
     page::Page,
@@ -11,14 +11,13 @@ use app::{
 use axum::{
     Form,
     body::Body,
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, Request, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use leptos::{nonce::use_nonce, prelude::use_context, server_fn::error::ServerFnUrlError};
 use leptos_axum::ResponseOptions;
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -29,15 +28,13 @@ pub struct HomeQuery {
 
 /// The sentence a banned visitor sees instead of the forms; `None` for everyone else (and for
 /// moderators, who must never lock themselves out by banning an address they share).
-fn ban_notice(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<String> {
-    let moderation = &state.moderation;
-    let ban = moderation.ban_for(moderation.proxies.client_ip(peer.ip(), headers))?;
-    (!moderation.auth.is_moderator(headers)).then(|| app::text::ban_sentence(&ban.reason, ban.expires_at))
+fn ban_notice(visitor: &Visitor) -> Option<String> {
+    visitor.banned().map(|refusal| refusal.sentence().to_owned())
 }
 
 pub async fn home(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Query(query): Query<HomeQuery>,
     request: Request<Body>,
 ) -> Response {
@@ -45,21 +42,21 @@ pub async fn home(
     let form_error = query
         .error
         .map(|encoded| ApiError::sentence_for(ServerFnUrlError::<ApiError>::decode_err(&encoded).code).to_owned());
-    let banned = ban_notice(&state, peer, request.headers());
+    let banned = ban_notice(&visitor);
     let page = Page::Home { rooms: state.hub.listed_rooms(), form_error, banned };
     render(&state, page, StatusCode::OK, request).await
 }
 
 pub async fn room(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Path(slug): Path<String>,
     request: Request<Body>,
 ) -> Response {
     let preview = is_valid_slug(&slug).then(|| state.hub.preview(&slug)).flatten();
     match preview {
         Some(preview) => {
-            let banned = ban_notice(&state, peer, request.headers());
+            let banned = ban_notice(&visitor);
             render(&state, Page::Room { preview, banned }, StatusCode::OK, request).await
         }
         None => render(&state, Page::NotFound { room: true }, StatusCode::NOT_FOUND, request).await,
@@ -71,8 +68,8 @@ pub async fn not_found(State(state): State<AppState>, request: Request<Body>) ->
 }
 
 /// `/mod`: the console for a signed-in moderator, the sign-in form for anyone else.
-pub async fn console(State(state): State<AppState>, request: Request<Body>) -> Response {
-    let page = if state.moderation.auth.is_moderator(request.headers()) {
+pub async fn console(State(state): State<AppState>, visitor: Visitor, request: Request<Body>) -> Response {
+    let page = if visitor.is_moderator() {
         Page::Console { snapshot: state.moderation.snapshot(&state.hub).await }
     } else {
         Page::SignIn { error: None }
@@ -90,16 +87,10 @@ pub struct SignInForm {
 
 /// Trades the moderator token for a session cookie. Tries are rate-limited per address, and
 /// every outcome is written to the audit log under the address's hash.
-pub async fn sign_in(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Form(form): Form<SignInForm>,
-) -> Response {
+pub async fn sign_in(State(state): State<AppState>, visitor: Visitor, Form(form): Form<SignInForm>) -> Response {
     let moderation = &state.moderation;
-    let ip = moderation.proxies.client_ip(peer.ip(), &headers);
-    let who = format!("address {}", moderation.hasher.hash(ip));
-    if let Err(retry) = state.ip_limits.sign_ins.take(ip, 1) {
+    let who = format!("address {}", visitor.ip_hash);
+    if let Err(retry) = state.ip_limits.sign_ins.take(visitor.ip, 1) {
         let seconds = retry.0.as_secs().max(1);
         let error = format!("Too many tries. Try again in {seconds} seconds.");
         return sign_in_page(&state, error, StatusCode::TOO_MANY_REQUESTS).await;

@@ -1,17 +1,38 @@
-//! What every request handler and socket shares.
+//! What every request handler and socket shares, and how it is put together at start-up.
 
-use crate::{config::Config, hub::Hub, limits::IpLimits, moderation::Moderation};
+use crate::{
+    broker::{Broker, MemoryBroker},
+    config::Config,
+    conn_log::{self, ConnLog},
+    data_dir,
+    hub::{Hub, HubConfig},
+    limits::{IpLimits, OpenPerIp, PerIp, quota},
+    moderation::{Consoles, Moderation, auth::Auth, bans::Bans, registry::Registry},
+    peer::{IpHasher, TrustedProxies},
+    policy::Policy,
+    site, store,
+};
+use anyhow::Context;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
-use std::sync::{Arc, atomic::AtomicU64};
+use std::{
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Moderator sign-in tries per address: a burst, then one more every interval.
+const SIGN_IN_BURST: u32 = 5;
+const SIGN_IN_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
     pub ip_limits: Arc<IpLimits>,
+    /// Admits joins, messages and reports, from every source alike.
+    pub policy: Arc<Policy>,
     pub moderation: Arc<Moderation>,
     /// What the app's server functions call (room listing, previews, creation).
     pub backend: Arc<dyn app::api::Backend>,
@@ -32,6 +53,88 @@ pub struct AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()
+    }
+}
+
+impl AppState {
+    /// Opens the data directory (creating it on first start) and everything that lives on it:
+    /// the store, the bans in force, the rooms a previous run left; and wires the hub to its
+    /// broker (in memory: one process).
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let data = data_dir::open(&config.data_dir, config.mod_token.as_deref()).await?;
+        let store: Arc<dyn store::Store> = Arc::new(data.store);
+        let now = conn_log::now_ms();
+        let bans = store.active_bans(now).await.context("cannot read the bans")?;
+        let rooms = store.rooms().await.context("cannot read the stored rooms")?;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        // The log writer outlives the sockets: it stops once they are all closed (see `run`).
+        let log_stop = CancellationToken::new();
+        let moderation = Moderation {
+            store: store.clone(),
+            hasher: IpHasher::new(data.secret),
+            proxies: TrustedProxies::new(config.trusted_proxies.clone(), config.proxy_header),
+            bans: Bans::new(bans),
+            log: ConnLog::start(store, log_stop.clone(), &tracker),
+            registry: Registry::default(),
+            auth: Auth::new(data.mod_token, config.secure_cookies),
+            ban_duration: config.ban_duration,
+            ipv6_prefix: config.ipv6_ban_prefix,
+            consoles: Consoles::default(),
+        };
+        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker);
+        let hub = Hub::new(
+            HubConfig {
+                max_room_limit: config.max_room_limit,
+                lobby_limit: config.lobby_limit,
+                room_expiry: config.room_expiry,
+                max_rooms: config.max_rooms,
+            },
+            broker,
+        );
+        hub.restore(rooms);
+        let ip_limits = IpLimits {
+            connects: PerIp::new(quota(config.connect_burst_per_ip, config.connect_interval_per_ip)),
+            open: OpenPerIp::new(config.max_connections_per_ip),
+            room_creation: PerIp::new(quota(config.room_create_burst, config.room_create_interval)),
+            sign_ins: PerIp::new(quota(SIGN_IN_BURST, SIGN_IN_INTERVAL)),
+        };
+        let allowed_origins = config
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .collect();
+        let leptos = LeptosOptions::builder()
+            .output_name("frontend")
+            .site_root(config.site_dir.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(config.addr)
+            .build();
+        let hub = Arc::new(hub);
+        let ip_limits = Arc::new(ip_limits);
+        let moderation = Arc::new(moderation);
+        let backend: Arc<dyn app::api::Backend> = Arc::new(site::Site {
+            hub: hub.clone(),
+            ip_limits: ip_limits.clone(),
+            moderation: moderation.clone(),
+            max_room_limit: config.max_room_limit,
+        });
+        Ok(Self {
+            hub,
+            ip_limits,
+            policy: Arc::new(Policy::new(&config)),
+            moderation,
+            backend,
+            allowed_origins,
+            leptos,
+            shutdown,
+            log_stop,
+            tracker,
+            connections: Arc::new(ConnectionSlots::new(config.max_connections)),
+            next_conn_id: Arc::new(AtomicU64::new(1)),
+            config: Arc::new(config),
+        })
     }
 }
 

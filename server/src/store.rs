@@ -14,20 +14,17 @@ use async_trait::async_trait;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
+/// The store failed. Keeps the database's own error as its source, for the log; what people
+/// are told is the refusal it becomes (`error::Refusal`).
 #[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StoreError(String);
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        Self(error.to_string())
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(error: sqlx::migrate::MigrateError) -> Self {
-        Self(error.to_string())
-    }
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("storage: migrations failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A row the store wrote itself no longer reads back (edited by hand?).
+    #[error("storage: unreadable row: {0}")]
+    Corrupt(String),
 }
 
 /// One thing that happened to a connection, for the log.

@@ -4,28 +4,28 @@
 //! one flush), reads the client's frames and answers them through the same outbox, pings, and
 //! closes with a code from `protocol::close` when anything goes wrong. The hub never waits for it.
 
+mod clock;
+mod request;
 mod session;
 
-use session::{Peer, Session};
+use session::Session;
 
 use crate::{
-    conn_log::now_ms,
+    error::Refusal,
     limits::IpSlot,
     moderation::Moderation,
     outbox::{CloseReason, ConnHandle, Outbox},
     state::AppState,
+    visitor::Visitor,
 };
-use app::protocol::{PROTOCOL_VERSION, close};
+use app::protocol::{ErrorCode, PROTOCOL_VERSION, close};
 use axum::{
-    extract::{ConnectInfo, Query, State, WebSocketUpgrade, ws::WebSocket},
-    http::{HeaderMap, StatusCode, header},
+    extract::{Query, State, WebSocketUpgrade, ws::WebSocket},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use std::{
-    net::SocketAddr,
-    sync::{Arc, atomic::Ordering},
-};
+use std::sync::{Arc, atomic::Ordering};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::{sync::CancellationToken, task::task_tracker::TaskTrackerToken};
 use tracing::Instrument;
@@ -47,51 +47,44 @@ pub struct WsQuery {
 
 pub async fn upgrade(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    visitor: Visitor,
     Query(query): Query<WsQuery>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&state.allowed_origins, &headers) {
-        return (StatusCode::FORBIDDEN, "This page may not open a Burner connection (origin not allowed).")
+        return Refusal::permission_denied("This page may not open a Burner connection (origin not allowed).")
             .into_response();
     }
-    let moderation = &state.moderation;
-    let ip = moderation.proxies.client_ip(peer.ip(), &headers);
-    // A moderator's session outranks a ban on their address: a ban on a shared address (an
-    // office, a carrier's NAT) must not lock out the people who can lift it.
-    let moderator = moderation.auth.session(&headers);
-    let ip_hash: Arc<str> = moderation.hasher.hash(ip).into();
-    if let Some(ban) = moderation.bans.find(ip, &ip_hash, now_ms()).filter(|_| moderator.is_none()) {
-        let sentence = app::text::ban_sentence(&ban.reason, ban.expires_at);
-        return (StatusCode::FORBIDDEN, sentence).into_response();
+    if let Some(banned) = visitor.banned() {
+        return banned.into_response();
     }
+    let ip = visitor.ip;
     if let Err(retry) = state.ip_limits.connects.take(ip, 1) {
-        let seconds = retry.0.as_secs().max(1);
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, seconds.to_string())],
+        return Refusal::new(
+            ErrorCode::RateLimited,
             "Too many new connections from your address. Try again in a moment.",
         )
-            .into_response();
+        .retry_after(retry.0)
+        .into_response();
     }
     let Some(ip_slot) = state.ip_limits.open.try_open(ip) else {
-        return (StatusCode::TOO_MANY_REQUESTS, "Too many connections from your address: close a few tabs.")
+        return Refusal::new(ErrorCode::RateLimited, "Too many connections from your address: close a few tabs.")
             .into_response();
     };
     let Some(slot) = state.connections.try_acquire() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "Burner is at its connection limit. Try again in a minute.")
+        return Refusal::new(ErrorCode::Unavailable, "Burner is at its connection limit. Try again in a minute.")
             .into_response();
     };
     let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let (handle, outbox) = ConnHandle::new(conn_id, state.config.outbox);
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    moderation.log.opened(conn_id, ip, ip_hash.to_string(), user_agent.to_owned());
-    moderation.registry.add(ip, ip_hash.clone(), moderator.is_some(), handle.clone());
+    let moderation = &state.moderation;
+    moderation.log.opened(conn_id, ip, visitor.ip_hash.to_string(), user_agent.to_owned());
+    moderation.registry.add(ip, visitor.ip_hash.clone(), visitor.is_moderator(), handle.clone());
     let registered = Registered { moderation: moderation.clone(), conn_id };
-    let peer = Peer { ip, ip_hash, moderator };
     let connection = Box::new(Connection {
-        session: Session::new(&state, peer, handle),
+        session: Session::new(&state, visitor, handle),
         outbox,
         shutdown: state.shutdown.clone(),
         version_ok: query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string()),

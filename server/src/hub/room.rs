@@ -1,14 +1,23 @@
-//! One room: its members, its recent history, and fan-out of everything said in it.
+//! One room: who is in it (the roster), its recent history, and the events it decides.
 //!
-//! Everything that changes a room happens under its one `Mutex`, and every frame is queued
-//! under it too. That single order is what makes the participant limit exact under a join storm
-//! and what lets each member see events in sequence order. The lock is never held across an
-//! `.await` (there are none here): queuing is `try_send`.
+//! Everything that changes a room happens under its one `Mutex`, and every event it decides is
+//! published under it too. That single order is what makes the participant limit exact under a
+//! join storm and what lets each member see events in sequence order. The lock is never held
+//! across an `.await` (there are none here): the broker delivers by queuing, never waiting.
+//!
+//! The roster is the room's own record of its members (in one process, every member); the
+//! connections that events are offered to are this node's [`LocalMembers`].
 
 mod moderate;
 
-use super::HubError;
-use crate::outbox::{CloseReason, ConnHandle, Frame, Offer};
+use super::LocalMembers;
+use crate::{
+    broker::{Broker, Position},
+    error::Refusal,
+    event::{AuthorTab, EventKind, RoomEvent},
+    frame::Frame,
+    outbox::{CloseReason, ConnHandle},
+};
 use app::{
     protocol::{self, ChatMessage, Continuity, Resume, RoomSettings, RoomSummary, ServerMsg, close},
     rules,
@@ -50,16 +59,19 @@ pub struct Room {
     pub created_at: i64,
     /// Names this incarnation of the room, so a client resuming across a restart learns that
     /// its sequence numbers mean nothing here.
-    epoch: String,
+    epoch: Arc<str>,
     /// Member count, readable without the lock (directory, SSR).
     count: AtomicU32,
     /// Set when the count changes; cleared by the directory update.
     dirty: AtomicBool,
+    broker: Arc<dyn Broker>,
+    /// This node's members: where published events end.
+    local: LocalMembers,
     state: Mutex<State>,
 }
 
 struct State {
-    /// In join order. A `Vec`: fan-out walks it front to back, which is what it is best at.
+    /// In join order.
     members: Vec<Member>,
     history: VecDeque<Stored>,
     /// Recent (session, client reference) pairs: a resend is recognised even when the room
@@ -74,15 +86,16 @@ struct State {
     /// another nickname) does not lift it.
     muted_addresses: HashSet<Arc<str>>,
     /// When each tab session last posted, for slow mode: leaving and rejoining does not reset it.
-    last_posts: HashMap<Box<str>, Instant>,
+    last_posts: HashMap<Arc<str>, Instant>,
 }
 
 struct Member {
     id: u64,
     /// The nickname as shown, with its look-alike keys.
     name: rules::Name,
-    session: Box<str>,
-    conn: ConnHandle,
+    session: Arc<str>,
+    /// The connection that holds this place now (a reconnecting tab takes it over).
+    conn_id: u64,
     /// For bans; never shown to anyone.
     ip: IpAddr,
     /// What moderators see instead of the address.
@@ -102,14 +115,14 @@ impl Member {
 struct Stored {
     message: ChatMessage,
     /// Who wrote it, to keep it from them in a one-way room.
-    session: Box<str>,
+    session: Arc<str>,
     author_hash: Arc<str>,
     /// Written while shadow-muted: only its author's session ever sees it.
     shadow_muted: bool,
 }
 
 struct Receipt {
-    session: Box<str>,
+    session: Arc<str>,
     client_ref: Box<str>,
     accepted: Accepted,
 }
@@ -140,36 +153,11 @@ pub struct Membership {
     pub room: Arc<Room>,
     pub member_id: u64,
     conn_id: u64,
+    session: Arc<str>,
 }
-
-/// Who a frame is for.
-#[derive(Clone, Copy)]
-enum Audience<'a> {
-    Everyone,
-    AllBut(u64),
-    /// Everyone but the connections of this tab session (a one-way room's author).
-    AllButSession(&'a str),
-    /// Only the connections of this tab session (a shadow-muted author).
-    OnlySession(&'a str),
-    Nobody,
-}
-
-impl Audience<'_> {
-    fn includes(self, member: &Member) -> bool {
-        match self {
-            Audience::Everyone => true,
-            Audience::AllBut(id) => member.id != id,
-            Audience::AllButSession(session) => *member.session != *session,
-            Audience::OnlySession(session) => *member.session == *session,
-            Audience::Nobody => false,
-        }
-    }
-}
-
-const MAX_CLIENT_REF_CHARS: usize = 64;
 
 impl Room {
-    pub(super) fn new(spec: RoomSpec) -> Self {
+    pub(super) fn new(spec: RoomSpec, broker: Arc<dyn Broker>) -> Self {
         let RoomSpec { slug, name, name_key, limit, one_way, listed, permanent, settings, created_at } = spec;
         Self {
             slug,
@@ -181,9 +169,11 @@ impl Room {
             permanent,
             created: Instant::now(),
             created_at,
-            epoch: format!("{:016x}", rand::random::<u64>()),
+            epoch: format!("{:016x}", rand::random::<u64>()).into(),
             count: AtomicU32::new(0),
             dirty: AtomicBool::new(true),
+            broker,
+            local: LocalMembers::new(one_way),
             state: Mutex::new(State {
                 members: Vec::new(),
                 history: VecDeque::with_capacity(rules::HISTORY_LEN),
@@ -265,40 +255,44 @@ impl Room {
         conn: &ConnHandle,
         request: JoinRequest<'_>,
         ids: &AtomicU64,
-    ) -> Result<Membership, HubError> {
-        let name = rules::nickname(request.nickname).map_err(HubError::nickname)?;
+    ) -> Result<Membership, Refusal> {
+        let name = rules::nickname(request.nickname).map_err(Refusal::nickname)?;
         if !valid_session(request.session) {
-            return Err(HubError::SessionInvalid);
+            return Err(Refusal::session_invalid());
         }
         let mut state = self.lock();
         if state.closed {
-            return Err(HubError::RoomNotFound);
+            return Err(Refusal::room_not_found());
         }
         // A reconnecting tab takes its own place back (same session, same nickname): the ghost
         // of its dropped connection is replaced quietly, keeping its member id, so the others
         // see no leave/join churn.
         let ghost = state.members.iter_mut().find(|m| *m.session == *request.session && m.name.looks_like(&name));
-        let (you, fresh) = if let Some(ghost) = ghost {
-            let old = std::mem::replace(&mut ghost.conn, conn.clone());
-            if old.id != conn.id {
+        let (you, session, fresh) = if let Some(ghost) = ghost {
+            ghost.conn_id = conn.id;
+            let session = ghost.session.clone();
+            if let Some(old) = self.local.replace(ghost.id, session.clone(), conn.clone())
+                && old.id != conn.id
+            {
                 old.close(CloseReason::fixed(close::REPLACED, "joined again from another connection"));
             }
-            (ghost.public(), false)
+            (ghost.public(), session, false)
         } else {
             if state.settings.locked {
-                return Err(HubError::RoomLocked);
+                return Err(Refusal::room_locked());
             }
             if state.members.iter().any(|m| m.name.looks_like(&name)) {
-                return Err(HubError::NicknameTaken);
+                return Err(Refusal::nickname_taken());
             }
             if state.members.len() >= self.limit as usize {
-                return Err(HubError::RoomFull { limit: self.limit });
+                return Err(Refusal::room_full(self.limit));
             }
+            let session: Arc<str> = request.session.into();
             let member = Member {
                 id: ids.fetch_add(1, Ordering::Relaxed),
                 name,
-                session: request.session.into(),
-                conn: conn.clone(),
+                session: session.clone(),
+                conn_id: conn.id,
                 ip: request.ip,
                 ip_hash: request.ip_hash.clone(),
                 joined_at: now_ms(),
@@ -306,35 +300,36 @@ impl Room {
                 shadow_muted: state.muted_addresses.contains(&request.ip_hash),
             };
             let you = member.public();
+            self.local.add(member.id, session.clone(), conn.clone());
             state.members.push(member);
-            (you, true)
+            (you, session, true)
         };
 
-        let (continuity, history) = self.history_for(&state, request.session, request.resume);
+        let (continuity, history) = self.history_for(&state, &session, request.resume);
         let count = state.members.len() as u32;
         let joined = ServerMsg::Joined {
             room: RoomSummary { members: count, ..self.summary() },
             settings: state.settings.clone(),
             you: you.clone(),
             members: state.members.iter().map(Member::public).collect(),
-            epoch: self.epoch.clone(),
+            epoch: self.epoch.to_string(),
             continuity,
             history,
         };
         // Queued under the lock, so nothing said in the room can overtake it.
-        conn.offer(joined.encode().into());
+        conn.offer(Frame::encode(&joined));
         if fresh {
-            let frame: Frame = ServerMsg::MemberJoined { member: you.clone(), count }.encode().into();
-            self.fan_out(&mut state, &frame, Audience::AllBut(you.id));
+            self.publish(&mut state, EventKind::Joined { member: you.clone(), count });
         }
-        Ok(Membership { room: self.clone(), member_id: you.id, conn_id: conn.id })
+        self.note_count(&mut state);
+        Ok(Membership { room: self.clone(), member_id: you.id, conn_id: conn.id, session })
     }
 
     /// What a joiner gets to see, given where its copy of the room ended.
     fn history_for(&self, state: &State, session: &str, resume: Option<&Resume>) -> (Continuity, Vec<ChatMessage>) {
         let (continuity, from_seq) = match resume {
             None => (Continuity::Fresh, 0),
-            Some(resume) if resume.epoch != self.epoch => (Continuity::Reset, 0),
+            Some(resume) if *resume.epoch != *self.epoch => (Continuity::Reset, 0),
             Some(resume) => {
                 let oldest_kept = state.history.front().map_or(state.next_seq, |s| s.message.seq);
                 if resume.seq.saturating_add(1) >= oldest_kept {
@@ -363,37 +358,32 @@ impl Room {
         !stored.shadow_muted || own
     }
 
+    /// Posts a message the posting policy admitted. Slow mode is the room's own last word: it
+    /// needs the room's memory of when this tab last posted.
     fn post(
         &self,
         member_id: u64,
         conn_id: u64,
         text: String,
         client_ref: Option<String>,
-    ) -> Result<Accepted, HubError> {
+    ) -> Result<Accepted, Refusal> {
         let mut state = self.lock();
         let slow_mode = Duration::from_secs(u64::from(state.settings.slow_mode_secs));
-        let author =
-            state.members.iter().find(|m| m.id == member_id && m.conn.id == conn_id).ok_or(HubError::NotJoined)?;
-        let author_ref = author.public();
-        let session = author.session.clone();
-        let author_hash = author.ip_hash.clone();
-        let shadow_muted = author.shadow_muted;
-        // A resend after a reconnect (same session, same reference) is acknowledged, not reposted.
-        if let Some(client_ref) = client_ref.as_deref() {
-            let earlier = state.receipts.iter().rev().find(|r| *r.session == *session && *r.client_ref == *client_ref);
-            if let Some(earlier) = earlier {
-                return Ok(earlier.accepted);
-            }
-        }
-        if let Some(last) = state.last_posts.get(&*session)
+        let index = state
+            .members
+            .iter()
+            .position(|m| m.id == member_id && m.conn_id == conn_id)
+            .ok_or_else(Refusal::not_joined)?;
+        let session = state.members[index].session.clone();
+        if let Some(last) = state.last_posts.get(&session)
             && !slow_mode.is_zero()
             && last.elapsed() < slow_mode
         {
-            return Err(HubError::SlowMode { retry_after: slow_mode - last.elapsed(), seconds: slow_mode.as_secs() });
+            return Err(Refusal::slow_mode(slow_mode - last.elapsed(), slow_mode.as_secs()));
         }
-        if let Some(author) = state.members.iter_mut().find(|m| m.id == member_id) {
-            author.sent = author.sent.saturating_add(1);
-        }
+        let author = &mut state.members[index];
+        author.sent = author.sent.saturating_add(1);
+        let (author_ref, author_hash, shadow_muted) = (author.public(), author.ip_hash.clone(), author.shadow_muted);
         // Only what slow mode at its longest (an hour) could still need is kept.
         let now = Instant::now();
         if state.last_posts.len() >= state.members.len().max(64) * 2 {
@@ -403,21 +393,14 @@ impl Room {
         let seq = state.next_seq;
         state.next_seq += 1;
         let at = now_ms();
-        let message = ChatMessage { seq, at, author: author_ref, text };
-        // Encoded once; every member's outbox gets the same bytes.
-        let frame: Frame = ServerMsg::MessagePosted { message: message.clone() }.encode().into();
-        // One-way: everyone but the author. Shadow-muted: nobody but the author's own session
-        // (and in a one-way room not even that), so nothing gives the mute away.
-        let audience = match (shadow_muted, self.one_way) {
-            (false, false) => Audience::Everyone,
-            (false, true) => Audience::AllButSession(&session),
-            (true, false) => Audience::OnlySession(&session),
-            (true, true) => Audience::Nobody,
-        };
-        self.fan_out(&mut state, &frame, audience);
-        if state.history.len() == rules::HISTORY_LEN {
-            state.history.pop_front();
-        }
+        let event = self.event(
+            seq,
+            EventKind::Posted {
+                message: ChatMessage { seq, at, author: author_ref, text },
+                author: AuthorTab { session: session.clone(), shadow_muted },
+            },
+        );
+        self.broker.publish(&event, &self.local);
         let accepted = Accepted { seq, at };
         if let Some(client_ref) = client_ref {
             if state.receipts.len() == RECEIPTS_KEPT {
@@ -425,35 +408,56 @@ impl Room {
             }
             state.receipts.push_back(Receipt { session: session.clone(), client_ref: client_ref.into(), accepted });
         }
-        state.history.push_back(Stored { message, session, author_hash, shadow_muted });
+        if let EventKind::Posted { message, .. } = event.kind {
+            if state.history.len() == rules::HISTORY_LEN {
+                state.history.pop_front();
+            }
+            state.history.push_back(Stored { message, session, author_hash, shadow_muted });
+        }
+        self.settle(&mut state);
         Ok(accepted)
     }
 
     /// Removes the member if it still belongs to this connection (a replaced ghost does not).
     fn leave(&self, member_id: u64, conn_id: u64) {
         let mut state = self.lock();
-        let Some(at) = state.members.iter().position(|m| m.id == member_id && m.conn.id == conn_id) else {
+        let Some(at) = state.members.iter().position(|m| m.id == member_id && m.conn_id == conn_id) else {
             return;
         };
         let gone = state.members.remove(at);
-        self.announce_departures(&mut state, vec![gone]);
+        let count = state.members.len() as u32;
+        self.publish(&mut state, EventKind::Left { member: gone.public(), count });
+        self.note_count(&mut state);
     }
 
-    /// Queues `frame` for every member but `skip`. Members whose outbox is full (they stopped
-    /// reading) or gone are removed, and their departure is announced the same way.
-    fn fan_out(&self, state: &mut State, frame: &Frame, audience: Audience<'_>) {
-        let mut departed = Vec::new();
-        offer_all(state, frame, audience, &mut departed);
-        self.announce_departures(state, departed);
+    fn event(&self, seq: u64, kind: EventKind) -> RoomEvent {
+        RoomEvent { room: self.slug.clone(), position: Position { epoch: self.epoch.clone(), seq }, kind }
     }
 
-    /// Tells the others who left. Telling them can show that more have gone (full or closed
-    /// outboxes): those join the list, until everyone left has heard of everyone gone.
-    fn announce_departures(&self, state: &mut State, mut departed: Vec<Member>) {
-        while let Some(gone) = departed.pop() {
-            let count = state.members.len() as u32;
-            let frame: Frame = ServerMsg::MemberLeft { member: gone.public(), count }.encode().into();
-            offer_all(state, &frame, Audience::Everyone, &mut departed);
+    /// Publishes an event of this room (under its lock: that is the room's one order), then
+    /// settles what delivering it showed.
+    fn publish(&self, state: &mut State, kind: EventKind) {
+        let event = self.event(state.next_seq - 1, kind);
+        self.broker.publish(&event, &self.local);
+        self.settle(state);
+    }
+
+    /// Members this node dropped while delivering (full or closed outboxes) leave the roster,
+    /// and the others are told. Telling them can show that more have gone: those leave too,
+    /// until everyone left has heard of everyone gone.
+    fn settle(&self, state: &mut State) {
+        loop {
+            let departed = self.local.take_departed();
+            if departed.is_empty() {
+                break;
+            }
+            for id in departed {
+                let Some(at) = state.members.iter().position(|m| m.id == id) else { continue };
+                let gone = state.members.remove(at);
+                let count = state.members.len() as u32;
+                let event = self.event(state.next_seq - 1, EventKind::Left { member: gone.public(), count });
+                self.broker.publish(&event, &self.local);
+            }
         }
         self.note_count(state);
     }
@@ -471,38 +475,27 @@ impl Room {
     }
 }
 
-/// Offers `frame` to the members in `audience`; those that cannot take it are moved to `departed`.
-fn offer_all(state: &mut State, frame: &Frame, audience: Audience<'_>, departed: &mut Vec<Member>) {
-    let mut at = 0;
-    while at < state.members.len() {
-        let member = &state.members[at];
-        if audience.includes(member) && member.conn.offer(frame.clone()) != Offer::Queued {
-            departed.push(state.members.remove(at));
-        } else {
-            at += 1;
-        }
-    }
-}
-
 impl Membership {
     /// The receipt of a message this member's tab already posted under `client_ref` (a resend
-    /// after a reconnect): acknowledged again without spending any limit or filter on it.
-    pub fn resent(&self, client_ref: &str) -> Option<Accepted> {
+    /// after a reconnect). The posting policy asks this once, before any limit or filter.
+    pub fn receipt(&self, client_ref: &str) -> Option<Accepted> {
         let state = self.room.lock();
-        let session = &state.members.iter().find(|m| m.id == self.member_id)?.session;
         state
             .receipts
             .iter()
             .rev()
-            .find(|r| *r.session == **session && *r.client_ref == *client_ref)
+            .find(|r| *r.session == *self.session && *r.client_ref == *client_ref)
             .map(|r| r.accepted)
     }
 
-    pub fn post(&self, text: &str, client_ref: Option<String>) -> Result<Accepted, HubError> {
-        if client_ref.as_ref().is_some_and(|r| r.chars().count() > MAX_CLIENT_REF_CHARS) {
-            return Err(HubError::ClientRefInvalid);
-        }
-        let text = rules::message(text).map_err(HubError::Message)?;
+    /// The member's tab session.
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    /// Posts `text`, which the posting policy (`crate::policy`) has admitted and made
+    /// ready; refused only by the room itself (slow mode) or when the member is gone.
+    pub fn post(&self, text: String, client_ref: Option<String>) -> Result<Accepted, Refusal> {
         self.room.post(self.member_id, self.conn_id, text, client_ref)
     }
 }

@@ -1,15 +1,18 @@
 use super::*;
-use crate::outbox::Outbox;
+use crate::{broker::MemoryBroker, outbox::Outbox};
 use app::protocol::{Continuity, ErrorCode, Profanity, Resume, close};
 use std::{sync::Barrier, thread};
 
 fn hub() -> Hub {
-    Hub::new(HubConfig {
-        max_room_limit: 1000,
-        lobby_limit: 1000,
-        room_expiry: Duration::from_secs(60),
-        max_rooms: 100,
-    })
+    Hub::new(
+        HubConfig { max_room_limit: 1000, lobby_limit: 1000, room_expiry: Duration::from_secs(60), max_rooms: 100 },
+        Arc::new(MemoryBroker),
+    )
+}
+
+/// What a refusal comes down to for a program: its code.
+fn code<T>(result: Result<T, Refusal>) -> Result<T, ErrorCode> {
+    result.map_err(|refusal| refusal.code())
 }
 
 struct Client {
@@ -51,9 +54,9 @@ fn join<'a>(nickname: &'a str, session: &'a str) -> JoinRequest<'a> {
 const TEST_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
 /// A listed room, by its slug.
-fn create(hub: &Hub, name: &str, limit: u32, one_way: bool) -> Result<Arc<str>, HubError> {
+fn create(hub: &Hub, name: &str, limit: u32, one_way: bool) -> Result<Arc<str>, ErrorCode> {
     let request = NewRoom { name: name.into(), limit, one_way, listed: true, profanity: Profanity::Mask };
-    hub.create_room(request).map(|room| room.slug.clone())
+    code(hub.create_room(request).map(|room| room.slug.clone()))
 }
 
 const S1: &str = "session-one-0123456789";
@@ -66,12 +69,15 @@ fn rooms_get_unique_slugs_and_names() {
     let room = create(&hub, "Rust talk!", 10, false).expect("created");
     assert!(room.starts_with("rust-talk-"), "{room}");
     assert!(app::protocol::is_valid_slug(&room));
-    assert_eq!(create(&hub, "RUST TALK!", 10, false), Err(HubError::RoomNameTaken));
-    assert_eq!(create(&hub, "Lobby", 10, false), Err(HubError::RoomNameTaken));
+    assert_eq!(create(&hub, "RUST TALK!", 10, false), Err(ErrorCode::RoomNameTaken));
+    assert_eq!(create(&hub, "Lobby", 10, false), Err(ErrorCode::RoomNameTaken));
     assert!(create(&hub, "日本語", 5, true).expect("created").starts_with("room-"));
-    assert_eq!(create(&hub, "x", 1, false), Err(HubError::LimitInvalid { max: 1000 }));
-    assert_eq!(create(&hub, "y", 1001, false), Err(HubError::LimitInvalid { max: 1000 }));
-    assert!(matches!(create(&hub, "bad\u{202E}name", 5, false), Err(HubError::RoomNameInvalid(_))));
+    assert_eq!(create(&hub, "x", 1, false), Err(ErrorCode::LimitInvalid));
+    assert_eq!(create(&hub, "y", 1001, false), Err(ErrorCode::LimitInvalid));
+    let request = NewRoom { name: "z".into(), limit: 1001, one_way: false, listed: true, profanity: Profanity::Mask };
+    let refused = hub.create_room(request).err().expect("refused");
+    assert!(refused.sentence().contains("from 2 to 1000"), "{}", refused.sentence());
+    assert_eq!(create(&hub, "bad\u{202E}name", 5, false), Err(ErrorCode::RoomNameInvalid));
 }
 
 #[test]
@@ -102,11 +108,15 @@ fn nicknames_are_unique_by_confusable_key() {
     let (a, b) = (client(16), client(16));
     let _alice = hub.join(LOBBY_SLUG, &a.handle, join("alice", S1)).expect("joined");
     for twin in ["ALICE", "аlice", "aIice"] {
-        assert_eq!(hub.join(LOBBY_SLUG, &b.handle, join(twin, S2)).err(), Some(HubError::NicknameTaken), "{twin}");
+        assert_eq!(
+            code(hub.join(LOBBY_SLUG, &b.handle, join(twin, S2))).err(),
+            Some(ErrorCode::NicknameTaken),
+            "{twin}"
+        );
     }
-    assert_eq!(hub.join(LOBBY_SLUG, &b.handle, join("Admin", S2)).err(), Some(HubError::NicknameReserved));
-    assert_eq!(hub.join(LOBBY_SLUG, &b.handle, join("bob", "short")).err(), Some(HubError::SessionInvalid));
-    assert_eq!(hub.join("nope", &b.handle, join("bob", S2)).err(), Some(HubError::RoomNotFound));
+    assert_eq!(code(hub.join(LOBBY_SLUG, &b.handle, join("Admin", S2))).err(), Some(ErrorCode::NicknameReserved));
+    assert_eq!(code(hub.join(LOBBY_SLUG, &b.handle, join("bob", "short"))).err(), Some(ErrorCode::SessionInvalid));
+    assert_eq!(code(hub.join("nope", &b.handle, join("bob", S2))).err(), Some(ErrorCode::RoomNotFound));
 }
 
 #[test]
@@ -121,7 +131,7 @@ fn one_way_rooms_never_show_authors_their_own_messages() {
     first.frames();
     second.frames();
 
-    let accepted = author_in.post("a secret", Some("r1".into())).expect("posted");
+    let accepted = author_in.post("a secret".into(), Some("r1".into())).expect("posted");
     assert_eq!(author.texts(), Vec::<String>::new(), "not live");
     assert_eq!(first.texts(), vec!["a secret"]);
     assert_eq!(second.texts(), vec!["a secret"]);
@@ -165,9 +175,11 @@ fn resends_with_the_same_reference_are_acknowledged_not_reposted() {
     let a_in = hub.join(LOBBY_SLUG, &a.handle, join("a", S1)).expect("joined");
     let _b_in = hub.join(LOBBY_SLUG, &b.handle, join("b", S2)).expect("joined");
     b.frames();
-    let first = a_in.post("once", Some("ref-1".into())).expect("posted");
-    let again = a_in.post("once", Some("ref-1".into())).expect("acknowledged");
-    assert_eq!(first, again);
+    let first = a_in.post("once".into(), Some("ref-1".into())).expect("posted");
+    // The room keeps the receipt; the posting policy asks for it before a resend costs anything
+    // (see `policy::tests`).
+    assert_eq!(a_in.receipt("ref-1"), Some(first));
+    assert_eq!(a_in.receipt("ref-2"), None);
     assert_eq!(b.texts(), vec!["once"]);
     a.frames();
 }
@@ -184,7 +196,7 @@ fn a_rejoin_resumes_gap_free_or_says_what_happened() {
         .find_map(|m| if let ServerMsg::Joined { epoch, .. } = m { Some(epoch) } else { None })
         .expect("joined");
     for i in 1..=3 {
-        a_in.post(&format!("m{i}"), None).expect("posted");
+        a_in.post(format!("m{i}"), None).expect("posted");
     }
     drop(b_in);
     let resumed = |seq: u64, epoch: &str| {
@@ -204,7 +216,7 @@ fn a_rejoin_resumes_gap_free_or_says_what_happened() {
     assert_eq!(resumed(3, &epoch), (Continuity::Resumed, vec![]));
     assert_eq!(resumed(1, "another-epoch"), (Continuity::Reset, vec![1, 2, 3]));
     for i in 4..=60 {
-        a_in.post(&format!("m{i}"), None).expect("posted");
+        a_in.post(format!("m{i}"), None).expect("posted");
     }
     let (continuity, seqs) = resumed(2, &epoch);
     assert_eq!(continuity, Continuity::Gap);
@@ -235,7 +247,7 @@ fn a_member_that_stops_reading_is_dropped_and_the_room_goes_on() {
     let reader_in = hub.join(LOBBY_SLUG, &reader.handle, join("reader", S1)).expect("joined");
     let _stuck_in = hub.join(LOBBY_SLUG, &stuck.handle, join("stuck", S2)).expect("joined");
     for i in 0..10 {
-        reader_in.post(&format!("m{i}"), None).expect("posted");
+        reader_in.post(format!("m{i}"), None).expect("posted");
     }
     assert_eq!(stuck.outbox.closing().map(|r| r.code), Some(close::SLOW));
     assert_eq!(hub.room(LOBBY_SLUG).expect("lobby").member_count(), 1);
@@ -254,6 +266,101 @@ fn empty_rooms_expire_and_the_lobby_stays() {
     assert!(hub.room(&room).is_none());
     assert!(hub.room(LOBBY_SLUG).is_some());
     let c = client(4);
-    assert_eq!(hub.join(&room, &c.handle, join("late", S1)).err(), Some(HubError::RoomNotFound));
-    assert_eq!(HubError::RoomNotFound.code(), ErrorCode::RoomNotFound);
+    assert_eq!(code(hub.join(&room, &c.handle, join("late", S1))).err(), Some(ErrorCode::RoomNotFound));
+}
+
+#[test]
+fn messages_posted_at_once_from_many_threads_reach_every_member_in_one_order() {
+    let hub = Arc::new(hub());
+    let mut reader = client(4096);
+    let _reader_in = hub.join(LOBBY_SLUG, &reader.handle, join("reader", S3)).expect("joined");
+    reader.frames();
+    let barrier = Arc::new(Barrier::new(4));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (hub, barrier) = (hub.clone(), barrier.clone());
+            thread::spawn(move || {
+                let c = client(4096);
+                let session = format!("writer-session-{w:08}");
+                let member = hub.join(LOBBY_SLUG, &c.handle, join(&format!("writer{w}"), &session)).expect("joined");
+                barrier.wait();
+                for i in 0..200 {
+                    member.post(format!("w{w} m{i}"), None).expect("posted");
+                }
+                (member, c)
+            })
+        })
+        .collect();
+    let _writers: Vec<_> = writers.into_iter().map(|t| t.join().expect("thread")).collect();
+    let seqs: Vec<u64> = reader
+        .frames()
+        .into_iter()
+        .filter_map(|m| if let ServerMsg::MessagePosted { message } = m { Some(message.seq) } else { None })
+        .collect();
+    assert_eq!(seqs, (1..=800).collect::<Vec<_>>(), "every message, in sequence order");
+}
+
+/// A broker that notes what it carries, then delivers as the memory engine does.
+#[derive(Default)]
+struct Recording(Mutex<Vec<(u64, &'static str)>>);
+
+impl Broker for Recording {
+    fn publish(&self, event: &crate::event::RoomEvent, here: &LocalMembers) {
+        use crate::event::EventKind::*;
+        let kind = match &event.kind {
+            Posted { .. } => "posted",
+            Joined { .. } => "joined",
+            Left { .. } => "left",
+            Kicked { .. } => "kicked",
+            Deleted { .. } => "deleted",
+            SettingsChanged { .. } => "settings",
+            Closed { .. } => "closed",
+        };
+        self.0.lock().expect("recording").push((event.position.seq, kind));
+        here.deliver(event);
+    }
+}
+
+#[test]
+fn every_room_event_goes_through_the_broker_with_its_position() {
+    let recording = Arc::new(Recording::default());
+    let hub = Hub::new(
+        HubConfig { max_room_limit: 10, lobby_limit: 10, room_expiry: Duration::from_secs(60), max_rooms: 10 },
+        recording.clone(),
+    );
+    let room = hub
+        .create_room(NewRoom { name: "Seam".into(), limit: 5, one_way: false, listed: true, profanity: Profanity::Off })
+        .expect("created");
+    let (mut a, b, c) = (client(64), client(64), client(64));
+    let a_in = hub.join(&room.slug, &a.handle, join("a", S1)).expect("joined");
+    let b_in = hub.join(&room.slug, &b.handle, join("b", S2)).expect("joined");
+    let c_in = hub.join(&room.slug, &c.handle, join("c", S3)).expect("joined");
+    a_in.post("one".into(), None).expect("posted");
+    a_in.post("two".into(), None).expect("posted");
+    room.delete_message(1).expect("deleted");
+    room.update_settings(|s| s.locked = true);
+    room.kick(c_in.member_id, "enough").expect("kicked");
+    drop(b_in);
+    a.frames();
+    assert!(hub.close_room(&room.slug, "closing time"));
+    let seen = recording.0.lock().expect("recording").clone();
+    assert_eq!(
+        seen,
+        [
+            (0, "joined"),
+            (0, "joined"),
+            (0, "joined"),
+            (1, "posted"),
+            (2, "posted"),
+            (2, "deleted"),
+            (2, "settings"),
+            (2, "kicked"),
+            (2, "left"),
+            (2, "closed"),
+        ]
+    );
+    // Each node's last hop did what each event means for its connections.
+    assert_eq!(c.outbox.closing().map(|r| (r.code, r.reason.into_owned())), Some((close::KICKED, "enough".into())));
+    assert_eq!(a.outbox.closing().map(|r| r.code), Some(close::ROOM_CLOSED));
+    drop((a_in, c_in));
 }

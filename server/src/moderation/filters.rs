@@ -1,7 +1,8 @@
 //! What a room refuses or changes in a message: profanity (per room: off, mask or block), too
-//! many links, and the same text from one address again and again.
+//! many links, and the same text from one address again and again. The posting policy
+//! (`crate::policy`) applies them, to every source of messages alike.
 
-use crate::limits::IpKey;
+use crate::{error::Refusal, limits::IpKey};
 use app::{
     protocol::Profanity,
     text::{Piece, pieces},
@@ -10,24 +11,16 @@ use rustrict::CensorStr;
 use std::{
     collections::{HashMap, VecDeque},
     hash::{Hash, Hasher},
-    net::IpAddr,
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    Profanity,
-    TooManyLinks { max: u32 },
-    Spam,
-}
 
 /// Applies the room's profanity setting: the text to post (masked where needed), or a refusal.
 pub fn profanity(text: String, mode: Profanity) -> Result<String, Refusal> {
     match mode {
         Profanity::Off => Ok(text),
         Profanity::Mask => Ok(if text.as_str().is_inappropriate() { mask(&text) } else { text }),
-        Profanity::Block if text.as_str().is_inappropriate() => Err(Refusal::Profanity),
+        Profanity::Block if text.as_str().is_inappropriate() => Err(Refusal::profanity()),
         Profanity::Block => Ok(text),
     }
 }
@@ -54,7 +47,7 @@ fn mask(text: &str) -> String {
 
 pub fn links(text: &str, max: u32) -> Result<(), Refusal> {
     let count = pieces(text).iter().filter(|p| matches!(p, Piece::Link(_))).count();
-    if count > max as usize { Err(Refusal::TooManyLinks { max }) } else { Ok(()) }
+    if count > max as usize { Err(Refusal::too_many_links(max)) } else { Ok(()) }
 }
 
 /// Recent message fingerprints per address, to refuse the same text posted over and over.
@@ -72,24 +65,24 @@ impl Repeats {
         Self { allowed, window, seen: Mutex::default() }
     }
 
-    /// Refused if `text` was already posted from `ip` `allowed` times in the window. Case,
+    /// Refused if `text` was already posted from `key` `allowed` times in the window. Case,
     /// spacing and punctuation do not make a message different. Allowed: its fingerprint, to
     /// `record` once it is posted.
-    pub fn check(&self, ip: IpAddr, text: &str) -> Result<Fingerprint, Refusal> {
+    pub fn check(&self, key: impl Into<IpKey>, text: &str) -> Result<Fingerprint, Refusal> {
         let fingerprint = Fingerprint::of(text);
         let now = Instant::now();
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let repeats = seen.get(&IpKey::from(ip)).map_or(0, |recent| {
+        let repeats = seen.get(&key.into()).map_or(0, |recent| {
             recent.iter().filter(|(f, at)| *f == fingerprint.0 && now.duration_since(*at) < self.window).count()
         });
-        if repeats >= self.allowed as usize { Err(Refusal::Spam) } else { Ok(fingerprint) }
+        if repeats >= self.allowed as usize { Err(Refusal::spam()) } else { Ok(fingerprint) }
     }
 
-    /// Notes that a message was posted from `ip` (after it was: a refused message is no repeat).
-    pub fn record(&self, ip: IpAddr, Fingerprint(fingerprint): Fingerprint) {
+    /// Notes that a message was posted from `key` (after it was: a refused message is no repeat).
+    pub fn record(&self, key: impl Into<IpKey>, Fingerprint(fingerprint): Fingerprint) {
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        let recent = seen.entry(IpKey::from(ip)).or_default();
+        let recent = seen.entry(key.into()).or_default();
         recent.retain(|(_, at)| now.duration_since(*at) < self.window);
         if recent.len() == KEPT_PER_ADDRESS {
             recent.pop_front();
@@ -126,6 +119,12 @@ impl Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::protocol::ErrorCode;
+    use std::net::IpAddr;
+
+    fn code<T>(result: Result<T, Refusal>) -> Result<T, ErrorCode> {
+        result.map_err(|refusal| refusal.code())
+    }
 
     #[test]
     fn profanity_is_masked_refused_or_let_through_as_the_room_chose() {
@@ -137,17 +136,18 @@ mod tests {
         assert_eq!(masked, "what the f*** happened here");
         let masked = profanity("oh shit,\nreally".to_owned(), Profanity::Mask).expect("masked");
         assert_eq!(masked, "oh s***,\nreally");
-        assert_eq!(profanity(rude.clone(), Profanity::Block), Err(Refusal::Profanity));
-        assert_eq!(profanity(rude.clone(), Profanity::Off), Ok(rude));
+        assert_eq!(code(profanity(rude.clone(), Profanity::Block)), Err(ErrorCode::Profanity));
+        assert_eq!(code(profanity(rude.clone(), Profanity::Off)), Ok(rude));
         let clean = "have a nice day".to_owned();
-        assert_eq!(profanity(clean.clone(), Profanity::Mask), Ok(clean.clone()));
-        assert_eq!(profanity(clean.clone(), Profanity::Block), Ok(clean));
+        assert_eq!(code(profanity(clean.clone(), Profanity::Mask)), Ok(clean.clone()));
+        assert_eq!(code(profanity(clean.clone(), Profanity::Block)), Ok(clean));
     }
 
     #[test]
     fn only_so_many_links_per_message() {
         assert!(links("https://a.example https://b.example https://c.example", 3).is_ok());
-        assert_eq!(links("http://a.x http://b.x http://c.x http://d.x", 3), Err(Refusal::TooManyLinks { max: 3 }));
+        let refused = links("http://a.x http://b.x http://c.x http://d.x", 3).expect_err("four links");
+        assert_eq!((refused.code(), refused.sentence()), (ErrorCode::TooManyLinks, "At most 3 links per message."));
     }
 
     #[test]
@@ -158,13 +158,13 @@ mod tests {
         assert!(post("BUY NOW!!!").is_ok());
         assert!(repeats.check(ip, "buy now").is_ok(), "checking alone records nothing");
         assert!(post("buy now").is_ok());
-        assert_eq!(post("  Buy   now. "), Err(Refusal::Spam));
+        assert_eq!(code(post("  Buy   now. ")), Err(ErrorCode::Spam));
         assert!(post("something else").is_ok());
-        assert!(repeats.check("192.0.2.2".parse().expect("ip"), "buy now").is_ok(), "per address");
+        assert!(repeats.check("192.0.2.2".parse::<IpAddr>().expect("ip"), "buy now").is_ok(), "per address");
         // Messages without letters are told apart by their symbols.
         for emoji in ["👍", "😂", "🎉", "👍"] {
             assert!(post(emoji).is_ok(), "{emoji}");
         }
-        assert_eq!(post("👍 "), Err(Refusal::Spam));
+        assert_eq!(code(post("👍 ")), Err(ErrorCode::Spam));
     }
 }

@@ -33,8 +33,8 @@ fn ban_from_row(row: &SqliteRow) -> Result<Ban, StoreError> {
     let kind: String = row.try_get("kind")?;
     let target: String = row.try_get("target")?;
     let target = match kind.as_str() {
-        "ip" => BanTarget::Ip(target.parse().map_err(|_| StoreError(format!("bad banned address {target}")))?),
-        "net" => BanTarget::Net(target.parse().map_err(|_| StoreError(format!("bad banned block {target}")))?),
+        "ip" => BanTarget::Ip(target.parse().map_err(|_| StoreError::Corrupt(format!("bad banned address {target}")))?),
+        "net" => BanTarget::Net(target.parse().map_err(|_| StoreError::Corrupt(format!("bad banned block {target}")))?),
         _ => BanTarget::Hash(target),
     };
     Ok(Ban {

@@ -1,9 +1,9 @@
 //! What moderators do to a room: remove members, shadow-mute them, delete messages, lock the
 //! room, slow it down, close it; and what they see of it.
 
-use super::{Audience, Member, Room, State, Stored};
-use crate::outbox::{CloseReason, Frame};
-use app::protocol::{self, ModMember, ModMessage, ModRoom, RoomSettings, ServerMsg, close};
+use super::{Member, Room, Stored};
+use crate::event::EventKind;
+use app::protocol::{self, ModMember, ModMessage, ModRoom, RoomSettings};
 use std::{net::IpAddr, sync::Arc};
 
 impl Room {
@@ -13,8 +13,8 @@ impl Room {
         let at = state.members.iter().position(|m| m.id == member_id)?;
         let gone = state.members.remove(at);
         let public = gone.public();
-        gone.conn.close(CloseReason::new(close::KICKED, reason));
-        self.announce_departures(&mut state, vec![gone]);
+        let count = state.members.len() as u32;
+        self.publish(&mut state, EventKind::Kicked { member: public.clone(), count, reason: reason.into() });
         Some(public)
     }
 
@@ -45,8 +45,7 @@ impl Room {
         let mut state = self.lock();
         let at = state.history.iter().position(|s| s.message.seq == seq)?;
         let removed = state.history.remove(at)?;
-        let frame: Frame = ServerMsg::MessageDeleted { seq }.encode().into();
-        self.fan_out(&mut state, &frame, Audience::Everyone);
+        self.publish(&mut state, EventKind::Deleted { seq });
         Some(removed.message.author)
     }
 
@@ -55,8 +54,7 @@ impl Room {
         let mut state = self.lock();
         change(&mut state.settings);
         let settings = state.settings.clone();
-        let frame: Frame = ServerMsg::RoomSettingsChanged { settings: settings.clone() }.encode().into();
-        self.fan_out(&mut state, &frame, Audience::Everyone);
+        self.publish(&mut state, EventKind::SettingsChanged { settings: settings.clone() });
         settings
     }
 
@@ -64,10 +62,8 @@ impl Room {
     pub(in crate::hub) fn close(&self, reason: &str) {
         let mut state = self.lock();
         state.closed = true;
-        for member in state.members.drain(..) {
-            member.conn.close(CloseReason::new(close::ROOM_CLOSED, reason));
-        }
-        self.note_count(&mut state);
+        state.members.clear();
+        self.publish(&mut state, EventKind::Closed { reason: reason.into() });
     }
 
     /// The room as the moderator console shows it.
@@ -92,26 +88,6 @@ impl Room {
     pub fn has_message_for(&self, seq: u64, session: &str) -> bool {
         let state = self.lock();
         state.history.iter().any(|s| s.message.seq == seq && self.visible_to(s, session))
-    }
-
-    /// Lets go of the members whose address (or its hash) `matches`, closing their connections.
-    pub fn drop_members_where(&self, matches: impl Fn(IpAddr, &str) -> bool, reason: CloseReason) -> usize {
-        let mut state: std::sync::MutexGuard<'_, State> = self.lock();
-        let mut gone = Vec::new();
-        let mut at = 0;
-        while at < state.members.len() {
-            if matches(state.members[at].ip, &state.members[at].ip_hash) {
-                gone.push(state.members.remove(at));
-            } else {
-                at += 1;
-            }
-        }
-        let count = gone.len();
-        for member in &gone {
-            member.conn.close(reason.clone());
-        }
-        self.announce_departures(&mut state, gone);
-        count
     }
 }
 

@@ -1,0 +1,64 @@
+//! `Frame`: one encoded server message, ready for any number of sockets.
+//!
+//! Burner's own type, so the hub, the bus and moderation do not depend on how a socket library
+//! holds text. Inside, the shared UTF-8 bytes the WebSocket layer writes as they are: cloning a
+//! frame shares them, which is how one message is encoded once for a whole room. Only the socket
+//! task (`ws`) turns a frame into a WebSocket message.
+
+use app::protocol::ServerMsg;
+use axum::extract::ws::{Message, Utf8Bytes};
+use std::ops::Deref;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frame(Utf8Bytes);
+
+impl Frame {
+    /// Encodes a server message.
+    pub fn encode(message: &ServerMsg) -> Self {
+        Self::from(message.encode())
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The WebSocket text message carrying this frame (the bytes are shared, not copied).
+    pub(crate) fn into_message(self) -> Message {
+        Message::Text(self.0)
+    }
+}
+
+impl From<String> for Frame {
+    fn from(text: String) -> Self {
+        Self(Utf8Bytes::from(text))
+    }
+}
+
+impl From<&'static str> for Frame {
+    fn from(text: &'static str) -> Self {
+        Self(Utf8Bytes::from_static(text))
+    }
+}
+
+impl Deref for Frame {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_the_encoded_message_and_clones_share_its_bytes() {
+        let frame = Frame::encode(&ServerMsg::MessageDeleted { seq: 7 });
+        assert_eq!(frame.as_str(), r#"{"type":"message_deleted","seq":7}"#);
+        let copy = frame.clone();
+        assert_eq!(copy.as_ptr(), frame.as_ptr(), "one encoding, shared");
+        let Message::Text(text) = copy.into_message() else { panic!("a text message") };
+        assert_eq!(text.as_str(), frame.as_str());
+    }
+}

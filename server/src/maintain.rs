@@ -1,0 +1,48 @@
+//! Background upkeep, one task: the directory's batched updates, live consoles, room expiry,
+//! forgetting idle rate-limit buckets, and the connection log's retention.
+
+use crate::{conn_log, state::AppState};
+use std::time::Duration;
+
+/// How often the room directory's watchers get the batched changes.
+const DIRECTORY_TICK: Duration = Duration::from_millis(250);
+/// How often open moderator consoles get a fresh picture (when it changed).
+const CONSOLE_TICK: Duration = Duration::from_secs(1);
+
+/// Background upkeep: directory updates, live consoles, room expiry, forgetting idle rate-limit
+/// buckets, and the connection log's retention.
+pub(crate) async fn maintain(state: AppState) {
+    let mut directory = tokio::time::interval(DIRECTORY_TICK);
+    let mut consoles = tokio::time::interval(CONSOLE_TICK);
+    let sweep_every = (state.config.room_expiry / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut sweep = tokio::time::interval(sweep_every);
+    let mut retention = tokio::time::interval(state.config.retention_sweep.max(Duration::from_millis(100)));
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            _ = directory.tick() => state.hub.flush_directory(),
+            _ = consoles.tick() => state.moderation.refresh_consoles(&state.hub).await,
+            _ = sweep.tick() => {
+                for slug in state.hub.expire_rooms(std::time::Instant::now()) {
+                    if let Err(error) = state.moderation.store.delete_room(&slug).await {
+                        tracing::error!(%error, room = %slug, "cannot forget an expired room");
+                    }
+                }
+                state.ip_limits.forget_idle();
+                state.policy.forget_idle();
+            }
+            _ = retention.tick() => forget_old_connections(&state).await,
+        }
+    }
+}
+
+/// The retention job: connection-log rows older than `--log-retention` are deleted.
+async fn forget_old_connections(state: &AppState) {
+    let retention = i64::try_from(state.config.log_retention.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = conn_log::now_ms().saturating_sub(retention);
+    match state.moderation.store.forget_connections_before(cutoff).await {
+        Ok(0) => {}
+        Ok(forgotten) => tracing::info!(forgotten, "connection log: old rows deleted"),
+        Err(error) => tracing::error!(%error, "connection log: cannot delete old rows"),
+    }
+}
