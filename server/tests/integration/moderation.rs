@@ -495,3 +495,34 @@ fn a_console_goes_dark_when_its_session_ends() {
         console.assert_silent(Duration::from_millis(1_500)).await;
     });
 }
+
+/// Who is asking is decided once, the same way for every door: a moderator on a banned address
+/// (an office behind one NAT) still gets the pages, a socket and room creation; a visitor on
+/// the same address is told of the ban at each of them.
+#[test]
+fn a_moderator_on_a_banned_address_is_let_through_every_door_a_visitor_is_not() {
+    run(async {
+        let server = TestServer::start().await;
+        let cookie = server.sign_in().await;
+        let ban = ModAction::Ban {
+            target: BanTarget::Address { address: "127.0.0.1".into() },
+            reason: "shared office".into(),
+            duration_secs: None,
+        };
+        server.must_moderate(&cookie, &ban).await;
+        let as_moderator = [("cookie", cookie.as_str())];
+        let form = Some(("application/x-www-form-urlencoded", "name=Staff+room&limit=5&listed=on&profanity=mask"));
+
+        let visitor = server.send_http("POST", "/api/create_room", form, &[]).await;
+        assert_eq!(visitor.status, 403, "{}", visitor.body);
+        assert!(visitor.body.contains("shared office"), "{}", visitor.body);
+        let moderator = server.send_http("POST", "/api/create_room", form, &as_moderator).await;
+        assert_eq!(moderator.status, 200, "{}", moderator.body);
+
+        assert!(server.http("GET", "/", None).await.body.contains("shared office"));
+        assert!(!server.send_http("GET", "/", None, &as_moderator).await.body.contains("shared office"));
+
+        assert_eq!(server.connect_as(&[]).await.err().map(|(status, _)| status), Some(403));
+        assert!(server.connect_as(&as_moderator).await.is_ok());
+    });
+}
