@@ -159,10 +159,10 @@ async fn read(mut stream: futures_util::stream::SplitStream<Socket>, tally: Arc<
             if let Ok(sent) = digits[..end].parse::<u128>() {
                 let now = base.elapsed().as_micros();
                 local.push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
-                if local.len() >= 64 {
-                    if let Ok(mut all) = tally.latencies.lock() {
-                        all.append(&mut local);
-                    }
+                if local.len() >= 64
+                    && let Ok(mut all) = tally.latencies.lock()
+                {
+                    all.append(&mut local);
                 }
             }
         }
