@@ -15,17 +15,18 @@
 // A benchmark's report is its output.
 #![allow(clippy::print_stdout)]
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use std::{
-    process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use support::{Server, Socket, cpu_seconds};
+use tokio_tungstenite::tungstenite::Message;
 
 const ROOM_SIZE: usize = 100;
 /// Members per room that also send (the rest only read).
@@ -52,25 +53,19 @@ async fn main() -> anyhow::Result<()> {
     if rates.is_empty() {
         rates = vec![1_000, 2_000, 4_000];
     }
-    let port = free_port()?;
-    let data = std::env::temp_dir().join(format!("burner-fanout-{}", std::process::id()));
-    let mut server = start_server(port, &data)?;
-    let result = measure(port, server.id(), rooms, &rates).await;
-    Command::new("kill").arg(server.id().to_string()).status()?;
-    server.wait()?;
-    let _ = std::fs::remove_dir_all(&data);
-    result
+    let server = Server::start(Some(0), &[]).await?;
+    measure(&server, rooms, &rates).await
 }
 
-async fn measure(port: u16, pid: u32, rooms: usize, rates: &[u64]) -> anyhow::Result<()> {
-    wait_until_up(port).await?;
+async fn measure(server: &Server, rooms: usize, rates: &[u64]) -> anyhow::Result<()> {
+    let pid = server.pid();
     let base = Instant::now();
     let tally = Arc::new(Tally::default());
     let mut senders = Vec::new();
     for r in 0..rooms {
-        let slug = create_room(port, &format!("fanout {r}")).await?;
+        let slug = server.create_room(&format!("fanout {r}"), ROOM_SIZE).await?;
         for m in 0..ROOM_SIZE {
-            let ws = join(port, &slug, r * ROOM_SIZE + m).await?;
+            let ws = server.join(&slug, r * ROOM_SIZE + m).await?;
             let (sink, stream) = ws.split();
             if m < SENDERS_PER_ROOM {
                 senders.push(sink);
@@ -143,7 +138,6 @@ async fn offer(senders: &tokio::sync::Mutex<Vec<SplitSink>>, rate: u64, base: In
     Ok(sent)
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 type SplitSink = futures_util::stream::SplitSink<Socket, Message>;
 
 /// Counts every `message_posted`; the last member of each room also records latencies.
@@ -167,96 +161,6 @@ async fn read(mut stream: futures_util::stream::SplitStream<Socket>, tally: Arc<
             }
         }
     }
-}
-
-/// Connects, joins, reads up to the join.
-async fn join(port: u16, room: &str, n: usize) -> anyhow::Result<Socket> {
-    let mut request = format!("ws://127.0.0.1:{port}/ws").into_client_request()?;
-    request.headers_mut().insert("origin", HeaderValue::from_str(&format!("http://127.0.0.1:{port}"))?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-    let join = serde_json::json!({
-        "type": "join", "room": room, "nickname": format!("m{n}"), "session": format!("fanout-session-{n:012}"),
-    });
-    ws.send(Message::text(join.to_string())).await?;
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(text))) if text.contains("\"joined\"") => return Ok(ws),
-            Some(Ok(Message::Text(text))) if text.contains("\"error\"") => anyhow::bail!("join refused: {text}"),
-            Some(Ok(_)) => {}
-            other => anyhow::bail!("socket ended: {other:?}"),
-        }
-    }
-}
-
-async fn create_room(port: u16, name: &str) -> anyhow::Result<String> {
-    let body = format!("name={}&limit={ROOM_SIZE}&listed=on&profanity=off", name.replace(' ', "+"));
-    let response = http(port, "POST", "/api/create_room", &body).await?;
-    let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let summary: serde_json::Value = serde_json::from_str(json)?;
-    Ok(summary["slug"].as_str().unwrap_or_default().to_owned())
-}
-
-async fn http(port: u16, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    Ok(response)
-}
-
-async fn wait_until_up(port: u16) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        if http(port, "GET", "/healthz", "").await.is_ok_and(|r| r.contains("\"ok\"")) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("the server did not start")
-}
-
-/// The server on core 0, with every limit that would get in a load test's way opened up.
-fn start_server(port: u16, data: &std::path::Path) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe()?;
-    let binary = std::env::var("BURNER_BIN")
-        .map(Into::into)
-        .unwrap_or_else(|_| exe.parent().and_then(|p| p.parent()).map(|p| p.join("burner")).unwrap_or_default());
-    Ok(Command::new("taskset")
-        .arg("-c")
-        .arg("0")
-        .arg(binary)
-        .env("BURNER_ADDR", format!("127.0.0.1:{port}"))
-        .env("BURNER_DATA_DIR", data)
-        .env("BURNER_LOG", "warn")
-        .env("BURNER_JOIN_BURST_PER_IP", "1000000")
-        .env("BURNER_CONNECT_BURST_PER_IP", "1000000")
-        .env("BURNER_MAX_CONNECTIONS_PER_IP", "1000000")
-        .env("BURNER_ROOM_CREATE_BURST", "100000")
-        .env("BURNER_MESSAGE_BURST", "1000000")
-        .env("BURNER_MESSAGE_BURST_PER_IP", "1000000")
-        .env("BURNER_FRAMES_PER_SECOND", "1000000")
-        .env("BURNER_REPEATS_ALLOWED", "1000000")
-        .env("BURNER_STRIKES_TO_MUTE", "1000000")
-        .stdout(Stdio::null())
-        .spawn()?)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// User + system CPU seconds a process has used so far.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces), from field 3 on.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).unwrap_or(&"0").parse::<f64>()? + fields.get(12).unwrap_or(&"0").parse::<f64>()?;
-    Ok(ticks / 100.0)
 }
 
 fn own_cpu_seconds() -> anyhow::Result<f64> {
