@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, clippy (server; app with ssr; app, frontend and console on wasm32), unit
-# and integration tests, then Playwright end-to-end in headless Chromium against the release
-# build. Installs whatever is missing first. Prints how long each step took.
+# Runs every test: formatting, clippy (server; the benchmark; app with ssr; app, frontend and
+# console on wasm32), unit and integration tests, then Playwright end-to-end in headless Chromium
+# against the release build, and a short smoke run of the side-by-side benchmark. Installs
+# whatever is missing first. Prints how long each step took.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 started=$SECONDS
@@ -17,6 +18,7 @@ timed() {
 timed "setup" "$root/scripts/setup.sh" test
 timed "rustfmt" cargo fmt --all --check
 timed "clippy: server (ssr)" cargo clippy --locked -p server --all-targets -- -D warnings
+timed "clippy: benchmark generator and peer" cargo clippy --locked -p bench --all-targets -- -D warnings
 timed "clippy: app with ssr" cargo clippy --locked -p app --features ssr --all-targets -- -D warnings
 timed "clippy: app and frontend on wasm32" \
   cargo clippy --locked -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
@@ -25,9 +27,12 @@ timed "clippy: moderator console on wasm32" \
 # Release mode: the tests then share their build with the binary the end-to-end tests run.
 timed "unit tests: app (rules, protocol, text)" cargo test --release --locked -p app --features ssr
 timed "unit and integration tests: server" cargo test --release --locked -p server
+timed "unit tests: benchmark generator" cargo test --release --locked -p bench
 timed "build: browser bundle and release server" "$root/scripts/build.sh"
 export BURNER_BIN="$CARGO_TARGET_DIR/release/burner" BURNER_SITE_DIR="$root/target/site"
 timed "end-to-end: Playwright in Chromium" bash -c 'cd end2end && node_modules/.bin/playwright test'
+# Timings are not tests, but the benchmark must not rot: every peer builds, starts and delivers.
+timed "benchmark smoke run: every server side by side" env SMOKE=1 "$root/scripts/bench.sh"
 
 step "all tests passed in $((SECONDS - started))s"
 printf '%s\n' "${timings[@]}"

@@ -1,0 +1,394 @@
+//! `burner-bench`: Burner and the servers people would otherwise run, measured side by side in
+//! one run by one independent generator. Each server is pinned to core 0 (run this generator
+//! under `taskset -c 1`); its CPU seconds come from /proc. Open loop: senders keep a fixed
+//! schedule whatever the server does, so latency is free of coordinated omission. Each payload
+//! carries its send time and number; what does not arrive is counted as lost.
+//!
+//! burner-bench [--quick] [--only NAME[,NAME…]] [--write FILE]
+//!
+//! Workloads (per server): fan-out in rooms of 100 with 100-byte messages, offered rate doubled
+//! until p99 passes 50 ms or a message is lost (saturation: the last step that passed); then
+//! latency at half that rate. See `scripts/bench.sh` (`make bench`).
+
+// A benchmark's report is its output.
+#![allow(clippy::print_stdout)]
+
+mod peer;
+mod ws;
+
+use peer::{Paths, Peer};
+use std::{
+    cell::RefCell,
+    path::PathBuf,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ROOM_SIZE: usize = 100;
+const SENDERS_PER_ROOM: usize = 4;
+const PAYLOAD_BYTES: usize = 100;
+/// A step passes with p99 below this and nothing lost.
+const P99_LIMIT_MS: f64 = 50.0;
+/// Above this the generator's own core, not the server, may be what limits a step.
+const GENERATOR_LIMIT: f64 = 0.9;
+
+#[derive(Clone, Copy)]
+struct Settings {
+    rooms: usize,
+    /// Stop after the first step (the smoke run in `make test`: everything builds, starts and
+    /// delivers).
+    smoke: bool,
+    step: Duration,
+    drain: Duration,
+    first_rate: u64,
+    max_rate: u64,
+}
+
+/// What one step of offered load came to.
+#[derive(Clone, Debug, Default)]
+struct Step {
+    rate: u64,
+    sent: u64,
+    delivered: u64,
+    server_cpu: f64,
+    generator_busy: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+}
+
+impl Step {
+    fn lost(&self) -> u64 {
+        (self.sent * ROOM_SIZE as u64).saturating_sub(self.delivered)
+    }
+
+    fn passed(&self) -> bool {
+        self.lost() == 0 && self.p99 < P99_LIMIT_MS
+    }
+
+    fn per_second(&self, step: Duration) -> f64 {
+        self.delivered as f64 / step.as_secs_f64()
+    }
+
+    fn per_cpu_second(&self) -> f64 {
+        self.delivered as f64 / self.server_cpu.max(0.01)
+    }
+}
+
+/// One server's line in the table.
+struct Row {
+    name: &'static str,
+    saturation: Option<Step>,
+    half: Option<Step>,
+    generator_bound: bool,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    delivered: u64,
+    /// Send → receive, microseconds.
+    latencies: Vec<u32>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let (mut quick, mut smoke, mut only, mut write) = (false, false, None::<Vec<String>>, None::<PathBuf>);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--smoke" => smoke = true,
+            "--only" => only = args.next().map(|list| list.split(',').map(str::to_lowercase).collect()),
+            "--write" => write = args.next().map(PathBuf::from),
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    // Rates start low enough for the slowest peer (Flask-SocketIO: a few thousand deliveries a
+    // second) and double.
+    let settings = if smoke {
+        Settings {
+            rooms: 1,
+            smoke,
+            step: Duration::from_secs(1),
+            drain: Duration::from_secs(1),
+            first_rate: 20,
+            max_rate: 20,
+        }
+    } else if quick {
+        Settings {
+            rooms: 2,
+            smoke,
+            step: Duration::from_secs(2),
+            drain: Duration::from_millis(500),
+            first_rate: 25,
+            max_rate: 25_600,
+        }
+    } else {
+        Settings {
+            rooms: 10,
+            smoke,
+            step: Duration::from_secs(5),
+            drain: Duration::from_secs(2),
+            first_rate: 25,
+            max_rate: 51_200,
+        }
+    };
+    let root = std::env::var("BURNER_ROOT").map(PathBuf::from).unwrap_or_else(|_| ".".into());
+    let paths = Paths {
+        target: std::env::var("BENCH_TARGET").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release")),
+        peers: root.join("bench/peers"),
+        venv: std::env::var("BENCH_VENV").map(PathBuf::from).unwrap_or_else(|_| root.join(".venv")),
+    };
+    let data = std::env::temp_dir().join(format!("burner-bench-{}", std::process::id()));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    let rows = local.block_on(&runtime, async {
+        let mut rows = Vec::new();
+        for peer in Peer::all(&paths, &data) {
+            if only.as_ref().is_some_and(|only| !only.iter().any(|o| peer.name.to_lowercase().contains(o))) {
+                continue;
+            }
+            println!("== {}", peer.name);
+            let row = match measure(&peer, &settings).await {
+                Ok(row) => row,
+                Err(error) => Row {
+                    name: peer.name,
+                    saturation: None,
+                    half: None,
+                    generator_bound: false,
+                    error: Some(format!("{error:#}")),
+                },
+            };
+            rows.push(row);
+        }
+        rows
+    });
+    let _ = std::fs::remove_dir_all(&data);
+    let table = table(&rows, &settings, quick);
+    println!("\n{table}");
+    if let Some(file) = write {
+        std::fs::write(file, table)?;
+    }
+    if let Some(failed) = rows.iter().find(|r| settings.smoke && r.saturation.is_none()) {
+        anyhow::bail!("{}: {}", failed.name, failed.error.as_deref().unwrap_or("no step passed"));
+    }
+    Ok(())
+}
+
+/// Fills the rooms, steps the load up to saturation, then measures at half of it.
+async fn measure(peer: &Peer, settings: &Settings) -> anyhow::Result<Row> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let server = peer.start(port).await?;
+    let tally = Rc::new(RefCell::new(Tally::default()));
+    let base = Instant::now();
+    let mut senders = Vec::new();
+    for r in 0..settings.rooms {
+        let room = peer.room(port, &format!("bench-{r}"), ROOM_SIZE).await?;
+        for m in 0..ROOM_SIZE {
+            let conn = peer.join(port, &room, r * ROOM_SIZE + m).await?;
+            if m < SENDERS_PER_ROOM {
+                senders.push(conn.writer.clone());
+            }
+            let (tally, writer) = (tally.clone(), conn.writer.clone());
+            let answer = move |text: &[u8]| peer_answer(text);
+            tokio::task::spawn_local(conn.reader.run(writer, move |text| {
+                if let Some(sent) = stamp(text) {
+                    let mut tally = tally.borrow_mut();
+                    tally.delivered += 1;
+                    let now = base.elapsed().as_micros() as u64;
+                    tally.latencies.push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
+                    return None;
+                }
+                answer(text)
+            }));
+        }
+    }
+    // A warm-up the figures do not see (JIT compilers, first allocations).
+    if !settings.smoke {
+        let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
+        offer(peer, &senders, &tally, server.pid(), settings.first_rate * 4, base, &warm_up).await?;
+    }
+    let mut passed: Option<Step> = None;
+    let mut generator_bound = false;
+    let mut rate = settings.first_rate;
+    while rate <= settings.max_rate {
+        let step = offer(peer, &senders, &tally, server.pid(), rate, base, settings).await?;
+        println!(
+            "  {:>6} msg/s: {:>9.0} deliveries/s, lost {}, p99 {:.1} ms, {:.0} deliveries per server CPU-s, generator {:.0} %",
+            rate,
+            step.per_second(settings.step),
+            step.lost(),
+            step.p99,
+            step.per_cpu_second(),
+            step.generator_busy * 100.0
+        );
+        if !step.passed() {
+            if settings.smoke {
+                anyhow::bail!("the smoke step did not pass: {} lost, p99 {:.1} ms", step.lost(), step.p99);
+            }
+            break;
+        }
+        generator_bound = step.generator_busy > GENERATOR_LIMIT;
+        passed = Some(step);
+        if generator_bound {
+            break;
+        }
+        rate *= 2;
+    }
+    // What a failed step left queued must be through before the next measurement.
+    quiesce(&tally).await;
+    let half = match &passed {
+        Some(at) if !settings.smoke => {
+            Some(offer(peer, &senders, &tally, server.pid(), (at.rate / 2).max(1), base, settings).await?)
+        }
+        _ => None,
+    };
+    drop(server);
+    Ok(Row { name: peer.name, saturation: passed, half, generator_bound, error: None })
+}
+
+/// Waits until nothing has arrived for a second (at most 20 s).
+async fn quiesce(tally: &Rc<RefCell<Tally>>) {
+    let started = Instant::now();
+    let mut last = tally.borrow().delivered;
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = tally.borrow().delivered;
+        if now != last {
+            (last, quiet_since) = (now, Instant::now());
+        }
+    }
+}
+
+fn peer_answer(text: &[u8]) -> Option<&'static [u8]> {
+    // Engine.IO pings ("2") want a pong ("3"); no other protocol here asks for an answer.
+    (text == b"2").then_some(b"3")
+}
+
+/// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it.
+fn stamp(text: &[u8]) -> Option<u64> {
+    let at = text.iter().position(|&b| b == b'~')?;
+    let mut value = 0_u64;
+    let mut digits = 0;
+    for &b in &text[at + 1..] {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value * 10 + u64::from(b - b'0');
+        digits += 1;
+    }
+    (digits > 0).then_some(value)
+}
+
+/// One step: `rate` messages a second spread over the senders for the step, then a drain.
+async fn offer(
+    peer: &Peer,
+    senders: &[ws::Writer],
+    tally: &Rc<RefCell<Tally>>,
+    pid: u32,
+    rate: u64,
+    base: Instant,
+    settings: &Settings,
+) -> anyhow::Result<Step> {
+    *tally.borrow_mut() = Tally::default();
+    let (cpu0, own0, t0) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, Instant::now());
+    let tick = Duration::from_millis(5);
+    let per_tick = rate as f64 * tick.as_secs_f64();
+    let mut interval = tokio::time::interval(tick);
+    let (mut owed, mut sent, mut next) = (0.0, 0_u64, 0_usize);
+    while t0.elapsed() < settings.step {
+        interval.tick().await;
+        owed += per_tick;
+        while owed >= 1.0 {
+            let stamp = base.elapsed().as_micros();
+            let mut payload = format!("~{stamp}~{sent}~");
+            payload.extend(std::iter::repeat_n('x', PAYLOAD_BYTES.saturating_sub(payload.len())));
+            // A sender the server is not reading from would hold up the schedule: the
+            // message is counted as sent (and lost) instead of waiting.
+            let writer = &senders[next % senders.len()];
+            next += 1;
+            let frame = peer.say(&payload);
+            let writer = writer.clone();
+            tokio::task::spawn_local(async move {
+                let _ = ws::send(&writer, &frame).await;
+            });
+            sent += 1;
+            owed -= 1.0;
+        }
+    }
+    tokio::time::sleep(settings.drain).await;
+    let (cpu1, own1, elapsed) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, t0.elapsed());
+    let mut tally = std::mem::take(&mut *tally.borrow_mut());
+    tally.latencies.sort_unstable();
+    let pick = |q: f64| {
+        let at = ((tally.latencies.len() as f64 * q) as usize).min(tally.latencies.len().saturating_sub(1));
+        tally.latencies.get(at).map_or(f64::INFINITY, |us| f64::from(*us) / 1000.0)
+    };
+    Ok(Step {
+        rate,
+        sent,
+        delivered: tally.delivered,
+        server_cpu: cpu1 - cpu0,
+        // Busy over the step itself (the drain is mostly idle).
+        generator_busy: (own1 - own0) / elapsed.min(settings.step + Duration::from_millis(500)).as_secs_f64(),
+        p50: pick(0.5),
+        p99: pick(0.99),
+        p999: pick(0.999),
+    })
+}
+
+fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
+    let burner = rows.iter().find(|r| r.name == "Burner").and_then(|r| r.saturation.as_ref()).map(Step::per_cpu_second);
+    let mut out = format!(
+        "Fan-out, {} rooms of {ROOM_SIZE}, {PAYLOAD_BYTES}-byte messages, {SENDERS_PER_ROOM} senders per room, {} s steps{}\n\n",
+        settings.rooms,
+        settings.step.as_secs(),
+        if quick { " (quick run)" } else { "" }
+    );
+    out.push_str("| server | saturation, deliveries/s | deliveries per server CPU-second | × Burner | p50 / p99 / p99.9 at half saturation |\n");
+    out.push_str("|---|---:|---:|---:|---:|\n");
+    for row in rows {
+        let Some(at) = &row.saturation else {
+            let why = row.error.clone().unwrap_or_else(|| "no step passed".into());
+            out.push_str(&format!("| {} | — | — | — | {why} |\n", row.name));
+            continue;
+        };
+        let per_cpu = at.per_cpu_second();
+        let ratio = burner.map_or("—".into(), |b| format!("{:.2}", per_cpu / b));
+        let bound = if row.generator_bound { " (generator-bound)" } else { "" };
+        let half =
+            row.half.as_ref().map_or("—".into(), |h| format!("{:.1} / {:.1} / {:.1} ms", h.p50, h.p99, h.p999));
+        out.push_str(&format!(
+            "| {} | {:.0}{bound} | {:.0} | {ratio} | {half} |\n",
+            row.name,
+            at.per_second(settings.step),
+            per_cpu
+        ));
+    }
+    out
+}
+
+/// User + system CPU seconds a process has used so far.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).unwrap_or(&"0").parse::<f64>()? + fields.get(12).unwrap_or(&"0").parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// One HTTP/1.1 request with a form body; the raw answer.
+pub(crate) async fn http(port: u16, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response)
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make bench`: Burner and its peers side by side (bench/, docs/BENCHMARKS.md). Installs the
+# peers (npm: Bun, ws, Socket.IO; PyPI: Flask-SocketIO in a venv under the cache), builds the
+# release binaries, runs the generator on core 1 against each server pinned to core 0, prints
+# the table and writes it into docs/BENCHMARKS.md with the date and the machine.
+# `make bench QUICK=1` is the short run (under 3 minutes); `ONLY=burner,bun` picks servers;
+# `SMOKE=1` (from `make test`) only checks that every server builds, starts and delivers.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+step "peers"
+command -v taskset >/dev/null || { echo "taskset (util-linux) is missing" >&2; exit 1; }
+npm_stamp=bench/peers/node_modules/.burner-lock
+if [ ! -f "$npm_stamp" ] || ! cmp -s bench/peers/package-lock.json "$npm_stamp"; then
+  (cd bench/peers && npm install --no-save --no-audit --no-fund --loglevel=error)
+  cp bench/peers/package-lock.json "$npm_stamp"
+fi
+venv="$BURNER_CACHE/bench-venv"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s bench/peers/requirements.txt "$venv/.burner-requirements"; then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; else sudo apt-get install -y -qq python3-venv; fi
+  fi
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet -r bench/peers/requirements.txt
+  cp bench/peers/requirements.txt "$venv/.burner-requirements"
+fi
+
+step "release binaries"
+cargo build --release --locked -p server -p bench
+
+step "side by side"
+args=()
+[ -n "${QUICK:-}" ] && args+=(--quick)
+[ -n "${SMOKE:-}" ] && args+=(--smoke)
+[ -n "${ONLY:-}" ] && args+=(--only "$ONLY")
+out=$(mktemp)
+BURNER_ROOT="$root" BENCH_TARGET="$CARGO_TARGET_DIR/release" BENCH_VENV="$venv" \
+  taskset -c 1 "$CARGO_TARGET_DIR/release/burner-bench" "${args[@]}" --write "$out"
+if [ -n "${SMOKE:-}" ]; then
+  rm -f "$out"
+  exit 0
+fi
+
+# The table goes between the markers in docs/BENCHMARKS.md, with when and where it was taken.
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+{
+  echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') on $machine, by \`make bench${QUICK:+ QUICK=1}\`."
+  echo
+  cat "$out"
+} > "$out.section"
+python3 - "$root/docs/BENCHMARKS.md" "$out.section" <<'PY'
+import sys
+path, section = sys.argv[1], open(sys.argv[2]).read()
+start, end = "<!-- make bench: start -->", "<!-- make bench: end -->"
+text = open(path).read()
+if start in text and end in text:
+    text = text[: text.index(start) + len(start)] + "\n" + section + text[text.index(end):]
+    open(path, "w").write(text)
+    print(f"written to {path}")
+PY
+rm -f "$out" "$out.section"
