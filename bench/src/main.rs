@@ -13,14 +13,14 @@
 // A benchmark's report is its output.
 #![allow(clippy::print_stdout)]
 
+mod members;
 mod peer;
 mod ws;
 
+use members::{Members, Shared, Tally};
 use peer::{Paths, Peer};
 use std::{
-    cell::RefCell,
     path::PathBuf,
-    rc::Rc,
     time::{Duration, Instant},
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,6 +43,11 @@ struct Settings {
     drain: Duration,
     first_rate: u64,
     max_rate: u64,
+    /// Idle members to measure memory with (in rooms of 100, and in one room of this size
+    /// at most 1 000), and the big rooms to reach.
+    idle: usize,
+    big_rooms: &'static [usize],
+    big_trials: usize,
 }
 
 /// What one step of offered load came to.
@@ -77,19 +82,21 @@ impl Step {
 }
 
 /// One server's line in the table.
+/// p50 and p99 (ms) until the last member of a big room has a message, or why not.
+type BigRoom = Result<(f64, f64), String>;
+
+#[derive(Default)]
 struct Row {
     name: &'static str,
     saturation: Option<Step>,
     half: Option<Step>,
     generator_bound: bool,
     error: Option<String>,
-}
-
-#[derive(Default)]
-struct Tally {
-    delivered: u64,
-    /// Send → receive, microseconds.
-    latencies: Vec<u32>,
+    /// KiB per idle joined member: in rooms of 100, in one room of 1 000.
+    idle_100: Option<Result<f64, String>>,
+    idle_1000: Option<Result<f64, String>>,
+    /// Time until the last member of a big room has one message: (size, p50, p99 ms).
+    big: Vec<(usize, BigRoom)>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -114,6 +121,9 @@ fn main() -> anyhow::Result<()> {
             drain: Duration::from_secs(1),
             first_rate: 20,
             max_rate: 20,
+            idle: 0,
+            big_rooms: &[],
+            big_trials: 0,
         }
     } else if quick {
         Settings {
@@ -123,6 +133,9 @@ fn main() -> anyhow::Result<()> {
             drain: Duration::from_millis(500),
             first_rate: 25,
             max_rate: 25_600,
+            idle: 1_000,
+            big_rooms: &[1_000],
+            big_trials: 20,
         }
     } else {
         Settings {
@@ -132,6 +145,9 @@ fn main() -> anyhow::Result<()> {
             drain: Duration::from_secs(2),
             first_rate: 25,
             max_rate: 51_200,
+            idle: 2_000,
+            big_rooms: &[1_000, 5_000],
+            big_trials: 50,
         }
     };
     let root = std::env::var("BURNER_ROOT").map(PathBuf::from).unwrap_or_else(|_| ".".into());
@@ -145,21 +161,43 @@ fn main() -> anyhow::Result<()> {
     let local = tokio::task::LocalSet::new();
     let rows = local.block_on(&runtime, async {
         let mut rows = Vec::new();
-        for peer in Peer::all(&paths, &data) {
+        for peer in &Peer::all(&paths, &data) {
             if only.as_ref().is_some_and(|only| !only.iter().any(|o| peer.name.to_lowercase().contains(o))) {
                 continue;
             }
             println!("== {}", peer.name);
-            let row = match measure(&peer, &settings).await {
+            let mut row = match measure(peer, &settings).await {
                 Ok(row) => row,
-                Err(error) => Row {
-                    name: peer.name,
-                    saturation: None,
-                    half: None,
-                    generator_bound: false,
-                    error: Some(format!("{error:#}")),
-                },
+                Err(error) => Row { name: peer.name, error: Some(format!("{error:#}")), ..Row::default() },
             };
+            if settings.idle > 0 {
+                row.idle_100 = Some(
+                    with_server(peer, |port, server| async move {
+                        members::idle_kib(peer, port, &server, settings.idle, ROOM_SIZE).await
+                    })
+                    .await,
+                );
+                let one_room = settings.idle.min(1_000);
+                row.idle_1000 = Some(
+                    with_server(peer, |port, server| async move {
+                        members::idle_kib(peer, port, &server, one_room, one_room).await
+                    })
+                    .await,
+                );
+                println!(
+                    "  idle member, KiB: rooms of 100 {:?}, one room of {one_room} {:?}",
+                    row.idle_100, row.idle_1000
+                );
+            }
+            for &size in settings.big_rooms {
+                let result = with_server(peer, |port, server| async move {
+                    let _running = server;
+                    members::big_room(peer, port, size, settings.big_trials).await
+                })
+                .await;
+                println!("  room of {size}: {result:?} (p50, p99 ms until the last member has it)");
+                row.big.push((size, result));
+            }
             rows.push(row);
         }
         rows
@@ -176,33 +214,32 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `work` against a freshly started server; an error becomes the sentence in the table.
+async fn with_server<T, F, Fut>(peer: &Peer, work: F) -> Result<T, String>
+where
+    F: FnOnce(u16, peer::Running) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let run = async {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let server = peer.start(port).await?;
+        tokio::time::timeout(Duration::from_secs(300), work(port, server)).await?
+    };
+    run.await.map_err(|error| format!("{error:#}"))
+}
+
 /// Fills the rooms, steps the load up to saturation, then measures at half of it.
 async fn measure(peer: &Peer, settings: &Settings) -> anyhow::Result<Row> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let server = peer.start(port).await?;
-    let tally = Rc::new(RefCell::new(Tally::default()));
+    let tally = Shared::default();
     let base = Instant::now();
+    let mut members = Members::new(&tally, base);
     let mut senders = Vec::new();
     for r in 0..settings.rooms {
         let room = peer.room(port, &format!("bench-{r}"), ROOM_SIZE).await?;
-        for m in 0..ROOM_SIZE {
-            let conn = peer.join(port, &room, r * ROOM_SIZE + m).await?;
-            if m < SENDERS_PER_ROOM {
-                senders.push(conn.writer.clone());
-            }
-            let (tally, writer) = (tally.clone(), conn.writer.clone());
-            let answer = move |text: &[u8]| peer_answer(text);
-            tokio::task::spawn_local(conn.reader.run(writer, move |text| {
-                if let Some(sent) = stamp(text) {
-                    let mut tally = tally.borrow_mut();
-                    tally.delivered += 1;
-                    let now = base.elapsed().as_micros() as u64;
-                    tally.latencies.push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
-                    return None;
-                }
-                answer(text)
-            }));
-        }
+        members.join(peer, port, &room, r * ROOM_SIZE, ROOM_SIZE).await?;
+        senders.extend(members.writers[r * ROOM_SIZE..r * ROOM_SIZE + SENDERS_PER_ROOM].iter().cloned());
     }
     // A warm-up the figures do not see (JIT compilers, first allocations).
     if !settings.smoke {
@@ -244,12 +281,13 @@ async fn measure(peer: &Peer, settings: &Settings) -> anyhow::Result<Row> {
         }
         _ => None,
     };
+    drop(members);
     drop(server);
-    Ok(Row { name: peer.name, saturation: passed, half, generator_bound, error: None })
+    Ok(Row { name: peer.name, saturation: passed, half, generator_bound, ..Row::default() })
 }
 
 /// Waits until nothing has arrived for a second (at most 20 s).
-async fn quiesce(tally: &Rc<RefCell<Tally>>) {
+async fn quiesce(tally: &Shared) {
     let started = Instant::now();
     let mut last = tally.borrow().delivered;
     let mut quiet_since = Instant::now();
@@ -262,13 +300,8 @@ async fn quiesce(tally: &Rc<RefCell<Tally>>) {
     }
 }
 
-fn peer_answer(text: &[u8]) -> Option<&'static [u8]> {
-    // Engine.IO pings ("2") want a pong ("3"); no other protocol here asks for an answer.
-    (text == b"2").then_some(b"3")
-}
-
 /// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it.
-fn stamp(text: &[u8]) -> Option<u64> {
+pub(crate) fn stamp(text: &[u8]) -> Option<u64> {
     let at = text.iter().position(|&b| b == b'~')?;
     let mut value = 0_u64;
     let mut digits = 0;
@@ -286,7 +319,7 @@ fn stamp(text: &[u8]) -> Option<u64> {
 async fn offer(
     peer: &Peer,
     senders: &[ws::Writer],
-    tally: &Rc<RefCell<Tally>>,
+    tally: &Shared,
     pid: u32,
     rate: u64,
     base: Instant,
@@ -366,6 +399,39 @@ fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
             at.per_second(settings.step),
             per_cpu
         ));
+    }
+    if settings.idle == 0 {
+        return out;
+    }
+    let one_room = settings.idle.min(1_000);
+    out.push_str(&format!(
+        "\nMemory per idle joined member ({} members in rooms of 100; {one_room} in one room), and one message into a big room \
+         (time until the last member has it, p50 / p99 over {} trials)\n\n",
+        settings.idle, settings.big_trials
+    ));
+    out.push_str(&format!(
+        "| server | KiB per idle member, rooms of 100 | KiB per idle member, one room of {one_room} |"
+    ));
+    for size in settings.big_rooms {
+        out.push_str(&format!(" room of {size} |"));
+    }
+    out.push_str("\n|---|---:|---:|");
+    out.push_str(&"---:|".repeat(settings.big_rooms.len()));
+    out.push('\n');
+    let cell = |value: &Option<Result<f64, String>>| match value {
+        Some(Ok(kib)) => format!("{kib:.1}"),
+        Some(Err(error)) => format!("failed: {}", error.lines().next().unwrap_or_default()),
+        None => "—".into(),
+    };
+    for row in rows {
+        out.push_str(&format!("| {} | {} | {} |", row.name, cell(&row.idle_100), cell(&row.idle_1000)));
+        for (_, result) in &row.big {
+            match result {
+                Ok((p50, p99)) => out.push_str(&format!(" {p50:.1} / {p99:.1} ms |")),
+                Err(error) => out.push_str(&format!(" failed: {} |", error.lines().next().unwrap_or_default())),
+            }
+        }
+        out.push('\n');
     }
     out
 }

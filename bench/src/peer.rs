@@ -115,6 +115,10 @@ impl Peer {
         if self.protocol != Protocol::Burner {
             return Ok(name.to_owned());
         }
+        // Rooms people create hold at most 1 000; the lobby's limit is the operator's.
+        if limit > 1_000 {
+            return Ok("lobby".to_owned());
+        }
         let body = format!("name={name}&limit={limit}&listed=on&profanity=off");
         let response = crate::http(port, "POST", "/api/create_room", &body).await?;
         let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
@@ -164,6 +168,7 @@ fn burner_env(data: &Path) -> Vec<(&'static str, String)> {
     vec![
         ("BURNER_DATA_DIR", data.to_string_lossy().into_owned()),
         ("BURNER_LOG", "warn".into()),
+        ("BURNER_LOBBY_LIMIT", "10000".into()),
         ("BURNER_JOIN_BURST_PER_IP", open.clone()),
         ("BURNER_CONNECT_BURST_PER_IP", open.clone()),
         ("BURNER_MAX_CONNECTIONS_PER_IP", open.clone()),

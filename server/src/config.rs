@@ -26,9 +26,10 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub max_room_limit: u32,
 
-    /// Participant limit of the lobby, the room that always exists.
+    /// Participant limit of the lobby, the room that always exists (it may be bigger than the
+    /// rooms people create: up to 100 000).
     #[arg(long, env = "BURNER_LOBBY_LIMIT", default_value_t = 1000,
-          value_parser = clap::value_parser!(u32).range(2..=1000))]
+          value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub lobby_limit: u32,
 
     /// How long a room without members lives on before it is removed.
