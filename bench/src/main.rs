@@ -129,13 +129,13 @@ fn main() -> anyhow::Result<()> {
         Settings {
             rooms: 2,
             smoke,
-            step: Duration::from_secs(2),
+            step: Duration::from_millis(1_500),
             drain: Duration::from_millis(500),
-            first_rate: 25,
+            first_rate: 50,
             max_rate: 25_600,
-            idle: 1_000,
+            idle: 500,
             big_rooms: &[1_000],
-            big_trials: 20,
+            big_trials: 10,
         }
     } else {
         Settings {
@@ -375,9 +375,9 @@ async fn offer(
 fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
     let burner = rows.iter().find(|r| r.name == "Burner").and_then(|r| r.saturation.as_ref()).map(Step::per_cpu_second);
     let mut out = format!(
-        "Fan-out, {} rooms of {ROOM_SIZE}, {PAYLOAD_BYTES}-byte messages, {SENDERS_PER_ROOM} senders per room, {} s steps{}\n\n",
+        "Fan-out, {} rooms of {ROOM_SIZE}, {PAYLOAD_BYTES}-byte messages, {SENDERS_PER_ROOM} senders per room, {:.1} s steps{}\n\n",
         settings.rooms,
-        settings.step.as_secs(),
+        settings.step.as_secs_f64(),
         if quick { " (quick run)" } else { "" }
     );
     out.push_str("| server | saturation, deliveries/s | deliveries per server CPU-second | × Burner | p50 / p99 / p99.9 at half saturation |\n");
