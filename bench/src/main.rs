@@ -274,7 +274,7 @@ async fn measure(peer: &Peer, settings: &Settings) -> anyhow::Result<Row> {
         rate *= 2;
     }
     // What a failed step left queued must be through before the next measurement.
-    quiesce(&tally).await;
+    members::settle(&tally, Duration::from_secs(20)).await;
     let half = match &passed {
         Some(at) if !settings.smoke => {
             Some(offer(peer, &senders, &tally, server.pid(), (at.rate / 2).max(1), base, settings).await?)
@@ -284,20 +284,6 @@ async fn measure(peer: &Peer, settings: &Settings) -> anyhow::Result<Row> {
     drop(members);
     drop(server);
     Ok(Row { name: peer.name, saturation: passed, half, generator_bound, ..Row::default() })
-}
-
-/// Waits until nothing has arrived for a second (at most 20 s).
-async fn quiesce(tally: &Shared) {
-    let started = Instant::now();
-    let mut last = tally.borrow().delivered;
-    let mut quiet_since = Instant::now();
-    while quiet_since.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(20) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = tally.borrow().delivered;
-        if now != last {
-            (last, quiet_since) = (now, Instant::now());
-        }
-    }
 }
 
 /// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it.

@@ -15,6 +15,8 @@ use tokio::task::JoinHandle;
 /// What every member's reader adds to.
 #[derive(Default)]
 pub struct Tally {
+    /// Text frames of any kind (join notices included).
+    pub frames: u64,
     pub delivered: u64,
     /// Send → receive, microseconds.
     pub latencies: Vec<u32>,
@@ -49,6 +51,7 @@ impl Members {
             self.writers.push(conn.writer.clone());
             let tally = self.tally.clone();
             self.readers.push(tokio::task::spawn_local(conn.reader.run(conn.writer, move |text| {
+                tally.borrow_mut().frames += 1;
                 if let Some(sent) = stamp(text) {
                     let mut tally = tally.borrow_mut();
                     tally.delivered += 1;
@@ -88,7 +91,10 @@ pub async fn idle_kib(peer: &Peer, port: u16, server: &Running, total: usize, ro
             let count = (room_size - members.len() % room_size).min(target - members.len());
             members.join(peer, port, &rooms[room_number], members.len(), count).await?;
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Until the join notices have all arrived, then a moment for the server to give back
+        // what delivering them took.
+        settle(&tally, Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         samples.push((members.len(), rss_kib(server.pid())?));
     }
     let ((n1, r1), (n2, r2)) = (samples[0], samples[1]);
@@ -103,8 +109,9 @@ pub async fn big_room(peer: &Peer, port: u16, size: usize, trials: usize) -> any
     let room = peer.room(port, &format!("big-{size}"), size).await?;
     let mut members = Members::new(&tally, base);
     members.join(peer, port, &room, 0, size).await?;
-    // Joining told everyone of everyone: let that settle.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Joining told everyone of everyone (in a big room, millions of frames): measure once
+    // that has all arrived.
+    settle(&tally, Duration::from_secs(240)).await;
     let mut times = Vec::with_capacity(trials);
     for trial in 0..trials {
         *tally.borrow_mut() = Tally::default();
@@ -125,6 +132,20 @@ pub async fn big_room(peer: &Peer, port: u16, size: usize, trials: usize) -> any
     times.sort_by(f64::total_cmp);
     let pick = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     Ok((pick(0.5), pick(0.99)))
+}
+
+/// Waits until no frame has arrived for a second (at most `limit`).
+pub async fn settle(tally: &Shared, limit: Duration) {
+    let started = Instant::now();
+    let mut last = tally.borrow().frames;
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(1) && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = tally.borrow().frames;
+        if now != last {
+            (last, quiet_since) = (now, Instant::now());
+        }
+    }
 }
 
 /// Resident memory of a process, in KiB.
