@@ -4,7 +4,7 @@
 //! schedule whatever the server does, so latency is free of coordinated omission. Each payload
 //! carries its send time and number; what does not arrive is counted as lost.
 //!
-//! burner-bench [--quick] [--only NAME[,NAME…]] [--write FILE]
+//! burner-bench [--quick | --smoke] [--only NAME[,NAME…]] [--workloads fanout,idle,big] [--write FILE]
 //!
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte messages, offered rate doubled
 //! until p99 passes 50 ms or a message is lost (saturation: the last step that passed); then
@@ -102,12 +102,16 @@ struct Row {
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut quick, mut smoke, mut only, mut write) = (false, false, None::<Vec<String>>, None::<PathBuf>);
+    let mut workloads = vec!["fanout".to_owned(), "idle".to_owned(), "big".to_owned()];
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--smoke" => smoke = true,
             "--only" => only = args.next().map(|list| list.split(',').map(str::to_lowercase).collect()),
             "--write" => write = args.next().map(PathBuf::from),
+            "--workloads" => {
+                workloads = args.next().map(|list| list.split(',').map(str::to_owned).collect()).unwrap_or_default();
+            }
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -166,11 +170,15 @@ fn main() -> anyhow::Result<()> {
                 continue;
             }
             println!("== {}", peer.name);
-            let mut row = match measure(peer, &settings).await {
-                Ok(row) => row,
-                Err(error) => Row { name: peer.name, error: Some(format!("{error:#}")), ..Row::default() },
+            let mut row = if workloads.iter().any(|w| w == "fanout") {
+                match measure(peer, &settings).await {
+                    Ok(row) => row,
+                    Err(error) => Row { name: peer.name, error: Some(format!("{error:#}")), ..Row::default() },
+                }
+            } else {
+                Row { name: peer.name, error: Some("not run".into()), ..Row::default() }
             };
-            if settings.idle > 0 {
+            if settings.idle > 0 && workloads.iter().any(|w| w == "idle") {
                 row.idle_100 = Some(
                     with_server(peer, |port, server| async move {
                         members::idle_kib(peer, port, &server, settings.idle, ROOM_SIZE).await
@@ -189,7 +197,8 @@ fn main() -> anyhow::Result<()> {
                     row.idle_100, row.idle_1000
                 );
             }
-            for &size in settings.big_rooms {
+            let big_rooms = if workloads.iter().any(|w| w == "big") { settings.big_rooms } else { &[] };
+            for &size in big_rooms {
                 let result = with_server(peer, |port, server| async move {
                     let _running = server;
                     members::big_room(peer, port, size, settings.big_trials).await
