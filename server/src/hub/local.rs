@@ -219,6 +219,14 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_encoded_once_for_every_local_member() {
+        let (local, tabs) = room(false);
+        local.deliver(&posted("shared", false));
+        let frames: Vec<Frame> = tabs.iter().map(|t| t.outbox.pop().expect("a frame")).collect();
+        assert!(frames.iter().all(|f| f.as_ptr() == frames[0].as_ptr()), "one encoding, the same bytes for all");
+    }
+
+    #[test]
     fn a_member_that_cannot_take_a_frame_is_dropped_and_noted_as_departed() {
         let local = LocalMembers::new(false);
         let (stuck, _stuck_outbox) = ConnHandle::new(1, 1);
