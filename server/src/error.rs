@@ -52,10 +52,6 @@ impl Refusal {
         &self.sentence
     }
 
-    pub fn retry(&self) -> Option<Duration> {
-        self.retry_after
-    }
-
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
     }

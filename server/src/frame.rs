@@ -34,12 +34,6 @@ impl From<String> for Frame {
     }
 }
 
-impl From<&'static str> for Frame {
-    fn from(text: &'static str) -> Self {
-        Self(Utf8Bytes::from_static(text))
-    }
-}
-
 impl Deref for Frame {
     type Target = str;
 

@@ -54,12 +54,6 @@ pub fn quota(burst: u32, interval: Duration) -> Quota {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryAfter(pub Duration);
 
-impl RetryAfter {
-    pub fn millis(self) -> u64 {
-        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX).max(1)
-    }
-}
-
 /// One bucket, e.g. one connection's messages.
 pub struct Bucket(Direct);
 

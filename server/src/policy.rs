@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Joins cost this many message tokens: a join is heavier (and noisier) than a message.
-pub const JOIN_COST: u32 = 3;
+const JOIN_COST: u32 = 3;
 /// The longest client reference a message may carry.
 const MAX_CLIENT_REF_CHARS: usize = 64;
 /// Reports per key: ten at once, then one a minute.

@@ -319,9 +319,9 @@ impl Room {
         // Queued under the lock, so nothing said in the room can overtake it.
         conn.offer(Frame::encode(&joined));
         if fresh {
+            // Publishing settles the room, the member count included.
             self.publish(&mut state, EventKind::Joined { member: you.clone(), count });
         }
-        self.note_count(&mut state);
         Ok(Membership { room: self.clone(), member_id: you.id, conn_id: conn.id, session })
     }
 
@@ -427,7 +427,6 @@ impl Room {
         let gone = state.members.remove(at);
         let count = state.members.len() as u32;
         self.publish(&mut state, EventKind::Left { member: gone.public(), count });
-        self.note_count(&mut state);
     }
 
     fn event(&self, seq: u64, kind: EventKind) -> RoomEvent {

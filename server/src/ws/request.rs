@@ -70,6 +70,11 @@ pub(super) mod testing {
             Self { session, outbox, state, _data: data }
         }
 
+        /// Another connection to the same server, from `ip`.
+        pub fn another(&self, id: u64, ip: &str) -> (Session, Outbox) {
+            session_on(&self.state, id, ip.parse().expect("ip"), None)
+        }
+
         /// Sends a request; the flow it led to.
         pub fn ask(&mut self, message: ClientMsg) -> Flow {
             self.session.on_message(message)

@@ -49,14 +49,14 @@ pub(super) fn report(session: &mut Session, seq: u64, reason: String) -> Flow {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{TestSession, drain, join, session_on};
+    use super::super::testing::{TestSession, drain, join};
     use app::protocol::{ClientMsg, ErrorCode, ServerMsg};
     use std::time::Duration;
 
     #[tokio::test]
     async fn a_report_is_filed_once_and_answered() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut author, _author_outbox) = session_on(&test.state, 2, "192.0.2.20".parse().expect("ip"), None);
+        let (mut author, _author_outbox) = test.another(2, "192.0.2.20");
         test.ask(join("reporter"));
         author.on_message(join("author"));
         author.on_message(ClientMsg::SendMessage { text: "something rude".into(), client_ref: None });

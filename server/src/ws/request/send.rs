@@ -32,7 +32,7 @@ pub(super) fn send(session: &mut Session, text: &str, client_ref: Option<String>
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{TestSession, drain, join, session_on};
+    use super::super::testing::{TestSession, drain, join};
     use crate::ws::session::Flow;
     use app::protocol::{ClientMsg, ErrorCode, ServerMsg};
 
@@ -43,7 +43,7 @@ mod tests {
     #[tokio::test]
     async fn the_author_gets_a_receipt_for_its_reference_and_the_room_the_message() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut other, other_outbox) = session_on(&test.state, 2, "192.0.2.20".parse().expect("ip"), None);
+        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
         test.ask(join("alice"));
         other.on_message(join("bob"));
         test.frames();
@@ -93,7 +93,7 @@ mod tests {
     #[tokio::test]
     async fn a_member_replaced_by_its_own_tab_lets_go_of_its_place() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut again, _again_outbox) = session_on(&test.state, 2, "192.0.2.10".parse().expect("ip"), None);
+        let (mut again, _again_outbox) = test.another(2, "192.0.2.10");
         test.ask(join("alice"));
         again.on_message(join("alice"));
         assert_eq!(test.outbox.closing().map(|r| r.code), Some(app::protocol::close::REPLACED));
