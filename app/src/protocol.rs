@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 /// (`/ws?v=N`) is closed with [`close::UNSUPPORTED_VERSION`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// A typing member sends `typing` at most this often.
+pub const TYPING_EVERY_MS: u64 = 3_000;
+
+/// How long "… is typing" stays up after the member's last `typing`.
+pub const TYPING_SHOWN_MS: u64 = 6_000;
+
 /// Where the socket lives on every Burner server.
 pub const WS_PATH: &str = "/ws";
 
@@ -46,6 +52,9 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_ref: Option<String>,
     },
+    /// The member is writing a message: the others see "… is typing". Send it at most once
+    /// every [`TYPING_EVERY_MS`] while typing; more often is dropped unanswered. Never stored.
+    Typing {},
     /// Report a message of the current room to the moderators.
     Report {
         seq: u64,
@@ -187,6 +196,12 @@ pub enum ServerMsg {
     },
     MessagePosted {
         message: ChatMessage,
+    },
+    /// `member` is writing. Shown for [`TYPING_SHOWN_MS`] after the last of these, or until a
+    /// message of theirs arrives. Never sent back to the typist's own tab, nor for a
+    /// shadow-muted member.
+    MemberTyping {
+        member: Member,
     },
     /// Content-free receipt for the author: the message was posted as `seq`.
     MessageAccepted {
@@ -377,6 +392,10 @@ pub struct ChatMessage {
     pub at: i64,
     pub author: Member,
     pub text: String,
+    /// Nicknames of the members this message mentions (`@name`, look-alikes included, as the
+    /// room had them when it was posted), as those members are named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
 }
 
 /// Server limits, announced in `welcome` so clients and bots can respect them up front.

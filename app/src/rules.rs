@@ -206,6 +206,43 @@ mod checks {
                 | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
     }
 
+    /// The most `@`s of one message looked at for mentions: a message of nothing but `@`s
+    /// costs no more than a short one.
+    const MENTIONS_LOOKED_AT: usize = 10;
+
+    /// The names a message mentions: an `@` at the start of a word, then one of `names` as
+    /// nickname uniqueness compares them (case and look-alike letters aside), then the end of
+    /// the word. Each name once, in the order the message first mentions it.
+    pub fn mentions<'a>(text: &str, names: impl Iterator<Item = &'a Name> + Clone) -> Vec<&'a Name> {
+        let mut found: Vec<&Name> = Vec::new();
+        for (at, _) in text.match_indices('@').take(MENTIONS_LOOKED_AT) {
+            if text[..at].chars().next_back().is_some_and(|c| !c.is_whitespace() && !"([{\"'«“".contains(c)) {
+                continue;
+            }
+            let rest = &text[at + 1..];
+            // Byte offsets where the first 1, 2, … characters after the `@` end.
+            let ends: Vec<usize> =
+                rest.char_indices().map(|(i, c)| i + c.len_utf8()).take(NICKNAME_MAX_CHARS).collect();
+            let mut keys: Vec<Option<(String, String)>> = vec![None; ends.len() + 1];
+            for name in names.clone() {
+                let chars = name.display.chars().count();
+                let Some(&end) = ends.get(chars.wrapping_sub(1)) else { continue };
+                if rest[end..].chars().next().is_some_and(|c| !c.is_whitespace() && !",.;:!?)]}\"'»”…".contains(c))
+                {
+                    continue;
+                }
+                let (key, shape) = keys[chars].get_or_insert_with(|| {
+                    let written = &rest[..end];
+                    (confusable_key(written), unicode_security::skeleton(written).collect())
+                });
+                if (*key == name.key || *shape == name.shape) && !found.contains(&name) {
+                    found.push(name);
+                }
+            }
+        }
+        found
+    }
+
     /// Line endings unified, control characters other than newline and tab dropped, trailing
     /// spaces trimmed, runs of blank lines collapsed to one, blank lines at either end removed.
     /// The text is otherwise kept exactly as written, and never truncated.

@@ -90,7 +90,11 @@ export const test = base.extend<{ server: Server }>({
 export { expect };
 
 /** A new person: their own browser context (own storage, own tab session). */
-export async function person(browser: Browser, server: Server, options: { javaScriptEnabled?: boolean } = {}): Promise<Page> {
+export async function person(
+  browser: Browser,
+  server: Server,
+  options: Parameters<Browser['newContext']>[0] = {},
+): Promise<Page> {
   const context = await browser.newContext({ baseURL: server.url, ...options });
   const page = await context.newPage();
   page.on('dialog', (dialog) => {
@@ -132,4 +136,30 @@ export function log(page: Page) {
 
 export function members(page: Page) {
   return page.getByRole('region', { name: 'Members' });
+}
+
+/** A moderator: their own browser context, signed in at /mod, the console live. */
+export async function moderator(browser: Browser, server: Server, options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
+  const page = await person(browser, server, options);
+  await page.goto('/mod');
+  await page.getByLabel('Moderator token').fill(MOD_TOKEN);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/mod$/);
+  await expect(page.getByRole('heading', { name: /^Rooms/ })).toBeVisible();
+  await expect(liveness(page)).toHaveText('Connected');
+  return page;
+}
+
+/** The console's connection status, in its header. */
+export function liveness(console: Page) {
+  return console.getByRole('banner').getByRole('status');
+}
+
+/** Makes the page believe its tab went to the background (or came back), as a browser tells it. */
+export async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate((hidden) => {
+    Object.defineProperty(document, 'hidden', { value: hidden, configurable: true });
+    Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
 }

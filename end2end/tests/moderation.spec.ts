@@ -1,22 +1,4 @@
-import { test, expect, person, createRoom, join, say, log, MOD_TOKEN, type Server } from './burner';
-import type { Browser, Page } from '@playwright/test';
-
-/** A moderator: their own browser context, signed in at /mod, the console live. */
-async function moderator(browser: Browser, server: Server): Promise<Page> {
-  const page = await person(browser, server);
-  await page.goto('/mod');
-  await page.getByLabel('Moderator token').fill(MOD_TOKEN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/mod$/);
-  await expect(page.getByRole('heading', { name: /^Rooms/ })).toBeVisible();
-  await expect(liveness(page)).toHaveText('Connected');
-  return page;
-}
-
-/** The console's connection status, in its header. */
-function liveness(console: Page) {
-  return console.getByRole('banner').getByRole('status');
-}
+import { test, expect, person, createRoom, join, say, log, moderator, liveness } from './burner';
 
 test('a moderator bans a member, who sees why and cannot come back from a fresh browser', async ({ browser, server }) => {
   const raider = await person(browser, server);

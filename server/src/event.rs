@@ -37,6 +37,11 @@ pub enum EventKind {
         count: u32,
         reason: Arc<str>,
     },
+    /// A member is writing: shown to the others for a few seconds, never stored.
+    Typing {
+        member: Member,
+        author: AuthorTab,
+    },
     Deleted {
         seq: u64,
     },
@@ -49,7 +54,7 @@ pub enum EventKind {
     },
 }
 
-/// Who wrote a message, as far as deciding who sees it: the author's tab session, and whether
+/// Who wrote a message (or is writing one), as far as deciding who sees it: the author's tab session, and whether
 /// the author is shadow-muted. (Whether the room is one-way, each node knows of the room.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthorTab {
@@ -66,6 +71,7 @@ impl RoomEvent {
             EventKind::Left { member, count } | EventKind::Kicked { member, count, .. } => {
                 ServerMsg::MemberLeft { member: member.clone(), count: *count }
             }
+            EventKind::Typing { member, .. } => ServerMsg::MemberTyping { member: member.clone() },
             EventKind::Deleted { seq } => ServerMsg::MessageDeleted { seq: *seq },
             EventKind::SettingsChanged { settings } => ServerMsg::RoomSettingsChanged { settings: settings.clone() },
             EventKind::Closed { .. } => return None,

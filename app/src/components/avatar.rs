@@ -1,41 +1,106 @@
-//! A coloured initial for each nickname. The colour depends on the room too, so the same
-//! nickname does not look the same (and cannot be followed) from room to room.
+//! A generated picture for each nickname: a symmetric 5×5 pattern in one colour, drawn as a
+//! single SVG path (a few hundred bytes, nothing fetched). The pattern depends on the room too,
+//! so the same nickname does not look the same (and cannot be followed) from room to room. The
+//! server and the browser draw it from the same code, so hydration finds what it expects.
 
 use leptos::prelude::*;
 
-/// Literal class names, so Tailwind finds them in this file.
-const COLOURS: [&str; 12] = [
-    "bg-rose-600",
-    "bg-orange-600",
-    "bg-amber-600",
-    "bg-lime-700",
-    "bg-emerald-600",
-    "bg-teal-600",
-    "bg-cyan-700",
-    "bg-sky-600",
-    "bg-indigo-600",
-    "bg-violet-600",
-    "bg-fuchsia-700",
-    "bg-pink-600",
-];
-
-#[component]
-pub fn Avatar(#[prop(into)] room: String, #[prop(into)] nickname: String) -> impl IntoView {
-    // FNV-1a: stable across server and browser, no dependency.
+/// FNV-1a over the room, a separator and the nickname: stable everywhere, no dependency.
+fn fingerprint(room: &str, nickname: &str) -> u32 {
     let hash = room
         .bytes()
         .chain([0])
         .chain(nickname.bytes())
         .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    let colour = COLOURS[hash as usize % COLOURS.len()];
-    // Upper-cased by CSS: the browser has the case tables, the bundle need not carry them.
-    let initial: String = nickname.chars().next().map(String::from).unwrap_or_default();
+    // A final mix, so nicknames that differ in their last letter differ in every cell.
+    let hash = (hash ^ (hash >> 15)).wrapping_mul(0x2c1b_3c6d);
+    hash ^ (hash >> 12)
+}
+
+/// The path of the cells that are on: columns 0–2 decided by 15 bits, 3–4 mirror 1–0.
+fn cells(bits: u32) -> String {
+    let mut path = String::with_capacity(200);
+    for row in 0..5 {
+        for column in 0..3 {
+            if bits >> (row * 3 + column) & 1 == 1 {
+                path.push_str(&format!("M{column} {row}h1v1h-1z"));
+                if column < 2 {
+                    path.push_str(&format!("M{} {row}h1v1h-1z", 4 - column));
+                }
+            }
+        }
+    }
+    // A blank pattern says nothing: the middle column is drawn instead.
+    if path.is_empty() {
+        path.push_str("M2 0h1v5h-1z");
+    }
+    path
+}
+
+/// What the picture of `nickname` in `room` is made of: its hue (0–359) and its path.
+pub fn identicon(room: &str, nickname: &str) -> (u32, String) {
+    let hash = fingerprint(room, nickname);
+    ((hash >> 16) % 360, cells(hash & 0x7fff))
+}
+
+#[component]
+pub fn Avatar(
+    #[prop(into)] room: String,
+    #[prop(into)] nickname: String,
+    /// Drawn but not shown (a message that continues its author's previous one).
+    #[prop(optional)]
+    hidden: bool,
+) -> impl IntoView {
+    let (hue, path) = identicon(&room, &nickname);
+    // Presentation attributes, not `style`: the pages' CSP allows no inline styles.
     view! {
-        <span
-            aria-hidden="true"
-            class=format!("{colour} inline-flex size-8 shrink-0 select-none items-center uppercase justify-center rounded-full text-sm font-semibold text-white")
-        >
-            {initial}
-        </span>
+        <svg aria-hidden="true" viewBox="-1 -1 7 7" class="size-8 shrink-0 rounded-lg" class:hidden=hidden>
+            <rect x="-1" y="-1" width="7" height="7" fill=format!("hsl({hue} 70% 90%)") />
+            <path d=path fill=format!("hsl({hue} 65% 38%)") />
+        </svg>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_name_in_the_same_room_is_always_the_same_picture() {
+        assert_eq!(identicon("lobby", "alice"), identicon("lobby", "alice"));
+    }
+
+    #[test]
+    fn the_same_name_in_another_room_is_another_picture() {
+        let rooms = ["lobby", "night-owls-k3x9q", "kitchen-a1b2c", "games-zz9x1"];
+        let pictures: std::collections::HashSet<_> = rooms.iter().map(|room| identicon(room, "alice")).collect();
+        assert_eq!(pictures.len(), rooms.len());
+    }
+
+    #[test]
+    fn pictures_are_symmetric_and_small() {
+        for nickname in ["alice", "bob", "李小龍", "🔥 fire", "a"] {
+            let (hue, path) = identicon("lobby", nickname);
+            assert!(hue < 360);
+            assert!(path.len() < 300, "{nickname}: {} bytes", path.len());
+            let cells: Vec<(u32, u32)> = path
+                .split('M')
+                .filter(|c| !c.is_empty() && c.ends_with("h1v1h-1z"))
+                .map(|c| {
+                    let (x, rest) = c.split_once(' ').expect("x y");
+                    (x.parse().expect("x"), rest.trim_end_matches("h1v1h-1z").parse().expect("y"))
+                })
+                .collect();
+            for (x, y) in &cells {
+                assert!(cells.contains(&(4 - x, *y)), "{nickname}: ({x},{y}) has no mirror");
+            }
+        }
+    }
+
+    #[test]
+    fn many_names_make_many_pictures() {
+        let pictures: std::collections::HashSet<_> =
+            (0..500).map(|n| identicon("lobby", &format!("member{n}"))).collect();
+        assert!(pictures.len() > 490, "{} distinct of 500", pictures.len());
     }
 }

@@ -54,14 +54,21 @@ pub fn StatusLine(status: ReadSignal<LinkStatus>) -> impl IntoView {
     };
     let dot = move || match status.get() {
         LinkStatus::Online => "bg-emerald-500",
-        LinkStatus::Connecting | LinkStatus::Reconnecting { .. } => "bg-amber-500 animate-pulse",
+        LinkStatus::Connecting | LinkStatus::Reconnecting { .. } => {
+            "bg-amber-500 animate-pulse motion-reduce:animate-none"
+        }
         LinkStatus::Closed(_) => "bg-red-600",
         LinkStatus::Idle => "hidden",
     };
+    // On a phone "Connected" is the dot alone (its words stay for screen readers); anything
+    // else is written out in full, on two lines if need be, never cut to a fragment.
+    let words = move || {
+        if status.get() == LinkStatus::Online { "sr-only sm:not-sr-only sm:truncate" } else { "sm:truncate" }
+    };
     view! {
-        <p role="status" class="flex min-w-0 items-center gap-2 text-xs text-stone-600 dark:text-stone-300">
+        <p role="status" class="flex min-w-0 items-center gap-2 text-xs text-stone-600 dark:text-stone-300" title=text>
             <span aria-hidden="true" class=move || format!("size-2 shrink-0 rounded-full {}", dot())></span>
-            <span class="truncate">{text}</span>
+            <span class=words>{text}</span>
         </p>
     }
 }

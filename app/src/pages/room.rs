@@ -26,8 +26,32 @@ pub fn RoomPage(
     on_cleanup(move || chat.disconnect());
     // A memo: the conversation is built once per join, not again whenever the phase is set.
     let joined = Memo::new(move |_| chat.phase.get() == Phase::Joined);
+    // In a background tab the title and the icon count what arrived meanwhile.
+    Effect::new(move |_| {
+        let unread = chat.unread.get();
+        let name = chat.room.read().name.clone();
+        browser::set_title(&if unread > 0 {
+            format!("({unread}) {name} · Burner")
+        } else {
+            format!("{name} · Burner")
+        });
+        browser::set_favicon_badge(unread > 0);
+    });
+    // (Inert on the server.)
+    browser::on_visibility_change(move |hidden| {
+        if !hidden {
+            let _ = chat.unread.try_set(0);
+        }
+    });
+    // The on-screen keyboard: the page is as tall as what is left visible, so the composer
+    // stays above it (where the browser does not resize the page by itself).
+    browser::on_viewport_resize(move |height| {
+        let _ = chat.viewport_height.try_set(height);
+    });
+    // Whole pixels: formatting a float would bring float printing into the bundle.
+    let height = move || chat.viewport_height.get().map(|h| format!("{}px", h.round() as i64));
     view! {
-        <div class="flex h-dvh flex-col">
+        <div class="flex h-dvh flex-col" style:height=height>
             <Header chat joined />
             {move || {
                 if joined.get() {
@@ -74,7 +98,9 @@ fn Header(chat: Chat, joined: Memo<bool>) -> impl IntoView {
                 {move || joined.get().then(|| view! {
                     <button
                         type="button"
+                        id="people-toggle"
                         on:click=move |_| chat.show_members.update(|shown| *shown = !*shown)
+                        aria-controls="members"
                         aria-expanded=move || chat.show_members.get().to_string()
                         class="rounded-lg border border-stone-300 px-3 py-1.5 text-sm font-medium hover:bg-stone-100 md:hidden dark:border-stone-700 dark:hover:bg-stone-800"
                     >

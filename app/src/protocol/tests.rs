@@ -13,7 +13,7 @@ fn room() -> RoomSummary {
 }
 
 fn message() -> ChatMessage {
-    ChatMessage { seq: 42, at: 1_763_750_000_000, author: member(7, "alice"), text: "hello".into() }
+    ChatMessage { seq: 42, at: 1_763_750_000_000, author: member(7, "alice"), text: "hello".into(), mentions: vec![] }
 }
 
 fn assert_server(msg: ServerMsg, expected: Value) {
@@ -60,6 +60,7 @@ fn client_messages() {
         ClientMsg::SendMessage { text: "hi".into(), client_ref: None },
         json!({"type": "send_message", "text": "hi"}),
     );
+    assert_client(ClientMsg::Typing {}, json!({"type": "typing"}));
 }
 
 #[test]
@@ -121,6 +122,17 @@ fn server_messages() {
     assert_server(
         ServerMsg::MessagePosted { message: message() },
         json!({"type": "message_posted", "message": message_json}),
+    );
+    assert_server(
+        ServerMsg::MessagePosted {
+            message: ChatMessage { text: "@bob look".into(), mentions: vec!["Bob".into()], ..message() },
+        },
+        json!({"type": "message_posted", "message": {"seq": 42, "at": 1_763_750_000_000_i64,
+               "author": {"id": 7, "nickname": "alice"}, "text": "@bob look", "mentions": ["Bob"]}}),
+    );
+    assert_server(
+        ServerMsg::MemberTyping { member: member(7, "alice") },
+        json!({"type": "member_typing", "member": {"id": 7, "nickname": "alice"}}),
     );
     assert_server(
         ServerMsg::MessageAccepted { client_ref: Some("m1".into()), seq: 42, at: 1_763_750_000_000 },

@@ -148,3 +148,37 @@ fn ban_durations_are_written_the_way_people_say_them() {
         assert!(ban_duration(bad).is_err(), "{bad}");
     }
 }
+
+fn mentioned(text: &str, names: &[Name]) -> Vec<String> {
+    mentions(text, names.iter()).into_iter().map(|n| n.display.clone()).collect()
+}
+
+#[test]
+fn a_mention_is_an_at_sign_a_nickname_and_the_end_of_a_word() {
+    let names = [name("alice"), name("Bob Smith"), name("bob"), name("Zoë")];
+    assert_eq!(mentioned("@alice hi", &names), ["alice"]);
+    assert_eq!(mentioned("hi @alice, and @bob!", &names), ["alice", "bob"]);
+    assert_eq!(mentioned("(@zoë)", &names), ["Zoë"]);
+    assert_eq!(mentioned("@Bob Smith said so", &names), ["Bob Smith", "bob"], "both names are written there");
+    assert_eq!(mentioned("@alice @alice @ALICE", &names), ["alice"], "each name once");
+    assert!(mentioned("mail alice@example.com", &names).is_empty(), "not at the start of a word");
+    assert!(mentioned("@alicexyz", &names).is_empty(), "not at the end of a word");
+    assert!(mentioned("@bob-the-builder", &names).is_empty());
+    assert!(mentioned("alice without the sign", &names).is_empty());
+    assert!(mentioned("@", &names).is_empty());
+}
+
+#[test]
+fn mentions_see_through_case_and_look_alikes_as_nicknames_do() {
+    let names = [name("alice")];
+    assert_eq!(mentioned("@ALICE", &names), ["alice"]);
+    assert_eq!(mentioned("@\u{0430}lice look", &names), ["alice"], "Cyrillic а");
+    assert_eq!(mentioned("@aIice", &names), ["alice"], "capital i for l");
+}
+
+#[test]
+fn a_message_of_at_signs_looks_at_only_the_first_few() {
+    let names = [name("alice")];
+    let text = format!("{} @alice", "@x ".repeat(500));
+    assert!(mentioned(&text, &names).is_empty(), "past the first ten `@`s nothing is looked at");
+}

@@ -111,6 +111,10 @@ impl LocalMembers {
                 (true, false) => Audience::OnlySession(&author.session),
                 (true, true) => Audience::Nobody,
             },
+            // Never back to the typist's own tab; a shadow-muted typist's words reach nobody,
+            // so neither does their typing.
+            EventKind::Typing { author, .. } if author.shadow_muted => Audience::Nobody,
+            EventKind::Typing { author, .. } => Audience::AllButSession(&author.session),
             EventKind::Joined { member, .. } => Audience::AllBut(member.id),
             EventKind::Left { member, .. } => {
                 state.members.retain(|m| m.member_id != member.id);
@@ -185,7 +189,7 @@ mod tests {
             room: "r".into(),
             position: Position { epoch: "e".into(), seq: 1 },
             kind: EventKind::Posted {
-                message: ChatMessage { seq: 1, at: 0, author, text: text.into() },
+                message: ChatMessage { seq: 1, at: 0, author, text: text.into(), mentions: Vec::new() },
                 author: AuthorTab { session: "author".into(), shadow_muted },
             },
         }

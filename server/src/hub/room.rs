@@ -393,10 +393,16 @@ impl Room {
         let seq = state.next_seq;
         state.next_seq += 1;
         let at = now_ms();
+        let mentions = if text.contains('@') {
+            let others = state.members.iter().filter(|m| m.id != member_id).map(|m| &m.name);
+            rules::mentions(&text, others).into_iter().map(|name| name.display.clone()).collect()
+        } else {
+            Vec::new()
+        };
         let event = self.event(
             seq,
             EventKind::Posted {
-                message: ChatMessage { seq, at, author: author_ref, text },
+                message: ChatMessage { seq, at, author: author_ref, text, mentions },
                 author: AuthorTab { session: session.clone(), shadow_muted },
             },
         );
@@ -416,6 +422,17 @@ impl Room {
         }
         self.settle(&mut state);
         Ok(accepted)
+    }
+
+    /// Tells the others that this member is writing. Not stored, not numbered.
+    fn typing(&self, member_id: u64, conn_id: u64) {
+        let mut state = self.lock();
+        let Some(typist) = state.members.iter().find(|m| m.id == member_id && m.conn_id == conn_id) else {
+            return;
+        };
+        let author = AuthorTab { session: typist.session.clone(), shadow_muted: typist.shadow_muted };
+        let member = typist.public();
+        self.publish(&mut state, EventKind::Typing { member, author });
     }
 
     /// Removes the member if it still belongs to this connection (a replaced ghost does not).
@@ -496,6 +513,13 @@ impl Membership {
     /// ready; refused only by the room itself (slow mode) or when the member is gone.
     pub fn post(&self, text: String, client_ref: Option<String>) -> Result<Accepted, Refusal> {
         self.room.post(self.member_id, self.conn_id, text, client_ref)
+    }
+}
+
+impl Membership {
+    /// The member is writing (the request was already rate-limited by its connection).
+    pub fn typing(&self) {
+        self.room.typing(self.member_id, self.conn_id);
     }
 }
 

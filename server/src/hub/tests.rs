@@ -312,6 +312,7 @@ impl Broker for Recording {
             Joined { .. } => "joined",
             Left { .. } => "left",
             Kicked { .. } => "kicked",
+            Typing { .. } => "typing",
             Deleted { .. } => "deleted",
             SettingsChanged { .. } => "settings",
             Closed { .. } => "closed",

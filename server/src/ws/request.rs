@@ -7,6 +7,7 @@ mod directory;
 mod join;
 mod report;
 mod send;
+mod typing;
 
 use super::session::{Flow, Session};
 use app::protocol::ClientMsg;
@@ -20,6 +21,7 @@ impl Session {
             ClientMsg::Join { room, nickname, session, resume } => join::join(self, &room, &nickname, &session, resume),
             ClientMsg::Leave {} => join::leave(self),
             ClientMsg::SendMessage { text, client_ref } => send::send(self, &text, client_ref),
+            ClientMsg::Typing {} => typing::typing(self),
             ClientMsg::Report { seq, reason } => report::report(self, seq, reason),
             ClientMsg::ModWatch {} => console::watch(self),
         }

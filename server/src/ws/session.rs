@@ -56,6 +56,8 @@ pub struct Session {
     frames: Bucket,
     /// Messages this connection reported already, by room and number (each counts once).
     pub(super) reported: Vec<(Arc<str>, u64)>,
+    /// When this connection last passed a `typing` on to its room.
+    pub(super) last_typing: Option<Instant>,
 }
 
 /// What a frame from the client leads to.
@@ -92,6 +94,7 @@ impl Session {
             bad_frames: 0,
             frames,
             reported: Vec::new(),
+            last_typing: None,
             config,
         }
     }

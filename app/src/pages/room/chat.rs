@@ -9,7 +9,10 @@ use crate::{
     api::RoomPreview,
     browser,
     components::LinkStatus,
-    protocol::{ChatMessage, ClientMsg, Continuity, ErrorCode, Member, Resume, RoomSettings, RoomSummary, ServerMsg},
+    protocol::{
+        ChatMessage, ClientMsg, Continuity, ErrorCode, Member, Resume, RoomSettings, RoomSummary, ServerMsg,
+        TYPING_EVERY_MS, TYPING_SHOWN_MS,
+    },
     rules,
 };
 use leptos::prelude::*;
@@ -49,6 +52,14 @@ pub enum EntryKind {
     Pending(Pending),
 }
 
+/// Someone else writing a message, shown until `until` (ms since the epoch).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Typist {
+    pub id: u64,
+    pub nickname: String,
+    pub until: f64,
+}
+
 /// A message written here and not yet acknowledged by the server.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pending {
@@ -73,6 +84,18 @@ pub struct Chat {
     pub retry_at: RwSignal<Option<f64>>,
     /// The member list on narrow screens, where it is a panel over the log.
     pub show_members: RwSignal<bool>,
+    /// Others writing right now (expired ones are dropped as time passes).
+    pub typing: RwSignal<Vec<Typist>>,
+    /// Messages from others that arrived while the tab was hidden.
+    pub unread: RwSignal<u32>,
+    /// The person asked for a desktop notification when mentioned (and the browser agreed).
+    pub notify: RwSignal<bool>,
+    /// The newest message from someone else, for screen readers (a polite live region).
+    pub announced: RwSignal<String>,
+    /// The visible height while the on-screen keyboard changes it (CSS pixels).
+    pub viewport_height: RwSignal<Option<f64>>,
+    /// When this page last told the room it is typing.
+    typing_sent_at: StoredValue<f64>,
     /// Where our copy of the room ends, for a gap-free rejoin.
     resume: StoredValue<Option<Resume>>,
     /// True from `joined` until the connection drops: only then may messages go out.
@@ -107,6 +130,12 @@ impl Chat {
             composer_error: RwSignal::new(None),
             retry_at: RwSignal::new(None),
             show_members: RwSignal::new(false),
+            typing: RwSignal::new(Vec::new()),
+            unread: RwSignal::new(0),
+            notify: RwSignal::new(false),
+            announced: RwSignal::new(String::new()),
+            viewport_height: RwSignal::new(None),
+            typing_sent_at: StoredValue::new(f64::NEG_INFINITY),
             resume: StoredValue::new(None),
             in_room: StoredValue::new(false),
             resend_scheduled: StoredValue::new(false),
@@ -129,10 +158,13 @@ impl Chat {
 
     fn push(&self, kind: EntryKind) {
         let entry = Entry { id: self.next_id(), kind };
+        let redrawn = self.next_id();
         self.entries.update(|entries| {
             entries.push(entry);
             if entries.len() > MAX_ENTRIES {
                 entries.drain(..entries.len() - MAX_ENTRIES);
+                // The new first entry starts a group now: a new id draws it again.
+                entries[0].id = redrawn;
             }
         });
     }
@@ -161,6 +193,7 @@ impl Chat {
         self.you.set(None);
         self.resume.set_value(None);
         self.entries.set(Vec::new());
+        self.typing.set(Vec::new());
     }
 
     /// The composer was submitted.
@@ -188,8 +221,54 @@ impl Chat {
         self.push(EntryKind::Pending(pending.clone()));
         self.draft.set(String::new());
         self.composer_error.set(None);
+        // The message ends this bout of typing: the next keystroke starts another at once.
+        self.typing_sent_at.set_value(f64::NEG_INFINITY);
         // Out of the room (offline, rejoining), it waits in the log and goes after the rejoin.
         self.send_next();
+    }
+
+    /// A keystroke in the composer: the room hears of it at most once every few seconds.
+    pub fn typed(&self, writing: bool) {
+        let now = browser::now_ms();
+        if !writing || !self.in_room.get_value() || now - self.typing_sent_at.get_value() < TYPING_EVERY_MS as f64 {
+            return;
+        }
+        // In a one-way room too: others see that someone writes, never what.
+        if self.send(&ClientMsg::Typing {}) {
+            self.typing_sent_at.set_value(now);
+        }
+    }
+
+    /// Drops typists whose last sign of typing is too old.
+    pub fn expire_typing(&self, now: f64) {
+        if self.typing.with_untracked(|t| t.iter().any(|t| t.until <= now)) {
+            self.typing.update(|t| t.retain(|t| t.until > now));
+        }
+    }
+
+    fn stopped_typing(&self, member_id: u64) {
+        if self.typing.with_untracked(|t| t.iter().any(|t| t.id == member_id)) {
+            self.typing.update(|t| t.retain(|t| t.id != member_id));
+        }
+    }
+
+    /// A message from someone else arrived: unread while hidden, a notification when it
+    /// mentions you (if asked for), and a line for screen readers.
+    fn arrived(&self, message: &ChatMessage) {
+        let Some(you) = self.you.get_untracked() else { return };
+        if message.author.id == you.id {
+            return;
+        }
+        let mentioned = message.mentions.contains(&you.nickname);
+        if browser::is_hidden() {
+            self.unread.update(|n| *n += 1);
+        }
+        if mentioned && self.notify.get_untracked() && browser::is_hidden() {
+            let room = self.room.with_untracked(|r| r.name.clone());
+            browser::notify(&format!("{} mentioned you in {room}", message.author.nickname), &message.text);
+        }
+        let text: String = message.text.chars().take(300).collect();
+        self.announced.set(format!("{}: {text}", message.author.nickname));
     }
 
     /// Sends the oldest waiting message, unless one is on its way, we are out of the room, or
@@ -241,6 +320,7 @@ impl Chat {
             }
             ServerMsg::Joined { room, settings, you, members, epoch, continuity, history } => {
                 self.settings.set(settings);
+                self.typing.set(Vec::new());
                 let rejoin = self.phase.get_untracked() == Phase::Joined;
                 let previous = self.resume.get_value().filter(|r| r.epoch == epoch).map(|r| r.seq);
                 let last_seq = history.last().map(|m| m.seq).max(previous);
@@ -277,6 +357,7 @@ impl Chat {
                 self.members.update(|m| m.push(member));
             }
             ServerMsg::MemberLeft { member, count } => {
+                self.stopped_typing(member.id);
                 self.room.update(|r| r.members = count);
                 self.notice(format!("{} left", member.nickname));
                 self.members.update(|m| m.retain(|x| x.id != member.id));
@@ -285,8 +366,17 @@ impl Chat {
                 let seq = message.seq;
                 if self.resume.with_value(|r| r.as_ref().is_none_or(|r| seq > r.seq)) {
                     self.advance(seq);
+                    self.stopped_typing(message.author.id);
+                    self.arrived(&message);
                     self.push(EntryKind::Message(message));
                 }
+            }
+            ServerMsg::MemberTyping { member } => {
+                let until = browser::now_ms() + TYPING_SHOWN_MS as f64;
+                self.typing.update(|typing| match typing.iter_mut().find(|t| t.id == member.id) {
+                    Some(typist) => typist.until = until,
+                    None => typing.push(Typist { id: member.id, nickname: member.nickname, until }),
+                });
             }
             ServerMsg::MessageAccepted { client_ref, seq, at } => {
                 self.advance(seq);
@@ -320,9 +410,20 @@ impl Chat {
             ServerMsg::Error { code, message, client_ref, retry_after_ms } => {
                 self.on_error(code, message, client_ref, retry_after_ms)
             }
-            ServerMsg::MessageDeleted { seq } => self.entries.update(|entries| {
-                entries.retain(|e| !matches!(&e.kind, EntryKind::Message(m) if m.seq == seq));
-            }),
+            ServerMsg::MessageDeleted { seq } => {
+                // The entry after it may now start a group: a new id draws it again.
+                let redrawn = self.next_id();
+                self.entries.update(|entries| {
+                    if let Some(at) =
+                        entries.iter().position(|e| matches!(&e.kind, EntryKind::Message(m) if m.seq == seq))
+                    {
+                        entries.remove(at);
+                        if let Some(next) = entries.get_mut(at) {
+                            next.id = redrawn;
+                        }
+                    }
+                });
+            }
             ServerMsg::RoomSettingsChanged { settings } => {
                 let before = self.settings.get_untracked();
                 if settings.slow_mode_secs != before.slow_mode_secs {

@@ -15,6 +15,8 @@ pub(super) fn send(session: &mut Session, text: &str, client_ref: Option<String>
     };
     match session.policy.post(&mut session.sender, membership, text, client_ref.clone(), Instant::now()) {
         Ok(posted) => {
+            // The message ends this bout of typing (the client starts the next one at once).
+            session.last_typing = None;
             let accepted = posted.accepted;
             session.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at });
         }
@@ -102,5 +104,20 @@ mod tests {
         test.ask(say("hello?", "r1"));
         assert!(test.session.membership.is_none());
         assert_eq!(test.state.hub.room("lobby").expect("lobby").member_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_names_the_members_it_mentions_and_never_its_author() {
+        let mut test = TestSession::new(|_| {}).await;
+        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
+        test.ask(join("alice"));
+        other.on_message(join("Bob"));
+        test.frames();
+        drain(&other_outbox);
+        test.ask(say("@bob @ALICE @carol look", "r1"));
+        assert!(matches!(
+            drain(&other_outbox).as_slice(),
+            [ServerMsg::MessagePosted { message }] if message.mentions == ["Bob"]
+        ));
     }
 }

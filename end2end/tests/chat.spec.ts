@@ -1,0 +1,236 @@
+// What people expect of a chat: typing, unread counts, mentions, completion, grouping, the
+// phone keyboard, and not being yanked down while reading back.
+import { test, expect, person, createRoom, join, say, log, members, setHidden } from './burner';
+import type { Page } from '@playwright/test';
+
+function typing(page: Page) {
+  return page.locator('[data-typing]');
+}
+
+function composer(page: Page) {
+  return page.getByRole('textbox', { name: 'Message' });
+}
+
+test('the other person sees someone typing, gone when the message arrives or the typing stops', async ({ browser, server }) => {
+  const alice = await person(browser, server);
+  const bob = await person(browser, server);
+  const path = await createRoom(alice, 'Typing', 10, false);
+  await join(alice, path, 'alice');
+  await join(bob, path, 'bob');
+  await expect(members(alice).getByText('bob')).toBeVisible();
+
+  await composer(alice).pressSequentially('hello th');
+  await expect(typing(bob)).toHaveText('alice is typing…');
+  await expect(typing(alice)).toHaveText('', { timeout: 1_000 });
+  await composer(alice).pressSequentially('ere');
+  await composer(alice).press('Enter');
+  await expect(log(bob).getByText('hello there')).toBeVisible();
+  // At once with the message, not six seconds later.
+  await expect(typing(bob)).toHaveText('', { timeout: 1_000 });
+
+  // Two at once, then silence: gone about six seconds after the last keystroke.
+  const carol = await person(browser, server);
+  await join(carol, path, 'carol');
+  await composer(alice).pressSequentially('so');
+  await composer(carol).pressSequentially('well');
+  await expect(typing(bob)).toHaveText(/^(alice and carol|carol and alice) are typing…$/);
+  const stopped = Date.now();
+  await expect(typing(bob)).toHaveText('', { timeout: 9_000 });
+  const shownFor = Date.now() - stopped;
+  expect(shownFor).toBeGreaterThan(4_000);
+});
+
+test('someone typing in a one-way room is seen typing, never read', async ({ browser, server }) => {
+  const writer = await person(browser, server);
+  const reader = await person(browser, server);
+  const path = await createRoom(writer, 'Quiet typing', 10, true);
+  await join(writer, path, 'writer');
+  await join(reader, path, 'reader');
+  await composer(writer).pressSequentially('a secret');
+  await expect(typing(reader)).toHaveText('writer is typing…');
+  await expect(log(reader)).not.toContainText('a secret');
+});
+
+test('a hidden tab counts new messages in its title and icon, and forgets them when shown', async ({ browser, server }) => {
+  const reader = await person(browser, server);
+  const writer = await person(browser, server);
+  const path = await createRoom(reader, 'Unread', 10, false);
+  await join(reader, path, 'reader');
+  await join(writer, path, 'writer');
+  await expect(reader).toHaveTitle('Unread · Burner');
+
+  await setHidden(reader, true);
+  await say(writer, 'one');
+  await say(writer, 'two');
+  await say(writer, 'three');
+  await expect(reader).toHaveTitle('(3) Unread · Burner');
+  await expect(reader.locator('link[rel=icon]')).toHaveAttribute('href', /^data:image\/svg\+xml,.*circle/);
+  // Your own messages are not news to you.
+  await say(reader, 'mine');
+  await expect(reader).toHaveTitle('(3) Unread · Burner');
+
+  await setHidden(reader, false);
+  await expect(reader).toHaveTitle('Unread · Burner');
+  await expect(reader.locator('link[rel=icon]')).toHaveAttribute('href', '/pkg/favicon.svg');
+});
+
+test('a mention is highlighted, look-alikes included, and notifies only when asked to', async ({ browser, server }) => {
+  const alice = await person(browser, server, { permissions: ['notifications'] });
+  await alice.addInitScript(() => {
+    const Real = window.Notification;
+    (window as any).shown = [];
+    (window as any).Notification = class extends Real {
+      constructor(title: string, options?: NotificationOptions) {
+        super(title, options);
+        (window as any).shown.push([title, options?.body]);
+      }
+    };
+  });
+  const bob = await person(browser, server);
+  const path = await createRoom(alice, 'Mentions', 10, false);
+  await join(alice, path, 'alice');
+  await join(bob, path, 'bob');
+
+  await say(bob, 'no mention here, alice');
+  await say(bob, '@ALICE look at this');
+  const mentioning = log(alice).getByRole('listitem').filter({ hasText: 'look at this' });
+  await expect(mentioning).toContainText('Mentions you:');
+  await expect(log(alice).getByRole('listitem').filter({ hasText: 'no mention here' })).not.toContainText('Mentions you');
+  // Not for bob, who wrote it: he is not mentioned.
+  await expect(log(bob).getByRole('listitem').filter({ hasText: 'look at this' })).not.toContainText('Mentions you');
+
+  // In the background, without having asked: no notification.
+  await setHidden(alice, true);
+  await say(bob, '@alice are you there?');
+  await expect(alice).toHaveTitle(/^\(1\) /);
+  expect(await alice.evaluate(() => (window as any).shown.length)).toBe(0);
+
+  await setHidden(alice, false);
+  const toggle = members(alice).getByRole('button', { name: 'Notify me when mentioned' });
+  await toggle.click();
+  await expect(toggle).toHaveAttribute('aria-pressed', 'true');
+  await setHidden(alice, true);
+  await say(bob, 'hey @аlice'); // Cyrillic а: looks the same, mentions the same person
+  await expect.poll(() => alice.evaluate(() => (window as any).shown)).toEqual([['bob mentioned you in Mentions', 'hey @аlice']]);
+  // Not mentioned: no notification, even in the background.
+  await say(bob, 'just chatting');
+  await expect(alice).toHaveTitle(/^\(2\) /);
+  expect(await alice.evaluate(() => (window as any).shown.length)).toBe(1);
+});
+
+test('Tab completes a nickname from the member list, and again to the next one', async ({ browser, server }) => {
+  const alice = await person(browser, server);
+  const path = await createRoom(alice, 'Completion', 10, false);
+  await join(alice, path, 'alice');
+  for (const name of ['Bob', 'bobby', 'carol']) {
+    const other = await person(browser, server);
+    await join(other, path, name);
+  }
+  await expect(members(alice).getByRole('listitem')).toHaveCount(4);
+
+  const box = composer(alice);
+  await box.pressSequentially('thanks @bo');
+  await box.press('Tab');
+  await expect(box).toHaveValue('thanks @Bob ');
+  await box.press('Tab');
+  await expect(box).toHaveValue('thanks @bobby ');
+  await box.press('Tab');
+  await expect(box).toHaveValue('thanks @Bob ');
+  await box.pressSequentially('and car');
+  await box.press('Tab');
+  await expect(box).toHaveValue('thanks @Bob and @carol ');
+  await expect(box).toBeFocused();
+
+  // Nothing to complete: Tab moves on, as everywhere.
+  await box.pressSequentially('zz');
+  await box.press('Tab');
+  await expect(box).not.toBeFocused();
+  await expect(box).toHaveValue('thanks @Bob and @carol zz');
+});
+
+test('messages in a row by one person share one header', async ({ browser, server }) => {
+  const alice = await person(browser, server);
+  const bob = await person(browser, server);
+  const path = await createRoom(alice, 'Grouping', 10, false);
+  await join(alice, path, 'alice');
+  await join(bob, path, 'bob');
+  await say(bob, 'first');
+  await say(bob, 'second');
+  await say(bob, 'third');
+  await say(alice, 'mine');
+  await say(bob, 'fourth');
+  const view = log(alice);
+  await expect(view.getByText('fourth')).toBeVisible();
+  // bob's name heads two groups (three messages, then one after alice's); the rest continue.
+  await expect(view.getByText('bob', { exact: true }).filter({ visible: true })).toHaveCount(2);
+  await expect(view.locator('li[data-continued]')).toHaveCount(2);
+  await expect(view.locator('li[data-continued]').first()).toContainText('second');
+  // The time of every message is there, with its full date on hover.
+  const time = view.getByRole('listitem').filter({ hasText: 'second' }).locator('time').first();
+  await expect(time).toHaveAttribute('title', /\d{4}/);
+  // Today's messages need no date divider.
+  await expect(view.getByText('Today')).toHaveCount(0);
+});
+
+test('reading back is never yanked down: a button offers the new messages', async ({ browser, server }) => {
+  const reader = await person(browser, server, { viewport: { width: 800, height: 500 } });
+  const writer = await person(browser, server);
+  const path = await createRoom(reader, 'Backlog', 10, false);
+  await join(reader, path, 'reader');
+  await join(writer, path, 'writer');
+  for (let i = 1; i <= 8; i++) await say(writer, `line ${i}\nwith a second row\nand a third`);
+  await expect(log(reader).getByText(/^line 8/)).toBeInViewport();
+
+  await log(reader).evaluate((el) => (el.scrollTop = 0));
+  await expect(log(reader).getByText(/^line 1/)).toBeInViewport();
+  await say(writer, 'something new');
+  const jump = reader.getByRole('button', { name: 'New messages' });
+  await expect(jump).toBeVisible();
+  await expect(log(reader).getByText(/^line 1/)).toBeInViewport();
+  await jump.click();
+  await expect(log(reader).getByText('something new')).toBeInViewport();
+  await expect(jump).toHaveCount(0);
+});
+
+test('on a phone the keyboard never covers the composer, and the newest message stays in view', async ({ browser, server }) => {
+  const phone = await person(browser, server, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const other = await person(browser, server);
+  const path = await createRoom(other, 'Pocket', 10, false);
+  await join(phone, path, 'phone');
+  await join(other, path, 'other');
+  for (let i = 1; i <= 8; i++) await say(other, `message ${i}\nwith more\nand more`);
+  await expect(log(phone).getByText(/^message 8/)).toBeInViewport();
+  // The header says the connection state whole (a dot with its name), never "Co…".
+  await expect(phone.getByRole('status')).toHaveText('Connected');
+  await expect(phone.getByRole('button', { name: 'Leave' })).toBeInViewport();
+
+  // A keyboard that only shrinks the visual viewport (as iOS does).
+  await composer(phone).focus();
+  await phone.evaluate(() => {
+    Object.defineProperty(window.visualViewport, 'height', { value: 420, configurable: true });
+    window.visualViewport!.dispatchEvent(new Event('resize'));
+  });
+  await expect
+    .poll(async () => (await composer(phone).boundingBox())!.y + (await composer(phone).boundingBox())!.height)
+    .toBeLessThanOrEqual(420);
+  await expect(log(phone).getByText(/^message 8/)).toBeInViewport();
+  await say(other, 'message 9');
+  await expect(log(phone).getByText('message 9')).toBeInViewport();
+
+  // A keyboard that resizes the page (Chromium on Android, `interactive-widget`).
+  await phone.evaluate(() => {
+    delete (window.visualViewport as any).height;
+    window.visualViewport!.dispatchEvent(new Event('resize'));
+  });
+  await phone.setViewportSize({ width: 390, height: 480 });
+  await expect(composer(phone)).toBeInViewport({ ratio: 1 });
+  await expect(log(phone).getByText('message 9')).toBeInViewport();
+
+  // The member panel covers the log on a phone; Escape puts it away.
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await phone.getByRole('button', { name: 'People' }).click();
+  await expect(members(phone)).toBeVisible();
+  await members(phone).getByRole('button', { name: 'Notify me when mentioned' }).focus();
+  await phone.keyboard.press('Escape');
+  await expect(members(phone)).toBeHidden();
+});
