@@ -18,4 +18,4 @@ pub use sign_in::SignIn;
 /// Shared look of text inputs.
 const INPUT: &str = "block w-full rounded-lg border border-stone-300 bg-white px-3 py-2 text-base text-stone-900 shadow-sm placeholder:text-stone-400 focus:border-orange-500 focus:outline-none focus:ring-2 focus:ring-orange-500/30 dark:border-stone-700 dark:bg-stone-900 dark:text-stone-100";
 /// Shared look of the main buttons.
-const BUTTON: &str = "inline-flex shrink-0 items-center whitespace-nowrap justify-center rounded-lg bg-orange-600 px-4 py-2 font-semibold text-white shadow-sm hover:bg-orange-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-orange-600 disabled:cursor-not-allowed disabled:opacity-60";
+const BUTTON: &str = "inline-flex shrink-0 items-center whitespace-nowrap justify-center rounded-lg bg-orange-700 px-4 py-2 font-semibold text-white shadow-sm hover:bg-orange-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-orange-600 disabled:cursor-not-allowed disabled:opacity-60";

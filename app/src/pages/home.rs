@@ -25,7 +25,7 @@ pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>, banned: Opt
                     " rooms you never see your own messages again, only everyone else's."
                 </p>
             </header>
-            <div class="mt-10 grid gap-8 md:grid-cols-[minmax(0,1fr)_22rem] md:items-start">
+            <main class="mt-10 grid gap-8 md:grid-cols-[minmax(0,1fr)_22rem] md:items-start">
                 <section aria-labelledby="rooms-title">
                     <h2 id="rooms-title" class="text-lg font-semibold">"Rooms"</h2>
                     // A banned visitor's socket would be refused: the directory stays as rendered.
@@ -35,7 +35,7 @@ pub fn HomePage(rooms: Vec<RoomSummary>, form_error: Option<String>, banned: Opt
                     Some(sentence) => leptos::either::Either::Left(view! { <BanNotice sentence /> }),
                     None => leptos::either::Either::Right(view! { <CreateRoomForm error=form_error /> }),
                 }}
-            </div>
+            </main>
             <noscript>
                 <p class="mt-10 rounded-lg bg-amber-100 p-4 text-amber-900">
                     "You can browse and create rooms without JavaScript, but chatting needs it: turn it on to join a room."
@@ -56,7 +56,7 @@ fn Directory(initial: Vec<RoomSummary>, live: bool) -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let _ = live;
     view! {
-        <p class="mt-4 text-stone-500" class:hidden=move || !rooms.read().is_empty()>"No rooms yet: create the first one."</p>
+        <p class="mt-4 text-stone-500 dark:text-stone-400" class:hidden=move || !rooms.read().is_empty()>"No rooms yet: create the first one."</p>
         <ul class="mt-4 grid gap-3 sm:grid-cols-2">
             <For each=move || rooms.get() key=|room| (room.slug.clone(), room.members) children=|room| view! { <RoomCard room /> } />
         </ul>

@@ -77,7 +77,7 @@ fn Header(chat: Chat, joined: Memo<bool>) -> impl IntoView {
             <div class="mx-auto flex max-w-6xl items-center gap-3 px-3 py-2 sm:px-4">
                 <a
                     href="/"
-                    class="rounded-lg px-2 py-1 text-xl text-stone-500 hover:bg-stone-100 hover:text-stone-900 dark:hover:bg-stone-800 dark:hover:text-stone-100"
+                    class="rounded-lg px-2 py-1 text-xl text-stone-500 dark:text-stone-400 hover:bg-stone-100 hover:text-stone-900 dark:hover:bg-stone-800 dark:hover:text-stone-100"
                     aria-label="All rooms"
                     title="All rooms"
                 >

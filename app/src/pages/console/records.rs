@@ -15,11 +15,11 @@ pub fn Reports(desk: Desk) -> impl IntoView {
     let open = move || desk.snapshot.read().reports.iter().filter(|r| !r.resolved).count();
     view! {
         <section aria-labelledby="reports-title" class=PANEL>
-            <h2 id="reports-title" class="font-semibold">"Reports " <span class="tabular-nums text-stone-500">{open}</span></h2>
+            <h2 id="reports-title" class="font-semibold">"Reports " <span class="tabular-nums text-stone-500 dark:text-stone-400">{open}</span></h2>
             {move || {
                 let reports = desk.snapshot.get().reports;
                 if reports.is_empty() {
-                    return leptos::either::Either::Left(view! { <p class="mt-2 text-sm text-stone-500">"No reports."</p> });
+                    return leptos::either::Either::Left(view! { <p class="mt-2 text-sm text-stone-500 dark:text-stone-400">"No reports."</p> });
                 }
                 let items = reports.into_iter().map(|report| view! { <ReportItem desk report /> }).collect_view();
                 leptos::either::Either::Right(view! { <ol class="mt-3 space-y-3">{items}</ol> })
@@ -54,7 +54,7 @@ fn ReportItem(desk: Desk, report: ReportView) -> impl IntoView {
             let highlight = m.seq == message_seq;
             view! {
                 <li class=if highlight { "rounded bg-red-50 px-2 py-1 dark:bg-red-950" } else { "px-2 py-1" }>
-                    <span class="text-xs text-stone-500"><bdi class="font-semibold">{m.author.nickname}</bdi>" "</span>
+                    <span class="text-xs text-stone-500 dark:text-stone-400"><bdi class="font-semibold">{m.author.nickname}</bdi>" "</span>
                     <bdi class="whitespace-pre-wrap break-words">{m.text}</bdi>
                 </li>
             }
@@ -65,7 +65,7 @@ fn ReportItem(desk: Desk, report: ReportView) -> impl IntoView {
             <div class="flex flex-wrap items-baseline gap-x-2 text-sm">
                 <span class="font-medium">{format!("#{message_seq} in {room}")}</span>
                 <LocalTime at />
-                {resolved.then(|| view! { <span class="text-xs text-stone-500">"resolved"</span> })}
+                {resolved.then(|| view! { <span class="text-xs text-stone-500 dark:text-stone-400">"resolved"</span> })}
             </div>
             {reported.map(|m| view! {
                 <p class="mt-1 text-sm">
@@ -97,7 +97,7 @@ pub fn Bans(desk: Desk) -> impl IntoView {
             {move || {
                 let bans = desk.snapshot.get().bans;
                 if bans.is_empty() {
-                    return leptos::either::Either::Left(view! { <p class="mt-2 text-sm text-stone-500">"Nobody is banned."</p> });
+                    return leptos::either::Either::Left(view! { <p class="mt-2 text-sm text-stone-500 dark:text-stone-400">"Nobody is banned."</p> });
                 }
                 let rows = bans
                     .into_iter()
@@ -109,7 +109,7 @@ pub fn Bans(desk: Desk) -> impl IntoView {
                                 <div class="min-w-0 flex-1 text-sm">
                                     <p class="break-all font-mono text-xs">{ban.target}</p>
                                     <p><bdi>{ban.reason}</bdi></p>
-                                    <p class="text-xs text-stone-500">"until "{until}</p>
+                                    <p class="text-xs text-stone-500 dark:text-stone-400">"until "{until}</p>
                                 </div>
                                 <button type="button" class=SMALL on:click=move |_| desk.act(ModAction::Unban { id })>"Lift"</button>
                             </li>
@@ -130,7 +130,7 @@ pub fn Audit(desk: Desk) -> impl IntoView {
             {move || {
                 let entries = desk.snapshot.get().audit;
                 if entries.is_empty() {
-                    return leptos::either::Either::Left(view! { <p class="mt-2 text-sm text-stone-500">"No moderator actions yet."</p> });
+                    return leptos::either::Either::Left(view! { <p class="mt-2 text-sm text-stone-500 dark:text-stone-400">"No moderator actions yet."</p> });
                 }
                 let rows = entries
                     .into_iter()
@@ -139,7 +139,7 @@ pub fn Audit(desk: Desk) -> impl IntoView {
                             <p class="flex flex-wrap items-baseline gap-x-2">
                                 <span class="font-medium">{entry.action.replace('_', " ")}</span>
                                 <bdi class="min-w-0 break-all text-stone-700 dark:text-stone-300">{entry.target}</bdi>
-                                <span class="ml-auto text-xs text-stone-500">{utc_date_time(entry.at)}</span>
+                                <span class="ml-auto text-xs text-stone-500 dark:text-stone-400">{utc_date_time(entry.at)}</span>
                             </p>
                             {(!entry.reason.is_empty()).then(|| view! { <p class="text-xs text-stone-600 dark:text-stone-400"><bdi>{entry.reason}</bdi></p> })}
                         </li>
@@ -171,7 +171,7 @@ pub fn Search(desk: Desk) -> impl IntoView {
                 view! { <p role="alert" class="mt-2 text-sm text-red-700 dark:text-red-400">{message}</p> },
             ),
             Ok(rows) => leptos::either::Either::Right(view! {
-                <p class="mt-2 text-xs text-stone-500">{format!("{} connection(s), newest first", rows.len())}</p>
+                <p class="mt-2 text-xs text-stone-500 dark:text-stone-400">{format!("{} connection(s), newest first", rows.len())}</p>
                 <ol class="mt-1 max-h-96 divide-y divide-stone-100 overflow-y-auto dark:divide-stone-800">
                     {rows.into_iter().map(|row| view! { <ConnectionRow desk row /> }).collect_view()}
                 </ol>
@@ -225,12 +225,12 @@ fn ConnectionRow(desk: Desk, row: ConnectionView) -> impl IntoView {
                     <span>{ip_hash}</span>
                     {ip.map(|ip| view! { <span class="text-red-800 dark:text-red-300">{ip}</span> })}
                 </p>
-                <p class="text-xs text-stone-500">
+                <p class="text-xs text-stone-500 dark:text-stone-400">
                     {utc_date_time(opened_at)}
                     {closed_at.map(|at| format!(" – {}", utc_date_time(at)))}
                 </p>
                 <ul class="text-xs">{names}</ul>
-                <p class="truncate text-xs text-stone-500" title=agent>{user_agent}</p>
+                <p class="truncate text-xs text-stone-500 dark:text-stone-400" title=agent>{user_agent}</p>
             </div>
             <button type="button" class=DANGER on:click=ban>"Ban"</button>
         </li>

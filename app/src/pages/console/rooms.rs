@@ -17,7 +17,7 @@ pub fn Rooms(desk: Desk) -> impl IntoView {
     let count = move || desk.snapshot.read().rooms.len();
     view! {
         <section aria-labelledby="rooms-title" class="space-y-4">
-            <h2 id="rooms-title" class="text-lg font-semibold">"Rooms " <span class="tabular-nums text-stone-500">{count}</span></h2>
+            <h2 id="rooms-title" class="text-lg font-semibold">"Rooms " <span class="tabular-nums text-stone-500 dark:text-stone-400">{count}</span></h2>
             {move || {
                 desk.snapshot.get().rooms.into_iter().map(|room| view! { <RoomPanel desk room /> }).collect_view()
             }}
@@ -60,8 +60,8 @@ fn RoomPanel(desk: Desk, room: ModRoom) -> impl IntoView {
                 {settings.locked.then(|| view! {
                     <span class="rounded-full bg-stone-200 px-2 py-0.5 text-xs font-medium dark:bg-stone-700">"Locked"</span>
                 })}
-                <span class="text-xs tabular-nums text-stone-500">{format!("{} / {} people", summary.members, summary.limit)}</span>
-                <span class="text-xs text-stone-500">{format!("profanity: {:?}", settings.profanity).to_lowercase()}</span>
+                <span class="text-xs tabular-nums text-stone-500 dark:text-stone-400">{format!("{} / {} people", summary.members, summary.limit)}</span>
+                <span class="text-xs text-stone-500 dark:text-stone-400">{format!("profanity: {:?}", settings.profanity).to_lowercase()}</span>
                 <div class="ml-auto flex flex-wrap items-center gap-2">
                     <label for=slow_id.clone() class="text-xs text-stone-600 dark:text-stone-400">"Slow mode"</label>
                     <select id=slow_id on:change=slow class="rounded-md border border-stone-300 bg-white px-1 py-1 text-xs dark:border-stone-700 dark:bg-stone-900">
@@ -88,7 +88,9 @@ fn RoomPanel(desk: Desk, room: ModRoom) -> impl IntoView {
 #[component]
 fn MemberTable(desk: Desk, slug: String, name: String, members: Vec<ModMember>) -> impl IntoView {
     if members.is_empty() {
-        return leptos::either::Either::Left(view! { <p class="mt-3 text-sm text-stone-500">"Nobody is here."</p> });
+        return leptos::either::Either::Left(
+            view! { <p class="mt-3 text-sm text-stone-500 dark:text-stone-400">"Nobody is here."</p> },
+        );
     }
     let rows = members
         .into_iter()
@@ -130,7 +132,7 @@ fn MemberTable(desk: Desk, slug: String, name: String, members: Vec<ModMember>) 
         <div class="mt-3 overflow-x-auto">
             <table class="w-full text-sm">
                 <caption class="sr-only">{format!("Members of {name}")}</caption>
-                <thead class="text-left text-xs text-stone-500">
+                <thead class="text-left text-xs text-stone-500 dark:text-stone-400">
                     <tr>
                         <th scope="col" class="pb-1 font-medium">"Nickname"</th>
                         <th scope="col" class="pb-1 font-medium">"Address hash"</th>
@@ -158,7 +160,7 @@ fn RecentMessages(desk: Desk, slug: String, recent: Vec<ModMessage>) -> impl Int
                 view! {
                     <li class="flex items-start gap-2 py-1">
                         <div class="min-w-0 flex-1">
-                            <p class="flex items-baseline gap-2 text-xs text-stone-500">
+                            <p class="flex items-baseline gap-2 text-xs text-stone-500 dark:text-stone-400">
                                 <bdi class="font-semibold text-stone-700 dark:text-stone-300">{message.author.nickname}</bdi>
                                 <span class="font-mono">{message.author_hash}</span>
                                 <LocalTime at=message.at />

@@ -18,11 +18,13 @@ use leptos::{
 #[component]
 pub fn Conversation(chat: Chat) -> impl IntoView {
     view! {
-        <main class="relative flex min-h-0 flex-1">
-            <Log chat />
-            <Members chat show=chat.show_members />
+        <main class="flex min-h-0 flex-1 flex-col">
+            <div class="relative flex min-h-0 flex-1">
+                <Log chat />
+                <Members chat show=chat.show_members />
+            </div>
+            <Composer chat />
         </main>
-        <Composer chat />
     }
 }
 
@@ -510,14 +512,14 @@ fn Composer(chat: Chat) -> impl IntoView {
                 ></textarea>
                 <button
                     type="submit"
-                    class="h-11 shrink-0 rounded-lg bg-orange-600 px-4 font-semibold text-white shadow-sm hover:bg-orange-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-orange-600"
+                    class="h-11 shrink-0 rounded-lg bg-orange-700 px-4 font-semibold text-white shadow-sm hover:bg-orange-800 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-orange-600"
                 >
                     "Send"
                 </button>
             </div>
             <div class="mx-auto mt-1 flex max-w-3xl justify-between gap-3 text-xs">
                 <p role="alert" class="font-medium text-red-700 dark:text-red-400">{error} " " {wait}</p>
-                <p class="tabular-nums text-stone-500">{count}</p>
+                <p class="tabular-nums text-stone-500 dark:text-stone-400">{count}</p>
             </div>
         </form>
     }

@@ -1,0 +1,102 @@
+// axe-core as an outside grader on every page state, in both themes and at both sizes:
+// zero violations is the bar.
+import AxeBuilder from '@axe-core/playwright';
+import { test, expect, person, createRoom, join, say, moderator, type Server } from './burner';
+import type { Browser, Page } from '@playwright/test';
+
+type Look = { colorScheme: 'light' | 'dark'; viewport: { width: number; height: number } };
+
+const LOOKS: Record<string, Look> = {
+  'desktop light': { colorScheme: 'light', viewport: { width: 1280, height: 800 } },
+  'desktop dark': { colorScheme: 'dark', viewport: { width: 1280, height: 800 } },
+  'phone light': { colorScheme: 'light', viewport: { width: 390, height: 844 } },
+  'phone dark': { colorScheme: 'dark', viewport: { width: 390, height: 844 } },
+};
+
+async function expectNoViolations(page: Page, state: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const found = results.violations.map(
+    (v) =>
+      `${v.id} (${v.impact}): ${v.help}\n` +
+      v.nodes.map((n) => `    ${n.target.join(' ')}: ${n.failureSummary?.replace(/\n/g, ' ')}`).join('\n'),
+  );
+  expect(found, `axe violations on ${state}`).toEqual([]);
+}
+
+async function lookAs(browser: Browser, server: Server, look: string): Promise<Page> {
+  return person(browser, server, LOOKS[look]);
+}
+
+for (const look of Object.keys(LOOKS)) {
+  test(`every visitor page passes axe (${look})`, async ({ browser, server }) => {
+    const page = await lookAs(browser, server, look);
+    await page.goto('/');
+    await expect(page.getByRole('button', { name: 'Create room' })).toBeEnabled();
+    await expectNoViolations(page, `home, ${look}`);
+
+    // A room before joining, with recent messages to preview.
+    const writer = await person(browser, server);
+    const path = await createRoom(writer, 'Graded room', 2, false);
+    await join(writer, path, 'writer');
+    await say(writer, 'a first message, with a link https://example.com');
+    await say(writer, 'and a second one right after');
+    await page.goto(path);
+    await expect(page.getByText('a first message')).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Join' })).toBeEnabled();
+    await expectNoViolations(page, `room before joining, ${look}`);
+
+    // Joined, with messages, a mention, a notice and someone typing.
+    await join(page, path, 'grader');
+    await say(writer, '@grader welcome');
+    await say(page, 'thanks!');
+    await writer.getByRole('textbox', { name: 'Message' }).pressSequentially('typing');
+    await expect(page.locator('[data-typing]')).toHaveText('writer is typing…');
+    await expectNoViolations(page, `room with messages, ${look}`);
+
+    // A one-way room: the receipt in place of your own message.
+    const host = await person(browser, server);
+    const oneWay = await createRoom(host, 'Graded one-way', 10, true);
+    await join(page, oneWay, 'grader');
+    await say(page, 'unseen');
+    await expect(page.getByText('Sent', { exact: true })).toBeVisible();
+    await expectNoViolations(page, `one-way room, ${look}`);
+
+    // A full room's refusal.
+    const third = await person(browser, server);
+    await join(third, path, 'third');
+    await page.goto(path);
+    await page.getByLabel('Nickname').fill('latecomer');
+    await page.getByRole('button', { name: 'Join' }).click();
+    await expect(page.getByRole('alert').filter({ hasText: 'full' })).toBeVisible();
+    await expectNoViolations(page, `full room refusal, ${look}`);
+
+    // No such room.
+    await page.goto('/r/nowhere-zzzzz');
+    await expectNoViolations(page, `no such room, ${look}`);
+  });
+
+  test(`the moderator pages and the ban notice pass axe (${look})`, async ({ browser, server }) => {
+    const visitor = await lookAs(browser, server, look);
+    await visitor.goto('/mod');
+    await expect(visitor.getByLabel('Moderator token')).toBeVisible();
+    await expectNoViolations(visitor, `moderator sign-in, ${look}`);
+
+    const member = await person(browser, server);
+    await join(member, '/r/lobby', 'spammer');
+    await say(member, 'buy now');
+    const mod = await moderator(browser, server, LOOKS[look]);
+    await expect(mod.getByRole('row', { name: /spammer/ })).toBeVisible();
+    await expectNoViolations(mod, `moderator console, ${look}`);
+
+    const row = mod.getByRole('row', { name: /spammer/ });
+    await row.getByRole('button', { name: 'Ban' }).click();
+    await expectNoViolations(mod, `ban dialog, ${look}`);
+    await mod.getByLabel('Reason').fill('Spam');
+    await mod.getByRole('button', { name: 'Confirm ban' }).click();
+    await expect(mod.getByText(/^Banned until /)).toBeVisible();
+
+    await visitor.goto('/r/lobby');
+    await expect(visitor.getByText(/You are banned until/)).toBeVisible();
+    await expectNoViolations(visitor, `ban notice, ${look}`);
+  });
+}
