@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy (server; the benchmark; app with ssr; app, frontend and
 # console on wasm32), unit and integration tests, then Playwright end-to-end in headless Chromium
-# against the release build, and a short smoke run of the side-by-side benchmark. Installs
+# against the release build (axe-core grading every page state), Lighthouse on three pages, and
+# a short smoke run of the side-by-side benchmark. Installs
 # whatever is missing first. Prints how long each step took.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -30,7 +31,8 @@ timed "unit and integration tests: server" cargo test --release --locked -p serv
 timed "unit tests: benchmark generator" cargo test --release --locked -p bench
 timed "build: browser bundle and release server" "$root/scripts/build.sh"
 export BURNER_BIN="$CARGO_TARGET_DIR/release/burner" BURNER_SITE_DIR="$root/target/site"
-timed "end-to-end: Playwright in Chromium" bash -c 'cd end2end && node_modules/.bin/playwright test'
+timed "end-to-end: Playwright in Chromium (axe-core included)" bash -c 'cd end2end && node_modules/.bin/playwright test'
+timed "Lighthouse: /, /r/lobby and /mod (mobile)" "$root/scripts/lighthouse.sh"
 # Timings are not tests, but the benchmark must not rot: every peer builds, starts and delivers.
 timed "benchmark smoke run: every server side by side" env SMOKE=1 "$root/scripts/bench.sh"
 

@@ -115,6 +115,18 @@ mod imp {
         date(at_ms).to_locale_date_string("default", &options).into()
     }
 
+    /// Writes every time the server's HTML left empty (`<time data-at=…>`) in local time.
+    pub fn fill_local_times() {
+        let Some(times) = document().and_then(|d| d.query_selector_all("time[data-at]").ok()) else { return };
+        for i in 0..times.length() {
+            let Some(time) = times.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) else { continue };
+            let Some(at) = time.get_attribute("data-at").and_then(|a| a.parse().ok()) else { continue };
+            time.set_text_content(Some(&local_time(at)));
+            let _ = time.set_attribute("title", &full_date(at));
+            let _ = time.remove_attribute("data-at");
+        }
+    }
+
     fn document() -> Option<web_sys::Document> {
         web_sys::window()?.document()
     }
@@ -245,6 +257,8 @@ mod imp {
     pub fn is_hidden() -> bool {
         false
     }
+
+    pub fn fill_local_times() {}
 
     pub fn set_title(_title: &str) {}
 

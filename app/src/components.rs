@@ -25,7 +25,10 @@ pub struct Hydrated(pub ReadSignal<bool>);
 
 pub fn provide_hydrated() {
     let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    Effect::new(move |_| {
+        crate::browser::fill_local_times();
+        set_hydrated.set(true);
+    });
     provide_context(Hydrated(hydrated));
 }
 

@@ -46,7 +46,9 @@ use leptos::prelude::provide_context;
 use state::AppState;
 use std::{future::Future, time::Duration};
 use tokio::net::TcpListener;
-use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
+use tower_http::{
+    CompressionLevel, compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
+};
 
 /// Everything must be closed this long after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
@@ -90,18 +92,23 @@ pub fn router(state: AppState) -> Router {
     let console_assets = tower::ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
         .service(ServeDir::new(state.config.site_dir.join("console")).precompressed_br().precompressed_gzip());
-    Router::new()
+    // Pages carry their messages twice (HTML and the embedded page data): compressed, a room's
+    // page is a fraction of its size. The fastest level: it is made anew for every request.
+    let pages = Router::new()
         .route("/", get(pages::home))
         .route("/r/{slug}", get(pages::room))
         .route(CONSOLE_PATH, get(pages::console))
         .route(SIGN_IN_PATH, post(pages::sign_in))
         .route(SIGN_OUT_PATH, post(pages::sign_out))
+        .fallback(pages::not_found)
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest));
+    Router::new()
+        .merge(pages)
         .route(WS_PATH, get(ws::upgrade))
         .route("/api/{*function}", get(server_function).post(server_function))
         .route("/healthz", get(health))
         .nest_service("/pkg", assets)
         .nest_service(&format!("/{}", app::CONSOLE_PKG_DIR), console_assets)
-        .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), same_origin_posts))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)

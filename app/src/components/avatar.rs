@@ -17,15 +17,25 @@ fn fingerprint(room: &str, nickname: &str) -> u32 {
     hash ^ (hash >> 12)
 }
 
+/// One cell, `M{x} {y}h1v1h-1z`, written without the formatting machinery: a page hydrates
+/// dozens of these at once.
+fn cell(path: &mut String, x: u32, y: u32) {
+    path.push('M');
+    path.push(char::from(b'0' + x as u8));
+    path.push(' ');
+    path.push(char::from(b'0' + y as u8));
+    path.push_str("h1v1h-1z");
+}
+
 /// The path of the cells that are on: columns 0–2 decided by 15 bits, 3–4 mirror 1–0.
 fn cells(bits: u32) -> String {
     let mut path = String::with_capacity(200);
     for row in 0..5 {
         for column in 0..3 {
             if bits >> (row * 3 + column) & 1 == 1 {
-                path.push_str(&format!("M{column} {row}h1v1h-1z"));
+                cell(&mut path, column, row);
                 if column < 2 {
-                    path.push_str(&format!("M{} {row}h1v1h-1z", 4 - column));
+                    cell(&mut path, 4 - column, row);
                 }
             }
         }

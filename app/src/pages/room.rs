@@ -15,6 +15,9 @@ use crate::{
 use chat::{Chat, Phase};
 use leptos::{either::Either, ev::SubmitEvent, prelude::*};
 
+/// Messages by one author within this long of each other share one header.
+const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
+
 #[component]
 pub fn RoomPage(
     preview: RoomPreview,
@@ -199,8 +202,8 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
                 {recent.filter(|r| !r.is_empty()).map(|recent| view! {
                     <section aria-labelledby="recent-title">
                         <h2 id="recent-title" class="text-sm font-semibold text-stone-600 dark:text-stone-400">"Recent messages"</h2>
-                        <ol class="mt-3 space-y-3">
-                            {recent.into_iter().map(|message| view! { <PreviewMessage slug=slug.clone() message /> }).collect_view()}
+                        <ol class="mt-3">
+                            {grouped(recent).map(|(message, continued)| view! { <PreviewMessage slug=slug.clone() message continued /> }).collect_view()}
                         </ol>
                     </section>
                 })}
@@ -209,16 +212,29 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
     }
 }
 
+/// Each message, and whether it continues the one before (same author, moments later).
+fn grouped(messages: Vec<ChatMessage>) -> impl Iterator<Item = (ChatMessage, bool)> {
+    let mut previous: Option<(u64, i64)> = None;
+    messages.into_iter().map(move |message| {
+        let continued =
+            previous.is_some_and(|(author, at)| author == message.author.id && message.at - at < GROUP_WITHIN_MS);
+        previous = Some((message.author.id, message.at));
+        (message, continued)
+    })
+}
+
 #[component]
-fn PreviewMessage(slug: String, message: ChatMessage) -> impl IntoView {
+fn PreviewMessage(slug: String, message: ChatMessage, continued: bool) -> impl IntoView {
     view! {
-        <li class="flex gap-3">
-            <Avatar room=slug nickname=message.author.nickname.clone() />
-            <div class="min-w-0 flex-1">
-                <p class="flex items-baseline gap-2">
-                    <bdi class="truncate text-sm font-semibold">{message.author.nickname}</bdi>
-                    <LocalTime at=message.at />
-                </p>
+        <li class="flex gap-3" class=("mt-3", !continued) class=("mt-0.5", continued)>
+            {(!continued).then(|| view! { <Avatar room=slug nickname=message.author.nickname.clone() /> })}
+            <div class="min-w-0 flex-1" class=("pl-11", continued)>
+                {(!continued).then(|| view! {
+                    <p class="flex items-baseline gap-2">
+                        <bdi class="truncate text-sm font-semibold">{message.author.nickname}</bdi>
+                        <LocalTime at=message.at />
+                    </p>
+                })}
                 <MessageText text=message.text />
             </div>
         </li>

@@ -147,3 +147,18 @@ fn pages_render_while_other_servers_start_and_stop() {
         churn.abort();
     })
 }
+
+/// A room page carries its messages twice (the HTML and the page data): it goes compressed to
+/// a browser that accepts it, and as it is to one that does not.
+#[test]
+fn pages_go_compressed_to_browsers_that_accept_it() {
+    run(async {
+        let server = TestServer::start().await;
+        let compressed = server.send_http("GET", "/r/lobby", None, &[("accept-encoding", "br, gzip")]).await;
+        assert_eq!(compressed.status, 200);
+        assert_eq!(compressed.header("content-encoding"), Some("br"));
+        let plain = server.http("GET", "/r/lobby", None).await;
+        assert_eq!(plain.header("content-encoding"), None);
+        assert!(plain.body.contains("<bdi>Lobby</bdi>"));
+    })
+}

@@ -1,6 +1,9 @@
 //! The joined room: message log, member list and composer.
 
-use super::chat::{Chat, Entry, EntryKind, Pending};
+use super::{
+    GROUP_WITHIN_MS,
+    chat::{Chat, Entry, EntryKind, Pending},
+};
 use crate::components::LinkStatus;
 use crate::{
     browser,
@@ -27,9 +30,6 @@ pub fn Conversation(chat: Chat) -> impl IntoView {
         </main>
     }
 }
-
-/// Messages by one author within this long of each other share one header.
-const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
 
 /// How a log entry is drawn, given the entries before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
