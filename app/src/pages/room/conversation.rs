@@ -209,16 +209,17 @@ fn MessageItem(
     // One tree for every shape, the differences in classes: each variant of a view is code
     // in the bundle.
     let (row, header) = if continued { ("mt-0.5", "hidden") } else { ("mt-3 pt-0.5", "flex items-baseline gap-2") };
-    let side = if continued { "w-8 shrink-0 pt-0.5 text-right" } else { "hidden" };
+    let side = if continued { "w-8 shrink-0 whitespace-nowrap pt-0.5 text-right text-[0.6875rem]" } else { "hidden" };
     view! {
-        <li class="mt-4 flex items-center gap-3 text-xs font-medium text-stone-600 dark:text-stone-400" class:hidden=no_divider>
+        // `hidden` alone when there is no divider: with `flex` beside it, one display rule would win at random.
+        <li class=if no_divider { "hidden" } else { "mt-4 flex items-center gap-3 text-xs font-medium text-stone-600 dark:text-stone-400" }>
             <span aria-hidden="true" class="h-px flex-1 bg-stone-200 dark:bg-stone-800"></span>
             {divider}
             <span aria-hidden="true" class="h-px flex-1 bg-stone-200 dark:bg-stone-800"></span>
         </li>
         <li class=format!("group flex gap-3 {row}{highlight}") data-continued=continued.then_some("")>
             <span class=side>
-                <LocalTime at class="opacity-0 group-hover:opacity-100 group-focus-within:opacity-100" />
+                <LocalTime at class="!text-[0.6875rem] opacity-0 group-hover:opacity-100 group-focus-within:opacity-100" />
             </span>
             <Avatar room=slug nickname=author.nickname.clone() hidden=continued />
             <div class="min-w-0 flex-1">
