@@ -97,6 +97,10 @@ async function expectNoViolations(page: Page, state: string): Promise<void> {
     const row = mod.getByRole('row', { name: /spammer/ });
     await row.getByRole('button', { name: 'Ban' }).click();
     await expectNoViolations(mod, `ban dialog`);
+    // Escape puts the dialog away; it opens again.
+    await mod.keyboard.press('Escape');
+    await expect(mod.getByRole('dialog')).toHaveCount(0);
+    await row.getByRole('button', { name: 'Ban' }).click();
     await mod.getByLabel('Reason').fill('Spam');
     await mod.getByRole('button', { name: 'Confirm ban' }).click();
     await expect(mod.getByText(/^Banned until /)).toBeVisible();

@@ -270,25 +270,28 @@ impl HttpResponse {
         })
     }
 
+    /// Bytes first: a compressed body is not text, and chunk sizes count bytes.
     fn parse(raw: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        let (head, body) = split.map_or((raw, &[][..]), |at| (&raw[..at], &raw[at + 4..]));
+        let head = String::from_utf8_lossy(head).into_owned();
         let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-        let body = if chunked { dechunk(body) } else { body.to_owned() };
-        Self { status, headers: head.to_owned(), body }
+        let body = if chunked { dechunk(body) } else { body.to_vec() };
+        Self { status, headers: head, body: String::from_utf8_lossy(&body).into_owned() }
     }
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line) = body.windows(2).position(|w| w == b"\r\n") {
+        let Ok(size) = usize::from_str_radix(String::from_utf8_lossy(&body[..line]).trim(), 16) else { break };
+        let rest = &body[line + 2..];
         if size == 0 || rest.len() < size {
             break;
         }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..size]);
+        body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
     }
     out
 }

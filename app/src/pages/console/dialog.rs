@@ -109,6 +109,13 @@ fn Dialog(desk: Desk, form: Form) -> impl IntoView {
             }
         }
     };
+    // Escape puts the dialog away, wherever the focus is.
+    let escape = window_event_listener(leptos::ev::keydown, move |event| {
+        if event.key() == "Escape" {
+            desk.form.set(None);
+        }
+    });
+    on_cleanup(move || escape.remove());
     // The server's refusal of this action shows here, next to what can be changed.
     let error = move || problem.get().or_else(|| desk.outcome.get().and_then(Result::err));
     view! {
