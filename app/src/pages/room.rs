@@ -203,7 +203,7 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
                     <section aria-labelledby="recent-title">
                         <h2 id="recent-title" class="text-sm font-semibold text-stone-600 dark:text-stone-400">"Recent messages"</h2>
                         <ol class="mt-3">
-                            {grouped(recent).map(|(message, continued)| view! { <PreviewMessage slug=slug.clone() message continued /> }).collect_view()}
+                            {grouped(recent).into_iter().map(|(continued, message)| view! { <PreviewMessage slug=slug.clone() message continued /> }).collect_view()}
                         </ol>
                     </section>
                 })}
@@ -212,15 +212,17 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
     }
 }
 
-/// Each message, and whether it continues the one before (same author, moments later).
-fn grouped(messages: Vec<ChatMessage>) -> impl Iterator<Item = (ChatMessage, bool)> {
-    let mut previous: Option<(u64, i64)> = None;
-    messages.into_iter().map(move |message| {
-        let continued =
-            previous.is_some_and(|(author, at)| author == message.author.id && message.at - at < GROUP_WITHIN_MS);
-        previous = Some((message.author.id, message.at));
-        (message, continued)
-    })
+/// Whether `message` continues `previous` under one header: the same author, moments later.
+/// The one rule for the preview and the conversation.
+fn continues(previous: &ChatMessage, message: &ChatMessage) -> bool {
+    previous.author == message.author && message.at - previous.at < GROUP_WITHIN_MS
+}
+
+/// Each message, and whether it continues the one before.
+fn grouped(messages: Vec<ChatMessage>) -> Vec<(bool, ChatMessage)> {
+    let continued: Vec<bool> =
+        std::iter::once(false).chain(messages.windows(2).map(|pair| continues(&pair[0], &pair[1]))).collect();
+    continued.into_iter().zip(messages).collect()
 }
 
 #[component]

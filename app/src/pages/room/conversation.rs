@@ -1,8 +1,8 @@
 //! The joined room: message log, member list and composer.
 
 use super::{
-    GROUP_WITHIN_MS,
     chat::{Chat, Entry, EntryKind, Pending},
+    continues,
 };
 use crate::components::LinkStatus;
 use crate::{
@@ -47,24 +47,22 @@ enum Shape {
 /// and then the entry gets a new id (see `Chat::on_message`): the log is keyed by id alone.
 fn shaped(entries: &[Entry]) -> Vec<(Entry, Shape)> {
     let today = browser::day_of(browser::now_ms() as i64);
-    let mut previous: Option<&ChatMessage> = None;
+    // The message just above (none after a notice, a receipt or a draft), and the last day seen.
+    let mut above: Option<&ChatMessage> = None;
     let mut last_day = None;
     let mut rows = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.iter().enumerate() {
+    for entry in entries {
         let shape = match &entry.kind {
             EntryKind::Message(message) => {
                 let day = browser::day_of(message.at);
                 let divider = last_day.map_or(day != today, |last| last != day);
                 last_day = Some(day);
-                let continues = i > 0
-                    && previous
-                        .is_some_and(|p| p.author == message.author && message.at - p.at < GROUP_WITHIN_MS && !divider)
-                    && matches!(entries[i - 1].kind, EntryKind::Message(_));
-                previous = Some(message);
-                if continues { Shape::Continued } else { Shape::Header { divider } }
+                let continued = !divider && above.is_some_and(|above| continues(above, message));
+                above = Some(message);
+                if continued { Shape::Continued } else { Shape::Header { divider } }
             }
             _ => {
-                previous = None;
+                above = None;
                 Shape::Other
             }
         };
