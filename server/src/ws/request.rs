@@ -77,6 +77,17 @@ pub(super) mod testing {
             session_on(&self.state, id, ip.parse().expect("ip"), None)
         }
 
+        /// This session joins the lobby as `me` and another (from 192.0.2.20) as `other`, and
+        /// both outboxes are emptied: the start of every test between two members.
+        pub fn joined_with(&mut self, me: &str, other: &str) -> (Session, Outbox) {
+            let (mut second, outbox) = self.another(2, "192.0.2.20");
+            self.ask(join(me));
+            second.on_message(join(other));
+            self.frames();
+            drain(&outbox);
+            (second, outbox)
+        }
+
         /// Sends a request; the flow it led to.
         pub fn ask(&mut self, message: ClientMsg) -> Flow {
             self.session.on_message(message)

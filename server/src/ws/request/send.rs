@@ -45,11 +45,7 @@ mod tests {
     #[tokio::test]
     async fn the_author_gets_a_receipt_for_its_reference_and_the_room_the_message() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
-        test.ask(join("alice"));
-        other.on_message(join("bob"));
-        test.frames();
-        drain(&other_outbox);
+        let (_other, other_outbox) = test.joined_with("alice", "bob");
         test.ask(say("hello", "r1"));
         assert!(matches!(
             test.frames().as_slice(),
@@ -109,11 +105,7 @@ mod tests {
     #[tokio::test]
     async fn a_message_names_the_members_it_mentions_and_never_its_author() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
-        test.ask(join("alice"));
-        other.on_message(join("Bob"));
-        test.frames();
-        drain(&other_outbox);
+        let (_other, other_outbox) = test.joined_with("alice", "Bob");
         test.ask(say("@bob @ALICE @carol look", "r1"));
         assert!(matches!(
             drain(&other_outbox).as_slice(),

@@ -29,17 +29,13 @@ pub(super) fn typing(session: &mut Session) -> Flow {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{TestSession, drain, join};
+    use super::super::testing::{TestSession, drain};
     use app::protocol::{ClientMsg, ErrorCode, ServerMsg};
 
     #[tokio::test]
     async fn the_others_see_a_member_typing_and_the_typist_does_not() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
-        test.ask(join("alice"));
-        other.on_message(join("bob"));
-        test.frames();
-        drain(&other_outbox);
+        let (_other, other_outbox) = test.joined_with("alice", "bob");
         test.ask(ClientMsg::Typing {});
         assert!(
             matches!(drain(&other_outbox).as_slice(), [ServerMsg::MemberTyping { member }] if member.nickname == "alice")
@@ -50,10 +46,7 @@ mod tests {
     #[tokio::test]
     async fn typing_more_often_than_the_protocol_allows_is_dropped() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
-        test.ask(join("alice"));
-        other.on_message(join("bob"));
-        drain(&other_outbox);
+        let (_other, other_outbox) = test.joined_with("alice", "bob");
         for _ in 0..20 {
             test.ask(ClientMsg::Typing {});
         }
@@ -76,10 +69,7 @@ mod tests {
     #[tokio::test]
     async fn a_shadow_muted_member_is_never_seen_typing() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
-        test.ask(join("alice"));
-        other.on_message(join("bob"));
-        drain(&other_outbox);
+        let (_other, other_outbox) = test.joined_with("alice", "bob");
         let lobby = test.state.hub.room(app::protocol::LOBBY_SLUG).expect("lobby");
         let alice = test.session.membership.as_ref().expect("joined").member_id;
         lobby.shadow_mute(alice, true).expect("muted");
@@ -91,9 +81,7 @@ mod tests {
     #[tokio::test]
     async fn a_message_ends_a_bout_of_typing_so_the_next_shows_at_once() {
         let mut test = TestSession::new(|_| {}).await;
-        let (mut other, other_outbox) = test.another(2, "192.0.2.20");
-        test.ask(join("alice"));
-        other.on_message(join("bob"));
+        let (_other, other_outbox) = test.joined_with("alice", "bob");
         test.ask(ClientMsg::Typing {});
         test.ask(ClientMsg::SendMessage { text: "hi".into(), client_ref: None });
         drain(&other_outbox);
