@@ -170,6 +170,25 @@ test('messages in a row by one person share one header', async ({ browser, serve
   await expect(time).toHaveAttribute('title', /\d{4}/);
   // Today's messages need no date divider.
   await expect(view.getByText('Today')).toHaveCount(0);
+  // Screen readers hear the newest message from someone else (not alice's own, not presence).
+  await expect(alice.locator('p[aria-live="polite"]')).toHaveText('bob: fourth');
+});
+
+test('a day divider marks where the date changes', async ({ browser, server }) => {
+  const writer = await person(browser, server);
+  const path = await createRoom(writer, 'Overnight', 10, false);
+  await join(writer, path, 'writer');
+  await say(writer, 'said today');
+  // A reader whose clock says it is tomorrow: what was said today is yesterday's.
+  const reader = await person(browser, server);
+  await reader.clock.setFixedTime(Date.now() + 24 * 3600 * 1000);
+  await join(reader, path, 'reader');
+  const divider = log(reader).getByRole('listitem').filter({ hasText: /^Yesterday$/ });
+  await expect(divider).toHaveCount(1);
+  await expect(log(reader).getByText('said today')).toBeVisible();
+  await say(writer, 'and again');
+  await expect(log(reader).getByText('and again')).toBeVisible();
+  await expect(divider).toHaveCount(1);
 });
 
 test('reading back is never yanked down: a button offers the new messages', async ({ browser, server }) => {
