@@ -117,6 +117,22 @@ pub struct Config {
     #[arg(long, env = "BURNER_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// Keep durable data in this Postgres database instead of the data directory's SQLite file
+    /// (`postgres://user:password@host:port/database`): every node of a cluster shares it, the
+    /// address-hashing key and a generated moderator token included.
+    #[arg(long, env = "BURNER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Cluster mode: several Burner processes behind one load balancer, sharing bans and
+    /// moderator sessions through this Redis server (`redis://host:port`, `redis://:password@…`).
+    /// Use it with `--database-url`, so every node reads the same bans and log.
+    #[arg(long, env = "BURNER_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// This node's name in the cluster (logs, `/healthz`); made up at start when unset.
+    #[arg(long, env = "BURNER_NODE_ID")]
+    pub node_id: Option<String>,
+
     /// How long the connection log (addresses, nicknames, rooms) is kept.
     #[arg(long, env = "BURNER_LOG_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
     pub log_retention: Duration,

@@ -1,12 +1,14 @@
-//! The data directory: the database, the secret that keys address hashes, the moderator token.
-//! Created on first start; later starts reuse what is there.
+//! Where durable data lives: the database, the secret that keys address hashes, the moderator
+//! token. Embedded: all three in the data directory, created on first start. With a Postgres
+//! database (`BURNER_DATABASE_URL`): all three there, so every node of a cluster hashes an
+//! address alike and accepts the same token.
 
-use crate::store::SqliteStore;
+use crate::store::{PostgresStore, SqliteStore, Store};
 use anyhow::Context;
-use std::{fs, io::Write, path::Path};
+use std::{fs, io::Write, path::Path, sync::Arc};
 
 pub struct DataDir {
-    pub store: SqliteStore,
+    pub store: Arc<dyn Store>,
     /// Keys the address hashes moderators see. Never leaves the data directory.
     pub secret: [u8; 32],
     pub mod_token: String,
@@ -15,6 +17,26 @@ pub struct DataDir {
 const SECRET_FILE: &str = "secret.key";
 const TOKEN_FILE: &str = "moderator.token";
 const DATABASE_FILE: &str = "burner.db";
+
+/// The Postgres database at `url`, with the secrets the first node to start made.
+pub async fn open_shared(url: &str, configured_token: Option<&str>) -> anyhow::Result<DataDir> {
+    let store = PostgresStore::open(url).await.context("cannot open the Postgres database (BURNER_DATABASE_URL)")?;
+    let secret_hex = store.shared_secret(SECRET_FILE, || hex::encode(rand::random::<[u8; 32]>())).await?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(secret_hex.trim(), &mut secret).context("the stored hashing key is not 64 hex digits")?;
+    let mod_token = match configured_token.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(token) => token.to_owned(),
+        None => {
+            let made = hex::encode(rand::random::<[u8; 24]>());
+            let token = store.shared_secret(TOKEN_FILE, || made.clone()).await?;
+            if token == made {
+                tracing::warn!("moderator token (printed once; kept in the database's secrets table): {token}");
+            }
+            token
+        }
+    };
+    Ok(DataDir { store: Arc::new(store), secret, mod_token })
+}
 
 pub async fn open(dir: &Path, configured_token: Option<&str>) -> anyhow::Result<DataDir> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
@@ -38,7 +60,7 @@ pub async fn open(dir: &Path, configured_token: Option<&str>) -> anyhow::Result<
     let store = SqliteStore::open(&dir.join(DATABASE_FILE))
         .await
         .with_context(|| format!("cannot open the database in {}", dir.display()))?;
-    Ok(DataDir { store, secret, mod_token })
+    Ok(DataDir { store: Arc::new(store), secret, mod_token })
 }
 
 /// The file's contents, or `make()` written to a new file only its owner can read.

@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod conn_log;
 pub mod data_dir;
@@ -59,6 +60,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     let state = AppState::open(config).await?;
     let app = router(state.clone());
     state.tracker.spawn(maintain::maintain(state.clone()));
+    if let Some(cluster) = &state.moderation.cluster {
+        state.tracker.spawn(cluster::listen(cluster.clone(), state.moderation.clone(), state.shutdown.clone()));
+    }
     tracing::info!(addr = %listener.local_addr()?, site = %state.config.site_dir.display(), "Burner is listening");
 
     serve::serve(listener, app, state.config.header_timeout, shutdown, &state.shutdown, &state.tracker).await;
@@ -192,8 +196,15 @@ async fn server_function(State(state): State<AppState>, mut request: Request<Bod
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let log = state.moderation.log.health();
     let log_error = log.error();
+    let cluster = state
+        .moderation
+        .cluster
+        .as_ref()
+        .map(|cluster| serde_json::json!({ "node": &*cluster.node, "error": cluster.trouble() }));
+    let cluster_error = cluster.as_ref().is_some_and(|c| !c["error"].is_null());
     Json(serde_json::json!({
-        "status": if log_error.is_some() { "degraded" } else { "ok" },
+        "status": if log_error.is_some() || cluster_error { "degraded" } else { "ok" },
+        "cluster": cluster,
         "rooms": state.hub.room_count(),
         "connections": state.connections.open(),
         "connection_log": {

@@ -8,6 +8,9 @@ use std::time::Duration;
 const DIRECTORY_TICK: Duration = Duration::from_millis(250);
 /// How often open moderator consoles get a fresh picture (when it changed).
 const CONSOLE_TICK: Duration = Duration::from_secs(1);
+/// In a cluster, how often the bans are read again from the shared store: a ban whose
+/// announcement was lost (Redis failed just then) still holds everywhere within this time.
+const BAN_RELOAD: Duration = Duration::from_secs(10);
 
 /// Background upkeep: directory updates, live consoles, room expiry, forgetting idle rate-limit
 /// buckets, and the connection log's retention.
@@ -17,6 +20,7 @@ pub(crate) async fn maintain(state: AppState) {
     let sweep_every = (state.config.room_expiry / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
     let mut sweep = tokio::time::interval(sweep_every);
     let mut retention = tokio::time::interval(state.config.retention_sweep.max(Duration::from_millis(100)));
+    let mut bans = tokio::time::interval(BAN_RELOAD);
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => break,
@@ -32,6 +36,7 @@ pub(crate) async fn maintain(state: AppState) {
                 state.policy.forget_idle();
             }
             _ = retention.tick() => forget_old_connections(&state).await,
+            _ = bans.tick(), if state.moderation.cluster.is_some() => reload_bans(&state).await,
         }
     }
 }
@@ -44,5 +49,13 @@ async fn forget_old_connections(state: &AppState) {
         Ok(0) => {}
         Ok(forgotten) => tracing::info!(forgotten, "connection log: old rows deleted"),
         Err(error) => tracing::error!(%error, "connection log: cannot delete old rows"),
+    }
+}
+
+/// The bans in the shared store are the truth; what the control bus said is the fast path.
+async fn reload_bans(state: &AppState) {
+    match state.moderation.store.active_bans(conn_log::now_ms()).await {
+        Ok(bans) => state.moderation.replace_bans(bans),
+        Err(error) => tracing::error!(%error, "cannot read the bans again"),
     }
 }

@@ -46,6 +46,8 @@ pub struct Moderation {
     pub ban_duration: Duration,
     pub ipv6_prefix: u8,
     pub consoles: Consoles,
+    /// In cluster mode, the other nodes: bans and moderator sessions reach them through it.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Console connections: their moderator session, and the last snapshot each was sent.
@@ -89,14 +91,33 @@ impl Moderation {
         let at = now_ms();
         let expires_at = duration.map(|d| at.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
         let ban = self.store.add_ban(&target, reason, at, expires_at).await?;
-        self.bans.insert(ban.clone());
-        let sentence = app::text::ban_sentence(reason, expires_at);
-        let closed = self
-            .registry
-            .close_where(|ip, hash| covers(&target, ip, hash), &CloseReason::new(close::BANNED, &sentence));
+        let closed = self.enforce_ban(ban.clone());
+        if let Some(cluster) = &self.cluster {
+            cluster.announce(crate::cluster::Control::BanAdded { ban: (&ban).into() }).await;
+        }
         let shown = self.ban_view(&ban).target;
         self.audit("ban", &shown, reason, format!("{closed} connection(s) closed; until {expires_at:?}")).await;
         Ok(ban)
+    }
+
+    /// Holds `ban` on this node from now on and closes every open connection it covers; how
+    /// many. A ban this node already holds closes nothing again.
+    pub fn enforce_ban(&self, ban: Ban) -> usize {
+        let (target, sentence) = (ban.target.clone(), app::text::ban_sentence(&ban.reason, ban.expires_at));
+        if !self.bans.insert(ban) {
+            return 0;
+        }
+        self.registry.close_where(|ip, hash| covers(&target, ip, hash), &CloseReason::new(close::BANNED, &sentence))
+    }
+
+    /// Takes `bans` (the store's) as the ones in force, closing connections that the bans this
+    /// node had not heard of cover.
+    pub fn replace_bans(&self, bans: Vec<Ban>) {
+        for ban in self.bans.replace(bans) {
+            let sentence = app::text::ban_sentence(&ban.reason, ban.expires_at);
+            let reason = CloseReason::new(close::BANNED, &sentence);
+            self.registry.close_where(|ip, hash| covers(&ban.target, ip, hash), &reason);
+        }
     }
 
     fn ban_view(&self, ban: &Ban) -> BanView {
@@ -140,6 +161,9 @@ impl Moderation {
                 let lifted = self.store.lift_ban(id, now_ms()).await?;
                 if !(self.bans.remove(id) || lifted) {
                     return Err(Refusal::no_such("ban"));
+                }
+                if let Some(cluster) = &self.cluster {
+                    cluster.announce(crate::cluster::Control::BanLifted { id }).await;
                 }
                 self.audit("unban", &format!("ban {id}"), "", String::new()).await;
                 Ok("The ban is lifted.".to_owned())

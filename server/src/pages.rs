@@ -100,15 +100,21 @@ pub async fn sign_in(State(state): State<AppState>, visitor: Visitor, Form(form)
         return sign_in_page(&state, "That is not the moderator token.".to_owned(), StatusCode::UNAUTHORIZED).await;
     }
     moderation.audit("sign_in", &who, "", String::new()).await;
-    let cookie = moderation.auth.open_session();
+    let session = moderation.auth.open_session();
+    if let Some(cluster) = &moderation.cluster {
+        cluster.session_opened(&session.id, session.expires_at).await;
+    }
     let mut response = Redirect::to(CONSOLE_PATH).into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
+    if let Ok(value) = HeaderValue::from_str(&session.set_cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
 }
 
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let (Some(cluster), Some(id)) = (&state.moderation.cluster, state.moderation.auth.session(&headers)) {
+        cluster.session_closed(&id).await;
+    }
     let cookie = state.moderation.auth.close_session(&headers);
     let mut response = Redirect::to(CONSOLE_PATH).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {

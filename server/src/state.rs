@@ -2,6 +2,7 @@
 
 use crate::{
     broker::{Broker, MemoryBroker},
+    cluster::Cluster,
     config::Config,
     conn_log::{self, ConnLog},
     data_dir,
@@ -10,7 +11,7 @@ use crate::{
     moderation::{Consoles, Moderation, auth::Auth, bans::Bans, registry::Registry},
     peer::{IpHasher, TrustedProxies},
     policy::Policy,
-    site, store,
+    site,
 };
 use anyhow::Context;
 use axum::extract::FromRef;
@@ -61,11 +62,18 @@ impl AppState {
     /// the store, the bans in force, the rooms a previous run left; and wires the hub to its
     /// broker (in memory: one process).
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        let data = data_dir::open(&config.data_dir, config.mod_token.as_deref()).await?;
-        let store: Arc<dyn store::Store> = Arc::new(data.store);
+        let data = match &config.database_url {
+            Some(url) => data_dir::open_shared(url, config.mod_token.as_deref()).await?,
+            None => data_dir::open(&config.data_dir, config.mod_token.as_deref()).await?,
+        };
+        let store = data.store;
         let now = conn_log::now_ms();
         let bans = store.active_bans(now).await.context("cannot read the bans")?;
         let rooms = store.rooms().await.context("cannot read the stored rooms")?;
+        let cluster = match &config.redis_url {
+            Some(url) => Some(Arc::new(Cluster::connect(url, config.node_id.clone()).await?)),
+            None => None,
+        };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         // The log writer outlives the sockets: it stops once they are all closed (see `run`).
@@ -81,6 +89,7 @@ impl AppState {
             ban_duration: config.ban_duration,
             ipv6_prefix: config.ipv6_ban_prefix,
             consoles: Consoles::default(),
+            cluster,
         };
         let broker: Arc<dyn Broker> = Arc::new(MemoryBroker);
         let hub = Hub::new(

@@ -1,12 +1,16 @@
 //! Durable data: the connection log, bans, reports, the audit log and room settings.
 //!
-//! A small interface ([`Store`]) with one implementation today ([`SqliteStore`], a file under the
-//! data directory), so that several processes can later share a Postgres one. Nothing on the
+//! A small interface ([`Store`]) with two implementations: [`SqliteStore`], one file under the
+//! data directory (the embedded default), and [`PostgresStore`], shared by every node of a
+//! cluster. Each has its own migrations (`server/migrations/{sqlite,postgres}`), and the same
+//! conformance tests run against both (`server/tests/integration/store.rs`). Nothing on the
 //! message path waits for it: the connection log is written in batches by a background task
 //! (`conn_log`), bans are checked against an in-memory copy.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use app::protocol::Profanity;
@@ -56,6 +60,25 @@ pub enum BanTarget {
     Net(IpNet),
     /// The keyed hash of an address, for bans decided without seeing the address.
     Hash(String),
+}
+
+impl BanTarget {
+    /// The `kind` and `target` columns a ban is stored as.
+    pub(crate) fn columns(&self) -> (&'static str, String) {
+        match self {
+            Self::Ip(ip) => ("ip", ip.to_string()),
+            Self::Net(net) => ("net", net.to_string()),
+            Self::Hash(hash) => ("hash", hash.clone()),
+        }
+    }
+
+    pub(crate) fn from_columns(kind: String, target: String) -> Result<Self, StoreError> {
+        Ok(match kind.as_str() {
+            "ip" => Self::Ip(target.parse().map_err(|_| StoreError::Corrupt(format!("bad banned address {target}")))?),
+            "net" => Self::Net(target.parse().map_err(|_| StoreError::Corrupt(format!("bad banned block {target}")))?),
+            _ => Self::Hash(target),
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,4 +157,21 @@ pub trait Store: Send + Sync + 'static {
     async fn save_room(&self, room: &RoomRecord) -> Result<(), StoreError>;
     async fn delete_room(&self, slug: &str) -> Result<(), StoreError>;
     async fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError>;
+}
+
+/// How a room's profanity setting is stored.
+pub(crate) fn profanity_name(profanity: Profanity) -> &'static str {
+    match profanity {
+        Profanity::Off => "off",
+        Profanity::Mask => "mask",
+        Profanity::Block => "block",
+    }
+}
+
+pub(crate) fn profanity_from(name: &str) -> Profanity {
+    match name {
+        "off" => Profanity::Off,
+        "block" => Profanity::Block,
+        _ => Profanity::Mask,
+    }
 }

@@ -27,8 +27,23 @@ impl Bans {
             .cloned()
     }
 
-    pub fn insert(&self, ban: Ban) {
-        self.active.write().unwrap_or_else(PoisonError::into_inner).push(ban);
+    /// Adds a ban; false if it was already there (a node hears of its own bans too).
+    pub fn insert(&self, ban: Ban) -> bool {
+        let mut active = self.active.write().unwrap_or_else(PoisonError::into_inner);
+        if active.iter().any(|known| known.id == ban.id) {
+            return false;
+        }
+        active.push(ban);
+        true
+    }
+
+    /// Takes the store's list as the truth (after missing what the cluster said for a while);
+    /// the bans this node did not know of.
+    pub fn replace(&self, bans: Vec<Ban>) -> Vec<Ban> {
+        let mut active = self.active.write().unwrap_or_else(PoisonError::into_inner);
+        let new = bans.iter().filter(|ban| !active.iter().any(|known| known.id == ban.id)).cloned().collect();
+        *active = bans;
+        new
     }
 
     pub fn remove(&self, id: i64) -> bool {

@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file (WAL), migrated on start.
 
-use super::{AuditEntry, Ban, BanTarget, ConnectionRecord, LogEvent, Report, RoomRecord, Store, StoreError};
-use app::protocol::Profanity;
+use super::{
+    AuditEntry, Ban, BanTarget, ConnectionRecord, LogEvent, Report, RoomRecord, Store, StoreError, profanity_from,
+    profanity_name,
+};
 use async_trait::async_trait;
 use sqlx::{
     Row,
@@ -24,50 +26,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
 }
 
 fn ban_from_row(row: &SqliteRow) -> Result<Ban, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    let target: String = row.try_get("target")?;
-    let target = match kind.as_str() {
-        "ip" => BanTarget::Ip(target.parse().map_err(|_| StoreError::Corrupt(format!("bad banned address {target}")))?),
-        "net" => BanTarget::Net(target.parse().map_err(|_| StoreError::Corrupt(format!("bad banned block {target}")))?),
-        _ => BanTarget::Hash(target),
-    };
     Ok(Ban {
         id: row.try_get("id")?,
-        target,
+        target: BanTarget::from_columns(row.try_get("kind")?, row.try_get("target")?)?,
         reason: row.try_get("reason")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
     })
-}
-
-fn ban_columns(target: &BanTarget) -> (&'static str, String) {
-    match target {
-        BanTarget::Ip(ip) => ("ip", ip.to_string()),
-        BanTarget::Net(net) => ("net", net.to_string()),
-        BanTarget::Hash(hash) => ("hash", hash.clone()),
-    }
-}
-
-fn profanity_name(profanity: Profanity) -> &'static str {
-    match profanity {
-        Profanity::Off => "off",
-        Profanity::Mask => "mask",
-        Profanity::Block => "block",
-    }
-}
-
-fn profanity_from(name: &str) -> Profanity {
-    match name {
-        "off" => Profanity::Off,
-        "block" => Profanity::Block,
-        _ => Profanity::Mask,
-    }
 }
 
 #[async_trait]
@@ -167,7 +138,7 @@ impl Store for SqliteStore {
         at: i64,
         expires_at: Option<i64>,
     ) -> Result<Ban, StoreError> {
-        let (kind, value) = ban_columns(target);
+        let (kind, value) = target.columns();
         let id = sqlx::query("INSERT INTO bans (kind, target, reason, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
             .bind(kind)
             .bind(value)
@@ -340,70 +311,5 @@ impl Store for SqliteStore {
             })
         })
         .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::IpAddr;
-
-    async fn store() -> (SqliteStore, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("burner.db")).await.expect("open");
-        (store, dir)
-    }
-
-    #[tokio::test]
-    async fn the_connection_log_is_searchable_and_forgets_old_rows() {
-        let (store, _dir) = store().await;
-        let ip: IpAddr = "203.0.113.7".parse().expect("ip");
-        let day = 86_400_000;
-        store
-            .record(&[
-                LogEvent::Opened { key: "old".into(), at: 0, ip, ip_hash: "aaaa1111".into(), user_agent: "ua".into() },
-                LogEvent::Opened {
-                    key: "new".into(),
-                    at: 40 * day,
-                    ip,
-                    ip_hash: "aaaa1111".into(),
-                    user_agent: "ua".into(),
-                },
-                LogEvent::Joined {
-                    key: "new".into(),
-                    at: 40 * day + 1,
-                    room: "lobby".into(),
-                    nickname: "alice".into(),
-                },
-                LogEvent::Closed { key: "new".into(), at: 40 * day + 2 },
-            ])
-            .await
-            .expect("recorded");
-        // Wildcards typed by a moderator are plain characters.
-        for pattern in ["a_ice", "%", "_"] {
-            assert!(store.search_connections(pattern, 10).await.expect("search").is_empty(), "{pattern}");
-        }
-        let by_nickname = store.search_connections("alic", 10).await.expect("search");
-        assert_eq!(by_nickname.len(), 1);
-        assert_eq!(by_nickname[0].joins, vec![(40 * day + 1, "lobby".to_owned(), "alice".to_owned())]);
-        assert_eq!(by_nickname[0].closed_at, Some(40 * day + 2));
-        assert_eq!(store.search_connections("aaaa", 10).await.expect("search").len(), 2);
-        assert_eq!(store.search_connections("203.0.113.7", 10).await.expect("search").len(), 2);
-        assert_eq!(store.forget_connections_before(10 * day).await.expect("forget"), 1);
-        assert_eq!(store.search_connections("", 10).await.expect("search").len(), 1);
-    }
-
-    #[tokio::test]
-    async fn bans_persist_expire_and_lift() {
-        let (store, _dir) = store().await;
-        let ip = BanTarget::Ip("198.51.100.1".parse().expect("ip"));
-        let net = BanTarget::Net("2001:db8:1:2::/64".parse().expect("net"));
-        let a = store.add_ban(&ip, "spam", 1_000, Some(5_000)).await.expect("ban");
-        let b = store.add_ban(&net, "raid", 1_000, None).await.expect("ban");
-        assert_eq!(store.active_bans(2_000).await.expect("bans"), vec![a.clone(), b.clone()]);
-        assert_eq!(store.active_bans(6_000).await.expect("bans"), vec![b.clone()], "expired");
-        assert!(store.lift_ban(b.id, 7_000).await.expect("lift"));
-        assert!(!store.lift_ban(b.id, 7_000).await.expect("lift"), "only once");
-        assert!(store.active_bans(7_000).await.expect("bans").is_empty());
     }
 }

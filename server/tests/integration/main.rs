@@ -1,10 +1,12 @@
 //! Integration tests: a real server on 127.0.0.1:0, real WebSocket clients, real HTTP.
 //! The modules follow `../shared/BAD-INPUTS.md` where they cover its rows.
 
+mod services;
 mod support;
 
 mod abuse;
 mod chat;
+mod cluster;
 mod faults;
 mod handshake;
 mod identity;
@@ -13,3 +15,4 @@ mod pages;
 mod protocol_input;
 mod rooms;
 mod shutdown;
+mod store;

@@ -35,8 +35,7 @@ mod tests {
         assert!(matches!(test.frames().as_slice(), [ServerMsg::Error { code: ErrorCode::PermissionDenied, .. }]));
         assert!(!test.session.watching_console);
 
-        let cookie = test.state.moderation.auth.open_session();
-        let id = cookie.split(['=', ';']).nth(1).expect("session id").to_owned();
+        let id = test.state.moderation.auth.open_session().id;
         let (mut moderator, outbox) = session_on(&test.state, 2, "192.0.2.30".parse().expect("ip"), Some(id));
         moderator.on_message(ClientMsg::ModWatch {});
         tokio::time::sleep(Duration::from_millis(300)).await;

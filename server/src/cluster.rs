@@ -1,0 +1,236 @@
+//! Cluster mode (`BURNER_REDIS_URL`): several Burner processes behind one load balancer, with
+//! Redis between them. This file holds the node's link to Redis and the control bus: what one
+//! node's moderators decide and every node must enforce at once — bans and their lifting, and
+//! moderator sessions (signed in through one node, signed in on all).
+//!
+//! Every Redis call has a short deadline ([`CALL_TIMEOUT`]): with Redis dead or hung, a call
+//! fails fast, `/healthz` says why, and the chat goes on. The listener ([`listen`]) keeps one
+//! subscription to the control channel; it proves the subscription still delivers by sending
+//! itself a probe every second (a subscription can go silent without an error, for example
+//! after a failover), and starts it again when a probe does not come back. Whatever was said on
+//! the bus while a node was away is lost, so each (re)subscription first reads the state anew:
+//! the bans from the shared store (Postgres), the moderator sessions from Redis.
+
+mod control;
+
+pub use control::Control;
+
+use crate::{conn_log::now_ms, moderation::Moderation};
+use futures_util::StreamExt;
+use redis::{AsyncCommands, aio::ConnectionManager};
+use std::{
+    future::Future,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
+
+/// The longest any one Redis call may take before it counts as failed.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often the listener sends itself a probe over the control channel ...
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// ... and how long without one coming back before the subscription is started again.
+const PROBE_SILENCE: Duration = Duration::from_secs(3);
+/// The longest wait between two tries to reach Redis again.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The control channel every node subscribes to.
+const CONTROL_CHANNEL: &str = "burner:control";
+/// Moderator sessions: session id → when it expires (ms since the epoch).
+const SESSIONS_KEY: &str = "burner:mod_sessions";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {} ms", CALL_TIMEOUT.as_millis())]
+    Timeout,
+}
+
+pub struct Cluster {
+    /// This node's name (`BURNER_NODE_ID`, or made up at start).
+    pub node: Arc<str>,
+    client: redis::Client,
+    commands: ConnectionManager,
+    /// Why the node is degraded, if it is.
+    trouble: Mutex<Option<String>>,
+}
+
+impl Cluster {
+    /// Connects to Redis. A node does not start without it: a node that cannot reach the others
+    /// is not part of the cluster.
+    pub async fn connect(url: &str, node: Option<String>) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let client = redis::Client::open(url).context("BURNER_REDIS_URL is not a Redis URL")?;
+        let commands = timeout(CALL_TIMEOUT * 4, ConnectionManager::new(client.clone()))
+            .await
+            .map_err(|_| ClusterError::Timeout)
+            .and_then(|connected| connected.map_err(ClusterError::from))
+            .context("cannot reach Redis (BURNER_REDIS_URL)")?;
+        let node = node.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| hex::encode(rand::random::<[u8; 4]>()));
+        Ok(Self { node: node.into(), client, commands, trouble: Mutex::new(None) })
+    }
+
+    /// Why this node is degraded (Redis unreachable, hung, or its subscription silent); `None`
+    /// when all is well.
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_trouble(&self, trouble: Option<String>) {
+        let mut current = self.trouble.lock().unwrap_or_else(PoisonError::into_inner);
+        if *current != trouble {
+            match &trouble {
+                Some(reason) => tracing::warn!(node = %self.node, %reason, "cluster: degraded"),
+                None => tracing::info!(node = %self.node, "cluster: Redis is back"),
+            }
+            *current = trouble;
+        }
+    }
+
+    /// Runs one Redis call with the deadline every call has; a failure marks the node degraded.
+    async fn call<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, ClusterError> {
+        let result = match timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => ClusterError::from(error),
+            Err(_) => ClusterError::Timeout,
+        };
+        self.set_trouble(Some(result.to_string()));
+        Err(result)
+    }
+
+    /// Tells every node, this one included.
+    pub async fn publish(&self, control: &Control) -> Result<(), ClusterError> {
+        let mut redis = self.commands.clone();
+        self.call(redis.publish::<_, _, ()>(CONTROL_CHANNEL, control.encode())).await
+    }
+
+    /// Tells every node, logging (not returning) a failure: for decisions that stand on this
+    /// node and in the store whatever Redis says; the others read them again when they
+    /// resubscribe, or at the next periodic reload.
+    pub async fn announce(&self, control: Control) {
+        if let Err(error) = self.publish(&control).await {
+            tracing::error!(%error, "cluster: cannot tell the other nodes; they catch up from the store");
+        }
+    }
+
+    /// Keeps a moderator session where every node can find it, and tells them.
+    pub async fn session_opened(&self, id: &str, expires_at: i64) {
+        let mut redis = self.commands.clone();
+        if let Err(error) = self.call(redis.hset::<_, _, _, ()>(SESSIONS_KEY, id, expires_at)).await {
+            tracing::error!(%error, "cluster: cannot share a moderator session");
+        }
+        self.announce(Control::SessionOpened { id: id.to_owned(), expires_at }).await;
+    }
+
+    pub async fn session_closed(&self, id: &str) {
+        let mut redis = self.commands.clone();
+        if let Err(error) = self.call(redis.hdel::<_, _, ()>(SESSIONS_KEY, id)).await {
+            tracing::error!(%error, "cluster: cannot end a shared moderator session");
+        }
+        self.announce(Control::SessionClosed { id: id.to_owned() }).await;
+    }
+
+    /// Every moderator session still alive, as Redis keeps them (expired ones are removed).
+    async fn sessions(&self) -> Result<Vec<(String, i64)>, ClusterError> {
+        let mut redis = self.commands.clone();
+        let all: Vec<(String, i64)> = self.call(redis.hgetall(SESSIONS_KEY)).await?;
+        let now = now_ms();
+        let (alive, expired): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, until)| *until > now);
+        if !expired.is_empty() {
+            let ids: Vec<&str> = expired.iter().map(|(id, _)| id.as_str()).collect();
+            self.call(redis.hdel::<_, _, ()>(SESSIONS_KEY, ids)).await?;
+        }
+        Ok(alive)
+    }
+
+    /// Reads anew what the bus would have said while this node was not listening.
+    async fn catch_up(&self, moderation: &Moderation) -> anyhow::Result<()> {
+        let bans = moderation.store.active_bans(now_ms()).await?;
+        moderation.replace_bans(bans);
+        for (id, expires_at) in self.sessions().await? {
+            moderation.auth.admit(&id, expires_at);
+        }
+        Ok(())
+    }
+}
+
+/// The control bus listener, for the life of the node: subscribe, catch up, apply what arrives,
+/// probe; on any trouble, back off briefly and start again.
+pub async fn listen(cluster: Arc<Cluster>, moderation: Arc<Moderation>, stop: CancellationToken) {
+    let mut backoff = Duration::from_millis(50);
+    while !stop.is_cancelled() {
+        match subscribed(&cluster, &moderation).await {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(50);
+                let reason = deliver(&cluster, &moderation, pubsub, &stop).await;
+                if stop.is_cancelled() {
+                    return;
+                }
+                cluster.set_trouble(Some(reason));
+            }
+            Err(reason) => cluster.set_trouble(Some(reason)),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// A fresh subscription to the control channel, once the node has caught up with the state.
+async fn subscribed(cluster: &Cluster, moderation: &Moderation) -> Result<redis::aio::PubSub, String> {
+    let subscribe = async {
+        let mut pubsub = cluster.client.get_async_pubsub().await?;
+        pubsub.subscribe(CONTROL_CHANNEL).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    let pubsub = match timeout(CALL_TIMEOUT * 2, subscribe).await {
+        Ok(Ok(pubsub)) => pubsub,
+        Ok(Err(error)) => return Err(format!("cannot subscribe to Redis: {error}")),
+        Err(_) => return Err("Redis does not answer".to_owned()),
+    };
+    // Subscribed first, then caught up: nothing said in between can be missed.
+    cluster.catch_up(moderation).await.map_err(|error| format!("cannot catch up after reconnecting: {error}"))?;
+    Ok(pubsub)
+}
+
+/// Applies what arrives on the bus until the subscription ends or goes silent; why it stopped.
+async fn deliver(
+    cluster: &Cluster,
+    moderation: &Moderation,
+    pubsub: redis::aio::PubSub,
+    stop: &CancellationToken,
+) -> String {
+    let mut messages = pubsub.into_on_message();
+    let mut probe = tokio::time::interval(PROBE_EVERY);
+    let mut sent = 0u64;
+    let mut last_back = Instant::now();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return "stopping".to_owned(),
+            message = messages.next() => {
+                let Some(message) = message else { return "the Redis subscription closed".to_owned() };
+                let payload: Vec<u8> = message.get_payload_bytes().to_vec();
+                match Control::decode(&payload) {
+                    Some(Control::Probe { node, .. }) if *node == *cluster.node => {
+                        last_back = Instant::now();
+                        cluster.set_trouble(None);
+                    }
+                    Some(control) => control.apply(moderation),
+                    None => tracing::warn!(bytes = payload.len(), "cluster: unreadable control message ignored"),
+                }
+            }
+            _ = probe.tick() => {
+                if last_back.elapsed() > PROBE_SILENCE {
+                    return "the Redis subscription went silent (probe not delivered)".to_owned();
+                }
+                sent += 1;
+                // A failed probe marks the node degraded; silence then restarts the subscription.
+                let _ = cluster.publish(&Control::Probe { node: cluster.node.to_string(), n: sent }).await;
+            }
+        }
+    }
+}

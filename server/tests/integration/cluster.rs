@@ -1,0 +1,172 @@
+//! Cluster mode: several nodes (each a real server with its own state) sharing one real
+//! Postgres and one real `redis-server`, started by the tests (`services`). What one node's
+//! moderators decide holds on every node; Redis failing degrades a node without stopping it.
+
+use crate::{
+    services::{Postgres, Redis},
+    support::{TestServer, config, run},
+};
+use app::protocol::{BanTarget, ModAction, close};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How soon a decision on one node must hold on the others.
+const EVERYWHERE: Duration = Duration::from_secs(1);
+
+async fn node(name: &str, database: &str, redis: &Redis) -> TestServer {
+    let mut config = config();
+    config.database_url = Some(database.to_owned());
+    config.redis_url = Some(redis.url());
+    config.node_id = Some(name.to_owned());
+    let server = TestServer::with(config).await;
+    // Started (Postgres migrated, Redis reached, subscribed) and healthy.
+    eventually(Duration::from_secs(10), "the node starts", || async { health(&server).await["status"] == "ok" }).await;
+    server
+}
+
+/// Signs in through `a`; the cookie, once `b` takes it too.
+async fn sign_in_everywhere(a: &TestServer, b: &TestServer) -> String {
+    let cookie = a.sign_in().await;
+    eventually(EVERYWHERE, "the session reaches the other node", || async {
+        b.moderate(Some(&cookie), &ModAction::ResolveReport { id: 0 }).await.status != 403
+    })
+    .await;
+    cookie
+}
+
+async fn health(server: &TestServer) -> serde_json::Value {
+    let response = server.http("GET", "/healthz", None).await;
+    serde_json::from_str(&response.body).expect("health JSON")
+}
+
+/// Waits up to `within` for `check` to hold; how long it took.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    within: Duration,
+    what: &str,
+    check: impl Fn() -> F,
+) -> Duration {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+fn ban_hash(hash: &str, reason: &str) -> ModAction {
+    ModAction::Ban {
+        target: BanTarget::Hash { hash: hash.to_owned() },
+        reason: reason.to_owned(),
+        duration_secs: Some(0),
+    }
+}
+
+/// A moderator signs in through node A; the cookie works on node B. A ban decided on A closes
+/// the address's socket on B within a second and B refuses its upgrades; the address hash
+/// means the same on both (one key, kept in Postgres). Lifting it on A frees it on B.
+#[test]
+fn a_ban_on_one_node_closes_sockets_and_refuses_upgrades_on_another() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let a = node("a", &database, &redis).await;
+        let b = node("b", &database, &redis).await;
+        let (mut raider, _) = b.member("lobby", "raider").await;
+        // Signed in through A, a moderator on B: B's console shows B's members.
+        let cookie = sign_in_everywhere(&a, &b).await;
+        let snapshot = b.mod_snapshot(&cookie).await;
+        let hash = snapshot
+            .rooms
+            .iter()
+            .flat_map(|r| &r.members)
+            .find(|m| m.nickname == "raider")
+            .expect("on B")
+            .ip_hash
+            .clone();
+
+        let started = Instant::now();
+        assert_eq!(a.must_moderate(&cookie, &ban_hash(&hash, "raid from B")).await, "Banned for good.");
+        let frame = raider.closed().await.expect("a close frame");
+        assert!(started.elapsed() < EVERYWHERE, "closed after {:?}", started.elapsed());
+        assert_eq!(u16::from(frame.code), close::BANNED);
+        assert!(frame.reason.contains("raid from B"), "{}", frame.reason);
+        let (status, body) = b.connect_as(&[]).await.err().expect("refused at B's upgrade");
+        assert_eq!((status, body.as_str()), (403, "You are banned for good. Reason: raid from B"));
+
+        let id = a.mod_snapshot(&cookie).await.bans[0].id;
+        assert_eq!(a.must_moderate(&cookie, &ModAction::Unban { id }).await, "The ban is lifted.");
+        eventually(EVERYWHERE, "the ban is lifted on B", || async { b.connect_as(&[]).await.is_ok() }).await;
+        let health = health(&b).await;
+        assert_eq!((health["status"].as_str(), health["cluster"]["node"].as_str()), (Some("ok"), Some("b")));
+    });
+}
+
+/// Redis killed: sockets stay open, the node says `degraded` with the reason, moderators can
+/// still ban (the ban is in Postgres). Redis back, empty: within 5 s each node is subscribed
+/// again, healthy, and holds the bans decided while it could not hear them.
+#[test]
+fn redis_killed_degrades_the_nodes_and_they_catch_up_when_it_returns() {
+    run(async {
+        let (database, mut redis) = (Postgres::shared().database().await, Redis::start());
+        let a = node("a", &database, &redis).await;
+        let b = node("b", &database, &redis).await;
+        let cookie = sign_in_everywhere(&a, &b).await;
+        let (mut someone, _) = b.member("lobby", "someone").await;
+        let snapshot = b.mod_snapshot(&cookie).await;
+        let hash = snapshot
+            .rooms
+            .iter()
+            .flat_map(|r| &r.members)
+            .find(|m| m.nickname == "someone")
+            .expect("on B")
+            .ip_hash
+            .clone();
+
+        redis.kill();
+        for server in [&a, &b] {
+            eventually(Duration::from_secs(5), "degraded", || async { health(server).await["status"] == "degraded" })
+                .await;
+            let health = health(server).await;
+            assert!(health["cluster"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{health}");
+        }
+        // The chat on B goes on.
+        someone.say("still here", "s1").await.expect("posted while Redis is down");
+
+        // Decided on A while B cannot hear it: stored, not yet known on B.
+        let started = Instant::now();
+        assert_eq!(a.must_moderate(&cookie, &ban_hash(&hash, "during the outage")).await, "Banned for good.");
+        assert!(started.elapsed() < Duration::from_secs(2), "no hang: {:?}", started.elapsed());
+
+        redis.restart_empty();
+        let back = eventually(Duration::from_secs(5), "healthy again", || async {
+            health(&a).await["status"] == "ok" && health(&b).await["status"] == "ok"
+        })
+        .await;
+        eprintln!("both nodes healthy {back:?} after Redis came back");
+        let frame = someone.closed().await.expect("closed once B caught up");
+        assert_eq!(u16::from(frame.code), close::BANNED);
+        assert!(b.connect_as(&[]).await.is_err(), "B refuses the banned address");
+    });
+}
+
+/// Redis hung (SIGSTOP): every call gives up within its deadline, so signing in and banning
+/// answer at once; the silent subscription is noticed. Thawed, all is well again.
+#[test]
+fn redis_hung_never_hangs_a_node() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let a = node("a", &database, &redis).await;
+        redis.freeze();
+        let started = Instant::now();
+        let cookie = a.sign_in().await;
+        assert!(started.elapsed() < Duration::from_secs(2), "sign-in took {:?}", started.elapsed());
+        let (mut member, _) = a.member("lobby", "patient").await;
+        member.say("hello", "h1").await.expect("the chat goes on");
+        eventually(Duration::from_secs(6), "degraded", || async { health(&a).await["status"] == "degraded" }).await;
+        let started = Instant::now();
+        let banned = a.must_moderate(&cookie, &ban_hash("0123456789abcdef01234567", "someone else")).await;
+        assert_eq!(banned, "Banned for good.");
+        assert!(started.elapsed() < Duration::from_secs(2), "the ban took {:?}", started.elapsed());
+        redis.thaw();
+        eventually(Duration::from_secs(5), "healthy again", || async { health(&a).await["status"] == "ok" }).await;
+    });
+}

@@ -1,0 +1,185 @@
+//! The `Store` contract, checked against both implementations: the embedded SQLite file and a
+//! real Postgres server (started by the tests, `services`). Each check is written once and run
+//! on both, so the two stores cannot drift apart.
+
+use crate::{services::Postgres, support::run};
+use app::protocol::Profanity;
+use server::store::{AuditEntry, BanTarget, LogEvent, PostgresStore, Report, RoomRecord, SqliteStore, Store};
+use std::{future::Future, net::IpAddr, sync::Arc};
+
+const DAY: i64 = 86_400_000;
+
+/// Runs `check` on a fresh SQLite store, then on a fresh Postgres database.
+fn on_both<F, Fut>(check: F)
+where
+    F: Fn(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = SqliteStore::open(&dir.path().join("burner.db")).await.expect("open sqlite");
+        check(Arc::new(sqlite)).await;
+        let url = Postgres::shared().database().await;
+        let postgres = PostgresStore::open(&url).await.expect("open postgres");
+        check(Arc::new(postgres)).await;
+    });
+}
+
+#[test]
+fn the_connection_log_is_searchable_and_forgets_old_rows() {
+    on_both(|store| async move {
+        let ip: IpAddr = "203.0.113.7".parse().expect("ip");
+        let opened = |key: &str, at| LogEvent::Opened {
+            key: key.into(),
+            at,
+            ip,
+            ip_hash: "aaaa1111".into(),
+            user_agent: "ua".into(),
+        };
+        store
+            .record(&[
+                opened("old", 0),
+                opened("new", 40 * DAY),
+                // Written twice (a retried batch): still one connection.
+                opened("new", 40 * DAY),
+                LogEvent::Joined {
+                    key: "new".into(),
+                    at: 40 * DAY + 1,
+                    room: "lobby".into(),
+                    nickname: "alice".into(),
+                },
+                LogEvent::Joined { key: "new".into(), at: 40 * DAY + 5, room: "cats".into(), nickname: "al".into() },
+                LogEvent::Closed { key: "new".into(), at: 40 * DAY + 9 },
+            ])
+            .await
+            .expect("recorded");
+        // Wildcards typed by a moderator are plain characters.
+        for pattern in ["a_ice", "%", "_", "\\"] {
+            assert!(store.search_connections(pattern, 10).await.expect("search").is_empty(), "{pattern}");
+        }
+        let by_nickname = store.search_connections("alic", 10).await.expect("search");
+        assert_eq!(by_nickname.len(), 1);
+        assert_eq!(
+            by_nickname[0].joins,
+            vec![
+                (40 * DAY + 1, "lobby".to_owned(), "alice".to_owned()),
+                (40 * DAY + 5, "cats".to_owned(), "al".to_owned())
+            ]
+        );
+        assert_eq!(by_nickname[0].closed_at, Some(40 * DAY + 9));
+        assert_eq!((by_nickname[0].ip.as_str(), by_nickname[0].user_agent.as_str()), ("203.0.113.7", "ua"));
+        let by_hash = store.search_connections("aaaa", 10).await.expect("search");
+        assert_eq!(by_hash.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["new", "old"], "newest first");
+        assert_eq!(store.search_connections("203.0.113.7", 10).await.expect("search").len(), 2);
+        assert_eq!(store.search_connections("", 1).await.expect("search").len(), 1, "the limit holds");
+        assert_eq!(store.forget_connections_before(10 * DAY).await.expect("forget"), 1);
+        assert_eq!(store.search_connections("", 10).await.expect("search").len(), 1);
+    });
+}
+
+#[test]
+fn bans_persist_expire_and_lift() {
+    on_both(|store| async move {
+        let ip = BanTarget::Ip("198.51.100.1".parse().expect("ip"));
+        let net = BanTarget::Net("2001:db8:1:2::/64".parse().expect("net"));
+        let hash = BanTarget::Hash("0123456789abcdef01234567".into());
+        let a = store.add_ban(&ip, "spam", 1_000, Some(5_000)).await.expect("ban");
+        let b = store.add_ban(&net, "raid", 1_000, None).await.expect("ban");
+        let c = store.add_ban(&hash, "", 1_500, None).await.expect("ban");
+        assert!(a.id < b.id && b.id < c.id, "ids grow");
+        assert_eq!(store.active_bans(2_000).await.expect("bans"), vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!(store.active_bans(6_000).await.expect("bans"), vec![b.clone(), c.clone()], "expired");
+        assert!(store.lift_ban(b.id, 7_000).await.expect("lift"));
+        assert!(!store.lift_ban(b.id, 7_000).await.expect("lift"), "only once");
+        assert!(!store.lift_ban(9_999, 7_000).await.expect("lift"), "no such ban");
+        assert_eq!(store.active_bans(7_000).await.expect("bans"), vec![c]);
+    });
+}
+
+#[test]
+fn a_message_reported_twice_while_open_is_one_report() {
+    on_both(|store| async move {
+        let report = |seq, reporter: &str| Report {
+            id: 0,
+            at: 1_000,
+            room: "lobby".into(),
+            message_seq: seq,
+            reporter_hash: reporter.into(),
+            reason: "rude".into(),
+            snapshot: "[]".into(),
+            resolved_at: None,
+        };
+        let first = store.add_report(&report(7, "aaa")).await.expect("report");
+        assert_eq!(store.add_report(&report(7, "aaa")).await.expect("report"), first, "same open report");
+        let other = store.add_report(&report(7, "bbb")).await.expect("report");
+        assert_ne!(other, first, "another reporter: another report");
+        assert!(store.resolve_report(first, 2_000).await.expect("resolve"));
+        assert!(!store.resolve_report(first, 2_000).await.expect("resolve"), "only once");
+        let again = store.add_report(&report(7, "aaa")).await.expect("report");
+        assert!(again != first && again != other, "a resolved report is not reopened");
+        let listed = store.reports(10).await.expect("reports");
+        // Open ones first, newest first; then resolved ones.
+        assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [again, other, first]);
+        assert_eq!(listed[2].resolved_at, Some(2_000));
+        assert_eq!(listed[0].message_seq, 7);
+        assert_eq!(store.reports(1).await.expect("reports").len(), 1);
+    });
+}
+
+#[test]
+fn the_audit_log_lists_newest_first() {
+    on_both(|store| async move {
+        for (at, action) in [(1, "ban"), (2, "kick"), (3, "close_room")] {
+            let entry = AuditEntry {
+                at,
+                action: action.into(),
+                target: "lobby".into(),
+                reason: "why".into(),
+                detail: "ünïcode ✓".into(),
+            };
+            store.audit(&entry).await.expect("audit");
+        }
+        let log = store.audit_log(2).await.expect("log");
+        assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["close_room", "kick"]);
+        assert_eq!(log[0].detail, "ünïcode ✓");
+    });
+}
+
+#[test]
+fn rooms_are_saved_updated_and_deleted() {
+    on_both(|store| async move {
+        let room = RoomRecord {
+            slug: "cats-ab2cd".into(),
+            name: "Cats".into(),
+            limit: 50,
+            one_way: true,
+            listed: false,
+            profanity: Profanity::Block,
+            slow_mode_secs: 0,
+            locked: false,
+            created_at: 1_700_000_000_000,
+        };
+        store.save_room(&room).await.expect("save");
+        assert_eq!(store.rooms().await.expect("rooms"), vec![room.clone()]);
+        // Settings change; what the room is (name, limit, mode) does not.
+        let changed = RoomRecord { slow_mode_secs: 30, locked: true, profanity: Profanity::Off, ..room.clone() };
+        store.save_room(&RoomRecord { name: "Renamed".into(), limit: 3, ..changed.clone() }).await.expect("save");
+        assert_eq!(store.rooms().await.expect("rooms"), vec![changed]);
+        store.delete_room(&room.slug).await.expect("delete");
+        assert!(store.rooms().await.expect("rooms").is_empty());
+    });
+}
+
+/// Every node of a cluster hashes addresses with one key and accepts one token: the first node
+/// to start makes them, the others read them.
+#[test]
+fn nodes_sharing_a_database_share_its_secrets() {
+    run(async {
+        let url = Postgres::shared().database().await;
+        let (a, b) = tokio::join!(PostgresStore::open(&url), PostgresStore::open(&url));
+        let (a, b) = (a.expect("first node"), b.expect("second node, migrating at the same time"));
+        let first = a.shared_secret("key", || "made-by-a".into()).await.expect("secret");
+        let second = b.shared_secret("key", || "made-by-b".into()).await.expect("secret");
+        assert_eq!((first.as_str(), second.as_str()), ("made-by-a", "made-by-a"));
+    });
+}
