@@ -18,8 +18,8 @@ rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-unknow
 
 step "Debian packages"
 packages=(brotli)
-# The tests start their own Postgres and redis-server (cluster mode and the Postgres store).
-[ "$purpose" = test ] && packages+=(chromium postgresql redis-server)
+# The tests start their own Postgres, redis-server and haproxy (cluster mode, the Postgres store).
+[ "$purpose" = test ] && packages+=(chromium postgresql redis-server haproxy)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do

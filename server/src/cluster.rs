@@ -192,8 +192,12 @@ async fn subscribed(cluster: &Cluster, moderation: &Moderation) -> Result<redis:
         Ok(Err(error)) => return Err(format!("cannot subscribe to Redis: {error}")),
         Err(_) => return Err("Redis does not answer".to_owned()),
     };
-    // Subscribed first, then caught up: nothing said in between can be missed.
-    cluster.catch_up(moderation).await.map_err(|error| format!("cannot catch up after reconnecting: {error}"))?;
+    // Subscribed first, then caught up: nothing said in between can be missed. A failed catch-up
+    // (Postgres down) does not keep the node off the bus: the periodic ban reload
+    // (`maintain`) makes up for it once the store answers again.
+    if let Err(error) = cluster.catch_up(moderation).await {
+        tracing::error!(%error, "cluster: cannot catch up after reconnecting; the periodic reload will");
+    }
     Ok(pubsub)
 }
 

@@ -38,10 +38,13 @@ impl Bans {
     }
 
     /// Takes the store's list as the truth (after missing what the cluster said for a while);
-    /// the bans this node did not know of.
-    pub fn replace(&self, bans: Vec<Ban>) -> Vec<Ban> {
+    /// the bans this node did not know of. A ban newer than any in the list (ids only grow) was
+    /// added while the list was being read, and stays.
+    pub fn replace(&self, mut bans: Vec<Ban>) -> Vec<Ban> {
         let mut active = self.active.write().unwrap_or_else(PoisonError::into_inner);
+        let newest_read = bans.iter().map(|ban| ban.id).max().unwrap_or(0);
         let new = bans.iter().filter(|ban| !active.iter().any(|known| known.id == ban.id)).cloned().collect();
+        bans.extend(active.drain(..).filter(|ban| ban.id > newest_read));
         *active = bans;
         new
     }
@@ -92,5 +95,20 @@ mod tests {
         assert!(bans.remove(3));
         assert_eq!(bans.find("198.51.100.1".parse().expect("ip"), "abc", 0), None, "lifted");
         assert_eq!(bans.list(150).len(), 1);
+    }
+
+    #[test]
+    fn the_stores_list_replaces_the_bans_but_not_one_added_while_it_was_read() {
+        let bans = Bans::new(vec![
+            ban(1, BanTarget::Hash("lifted elsewhere".into()), None),
+            ban(2, BanTarget::Hash("kept".into()), None),
+            ban(9, BanTarget::Hash("added while reading".into()), None),
+        ]);
+        let read = vec![ban(2, BanTarget::Hash("kept".into()), None), ban(5, BanTarget::Hash("missed".into()), None)];
+        let new = bans.replace(read);
+        assert_eq!(new.iter().map(|b| b.id).collect::<Vec<_>>(), [5], "only the one this node had not heard of");
+        let mut ids: Vec<i64> = bans.list(0).iter().map(|b| b.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [2, 5, 9]);
     }
 }

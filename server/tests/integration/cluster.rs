@@ -3,18 +3,24 @@
 //! moderators decide holds on every node; Redis failing degrades a node without stopping it.
 
 use crate::{
-    services::{Postgres, Redis},
+    services::{Balancer, Postgres, Redis},
     support::{TestServer, config, run},
 };
-use app::protocol::{BanTarget, ModAction, close};
-use std::time::Duration;
+use app::protocol::{BanTarget, ClientMsg, ModAction, ServerMsg, close};
+use server::config::Config;
+use std::{net::IpAddr, time::Duration};
 use tokio::time::Instant;
 
 /// How soon a decision on one node must hold on the others.
 const EVERYWHERE: Duration = Duration::from_secs(1);
 
 async fn node(name: &str, database: &str, redis: &Redis) -> TestServer {
+    node_with(name, database, redis, |_| {}).await
+}
+
+async fn node_with(name: &str, database: &str, redis: &Redis, adjust: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = config();
+    adjust(&mut config);
     config.database_url = Some(database.to_owned());
     config.redis_url = Some(redis.url());
     config.node_id = Some(name.to_owned());
@@ -168,5 +174,67 @@ fn redis_hung_never_hangs_a_node() {
         assert!(started.elapsed() < Duration::from_secs(2), "the ban took {:?}", started.elapsed());
         redis.thaw();
         eventually(Duration::from_secs(5), "healthy again", || async { health(&a).await["status"] == "ok" }).await;
+    });
+}
+
+/// The load balancer from `deploy/` (a real haproxy) in front of two nodes that trust it:
+/// WebSockets pass through to both nodes in turn; each node sees the visitor's own address (a
+/// forged `X-Forwarded-For` changes nothing), so a ban of that address through one node closes
+/// its sockets on both and refuses it at both, while its neighbour is untouched.
+#[test]
+fn behind_the_balancer_every_node_sees_and_bans_the_visitors_own_address() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let trust_the_balancer = |config: &mut Config| {
+            config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+        };
+        let a = node_with("a", &database, &redis, trust_the_balancer).await;
+        let b = node_with("b", &database, &redis, trust_the_balancer).await;
+        let balancer = Balancer::start(&[a.addr, b.addr]);
+        let site = TestServer::attach(balancer.addr);
+        let (raider, neighbour): (IpAddr, IpAddr) =
+            ("127.0.0.7".parse().expect("ip"), "127.0.0.8".parse().expect("ip"));
+
+        // Round robin: four sockets of the raider's land on both nodes, one of them forging
+        // its address, one joined to the lobby.
+        let mut sockets = Vec::new();
+        for forged in [None, Some("203.0.113.9"), None, None] {
+            let headers: Vec<(&str, &str)> = forged.map(|f| ("x-forwarded-for", f)).into_iter().collect();
+            sockets.push(site.client_from(raider, &headers).await.expect("through the balancer"));
+        }
+        sockets[0].join("lobby", "raider", &crate::support::session_for("raider"), None).await.expect("joined");
+        let mut next_door = site.client_from(neighbour, &[("x-forwarded-for", "127.0.0.7")]).await.expect("neighbour");
+        for node in [&a, &b] {
+            let health = health(node).await;
+            assert!(health["connections"].as_u64().is_some_and(|n| n >= 1), "both nodes took sockets: {health}");
+        }
+
+        // The moderator signs in and acts through the balancer too (whichever node answers).
+        let cookie = site.sign_in().await;
+        eventually(EVERYWHERE, "signed in on every node", || async {
+            a.moderate(Some(&cookie), &ModAction::ResolveReport { id: 0 }).await.status != 403
+                && b.moderate(Some(&cookie), &ModAction::ResolveReport { id: 0 }).await.status != 403
+        })
+        .await;
+        let ban = ModAction::Ban {
+            target: BanTarget::Address { address: raider.to_string() },
+            reason: "raid through the front door".into(),
+            duration_secs: Some(0),
+        };
+        assert_eq!(site.must_moderate(&cookie, &ban).await, "Banned for good.");
+        let started = tokio::time::Instant::now();
+        for socket in &mut sockets {
+            let frame = socket.closed().await.expect("a close frame");
+            assert_eq!(u16::from(frame.code), close::BANNED);
+        }
+        assert!(started.elapsed() < EVERYWHERE, "all closed after {:?}", started.elapsed());
+        for _ in 0..4 {
+            let (status, _) = site.client_from(raider, &[]).await.err().expect("refused at every node");
+            assert_eq!(status, 403);
+        }
+        // The neighbour, who claimed to be the raider, was never the raider.
+        next_door.send(&ClientMsg::WatchDirectory {}).await;
+        next_door.recv_until(|m| matches!(m, ServerMsg::Directory { .. })).await;
+        drop(balancer);
     });
 }

@@ -212,6 +212,69 @@ fn a_database_that_refuses_writes_degrades_but_loses_nothing() {
     });
 }
 
+/// BAD-INPUTS "Postgres down": the node's database stops taking connections (every session
+/// ended, new ones refused). As with SQLite: a moderator's ban is refused as not saved, within
+/// the store's few seconds, `/healthz` says `degraded`, the chat goes on; once Postgres is back
+/// the connection log catches up with nothing dropped.
+#[test]
+fn postgres_down_degrades_but_loses_nothing() {
+    run(async {
+        let url = crate::services::Postgres::shared().database().await;
+        let name = url.rsplit('/').next().expect("database name").to_owned();
+        let mut admin =
+            sqlx::PgConnection::connect(&crate::services::Postgres::shared().admin_url()).await.expect("admin");
+        let mut config = config();
+        config.database_url = Some(url);
+        let server = TestServer::with(config).await;
+        let cookie = server.sign_in().await;
+        let (mut talker, _) = server.member("lobby", "before-outage").await;
+
+        for statement in [
+            format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+            format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut admin).await.expect("take the database away");
+        }
+
+        let (mut during, _) = server.member("lobby", "during-outage").await;
+        talker.say("the database is gone", "d1").await.expect("posted");
+        during.recv_until(|m| matches!(m, ServerMsg::MessagePosted { .. })).await;
+        let ban = ModAction::Ban {
+            target: BanTarget::Address { address: "192.0.2.1".into() },
+            reason: "while down".into(),
+            duration_secs: None,
+        };
+        let started = Instant::now();
+        let refused = server.moderate(Some(&cookie), &ban).await;
+        assert_eq!(refused.status, 503, "{}", refused.body);
+        assert!(refused.body.contains("could not be saved"), "{}", refused.body);
+        assert!(started.elapsed() < Duration::from_secs(5), "refused after {:?}", started.elapsed());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let degraded = loop {
+            let now = health(&server).await;
+            if now["status"] == "degraded" || Instant::now() > deadline {
+                break now;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(degraded["status"], "degraded", "{degraded}");
+        assert!(degraded["connection_log"]["waiting"].as_u64().is_some_and(|n| n > 0), "{degraded}");
+
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")))
+            .execute(&mut admin)
+            .await
+            .expect("give the database back");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while health(&server).await["status"] != "ok" {
+            assert!(Instant::now() < deadline, "the log did not catch up");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(server.search_log(&cookie, "during-outage", false).await.len(), 1, "logged after all");
+        assert_eq!(health(&server).await["connection_log"]["dropped"], 0);
+        server.must_moderate(&cookie, &ban).await;
+    });
+}
+
 fn opened(key: &str, at: i64, ip: IpAddr) -> LogEvent {
     LogEvent::Opened { key: key.into(), at, ip, ip_hash: format!("{key:0>24}"), user_agent: "seeded".into() }
 }

@@ -30,6 +30,15 @@ type Spawn = (Command, mpsc::Sender<std::io::Result<u32>>);
 /// it `death_signal` for when its parent goes (the keeper thread, so: the test process), and
 /// the `postgres` account when `as_postgres` (Postgres refuses to run as root). Its process id.
 fn keep(program: &str, args: &[String], death_signal: &str, as_postgres: bool) -> u32 {
+    spawn_kept(program, args, death_signal, as_postgres, &[])
+}
+
+/// [`keep`] with environment variables, not as `postgres`.
+fn keep_with_env(program: &str, args: &[String], death_signal: &str, env: &[(&str, String)]) -> u32 {
+    spawn_kept(program, args, death_signal, false, env)
+}
+
+fn spawn_kept(program: &str, args: &[String], death_signal: &str, as_postgres: bool, env: &[(&str, String)]) -> u32 {
     static KEEPER: OnceLock<Mutex<mpsc::Sender<Spawn>>> = OnceLock::new();
     let keeper = KEEPER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Spawn>();
@@ -64,6 +73,7 @@ fn keep(program: &str, args: &[String], death_signal: &str, as_postgres: bool) -
         command.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]);
     }
     command.args(["--pdeathsig", death_signal, "--", program]).args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    command.envs(env.iter().map(|(name, value)| (*name, value)));
     let (reply, replied) = mpsc::channel();
     keeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send((command, reply)).expect("keeper alive");
     replied.recv().expect("keeper answered").expect("setpriv (util-linux) starts the service")
@@ -168,11 +178,16 @@ impl Postgres {
         Self { port, _dir: dir }
     }
 
+    /// The server's own maintenance database, for what a test does to the server itself.
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
     /// A new, empty database of its own for one test; its URL.
     pub async fn database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let name = format!("burner_test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let admin = self.admin_url();
         let deadline = Instant::now() + Duration::from_secs(30);
         // The server takes a moment between listening and accepting sessions.
         let mut connection = loop {
@@ -248,5 +263,39 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.thaw();
         self.kill();
+    }
+}
+
+/// haproxy with the repository's configuration (`deploy/haproxy.cfg`) in front of `nodes`.
+pub struct Balancer {
+    pub addr: SocketAddr,
+    pid: u32,
+    _dir: tempfile::TempDir,
+}
+
+impl Balancer {
+    pub fn start(nodes: &[SocketAddr]) -> Self {
+        let dir = tempfile::Builder::new().prefix("burner-lb-").tempdir().expect("scratch directory");
+        let backend = dir.path().join("nodes.cfg");
+        let mut lines = String::from(
+            "backend nodes\n    balance roundrobin\n    option httpchk GET /healthz\n    default-server check inter 1s\n",
+        );
+        for (n, node) in nodes.iter().enumerate() {
+            lines.push_str(&format!("    server node{n} {node}\n"));
+        }
+        std::fs::write(&backend, lines).expect("backend file");
+        let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg");
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let args: Vec<String> = ["-db", "-f", config, "-f", &backend.to_string_lossy()].map(str::to_owned).into();
+        let pid = keep_with_env("haproxy", &args, "KILL", &[("BURNER_LB_BIND", addr.to_string())]);
+        wait_for_port(addr, "haproxy");
+        Self { addr, pid, _dir: dir }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        signal(self.pid, "KILL");
     }
 }

@@ -118,12 +118,48 @@ impl TestServer {
     }
 
     async fn upgrade(&self, path: &str, headers: &[(&str, &str)]) -> Result<Client, (u16, String)> {
+        self.upgrade_from(None, path, headers).await
+    }
+
+    /// Opens `/ws` with the site's origin from `source` (another loopback address: another
+    /// visitor, as far as the server can tell), past the welcome frame; the status and body of a
+    /// refused upgrade.
+    pub async fn client_from(
+        &self,
+        source: std::net::IpAddr,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, (u16, String)> {
+        let origin = self.origin();
+        let mut all = vec![("origin", origin.as_str())];
+        all.extend_from_slice(headers);
+        let mut client = self.upgrade_from(Some(source), "/ws", &all).await?;
+        match client.recv().await {
+            ServerMsg::Welcome { .. } => Ok(client),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
+    async fn upgrade_from(
+        &self,
+        source: Option<std::net::IpAddr>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, (u16, String)> {
         let mut request = format!("ws://{}{path}", self.addr).into_client_request().expect("request");
         for (name, value) in headers {
             let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("name");
             request.headers_mut().append(name, HeaderValue::from_str(value).expect("header"));
         }
-        match tokio_tungstenite::connect_async(request).await {
+        let connected = match source {
+            None => tokio_tungstenite::connect_async(request).await,
+            Some(source) => {
+                let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                socket.bind(SocketAddr::new(source, 0)).expect("bind a loopback source address");
+                let stream = socket.connect(self.addr).await.expect("connect");
+                tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await
+            }
+        };
+        match connected {
             Ok((ws, _)) => Ok(Client { ws }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
