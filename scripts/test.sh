@@ -30,6 +30,7 @@ timed "unit tests: app (rules, protocol, text)" cargo test --release --locked -p
 timed "unit and integration tests: server" cargo test --release --locked -p server
 timed "unit tests: benchmark generator" cargo test --release --locked -p bench
 timed "build: browser bundle and release server" "$root/scripts/build.sh"
+timed "bundle size: within 5 KB of docs/BENCHMARKS.md" "$root/scripts/bundle-size.sh"
 export BURNER_BIN="$CARGO_TARGET_DIR/release/burner" BURNER_SITE_DIR="$root/target/site"
 timed "end-to-end: Playwright in Chromium (axe-core included)" bash -c 'cd end2end && node_modules/.bin/playwright test'
 timed "Lighthouse: /, /r/lobby and /mod (mobile)" "$root/scripts/lighthouse.sh"

@@ -4,15 +4,19 @@
 //! schedule whatever the server does, so latency is free of coordinated omission. Each payload
 //! carries its send time and number; what does not arrive is counted as lost.
 //!
-//! burner-bench [--quick | --smoke] [--only NAME[,NAME…]] [--workloads fanout,idle,big] [--write FILE]
+//! burner-bench [--quick | --smoke] [--only NAME[,NAME…]] [--workloads fanout,fanout1k,idle,big,churn]
+//!              [--write FILE]
 //!
-//! Workloads (per server): fan-out in rooms of 100 with 100-byte messages, offered rate doubled
-//! until p99 passes 50 ms or a message is lost (saturation: the last step that passed); then
-//! latency at half that rate. See `scripts/bench.sh` (`make bench`).
+//! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
+//! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
+//! passed), then latency at half that rate; memory per idle member; one message into a big
+//! room; churn (connect + join + leave, as fast as 32 clients can, while the 100-byte fan-out
+//! runs at half saturation). See `scripts/bench.sh` (`make bench`).
 
 // A benchmark's report is its output.
 #![allow(clippy::print_stdout)]
 
+mod churn;
 mod members;
 mod peer;
 mod ws;
@@ -27,7 +31,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROOM_SIZE: usize = 100;
 const SENDERS_PER_ROOM: usize = 4;
-const PAYLOAD_BYTES: usize = 100;
+/// The message sizes the fan-out is measured with.
+const PAYLOADS: [(&str, usize); 2] = [("fanout", 100), ("fanout1k", 1_000)];
 /// A step passes with p99 below this and nothing lost.
 const P99_LIMIT_MS: f64 = 50.0;
 /// Above this the generator's own core, not the server, may be what limits a step.
@@ -85,13 +90,22 @@ impl Step {
 /// p50 and p99 (ms) until the last member of a big room has a message, or why not.
 type BigRoom = Result<(f64, f64), String>;
 
+/// The fan-out at one message size.
 #[derive(Default)]
-struct Row {
-    name: &'static str,
+struct Fanout {
+    payload: usize,
     saturation: Option<Step>,
     half: Option<Step>,
     generator_bound: bool,
     error: Option<String>,
+}
+
+#[derive(Default)]
+struct Row {
+    name: &'static str,
+    fanout: Vec<Fanout>,
+    /// Connect + join + leave per second, with the fan-out it ran beside.
+    churn: Option<Result<churn::Churn, String>>,
     /// KiB per idle joined member: in rooms of 100, in one room of 1 000.
     idle_100: Option<Result<f64, String>>,
     idle_1000: Option<Result<f64, String>>,
@@ -102,7 +116,8 @@ struct Row {
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut quick, mut smoke, mut only, mut write) = (false, false, None::<Vec<String>>, None::<PathBuf>);
-    let mut workloads = vec!["fanout".to_owned(), "idle".to_owned(), "big".to_owned()];
+    let mut workloads: Vec<String> =
+        ["fanout", "fanout1k", "idle", "big", "churn"].into_iter().map(str::to_owned).collect();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
@@ -170,14 +185,27 @@ fn main() -> anyhow::Result<()> {
                 continue;
             }
             println!("== {}", peer.name);
-            let mut row = if workloads.iter().any(|w| w == "fanout") {
-                match measure(peer, &settings).await {
-                    Ok(row) => row,
-                    Err(error) => Row { name: peer.name, error: Some(format!("{error:#}")), ..Row::default() },
+            let mut row = Row { name: peer.name, ..Row::default() };
+            for (workload, payload) in PAYLOADS {
+                if workloads.iter().any(|w| w == workload) {
+                    row.fanout.push(measure(peer, &settings, payload).await.unwrap_or_else(|error| {
+                        println!("  {payload}-byte messages: {error:#}");
+                        Fanout { payload, error: Some(format!("{error:#}")), ..Fanout::default() }
+                    }));
                 }
-            } else {
-                Row { name: peer.name, error: Some("not run".into()), ..Row::default() }
-            };
+            }
+            if workloads.iter().any(|w| w == "churn") {
+                // Beside the 100-byte fan-out at half its saturation (or a light load if that
+                // was not measured).
+                let rate = row
+                    .fanout
+                    .first()
+                    .and_then(|f| f.saturation.as_ref())
+                    .map_or(settings.first_rate * 4, |at| (at.rate / 2).max(1));
+                let result = churn::churn(peer, &settings, rate).await.map_err(|error| format!("{error:#}"));
+                println!("  churn: {result:?}");
+                row.churn = Some(result);
+            }
             if settings.idle > 0 && workloads.iter().any(|w| w == "idle") {
                 row.idle_100 = Some(
                     with_server(peer, |port, server| async move {
@@ -217,8 +245,15 @@ fn main() -> anyhow::Result<()> {
     if let Some(file) = write {
         std::fs::write(file, table)?;
     }
-    if let Some(failed) = rows.iter().find(|r| settings.smoke && r.saturation.is_none()) {
-        anyhow::bail!("{}: {}", failed.name, failed.error.as_deref().unwrap_or("no step passed"));
+    if settings.smoke {
+        for row in &rows {
+            if let Some(failed) = row.fanout.iter().find(|f| f.saturation.is_none()) {
+                anyhow::bail!("{}: {}", row.name, failed.error.as_deref().unwrap_or("no step passed"));
+            }
+            if let Some(Err(error)) = &row.churn {
+                anyhow::bail!("{}: churn: {error}", row.name);
+            }
+        }
     }
     Ok(())
 }
@@ -237,29 +272,44 @@ where
     run.await.map_err(|error| format!("{error:#}"))
 }
 
-/// Fills the rooms, steps the load up to saturation, then measures at half of it.
-async fn measure(peer: &Peer, settings: &Settings) -> anyhow::Result<Row> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let server = peer.start(port).await?;
-    let tally = Shared::default();
-    let base = Instant::now();
-    let mut members = Members::new(&tally, base);
+/// Rooms of 100 filled with members that count what they receive; the members that send.
+pub(crate) async fn fill_rooms(
+    peer: &Peer,
+    port: u16,
+    settings: &Settings,
+    tally: &Shared,
+    base: Instant,
+) -> anyhow::Result<(Members, Vec<ws::Writer>)> {
+    let mut members = Members::new(tally, base);
     let mut senders = Vec::new();
     for r in 0..settings.rooms {
         let room = peer.room(port, &format!("bench-{r}"), ROOM_SIZE).await?;
         members.join(peer, port, &room, r * ROOM_SIZE, ROOM_SIZE).await?;
         senders.extend(members.writers[r * ROOM_SIZE..r * ROOM_SIZE + SENDERS_PER_ROOM].iter().cloned());
     }
+    Ok((members, senders))
+}
+
+/// Fills the rooms, steps the load of `payload`-byte messages up to saturation, then measures
+/// at half of it.
+async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Result<Fanout> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let server = peer.start(port).await?;
+    let tally = Shared::default();
+    let base = Instant::now();
+    let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
+    let load = Load { peer, senders: &senders, tally: &tally, pid: server.pid(), base, payload };
+    println!("  {payload}-byte messages");
     // A warm-up the figures do not see (JIT compilers, first allocations).
     if !settings.smoke {
         let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
-        offer(peer, &senders, &tally, server.pid(), settings.first_rate * 4, base, &warm_up).await?;
+        load.offer(settings.first_rate * 4, &warm_up).await?;
     }
     let mut passed: Option<Step> = None;
     let mut generator_bound = false;
     let mut rate = settings.first_rate;
     while rate <= settings.max_rate {
-        let step = offer(peer, &senders, &tally, server.pid(), rate, base, settings).await?;
+        let step = load.offer(rate, settings).await?;
         println!(
             "  {:>6} msg/s: {:>9.0} deliveries/s, lost {}, p99 {:.1} ms, {:.0} deliveries per server CPU-s, generator {:.0} %",
             rate,
@@ -285,14 +335,12 @@ async fn measure(peer: &Peer, settings: &Settings) -> anyhow::Result<Row> {
     // What a failed step left queued must be through before the next measurement.
     members::settle(&tally, Duration::from_secs(20)).await;
     let half = match &passed {
-        Some(at) if !settings.smoke => {
-            Some(offer(peer, &senders, &tally, server.pid(), (at.rate / 2).max(1), base, settings).await?)
-        }
+        Some(at) if !settings.smoke => Some(load.offer((at.rate / 2).max(1), settings).await?),
         _ => None,
     };
     drop(members);
     drop(server);
-    Ok(Row { name: peer.name, saturation: passed, half, generator_bound, ..Row::default() })
+    Ok(Fanout { payload, saturation: passed, half, generator_bound, error: None })
 }
 
 /// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it.
@@ -310,90 +358,114 @@ pub(crate) fn stamp(text: &[u8]) -> Option<u64> {
     (digits > 0).then_some(value)
 }
 
-/// One step: `rate` messages a second spread over the senders for the step, then a drain.
-async fn offer(
-    peer: &Peer,
-    senders: &[ws::Writer],
-    tally: &Shared,
-    pid: u32,
-    rate: u64,
-    base: Instant,
-    settings: &Settings,
-) -> anyhow::Result<Step> {
-    *tally.borrow_mut() = Tally::default();
-    let (cpu0, own0, t0) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, Instant::now());
-    let tick = Duration::from_millis(5);
-    let per_tick = rate as f64 * tick.as_secs_f64();
-    let mut interval = tokio::time::interval(tick);
-    let (mut owed, mut sent, mut next) = (0.0, 0_u64, 0_usize);
-    while t0.elapsed() < settings.step {
-        interval.tick().await;
-        owed += per_tick;
-        while owed >= 1.0 {
-            let stamp = base.elapsed().as_micros();
-            let mut payload = format!("~{stamp}~{sent}~");
-            payload.extend(std::iter::repeat_n('x', PAYLOAD_BYTES.saturating_sub(payload.len())));
-            // A sender the server is not reading from would hold up the schedule: the
-            // message is counted as sent (and lost) instead of waiting.
-            let writer = &senders[next % senders.len()];
-            next += 1;
-            let frame = peer.say(&payload);
-            let writer = writer.clone();
-            tokio::task::spawn_local(async move {
-                let _ = ws::send(&writer, &frame).await;
-            });
-            sent += 1;
-            owed -= 1.0;
+/// A fan-out load: who sends, who counts, whose CPU, and how big each message is.
+pub(crate) struct Load<'a> {
+    pub peer: &'a Peer,
+    pub senders: &'a [ws::Writer],
+    pub tally: &'a Shared,
+    pub pid: u32,
+    pub base: Instant,
+    pub payload: usize,
+}
+
+impl Load<'_> {
+    /// One step: `rate` messages a second spread over the senders for the step, then a drain.
+    async fn offer(&self, rate: u64, settings: &Settings) -> anyhow::Result<Step> {
+        let Self { peer, senders, tally, pid, base, payload: payload_bytes } = *self;
+        *tally.borrow_mut() = Tally::default();
+        let (cpu0, own0, t0) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, Instant::now());
+        let tick = Duration::from_millis(5);
+        let per_tick = rate as f64 * tick.as_secs_f64();
+        let mut interval = tokio::time::interval(tick);
+        let (mut owed, mut sent, mut next) = (0.0, 0_u64, 0_usize);
+        while t0.elapsed() < settings.step {
+            interval.tick().await;
+            owed += per_tick;
+            while owed >= 1.0 {
+                let stamp = base.elapsed().as_micros();
+                let mut payload = format!("~{stamp}~{sent}~");
+                payload.extend(std::iter::repeat_n('x', payload_bytes.saturating_sub(payload.len())));
+                // A sender the server is not reading from would hold up the schedule: the
+                // message is counted as sent (and lost) instead of waiting.
+                let writer = &senders[next % senders.len()];
+                next += 1;
+                let frame = peer.say(&payload);
+                let writer = writer.clone();
+                tokio::task::spawn_local(async move {
+                    let _ = ws::send(&writer, &frame).await;
+                });
+                sent += 1;
+                owed -= 1.0;
+            }
         }
+        tokio::time::sleep(settings.drain).await;
+        let (cpu1, own1, elapsed) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, t0.elapsed());
+        let mut tally = std::mem::take(&mut *tally.borrow_mut());
+        tally.latencies.sort_unstable();
+        let pick = |q: f64| {
+            let at = ((tally.latencies.len() as f64 * q) as usize).min(tally.latencies.len().saturating_sub(1));
+            tally.latencies.get(at).map_or(f64::INFINITY, |us| f64::from(*us) / 1000.0)
+        };
+        Ok(Step {
+            rate,
+            sent,
+            delivered: tally.delivered,
+            server_cpu: cpu1 - cpu0,
+            // Busy over the step itself (the drain is mostly idle).
+            generator_busy: (own1 - own0) / elapsed.min(settings.step + Duration::from_millis(500)).as_secs_f64(),
+            p50: pick(0.5),
+            p99: pick(0.99),
+            p999: pick(0.999),
+        })
     }
-    tokio::time::sleep(settings.drain).await;
-    let (cpu1, own1, elapsed) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, t0.elapsed());
-    let mut tally = std::mem::take(&mut *tally.borrow_mut());
-    tally.latencies.sort_unstable();
-    let pick = |q: f64| {
-        let at = ((tally.latencies.len() as f64 * q) as usize).min(tally.latencies.len().saturating_sub(1));
-        tally.latencies.get(at).map_or(f64::INFINITY, |us| f64::from(*us) / 1000.0)
-    };
-    Ok(Step {
-        rate,
-        sent,
-        delivered: tally.delivered,
-        server_cpu: cpu1 - cpu0,
-        // Busy over the step itself (the drain is mostly idle).
-        generator_busy: (own1 - own0) / elapsed.min(settings.step + Duration::from_millis(500)).as_secs_f64(),
-        p50: pick(0.5),
-        p99: pick(0.99),
-        p999: pick(0.999),
-    })
 }
 
 fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
-    let burner = rows.iter().find(|r| r.name == "Burner").and_then(|r| r.saturation.as_ref()).map(Step::per_cpu_second);
-    let mut out = format!(
-        "Fan-out, {} rooms of {ROOM_SIZE}, {PAYLOAD_BYTES}-byte messages, {SENDERS_PER_ROOM} senders per room, {:.1} s steps{}\n\n",
-        settings.rooms,
-        settings.step.as_secs_f64(),
-        if quick { " (quick run)" } else { "" }
-    );
-    out.push_str("| server | saturation, deliveries/s | deliveries per server CPU-second | × Burner | p50 / p99 / p99.9 at half saturation |\n");
-    out.push_str("|---|---:|---:|---:|---:|\n");
-    for row in rows {
-        let Some(at) = &row.saturation else {
-            let why = row.error.clone().unwrap_or_else(|| "no step passed".into());
-            out.push_str(&format!("| {} | — | — | — | {why} |\n", row.name));
-            continue;
-        };
-        let per_cpu = at.per_cpu_second();
-        let ratio = burner.map_or("—".into(), |b| format!("{:.2}", per_cpu / b));
-        let bound = if row.generator_bound { " (generator-bound)" } else { "" };
-        let half =
-            row.half.as_ref().map_or("—".into(), |h| format!("{:.1} / {:.1} / {:.1} ms", h.p50, h.p99, h.p999));
+    let mut out = String::new();
+    for (_, payload) in PAYLOADS {
+        if rows.iter().any(|r| r.fanout.iter().any(|f| f.payload == payload)) {
+            out.push_str(&fanout_table(rows, settings, quick, payload));
+        }
+    }
+    if rows.iter().any(|r| r.churn.is_some()) {
         out.push_str(&format!(
-            "| {} | {:.0}{bound} | {:.0} | {ratio} | {half} |\n",
-            row.name,
-            at.per_second(settings.step),
-            per_cpu
+            "\nChurn: connect + join + leave by {} clients in a loop for {:.1} s, beside the 100-byte fan-out at half its saturation\n\n",
+            churn::WORKERS,
+            settings.step.as_secs_f64()
         ));
+        out.push_str(
+            "| server | connect + join + leave per second | × Burner | fan-out beside it: deliveries/s, lost, p99 |\n",
+        );
+        out.push_str("|---|---:|---:|---:|\n");
+        let burner = rows
+            .iter()
+            .find(|r| r.name == "Burner")
+            .and_then(|r| r.churn.as_ref()?.as_ref().ok())
+            .map(|c| c.per_second);
+        for row in rows {
+            match &row.churn {
+                Some(Ok(churn)) => {
+                    let ratio = burner.map_or("—".into(), |b| format!("{:.2}", churn.per_second / b.max(0.001)));
+                    let failed = if churn.failed > 0 { format!(" ({} failed)", churn.failed) } else { String::new() };
+                    out.push_str(&format!(
+                        "| {} | {:.0}{failed} | {ratio} | {:.0}, {}, {:.1} ms |\n",
+                        row.name,
+                        churn.per_second,
+                        churn.beside.per_second(settings.step),
+                        churn.beside.lost(),
+                        churn.beside.p99
+                    ));
+                }
+                Some(Err(error)) => {
+                    out.push_str(&format!(
+                        "| {} | failed: {} | — | — |\n",
+                        row.name,
+                        error.lines().next().unwrap_or_default()
+                    ));
+                }
+                None => {}
+            }
+        }
     }
     if settings.idle == 0 {
         return out;
@@ -428,6 +500,45 @@ fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+/// The fan-out table for one message size.
+fn fanout_table(rows: &[Row], settings: &Settings, quick: bool, payload: usize) -> String {
+    fn at_size(row: &Row, payload: usize) -> Option<&Fanout> {
+        row.fanout.iter().find(|f| f.payload == payload)
+    }
+    let of = |row| at_size(row, payload);
+    let burner =
+        rows.iter().find(|r| r.name == "Burner").and_then(|r| of(r)?.saturation.as_ref()).map(Step::per_cpu_second);
+    let mut out = format!(
+        "Fan-out, {} rooms of {ROOM_SIZE}, {payload}-byte messages, {SENDERS_PER_ROOM} senders per room, {:.1} s steps{}\n\n",
+        settings.rooms,
+        settings.step.as_secs_f64(),
+        if quick { " (quick run)" } else { "" }
+    );
+    out.push_str("| server | saturation, deliveries/s | deliveries per server CPU-second | × Burner | p50 / p99 / p99.9 at half saturation |\n");
+    out.push_str("|---|---:|---:|---:|---:|\n");
+    for row in rows {
+        let Some(fanout) = of(row) else { continue };
+        let Some(at) = &fanout.saturation else {
+            let why = fanout.error.clone().unwrap_or_else(|| "no step passed".into());
+            out.push_str(&format!("| {} | — | — | — | {why} |\n", row.name));
+            continue;
+        };
+        let per_cpu = at.per_cpu_second();
+        let ratio = burner.map_or("—".into(), |b| format!("{:.2}", per_cpu / b));
+        let bound = if fanout.generator_bound { " (generator-bound)" } else { "" };
+        let half =
+            fanout.half.as_ref().map_or("—".into(), |h| format!("{:.1} / {:.1} / {:.1} ms", h.p50, h.p99, h.p999));
+        out.push_str(&format!(
+            "| {} | {:.0}{bound} | {:.0} | {ratio} | {half} |\n",
+            row.name,
+            at.per_second(settings.step),
+            per_cpu
+        ));
+    }
+    out.push('\n');
     out
 }
 

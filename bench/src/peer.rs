@@ -95,6 +95,10 @@ impl Peer {
         }
         for (name, value) in &self.env {
             command.env(name, value);
+            // Every start begins empty: Burner would bring back the rooms of the last one.
+            if *name == "BURNER_DATA_DIR" {
+                let _ = std::fs::remove_dir_all(value);
+            }
         }
         let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
         let running = Running { child };
