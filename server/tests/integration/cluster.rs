@@ -26,7 +26,7 @@ async fn node_with(name: &str, database: &str, redis: &Redis, adjust: impl FnOnc
     config.node_id = Some(name.to_owned());
     let server = TestServer::with(config).await;
     // Started (Postgres migrated, Redis reached, subscribed) and healthy.
-    eventually(Duration::from_secs(10), "the node starts", || async { health(&server).await["status"] == "ok" }).await;
+    eventually(Duration::from_secs(10), "the node starts", || async { server.health().await["status"] == "ok" }).await;
     server
 }
 
@@ -38,11 +38,6 @@ async fn sign_in_everywhere(a: &TestServer, b: &TestServer) -> String {
     })
     .await;
     cookie
-}
-
-async fn health(server: &TestServer) -> serde_json::Value {
-    let response = server.http("GET", "/healthz", None).await;
-    serde_json::from_str(&response.body).expect("health JSON")
 }
 
 /// Waits up to `within` for `check` to hold; how long it took.
@@ -101,7 +96,7 @@ fn a_ban_on_one_node_closes_sockets_and_refuses_upgrades_on_another() {
         let id = a.mod_snapshot(&cookie).await.bans[0].id;
         assert_eq!(a.must_moderate(&cookie, &ModAction::Unban { id }).await, "The ban is lifted.");
         eventually(EVERYWHERE, "the ban is lifted on B", || async { b.connect_as(&[]).await.is_ok() }).await;
-        let health = health(&b).await;
+        let health = b.health().await;
         assert_eq!((health["status"].as_str(), health["cluster"]["node"].as_str()), (Some("ok"), Some("b")));
     });
 }
@@ -129,9 +124,9 @@ fn redis_killed_degrades_the_nodes_and_they_catch_up_when_it_returns() {
 
         redis.kill();
         for server in [&a, &b] {
-            eventually(Duration::from_secs(5), "degraded", || async { health(server).await["status"] == "degraded" })
+            eventually(Duration::from_secs(5), "degraded", || async { server.health().await["status"] == "degraded" })
                 .await;
-            let health = health(server).await;
+            let health = server.health().await;
             assert!(health["cluster"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{health}");
         }
         // The chat on B goes on.
@@ -144,7 +139,7 @@ fn redis_killed_degrades_the_nodes_and_they_catch_up_when_it_returns() {
 
         redis.restart_empty();
         let back = eventually(Duration::from_secs(5), "healthy again", || async {
-            health(&a).await["status"] == "ok" && health(&b).await["status"] == "ok"
+            a.health().await["status"] == "ok" && b.health().await["status"] == "ok"
         })
         .await;
         eprintln!("both nodes healthy {back:?} after Redis came back");
@@ -167,13 +162,13 @@ fn redis_hung_never_hangs_a_node() {
         assert!(started.elapsed() < Duration::from_secs(2), "sign-in took {:?}", started.elapsed());
         let (mut member, _) = a.member("lobby", "patient").await;
         member.say("hello", "h1").await.expect("the chat goes on");
-        eventually(Duration::from_secs(6), "degraded", || async { health(&a).await["status"] == "degraded" }).await;
+        eventually(Duration::from_secs(6), "degraded", || async { a.health().await["status"] == "degraded" }).await;
         let started = Instant::now();
         let banned = a.must_moderate(&cookie, &ban_hash("0123456789abcdef01234567", "someone else")).await;
         assert_eq!(banned, "Banned for good.");
         assert!(started.elapsed() < Duration::from_secs(2), "the ban took {:?}", started.elapsed());
         redis.thaw();
-        eventually(Duration::from_secs(5), "healthy again", || async { health(&a).await["status"] == "ok" }).await;
+        eventually(Duration::from_secs(5), "healthy again", || async { a.health().await["status"] == "ok" }).await;
     });
 }
 
@@ -205,7 +200,7 @@ fn behind_the_balancer_every_node_sees_and_bans_the_visitors_own_address() {
         sockets[0].join("lobby", "raider", &crate::support::session_for("raider"), None).await.expect("joined");
         let mut next_door = site.client_from(neighbour, &[("x-forwarded-for", "127.0.0.7")]).await.expect("neighbour");
         for node in [&a, &b] {
-            let health = health(node).await;
+            let health = node.health().await;
             assert!(health["connections"].as_u64().is_some_and(|n| n >= 1), "both nodes took sockets: {health}");
         }
 

@@ -186,28 +186,16 @@ fn a_database_that_refuses_writes_degrades_but_loses_nothing() {
         assert_eq!(refused.status, 503, "{}", refused.body);
         assert!(refused.body.contains("could not be saved"), "{}", refused.body);
         // The log's writer meets the lock too, as soon as its wait for it runs out.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let degraded = loop {
-            let now = health(&server).await;
-            if now["status"] == "degraded" || Instant::now() > deadline {
-                break now;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert_eq!(degraded["status"], "degraded", "{degraded}");
+        let degraded = health_once(&server, "degraded", Duration::from_secs(10)).await;
         assert!(degraded["connection_log"]["error"].as_str().is_some_and(|e| e.contains("locked")), "{degraded}");
         assert!(degraded["connection_log"]["waiting"].as_u64().is_some_and(|n| n > 0), "{degraded}");
 
         sqlx::query("ROLLBACK").execute(&mut blocker).await.expect("unlock");
         drop(blocker);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while health(&server).await["status"] != "ok" {
-            assert!(Instant::now() < deadline, "the log did not catch up");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        health_once(&server, "ok", Duration::from_secs(15)).await;
         let caught_up = server.search_log(&cookie, "during-lock", false).await;
         assert_eq!(caught_up.len(), 1, "the connection made during the outage is logged");
-        assert_eq!(health(&server).await["connection_log"]["dropped"], 0);
+        assert_eq!(server.health().await["connection_log"]["dropped"], 0);
         server.must_moderate(&cookie, &ban).await;
     });
 }
@@ -249,28 +237,16 @@ fn postgres_down_degrades_but_loses_nothing() {
         assert_eq!(refused.status, 503, "{}", refused.body);
         assert!(refused.body.contains("could not be saved"), "{}", refused.body);
         assert!(started.elapsed() < Duration::from_secs(5), "refused after {:?}", started.elapsed());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let degraded = loop {
-            let now = health(&server).await;
-            if now["status"] == "degraded" || Instant::now() > deadline {
-                break now;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert_eq!(degraded["status"], "degraded", "{degraded}");
+        let degraded = health_once(&server, "degraded", Duration::from_secs(15)).await;
         assert!(degraded["connection_log"]["waiting"].as_u64().is_some_and(|n| n > 0), "{degraded}");
 
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")))
             .execute(&mut admin)
             .await
             .expect("give the database back");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while health(&server).await["status"] != "ok" {
-            assert!(Instant::now() < deadline, "the log did not catch up");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        health_once(&server, "ok", Duration::from_secs(20)).await;
         assert_eq!(server.search_log(&cookie, "during-outage", false).await.len(), 1, "logged after all");
-        assert_eq!(health(&server).await["connection_log"]["dropped"], 0);
+        assert_eq!(server.health().await["connection_log"]["dropped"], 0);
         server.must_moderate(&cookie, &ban).await;
     });
 }
@@ -279,9 +255,17 @@ fn opened(key: &str, at: i64, ip: IpAddr) -> LogEvent {
     LogEvent::Opened { key: key.into(), at, ip, ip_hash: format!("{key:0>24}"), user_agent: "seeded".into() }
 }
 
-async fn health(server: &TestServer) -> serde_json::Value {
-    let response = server.http("GET", "/healthz", None).await;
-    serde_json::from_str(&response.body).expect("health JSON")
+/// `/healthz` once its status is `status` (or fails the test after `within`).
+async fn health_once(server: &TestServer, status: &str, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let now = server.health().await;
+        if now["status"] == status {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "not {status} within {within:?}: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn wait_for_log(server: &TestServer, cookie: &str, nickname: &str) {

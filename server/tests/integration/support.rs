@@ -238,6 +238,12 @@ impl TestServer {
         serde_json::from_str(&response.body).expect("room summary")
     }
 
+    /// What `/healthz` says now.
+    pub async fn health(&self) -> serde_json::Value {
+        let response = self.http("GET", "/healthz", None).await;
+        serde_json::from_str(&response.body).expect("health JSON")
+    }
+
     /// A minimal HTTP/1.1 exchange (one request per connection), with a form as the body.
     pub async fn http(&self, method: &str, path: &str, form: Option<&str>) -> HttpResponse {
         self.send_http(method, path, form.map(|f| ("application/x-www-form-urlencoded", f)), &[]).await
