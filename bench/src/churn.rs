@@ -16,6 +16,9 @@ const FIRST_MEMBER: usize = 1_000_000;
 #[derive(Clone, Debug)]
 pub struct Churn {
     pub per_second: f64,
+    /// Visits per CPU-second of the server (the fan-out beside them included: at half
+    /// saturation it is a small share).
+    pub per_cpu_second: f64,
     /// Visits that failed (refused, or the connection broke).
     pub failed: u64,
     /// The fan-out load that ran beside the churn.
@@ -56,5 +59,11 @@ pub async fn churn(peer: &Peer, settings: &Settings, rate: u64) -> anyhow::Resul
     let elapsed = took.into_iter().max().unwrap_or(settings.step);
     drop(members);
     drop(server);
-    Ok(Churn { per_second: visits.get() as f64 / elapsed.as_secs_f64(), failed: failed.get(), beside: beside? })
+    let beside = beside?;
+    Ok(Churn {
+        per_second: visits.get() as f64 / elapsed.as_secs_f64(),
+        per_cpu_second: visits.get() as f64 / beside.server_cpu.max(0.01),
+        failed: failed.get(),
+        beside,
+    })
 }

@@ -434,23 +434,24 @@ fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
             settings.step.as_secs_f64()
         ));
         out.push_str(
-            "| server | connect + join + leave per second | × Burner | fan-out beside it: deliveries/s, lost, p99 |\n",
+            "| server | connect + join + leave per second | per server CPU-second | × Burner (per CPU-second) | fan-out beside it: deliveries/s, lost, p99 |\n",
         );
-        out.push_str("|---|---:|---:|---:|\n");
+        out.push_str("|---|---:|---:|---:|---:|\n");
         let burner = rows
             .iter()
             .find(|r| r.name == "Burner")
             .and_then(|r| r.churn.as_ref()?.as_ref().ok())
-            .map(|c| c.per_second);
+            .map(|c| c.per_cpu_second);
         for row in rows {
             match &row.churn {
                 Some(Ok(churn)) => {
-                    let ratio = burner.map_or("—".into(), |b| format!("{:.2}", churn.per_second / b.max(0.001)));
+                    let ratio = burner.map_or("—".into(), |b| format!("{:.2}", churn.per_cpu_second / b.max(0.001)));
                     let failed = if churn.failed > 0 { format!(" ({} failed)", churn.failed) } else { String::new() };
                     out.push_str(&format!(
-                        "| {} | {:.0}{failed} | {ratio} | {:.0}, {}, {:.1} ms |\n",
+                        "| {} | {:.0}{failed} | {:.0} | {ratio} | {:.0}, {}, {:.1} ms |\n",
                         row.name,
                         churn.per_second,
+                        churn.per_cpu_second,
                         churn.beside.per_second(settings.step),
                         churn.beside.lost(),
                         churn.beside.p99
@@ -458,7 +459,7 @@ fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
                 }
                 Some(Err(error)) => {
                     out.push_str(&format!(
-                        "| {} | failed: {} | — | — |\n",
+                        "| {} | failed: {} | — | — | — |\n",
                         row.name,
                         error.lines().next().unwrap_or_default()
                     ));

@@ -39,6 +39,39 @@ pub enum LogEvent {
     Closed { key: String, at: i64 },
 }
 
+/// Connection-log events grouped by kind, so a store writes a batch as one statement per kind
+/// (one round trip each, instead of one per event). Grouping keeps what matters of the order: a
+/// connection's joins and close never come before its opening, which is in this batch or an
+/// earlier one.
+#[derive(Default)]
+pub(crate) struct LogBatch<'a> {
+    /// `(key, at, ip, ip_hash, user_agent)`
+    pub opened: Vec<(&'a str, i64, String, &'a str, &'a str)>,
+    /// `(key, at, room, nickname)`
+    pub joined: Vec<(&'a str, i64, &'a str, &'a str)>,
+    /// `(key, at)`
+    pub closed: Vec<(&'a str, i64)>,
+}
+
+impl<'a> LogBatch<'a> {
+    /// Rows per statement: well under both databases' limits on bound values.
+    pub const ROWS: usize = 1_000;
+
+    pub fn of(events: &'a [LogEvent]) -> Self {
+        let mut batch = Self::default();
+        for event in events {
+            match event {
+                LogEvent::Opened { key, at, ip, ip_hash, user_agent } => {
+                    batch.opened.push((key, *at, ip.to_string(), ip_hash, user_agent));
+                }
+                LogEvent::Joined { key, at, room, nickname } => batch.joined.push((key, *at, room, nickname)),
+                LogEvent::Closed { key, at } => batch.closed.push((key, *at)),
+            }
+        }
+        batch
+    }
+}
+
 /// A connection as the log remembers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionRecord {

@@ -4,12 +4,12 @@
 //! is told at once and the connection log keeps its events to retry (`conn_log`), as with SQLite.
 
 use super::{
-    AuditEntry, Ban, BanTarget, ConnectionRecord, LogEvent, Report, RoomRecord, Store, StoreError, profanity_from,
-    profanity_name,
+    AuditEntry, Ban, BanTarget, ConnectionRecord, LogBatch, LogEvent, Report, RoomRecord, Store, StoreError,
+    profanity_from, profanity_name,
 };
 use async_trait::async_trait;
 use sqlx::{
-    Row,
+    QueryBuilder, Row,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow},
 };
 use std::{str::FromStr, time::Duration};
@@ -99,39 +99,36 @@ fn int(value: u32) -> i32 {
 #[async_trait]
 impl Store for PostgresStore {
     async fn record(&self, events: &[LogEvent]) -> Result<(), StoreError> {
+        let batch = LogBatch::of(events);
         let mut tx = self.pool.begin().await?;
-        for event in events {
-            match event {
-                LogEvent::Opened { key, at, ip, ip_hash, user_agent } => {
-                    sqlx::query(
-                        "INSERT INTO connections (conn_key, opened_at, ip, ip_hash, user_agent)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conn_key) DO NOTHING",
-                    )
-                    .bind(key)
-                    .bind(at)
-                    .bind(ip.to_string())
-                    .bind(ip_hash)
-                    .bind(user_agent)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                LogEvent::Joined { key, at, room, nickname } => {
-                    sqlx::query("INSERT INTO connection_joins (conn_key, at, room, nickname) VALUES ($1, $2, $3, $4)")
-                        .bind(key)
-                        .bind(at)
-                        .bind(room)
-                        .bind(nickname)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                LogEvent::Closed { key, at } => {
-                    sqlx::query("UPDATE connections SET closed_at = $1 WHERE conn_key = $2")
-                        .bind(at)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+        for rows in batch.opened.chunks(LogBatch::ROWS) {
+            let mut insert =
+                QueryBuilder::new("INSERT INTO connections (conn_key, opened_at, ip, ip_hash, user_agent) ");
+            insert.push_values(rows, |mut row, (key, at, ip, ip_hash, user_agent)| {
+                row.push_bind(*key).push_bind(*at).push_bind(ip.as_str()).push_bind(*ip_hash).push_bind(*user_agent);
+            });
+            insert.push(" ON CONFLICT (conn_key) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        for rows in batch.joined.chunks(LogBatch::ROWS) {
+            let mut insert = QueryBuilder::new("INSERT INTO connection_joins (conn_key, at, room, nickname) ");
+            insert.push_values(rows, |mut row, (key, at, room, nickname)| {
+                row.push_bind(*key).push_bind(*at).push_bind(*room).push_bind(*nickname);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for rows in batch.closed.chunks(LogBatch::ROWS) {
+            let mut update = QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
+            for (key, at) in rows {
+                update.push(" WHEN ").push_bind(*key).push(" THEN ").push_bind(*at);
             }
+            update.push(" END WHERE conn_key IN (");
+            let mut keys = update.separated(", ");
+            for (key, _) in rows {
+                keys.push_bind(*key);
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

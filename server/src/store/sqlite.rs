@@ -1,12 +1,12 @@
 //! The embedded store: one SQLite file (WAL), migrated on start.
 
 use super::{
-    AuditEntry, Ban, BanTarget, ConnectionRecord, LogEvent, Report, RoomRecord, Store, StoreError, profanity_from,
-    profanity_name,
+    AuditEntry, Ban, BanTarget, ConnectionRecord, LogBatch, LogEvent, Report, RoomRecord, Store, StoreError,
+    profanity_from, profanity_name,
 };
 use async_trait::async_trait;
 use sqlx::{
-    Row,
+    QueryBuilder, Row,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
 };
 use std::{path::Path, time::Duration};
@@ -44,38 +44,36 @@ fn ban_from_row(row: &SqliteRow) -> Result<Ban, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn record(&self, events: &[LogEvent]) -> Result<(), StoreError> {
+        let batch = LogBatch::of(events);
         let mut tx = self.pool.begin().await?;
-        for event in events {
-            match event {
-                LogEvent::Opened { key, at, ip, ip_hash, user_agent } => {
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO connections (conn_key, opened_at, ip, ip_hash, user_agent) VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(key)
-                    .bind(at)
-                    .bind(ip.to_string())
-                    .bind(ip_hash)
-                    .bind(user_agent)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                LogEvent::Joined { key, at, room, nickname } => {
-                    sqlx::query("INSERT INTO connection_joins (conn_key, at, room, nickname) VALUES (?, ?, ?, ?)")
-                        .bind(key)
-                        .bind(at)
-                        .bind(room)
-                        .bind(nickname)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                LogEvent::Closed { key, at } => {
-                    sqlx::query("UPDATE connections SET closed_at = ? WHERE conn_key = ?")
-                        .bind(at)
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+        for rows in batch.opened.chunks(LogBatch::ROWS) {
+            let mut insert =
+                QueryBuilder::new("INSERT OR IGNORE INTO connections (conn_key, opened_at, ip, ip_hash, user_agent) ");
+            insert.push_values(rows, |mut row, (key, at, ip, ip_hash, user_agent)| {
+                row.push_bind(*key).push_bind(*at).push_bind(ip.as_str()).push_bind(*ip_hash).push_bind(*user_agent);
+            });
+            insert.push("");
+            insert.build().execute(&mut *tx).await?;
+        }
+        for rows in batch.joined.chunks(LogBatch::ROWS) {
+            let mut insert = QueryBuilder::new("INSERT INTO connection_joins (conn_key, at, room, nickname) ");
+            insert.push_values(rows, |mut row, (key, at, room, nickname)| {
+                row.push_bind(*key).push_bind(*at).push_bind(*room).push_bind(*nickname);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for rows in batch.closed.chunks(LogBatch::ROWS) {
+            let mut update = QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
+            for (key, at) in rows {
+                update.push(" WHEN ").push_bind(*key).push(" THEN ").push_bind(*at);
             }
+            update.push(" END WHERE conn_key IN (");
+            let mut keys = update.separated(", ");
+            for (key, _) in rows {
+                keys.push_bind(*key);
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
