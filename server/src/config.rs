@@ -113,7 +113,7 @@ pub struct Config {
     pub max_bad_frames: u32,
 
     /// Where durable data lives: the SQLite database, the address-hashing secret, the moderator
-    /// token. Created on first start.
+    /// token. Created on first start. Not used with `--database-url` (Postgres keeps all three).
     #[arg(long, env = "BURNER_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
