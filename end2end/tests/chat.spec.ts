@@ -174,6 +174,32 @@ test('messages in a row by one person share one header', async ({ browser, serve
   await expect(alice.locator('p[aria-live="polite"]')).toHaveText('bob: fourth');
 });
 
+test('a message that had to wait does not split the group that arrived below it', async ({ browser, server }) => {
+  await server.stop();
+  // Joining costs 3 of a burst of 5: two messages at once, then one every 4 s.
+  await server.start({ BURNER_MESSAGE_BURST: '5', BURNER_MESSAGE_INTERVAL: '4s' });
+  const alice = await person(browser, server);
+  const bob = await person(browser, server);
+  await join(alice, '/r/lobby', 'alice');
+  await join(bob, '/r/lobby', 'bob');
+  await say(alice, 'a1');
+  await say(alice, 'a2');
+  await expect(log(alice).getByText('a2', { exact: true })).toBeVisible();
+  await say(bob, 'b1');
+  await expect(log(alice).getByText('b1', { exact: true })).toBeVisible();
+  // Over the rate: alice's a3 waits in her log while bob's b2 arrives below it.
+  await say(alice, 'a3');
+  await expect(alice.getByRole('alert')).toContainText('Slow down');
+  await say(bob, 'b2');
+  await expect(log(alice).getByText('b2', { exact: true })).toBeVisible();
+  // Once a3 goes, it lands after b2, and b2 continues b1 under one header.
+  await expect(alice.getByRole('alert')).toHaveText(/^\s*$/, { timeout: 10_000 });
+  const view = log(alice);
+  await expect(view.getByRole('listitem').last()).toContainText('a3');
+  await expect(view.getByText('bob', { exact: true }).filter({ visible: true })).toHaveCount(1);
+  await expect(view.locator('li[data-continued]').filter({ hasText: 'b2' })).toHaveCount(1);
+});
+
 test('a day divider marks where the date changes', async ({ browser, server }) => {
   const writer = await person(browser, server);
   const path = await createRoom(writer, 'Overnight', 10, false);

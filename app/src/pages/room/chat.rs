@@ -386,6 +386,7 @@ impl Chat {
                 let one_way = self.room.with_untracked(|r| r.one_way);
                 // A new id: the log is keyed by id, and this line becomes another line.
                 let receipt_id = self.next_id();
+                let redrawn = self.next_id();
                 self.entries.update(|entries| {
                     let waiting = client_ref.as_deref().and_then(|r| {
                         entries.iter().position(|e| matches!(&e.kind, EntryKind::Pending(p) if p.client_ref == r))
@@ -400,7 +401,7 @@ impl Chat {
                             entries[at_index] = Entry { id: receipt_id, kind: EntryKind::Sent { seq, at } }
                         }
                         Some(at_index) => {
-                            entries.remove(at_index);
+                            remove_entry(entries, at_index, redrawn);
                         }
                         None => {}
                     }
@@ -411,16 +412,12 @@ impl Chat {
                 self.on_error(code, message, client_ref, retry_after_ms)
             }
             ServerMsg::MessageDeleted { seq } => {
-                // The entry after it may now start a group: a new id draws it again.
                 let redrawn = self.next_id();
                 self.entries.update(|entries| {
                     if let Some(at) =
                         entries.iter().position(|e| matches!(&e.kind, EntryKind::Message(m) if m.seq == seq))
                     {
-                        entries.remove(at);
-                        if let Some(next) = entries.get_mut(at) {
-                            next.id = redrawn;
-                        }
+                        remove_entry(entries, at, redrawn);
                     }
                 });
             }
@@ -508,11 +505,12 @@ impl Chat {
             }
             _ => {
                 let mut refused = None;
+                let redrawn = self.next_id();
                 self.entries.update(|entries| {
                     let at = entries
                         .iter()
                         .position(|e| matches!(&e.kind, EntryKind::Pending(p) if p.client_ref == client_ref));
-                    if let Some(EntryKind::Pending(pending)) = at.map(|at| entries.remove(at).kind) {
+                    if let Some(EntryKind::Pending(pending)) = at.map(|at| remove_entry(entries, at, redrawn).kind) {
                         refused = Some(pending);
                     }
                 });
@@ -624,4 +622,15 @@ impl Chat {
     fn forget_socket(&self) {}
 
     fn after(&self, _ms: u64, _then: impl FnOnce(Chat) + 'static) {}
+}
+
+/// Takes the entry at `at` out of the log. The entry below it may now start or continue a group
+/// (a message that followed a draft or a deleted message): the log is keyed by id alone, so it
+/// gets `redrawn` as its new id and is drawn again with its new shape.
+fn remove_entry(entries: &mut Vec<Entry>, at: usize, redrawn: u64) -> Entry {
+    let removed = entries.remove(at);
+    if let Some(next) = entries.get_mut(at) {
+        next.id = redrawn;
+    }
+    removed
 }
