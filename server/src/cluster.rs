@@ -147,8 +147,7 @@ impl Cluster {
 
     /// Reads anew what the bus would have said while this node was not listening.
     async fn catch_up(&self, moderation: &Moderation) -> anyhow::Result<()> {
-        let bans = moderation.store.active_bans(now_ms()).await?;
-        moderation.replace_bans(bans);
+        moderation.reload_bans().await?;
         for (id, expires_at) in self.sessions().await? {
             moderation.auth.admit(&id, expires_at);
         }
@@ -217,8 +216,8 @@ async fn deliver(
             () = stop.cancelled() => return "stopping".to_owned(),
             message = messages.next() => {
                 let Some(message) = message else { return "the Redis subscription closed".to_owned() };
-                let payload: Vec<u8> = message.get_payload_bytes().to_vec();
-                match Control::decode(&payload) {
+                let payload = message.get_payload_bytes();
+                match Control::decode(payload) {
                     Some(Control::Probe { node, .. }) if *node == *cluster.node => {
                         last_back = Instant::now();
                         cluster.set_trouble(None);

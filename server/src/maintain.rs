@@ -54,8 +54,7 @@ async fn forget_old_connections(state: &AppState) {
 
 /// The bans in the shared store are the truth; what the control bus said is the fast path.
 async fn reload_bans(state: &AppState) {
-    match state.moderation.store.active_bans(conn_log::now_ms()).await {
-        Ok(bans) => state.moderation.replace_bans(bans),
-        Err(error) => tracing::error!(%error, "cannot read the bans again"),
+    if let Err(error) = state.moderation.reload_bans().await {
+        tracing::error!(%error, "cannot read the bans again");
     }
 }

@@ -103,21 +103,27 @@ impl Moderation {
     /// Holds `ban` on this node from now on and closes every open connection it covers; how
     /// many. A ban this node already holds closes nothing again.
     pub fn enforce_ban(&self, ban: Ban) -> usize {
-        let (target, sentence) = (ban.target.clone(), app::text::ban_sentence(&ban.reason, ban.expires_at));
+        let target = ban.target.clone();
+        let sentence = app::text::ban_sentence(&ban.reason, ban.expires_at);
         if !self.bans.insert(ban) {
             return 0;
         }
-        self.registry.close_where(|ip, hash| covers(&target, ip, hash), &CloseReason::new(close::BANNED, &sentence))
+        self.close_banned(&target, &sentence)
     }
 
-    /// Takes `bans` (the store's) as the ones in force, closing connections that the bans this
-    /// node had not heard of cover.
-    pub fn replace_bans(&self, bans: Vec<Ban>) {
+    /// Reads the bans in force from the store (in a cluster, the truth every node shares) and
+    /// holds them, closing connections that bans this node had not heard of cover.
+    pub async fn reload_bans(&self) -> Result<(), store::StoreError> {
+        let bans = self.store.active_bans(now_ms()).await?;
         for ban in self.bans.replace(bans) {
-            let sentence = app::text::ban_sentence(&ban.reason, ban.expires_at);
-            let reason = CloseReason::new(close::BANNED, &sentence);
-            self.registry.close_where(|ip, hash| covers(&ban.target, ip, hash), &reason);
+            self.close_banned(&ban.target, &app::text::ban_sentence(&ban.reason, ban.expires_at));
         }
+        Ok(())
+    }
+
+    /// Closes every open connection `target` covers with the ban's sentence; how many.
+    fn close_banned(&self, target: &store::BanTarget, sentence: &str) -> usize {
+        self.registry.close_where(|ip, hash| covers(target, ip, hash), &CloseReason::new(close::BANNED, sentence))
     }
 
     fn ban_view(&self, ban: &Ban) -> BanView {

@@ -4,7 +4,7 @@
 
 use crate::{
     services::{Balancer, Postgres, Redis},
-    support::{TestServer, config, run},
+    support::{TestServer, config, eventually, run},
 };
 use app::protocol::{BanTarget, ClientMsg, ModAction, ServerMsg, close};
 use server::config::Config;
@@ -38,20 +38,6 @@ async fn sign_in_everywhere(a: &TestServer, b: &TestServer) -> String {
     })
     .await;
     cookie
-}
-
-/// Waits up to `within` for `check` to hold; how long it took.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    within: Duration,
-    what: &str,
-    check: impl Fn() -> F,
-) -> Duration {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    started.elapsed()
 }
 
 fn ban_hash(hash: &str, reason: &str) -> ModAction {

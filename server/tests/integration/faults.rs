@@ -1,7 +1,7 @@
 //! BAD-INPUTS "Faults" about durable data: restarts, crashes, a database that will not take
 //! writes, and the connection log's retention.
 
-use crate::support::{MOD_TOKEN, TestServer, config, run};
+use crate::support::{MOD_TOKEN, TestServer, config, eventually, run};
 use app::protocol::{BanTarget, ClientMsg, ModAction, ServerMsg};
 use server::store::{LogEvent, SqliteStore, Store};
 use sqlx::Connection;
@@ -257,15 +257,8 @@ fn opened(key: &str, at: i64, ip: IpAddr) -> LogEvent {
 
 /// `/healthz` once its status is `status` (or fails the test after `within`).
 async fn health_once(server: &TestServer, status: &str, within: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let now = server.health().await;
-        if now["status"] == status {
-            return now;
-        }
-        assert!(Instant::now() < deadline, "not {status} within {within:?}: {now}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(within, status, || async { server.health().await["status"] == status }).await;
+    server.health().await
 }
 
 async fn wait_for_log(server: &TestServer, cookie: &str, nickname: &str) {

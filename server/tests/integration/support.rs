@@ -31,6 +31,20 @@ pub fn run(test: impl std::future::Future<Output = ()>) {
     RUNTIME.block_on(test);
 }
 
+/// Waits up to `within` for `check` to hold; how long it took.
+pub async fn eventually<F: std::future::Future<Output = bool>>(
+    within: Duration,
+    what: &str,
+    check: impl Fn() -> F,
+) -> Duration {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
