@@ -28,7 +28,7 @@ fn main() {
     let messages: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200_000);
     let config =
         HubConfig { max_room_limit: 1000, lobby_limit: 1000, room_expiry: Duration::from_secs(600), max_rooms: 100 };
-    let hub = Hub::new(config, Arc::new(MemoryBroker));
+    let hub = Hub::new(config, Arc::new(MemoryBroker), None);
     let room = hub
         .create_room(NewRoom {
             name: "Fan-out".into(),

@@ -9,13 +9,16 @@
 //! itself a probe every second (a subscription can go silent without an error, for example
 //! after a failover), and starts it again when a probe does not come back. Whatever was said on
 //! the bus while a node was away is lost, so each (re)subscription first reads the state anew:
-//! the bans from the shared store (Postgres), the moderator sessions from Redis.
+//! the bans from the shared store (Postgres), the moderator sessions from Redis, and the rooms.
+//! The rooms themselves — Redis decides, every node applies — are `rooms`.
 
 mod control;
+mod rooms;
 
 pub use control::Control;
+pub use rooms::{Decision, Rooms};
 
-use crate::{conn_log::now_ms, moderation::Moderation};
+use crate::{conn_log::now_ms, hub::Hub, moderation::Moderation};
 use futures_util::StreamExt;
 use redis::{AsyncCommands, aio::ConnectionManager};
 use std::{
@@ -146,24 +149,56 @@ impl Cluster {
     }
 
     /// Reads anew what the bus would have said while this node was not listening.
-    async fn catch_up(&self, moderation: &Moderation) -> anyhow::Result<()> {
-        moderation.reload_bans().await?;
-        for (id, expires_at) in self.sessions().await? {
-            moderation.auth.admit(&id, expires_at);
-        }
+    /// Each part is tried even if another fails (Postgres down must not keep the rooms stale).
+    async fn catch_up(&self, moderation: &Moderation, hub: &Hub) -> anyhow::Result<()> {
+        let bans = moderation.reload_bans().await;
+        let sessions = self.sessions().await.map(|sessions| {
+            for (id, expires_at) in sessions {
+                moderation.auth.admit(&id, expires_at);
+            }
+        });
+        // Rooms last: a banned member is closed as banned, not asked to rejoin.
+        let rooms = match hub.cluster() {
+            Some(rooms) => rooms.resync(hub).await,
+            None => Ok(()),
+        };
+        bans?;
+        sessions?;
+        rooms?;
         Ok(())
+    }
+}
+
+/// A name for a room's incarnation in Redis (see `crate::broker::Position`).
+fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// This node's heartbeat, and the sweep of dead nodes' members, for the life of the node.
+pub async fn keep_alive(hub: Arc<Hub>, stop: CancellationToken) {
+    let Some(rooms) = hub.cluster().cloned() else { return };
+    let mut beat = tokio::time::interval(rooms::HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = beat.tick() => {
+                if let Err(error) = rooms.heartbeat(&hub).await {
+                    tracing::debug!(%error, "cluster: heartbeat missed");
+                }
+            }
+        }
     }
 }
 
 /// The control bus listener, for the life of the node: subscribe, catch up, apply what arrives,
 /// probe; on any trouble, back off briefly and start again.
-pub async fn listen(cluster: Arc<Cluster>, moderation: Arc<Moderation>, stop: CancellationToken) {
+pub async fn listen(cluster: Arc<Cluster>, moderation: Arc<Moderation>, hub: Arc<Hub>, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(50);
     while !stop.is_cancelled() {
-        match subscribed(&cluster, &moderation).await {
+        match subscribed(&cluster, &moderation, &hub).await {
             Ok(pubsub) => {
                 backoff = Duration::from_millis(50);
-                let reason = deliver(&cluster, &moderation, pubsub, &stop).await;
+                let reason = deliver(&cluster, &moderation, &hub, pubsub, &stop).await;
                 if stop.is_cancelled() {
                     return;
                 }
@@ -180,10 +215,10 @@ pub async fn listen(cluster: Arc<Cluster>, moderation: Arc<Moderation>, stop: Ca
 }
 
 /// A fresh subscription to the control channel, once the node has caught up with the state.
-async fn subscribed(cluster: &Cluster, moderation: &Moderation) -> Result<redis::aio::PubSub, String> {
+async fn subscribed(cluster: &Cluster, moderation: &Moderation, hub: &Hub) -> Result<redis::aio::PubSub, String> {
     let subscribe = async {
         let mut pubsub = cluster.client.get_async_pubsub().await?;
-        pubsub.subscribe(CONTROL_CHANNEL).await?;
+        pubsub.subscribe(&[CONTROL_CHANNEL, rooms::ROOMS_CHANNEL]).await?;
         Ok::<_, redis::RedisError>(pubsub)
     };
     let pubsub = match timeout(CALL_TIMEOUT * 2, subscribe).await {
@@ -194,7 +229,7 @@ async fn subscribed(cluster: &Cluster, moderation: &Moderation) -> Result<redis:
     // Subscribed first, then caught up: nothing said in between can be missed. A failed catch-up
     // (Postgres down) does not keep the node off the bus: the periodic ban reload
     // (`maintain`) makes up for it once the store answers again.
-    if let Err(error) = cluster.catch_up(moderation).await {
+    if let Err(error) = cluster.catch_up(moderation, hub).await {
         tracing::error!(%error, "cluster: cannot catch up after reconnecting; the periodic reload will");
     }
     Ok(pubsub)
@@ -204,6 +239,7 @@ async fn subscribed(cluster: &Cluster, moderation: &Moderation) -> Result<redis:
 async fn deliver(
     cluster: &Cluster,
     moderation: &Moderation,
+    hub: &Hub,
     pubsub: redis::aio::PubSub,
     stop: &CancellationToken,
 ) -> String {
@@ -217,6 +253,12 @@ async fn deliver(
             message = messages.next() => {
                 let Some(message) = message else { return "the Redis subscription closed".to_owned() };
                 let payload = message.get_payload_bytes();
+                if message.get_channel_name() == rooms::ROOMS_CHANNEL {
+                    if let Some(rooms) = hub.cluster() {
+                        rooms.apply(hub, payload);
+                    }
+                    continue;
+                }
                 match Control::decode(payload) {
                     Some(Control::Probe { node, .. }) if *node == *cluster.node => {
                         last_back = Instant::now();

@@ -186,6 +186,13 @@ impl Refusal {
         Self::new(ErrorCode::BadRequest, sentence)
     }
 
+    /// The cluster's shared state (Redis) did not answer in time: nothing was done; the same
+    /// request may be tried again in a moment.
+    pub fn unavailable() -> Self {
+        Self::new(ErrorCode::Unavailable, "Burner cannot reach the other servers just now. Trying again in a moment.")
+            .retry_after(std::time::Duration::from_secs(2))
+    }
+
     /// A moderator named something that is not there (any more).
     pub fn no_such(what: &str) -> Self {
         Self::new(ErrorCode::RoomNotFound, format!("There is no such {what} (any more)."))

@@ -13,7 +13,10 @@ mod local;
 mod room;
 
 pub use local::LocalMembers;
-pub use room::{Accepted, JoinRequest, MAX_SLOW_MODE, Membership, Room, RoomSpec};
+pub use room::{
+    Accepted, JoinRequest, Joiner, MAX_SLOW_MODE, Membership, ReplicaMember, ReplicaPost, Room, RoomSpec, Snapshot,
+    valid_session,
+};
 
 use crate::{
     broker::Broker,
@@ -56,6 +59,8 @@ pub struct Hub {
     config: HubConfig,
     /// Carries every room's events to the members (see `crate::broker`).
     broker: Arc<dyn Broker>,
+    /// In cluster mode, where rooms are decided (Redis) and applied (see `crate::cluster::rooms`).
+    cluster: Option<Arc<crate::cluster::Rooms>>,
     rooms: RwLock<Rooms>,
     watchers: Mutex<Watchers>,
     /// Member ids are unique for the life of the process and never reused.
@@ -77,8 +82,9 @@ struct Watchers {
 }
 
 impl Hub {
-    pub fn new(config: HubConfig, broker: Arc<dyn Broker>) -> Self {
+    pub fn new(config: HubConfig, broker: Arc<dyn Broker>, cluster: Option<Arc<crate::cluster::Rooms>>) -> Self {
         let hub = Self {
+            cluster,
             rooms: RwLock::default(),
             watchers: Mutex::default(),
             next_member_id: AtomicU64::new(1),
@@ -101,7 +107,17 @@ impl Hub {
     }
 
     fn new_room(&self, spec: RoomSpec) -> Room {
-        Room::new(spec, self.broker.clone())
+        Room::new(spec, self.broker.clone(), self.cluster.clone())
+    }
+
+    /// In cluster mode, the rooms' link to Redis.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Rooms>> {
+        self.cluster.as_ref()
+    }
+
+    /// The slug of every room here, the lobby included.
+    pub fn slugs(&self) -> Vec<Arc<str>> {
+        self.rooms.read().unwrap_or_else(PoisonError::into_inner).by_slug.keys().cloned().collect()
     }
 
     /// Brings back the rooms a previous run stored (with fresh epochs: their history is gone),
@@ -188,9 +204,12 @@ impl Hub {
 
     /// Closes a room for good (a moderator's decision): everyone in it is let go.
     pub fn close_room(&self, slug: &str, reason: &str) -> bool {
-        if slug == LOBBY_SLUG {
-            return false;
-        }
+        slug != LOBBY_SLUG && self.remove_replica(slug, reason)
+    }
+
+    /// Removes a room from this node and lets its members here go: a moderator's close, or, in
+    /// cluster mode, a room Redis removed (closed or expired on whichever node).
+    pub fn remove_replica(&self, slug: &str, reason: &str) -> bool {
         let Some(room) = ({
             let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
             let room = rooms.by_slug.remove(slug);
@@ -302,6 +321,18 @@ impl Hub {
         let listed = expired.iter().filter(|r| r.listed).map(|r| r.slug.clone());
         self.watchers.lock().unwrap_or_else(PoisonError::into_inner).removed.extend(listed);
         expired.into_iter().map(|r| r.slug.clone()).collect()
+    }
+
+    /// Rooms empty for longer than the expiry delay (the lobby aside), with their name keys: in
+    /// cluster mode each is removed by Redis, once, if it is empty on every node too.
+    pub fn idle_rooms(&self, now: Instant) -> Vec<(Arc<str>, String)> {
+        let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+        rooms
+            .by_slug
+            .values()
+            .filter(|room| !room.permanent && room.idle_for(now, self.config.room_expiry))
+            .map(|room| (room.slug.clone(), room.name_key().to_owned()))
+            .collect()
     }
 
     /// Rooms that exist now, the lobby included.

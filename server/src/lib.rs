@@ -61,7 +61,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     let app = router(state.clone());
     state.tracker.spawn(maintain::maintain(state.clone()));
     if let Some(cluster) = &state.moderation.cluster {
-        state.tracker.spawn(cluster::listen(cluster.clone(), state.moderation.clone(), state.shutdown.clone()));
+        if let Some(rooms) = state.hub.cluster() {
+            // The rooms other nodes have, before the first visitor asks for one.
+            rooms.heartbeat(&state.hub).await?;
+            rooms.resync(&state.hub).await?;
+            state.tracker.spawn(cluster::keep_alive(state.hub.clone(), state.shutdown.clone()));
+        }
+        let listener =
+            cluster::listen(cluster.clone(), state.moderation.clone(), state.hub.clone(), state.shutdown.clone());
+        state.tracker.spawn(listener);
     }
     tracing::info!(addr = %listener.local_addr()?, site = %state.config.site_dir.display(), "Burner is listening");
 

@@ -27,9 +27,13 @@ pub(crate) async fn maintain(state: AppState) {
             _ = directory.tick() => state.hub.flush_directory(),
             _ = consoles.tick() => state.moderation.refresh_consoles(&state.hub).await,
             _ = sweep.tick() => {
-                for slug in state.hub.expire_rooms(std::time::Instant::now()) {
-                    if let Err(error) = state.moderation.store.delete_room(&slug).await {
-                        tracing::error!(%error, room = %slug, "cannot forget an expired room");
+                if state.hub.cluster().is_some() {
+                    expire_shared_rooms(&state).await;
+                } else {
+                    for slug in state.hub.expire_rooms(std::time::Instant::now()) {
+                        if let Err(error) = state.moderation.store.delete_room(&slug).await {
+                            tracing::error!(%error, room = %slug, "cannot forget an expired room");
+                        }
                     }
                 }
                 state.ip_limits.forget_idle();
@@ -37,6 +41,20 @@ pub(crate) async fn maintain(state: AppState) {
             }
             _ = retention.tick() => forget_old_connections(&state).await,
             _ = bans.tick(), if state.moderation.cluster.is_some() => reload_bans(&state).await,
+        }
+    }
+}
+
+/// In a cluster a room expires once, everywhere: whichever node finds it empty first removes it
+/// from Redis (only if it is empty on every node), and every node then lets it go.
+async fn expire_shared_rooms(state: &AppState) {
+    let Some(rooms) = state.hub.cluster() else { return };
+    for (slug, name_key) in state.hub.idle_rooms(std::time::Instant::now()) {
+        if rooms.remove(&slug, &name_key, "the room expired", false).await {
+            state.hub.remove_replica(&slug, "the room expired");
+            if let Err(error) = state.moderation.store.delete_room(&slug).await {
+                tracing::error!(%error, room = %slug, "cannot forget an expired room");
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod flood;
 pub mod registry;
 
 use crate::{
+    cluster::Decision,
     conn_log::{ConnLog, now_ms},
     error::Refusal,
     frame::Frame,
@@ -147,6 +148,7 @@ impl Moderation {
             ModAction::Kick { room, member, reason } => {
                 let kicked =
                     hub.room(&room).and_then(|r| r.kick(member, &reason)).ok_or_else(|| Refusal::no_such("member"))?;
+                share(hub, &room, Decision::Kick { member, reason: reason.clone() }).await;
                 self.audit("kick", &format!("{} in {room}", kicked.nickname), &reason, String::new()).await;
                 Ok(format!("{} was removed from the room.", kicked.nickname))
             }
@@ -179,6 +181,7 @@ impl Moderation {
                     .room(&room)
                     .and_then(|r| r.shadow_mute(member, muted))
                     .ok_or_else(|| Refusal::no_such("member"))?;
+                share(hub, &room, Decision::ShadowMute { member, muted }).await;
                 let action = if muted { "shadow_mute" } else { "unmute" };
                 self.audit(action, &format!("{} in {room}", who.nickname), "", String::new()).await;
                 Ok(if muted {
@@ -190,6 +193,7 @@ impl Moderation {
             ModAction::DeleteMessage { room, seq, reason } => {
                 let author =
                     hub.room(&room).and_then(|r| r.delete_message(seq)).ok_or_else(|| Refusal::no_such("message"))?;
+                share(hub, &room, Decision::Delete { seq }).await;
                 self.audit(
                     "delete_message",
                     &format!("#{seq} by {} in {room}", author.nickname),
@@ -202,6 +206,7 @@ impl Moderation {
             ModAction::LockRoom { room, locked } => {
                 let target = hub.room(&room).ok_or_else(|| Refusal::no_such("room"))?;
                 target.update_settings(|s| s.locked = locked);
+                share(hub, &room, Decision::Lock { locked }).await;
                 self.save_settings(&target).await?;
                 self.audit(if locked { "lock" } else { "unlock" }, &room, "", String::new()).await;
                 Ok(if locked { "The room is locked." } else { "The room is open again." }.to_owned())
@@ -210,6 +215,7 @@ impl Moderation {
                 let seconds = seconds.min(crate::hub::MAX_SLOW_MODE.as_secs() as u32);
                 let target = hub.room(&room).ok_or_else(|| Refusal::no_such("room"))?;
                 target.update_settings(|s| s.slow_mode_secs = seconds);
+                share(hub, &room, Decision::SlowMode { seconds }).await;
                 self.save_settings(&target).await?;
                 self.audit("slow_mode", &room, "", format!("{seconds} s")).await;
                 Ok(if seconds == 0 {
@@ -219,7 +225,21 @@ impl Moderation {
                 })
             }
             ModAction::CloseRoom { room, reason } => {
-                if !hub.close_room(&room, &reason) {
+                let closed = match hub.cluster() {
+                    // Removed from Redis, once; every node (this one too) then lets its members go.
+                    Some(rooms) => match hub.room(&room) {
+                        Some(target) if room != app::protocol::LOBBY_SLUG => {
+                            let removed = rooms.remove(&room, target.name_key(), &reason, true).await;
+                            if removed {
+                                hub.close_room(&room, &reason);
+                            }
+                            removed
+                        }
+                        _ => false,
+                    },
+                    None => hub.close_room(&room, &reason),
+                };
+                if !closed {
                     return Err(Refusal::no_such("room"));
                 }
                 self.store.delete_room(&room).await?;
@@ -399,5 +419,12 @@ impl Moderation {
             *last = frame.clone();
             conn.offer(frame.clone()) == Offer::Queued
         });
+    }
+}
+
+/// In cluster mode, the other nodes redo on their replicas what a moderator just did here.
+async fn share(hub: &Hub, room: &str, decision: Decision) {
+    if let Some(rooms) = hub.cluster() {
+        rooms.moderated(room, decision).await;
     }
 }

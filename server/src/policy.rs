@@ -66,6 +66,19 @@ pub struct Posted {
     pub resent: bool,
 }
 
+/// What the policy says of a message before the room takes it.
+pub enum Admission {
+    /// This tab posted it already (a resend after a reconnect): acknowledged again only.
+    Resent(Accepted),
+    New(Admitted),
+}
+
+/// A message that may go in, as the rules made it.
+pub struct Admitted {
+    pub text: String,
+    pub fingerprint: filters::Fingerprint,
+}
+
 /// A message did not get in.
 #[derive(Debug)]
 pub enum Denied {
@@ -133,11 +146,32 @@ impl Policy {
         client_ref: Option<String>,
         now: Instant,
     ) -> Result<Posted, Denied> {
-        if client_ref.as_ref().is_some_and(|r| r.chars().count() > MAX_CLIENT_REF_CHARS) {
+        match self.admit(sender, membership, text, client_ref.as_deref(), now)? {
+            Admission::Resent(accepted) => Ok(Posted { accepted, resent: true }),
+            Admission::New(admitted) => {
+                let fingerprint = admitted.fingerprint;
+                let accepted = membership.post(admitted.text, client_ref)?;
+                self.posted(sender, fingerprint);
+                Ok(Posted { accepted, resent: false })
+            }
+        }
+    }
+
+    /// Steps 1 to 5: whether the message may go, and as what text. In cluster mode the room
+    /// (Redis) then posts it, and [`Policy::posted`] records it.
+    pub fn admit(
+        &self,
+        sender: &mut Sender,
+        membership: &Membership,
+        text: &str,
+        client_ref: Option<&str>,
+        now: Instant,
+    ) -> Result<Admission, Denied> {
+        if client_ref.is_some_and(|r| r.chars().count() > MAX_CLIENT_REF_CHARS) {
             return Err(Refusal::client_ref_invalid().into());
         }
-        if let Some(accepted) = client_ref.as_deref().and_then(|r| membership.receipt(r)) {
-            return Ok(Posted { accepted, resent: true });
+        if let Some(accepted) = client_ref.and_then(|r| membership.receipt(r)) {
+            return Ok(Admission::Resent(accepted));
         }
         let rate = sender.bucket.take(1).and_then(|()| self.messages.take(sender.key, 1));
         match sender.flood.judge(&self.flood, now, rate) {
@@ -152,9 +186,12 @@ impl Policy {
         filters::links(&text, self.max_links)?;
         let text = filters::profanity(text, membership.room.settings().profanity)?;
         let fingerprint = self.repeats.check(sender.key, &text)?;
-        let accepted = membership.post(text, client_ref)?;
+        Ok(Admission::New(Admitted { text, fingerprint }))
+    }
+
+    /// The room took the admitted message: it counts against repeats from now on.
+    pub fn posted(&self, sender: &Sender, fingerprint: filters::Fingerprint) {
         self.repeats.record(sender.key, fingerprint);
-        Ok(Posted { accepted, resent: false })
     }
 
     /// Forgets keys whose buckets are full again and texts too old to repeat.

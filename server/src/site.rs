@@ -44,6 +44,13 @@ impl Site {
             .retry_after(retry.0));
         }
         let created = self.hub.create_room(room)?;
+        if let Some(rooms) = self.hub.cluster()
+            && let Err(refusal) = rooms.create(&created.record(), created.name_key()).await
+        {
+            // Another node has a look-alike room (or Redis did not answer): not made here either.
+            self.hub.remove_replica(&created.slug, "not created");
+            return Err(refusal);
+        }
         // The room works even if this fails; it would just not survive a restart.
         if let Err(error) = self.moderation.store.save_room(&created.record()).await {
             tracing::error!(%error, room = %created.slug, "cannot save the new room's settings");

@@ -2,7 +2,7 @@
 
 use crate::{
     broker::{Broker, MemoryBroker},
-    cluster::Cluster,
+    cluster::{Cluster, Rooms},
     config::Config,
     conn_log::{self, ConnLog},
     data_dir,
@@ -89,7 +89,7 @@ impl AppState {
             ban_duration: config.ban_duration,
             ipv6_prefix: config.ipv6_ban_prefix,
             consoles: Consoles::default(),
-            cluster,
+            cluster: cluster.clone(),
         };
         let broker: Arc<dyn Broker> = Arc::new(MemoryBroker);
         let hub = Hub::new(
@@ -100,6 +100,7 @@ impl AppState {
                 max_rooms: config.max_rooms,
             },
             broker,
+            cluster.as_ref().map(|cluster| Arc::new(Rooms::new(cluster.clone()))),
         );
         hub.restore(rooms);
         let ip_limits = IpLimits {

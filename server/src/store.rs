@@ -146,8 +146,8 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// A room's durable settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A room's durable settings (also what a cluster's nodes tell each other of a new room).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoomRecord {
     pub slug: String,
     pub name: String,

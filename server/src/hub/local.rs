@@ -86,6 +86,28 @@ impl LocalMembers {
         }
     }
 
+    /// A member's connection, if it is here, leaves the fan-out (its place went elsewhere).
+    pub fn take(&self, member_id: u64) -> Option<ConnHandle> {
+        let mut state = self.lock();
+        let at = state.members.iter().position(|m| m.member_id == member_id)?;
+        Some(state.members.remove(at).conn)
+    }
+
+    /// Keeps the members for which `keep(member id, connection id)` holds; returns the others'
+    /// connections.
+    pub fn retain_places(&self, keep: impl Fn(u64, u64) -> bool) -> Vec<ConnHandle> {
+        let mut state = self.lock();
+        let mut dropped = Vec::new();
+        state.members.retain(|m| {
+            let kept = keep(m.member_id, m.conn.id);
+            if !kept {
+                dropped.push(m.conn.clone());
+            }
+            kept
+        });
+        dropped
+    }
+
     /// Members dropped since the last call because they could not take a frame.
     pub fn take_departed(&self) -> Vec<u64> {
         std::mem::take(&mut self.lock().departed)

@@ -9,6 +9,9 @@
 //! connections that events are offered to are this node's [`LocalMembers`].
 
 mod moderate;
+mod replica;
+
+pub use replica::{Joiner, ReplicaMember, ReplicaPost, Snapshot};
 
 use super::LocalMembers;
 use crate::{
@@ -57,9 +60,6 @@ pub struct Room {
     pub(super) created: Instant,
     /// When it was first created (ms since the epoch; survives restarts).
     pub created_at: i64,
-    /// Names this incarnation of the room, so a client resuming across a restart learns that
-    /// its sequence numbers mean nothing here.
-    epoch: Arc<str>,
     /// Member count, readable without the lock (directory, SSR).
     count: AtomicU32,
     /// Set when the count changes; cleared by the directory update.
@@ -67,10 +67,19 @@ pub struct Room {
     broker: Arc<dyn Broker>,
     /// This node's members: where published events end.
     local: LocalMembers,
+    /// In cluster mode, Redis decides the room's events and this room is this node's replica of
+    /// it (see `crate::cluster::rooms`); `None` in one process.
+    cluster: Option<Arc<crate::cluster::Rooms>>,
     state: Mutex<State>,
 }
 
 struct State {
+    /// Names this incarnation of the room, so a client resuming across a restart learns that
+    /// its sequence numbers mean nothing here. (In cluster mode Redis names it.)
+    epoch: Arc<str>,
+    /// In cluster mode, the number of the last event applied from Redis: one that is not newer
+    /// is one this replica has already (a snapshot read after subscribing covered it).
+    rev: u64,
     /// In join order.
     members: Vec<Member>,
     history: VecDeque<Stored>,
@@ -96,6 +105,8 @@ struct Member {
     session: Arc<str>,
     /// The connection that holds this place now (a reconnecting tab takes it over).
     conn_id: u64,
+    /// In cluster mode, the node that connection is on (`None`: this process).
+    node: Option<Arc<str>>,
     /// For bans; never shown to anyone.
     ip: IpAddr,
     /// What moderators see instead of the address.
@@ -157,7 +168,7 @@ pub struct Membership {
 }
 
 impl Room {
-    pub(super) fn new(spec: RoomSpec, broker: Arc<dyn Broker>) -> Self {
+    pub(super) fn new(spec: RoomSpec, broker: Arc<dyn Broker>, cluster: Option<Arc<crate::cluster::Rooms>>) -> Self {
         let RoomSpec { slug, name, name_key, limit, one_way, listed, permanent, settings, created_at } = spec;
         Self {
             slug,
@@ -169,12 +180,14 @@ impl Room {
             permanent,
             created: Instant::now(),
             created_at,
-            epoch: format!("{:016x}", rand::random::<u64>()).into(),
             count: AtomicU32::new(0),
             dirty: AtomicBool::new(true),
             broker,
             local: LocalMembers::new(one_way),
+            cluster,
             state: Mutex::new(State {
+                epoch: new_epoch().into(),
+                rev: 0,
                 members: Vec::new(),
                 history: VecDeque::with_capacity(rules::HISTORY_LEN),
                 receipts: VecDeque::new(),
@@ -226,7 +239,7 @@ impl Room {
         self.count.load(Ordering::Relaxed)
     }
 
-    pub(super) fn name_key(&self) -> &str {
+    pub fn name_key(&self) -> &str {
         &self.name_key
     }
 
@@ -237,6 +250,13 @@ impl Room {
     /// What a visitor who has not joined may read: the history as everyone sees it.
     pub(super) fn recent_messages(&self) -> Vec<ChatMessage> {
         self.lock().history.iter().filter(|s| !s.shadow_muted).map(|s| s.message.clone()).collect()
+    }
+
+    /// Whether the room has been empty for `expiry`.
+    pub(super) fn idle_for(&self, now: Instant, expiry: Duration) -> bool {
+        let state = self.lock();
+        state.members.is_empty()
+            && state.empty_since.is_some_and(|since| now.saturating_duration_since(since) >= expiry)
     }
 
     /// Marks the room closed when it has been empty for `expiry`; true if it was.
@@ -293,6 +313,7 @@ impl Room {
                 name,
                 session: session.clone(),
                 conn_id: conn.id,
+                node: None,
                 ip: request.ip,
                 ip_hash: request.ip_hash.clone(),
                 joined_at: now_ms(),
@@ -312,7 +333,7 @@ impl Room {
             settings: state.settings.clone(),
             you: you.clone(),
             members: state.members.iter().map(Member::public).collect(),
-            epoch: self.epoch.to_string(),
+            epoch: state.epoch.to_string(),
             continuity,
             history,
         };
@@ -329,7 +350,7 @@ impl Room {
     fn history_for(&self, state: &State, session: &str, resume: Option<&Resume>) -> (Continuity, Vec<ChatMessage>) {
         let (continuity, from_seq) = match resume {
             None => (Continuity::Fresh, 0),
-            Some(resume) if *resume.epoch != *self.epoch => (Continuity::Reset, 0),
+            Some(resume) if *resume.epoch != *state.epoch => (Continuity::Reset, 0),
             Some(resume) => {
                 let oldest_kept = state.history.front().map_or(state.next_seq, |s| s.message.seq);
                 if resume.seq.saturating_add(1) >= oldest_kept {
@@ -367,6 +388,10 @@ impl Room {
         text: String,
         client_ref: Option<String>,
     ) -> Result<Accepted, Refusal> {
+        if self.cluster.is_some() {
+            // Redis numbers a cluster room's messages: posting goes through `cluster::Rooms::post`.
+            return Err(Refusal::unavailable());
+        }
         let mut state = self.lock();
         let slow_mode = Duration::from_secs(u64::from(state.settings.slow_mode_secs));
         let index = state
@@ -400,6 +425,7 @@ impl Room {
             Vec::new()
         };
         let event = self.event(
+            &state,
             seq,
             EventKind::Posted {
                 message: ChatMessage { seq, at, author: author_ref, text, mentions },
@@ -426,6 +452,9 @@ impl Room {
 
     /// Tells the others that this member is writing. Not stored, not numbered.
     fn typing(&self, member_id: u64, conn_id: u64) {
+        if let Some(cluster) = &self.cluster {
+            return cluster.typing(self, member_id);
+        }
         let mut state = self.lock();
         let Some(typist) = state.members.iter().find(|m| m.id == member_id && m.conn_id == conn_id) else {
             return;
@@ -437,6 +466,9 @@ impl Room {
 
     /// Removes the member if it still belongs to this connection (a replaced ghost does not).
     fn leave(&self, member_id: u64, conn_id: u64) {
+        if let Some(cluster) = &self.cluster {
+            return cluster.leave(self.slug.clone(), member_id, conn_id);
+        }
         let mut state = self.lock();
         let Some(at) = state.members.iter().position(|m| m.id == member_id && m.conn_id == conn_id) else {
             return;
@@ -446,14 +478,14 @@ impl Room {
         self.publish(&mut state, EventKind::Left { member: gone.public(), count });
     }
 
-    fn event(&self, seq: u64, kind: EventKind) -> RoomEvent {
-        RoomEvent { room: self.slug.clone(), position: Position { epoch: self.epoch.clone(), seq }, kind }
+    fn event(&self, state: &State, seq: u64, kind: EventKind) -> RoomEvent {
+        RoomEvent { room: self.slug.clone(), position: Position { epoch: state.epoch.clone(), seq }, kind }
     }
 
     /// Publishes an event of this room (under its lock: that is the room's one order), then
     /// settles what delivering it showed.
     fn publish(&self, state: &mut State, kind: EventKind) {
-        let event = self.event(state.next_seq - 1, kind);
+        let event = self.event(state, state.next_seq - 1, kind);
         self.broker.publish(&event, &self.local);
         self.settle(state);
     }
@@ -471,7 +503,7 @@ impl Room {
                 let Some(at) = state.members.iter().position(|m| m.id == id) else { continue };
                 let gone = state.members.remove(at);
                 let count = state.members.len() as u32;
-                let event = self.event(state.next_seq - 1, EventKind::Left { member: gone.public(), count });
+                let event = self.event(state, state.next_seq - 1, EventKind::Left { member: gone.public(), count });
                 self.broker.publish(&event, &self.local);
             }
         }
@@ -492,6 +524,16 @@ impl Room {
 }
 
 impl Membership {
+    /// A place Redis gave (cluster mode: see `crate::cluster::rooms`).
+    pub(crate) fn new(room: Arc<Room>, member_id: u64, conn_id: u64, session: Arc<str>) -> Self {
+        Self { room, member_id, conn_id, session }
+    }
+
+    /// The connection holding the place.
+    pub fn conn_id(&self) -> u64 {
+        self.conn_id
+    }
+
     /// The receipt of a message this member's tab already posted under `client_ref` (a resend
     /// after a reconnect). The posting policy asks this once, before any limit or filter.
     pub fn receipt(&self, client_ref: &str) -> Option<Accepted> {
@@ -529,8 +571,12 @@ impl Drop for Membership {
     }
 }
 
+fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 /// Session ids are the client's own random secret; this only bounds their size and alphabet.
-fn valid_session(session: &str) -> bool {
+pub fn valid_session(session: &str) -> bool {
     (16..=128).contains(&session.len()) && session.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

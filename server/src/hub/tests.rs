@@ -7,6 +7,7 @@ fn hub() -> Hub {
     Hub::new(
         HubConfig { max_room_limit: 1000, lobby_limit: 1000, room_expiry: Duration::from_secs(60), max_rooms: 100 },
         Arc::new(MemoryBroker),
+        None,
     )
 }
 
@@ -328,6 +329,7 @@ fn every_room_event_goes_through_the_broker_with_its_position() {
     let hub = Hub::new(
         HubConfig { max_room_limit: 10, lobby_limit: 10, room_expiry: Duration::from_secs(60), max_rooms: 10 },
         recording.clone(),
+        None,
     );
     let room = hub
         .create_room(NewRoom { name: "Seam".into(), limit: 5, one_way: false, listed: true, profanity: Profanity::Off })

@@ -23,7 +23,7 @@ fn config() -> Config {
 fn hub() -> Hub {
     let config =
         HubConfig { max_room_limit: 100, lobby_limit: 100, room_expiry: Duration::from_secs(60), max_rooms: 10 };
-    Hub::new(config, Arc::new(MemoryBroker))
+    Hub::new(config, Arc::new(MemoryBroker), None)
 }
 
 /// A member of `room` with its own connection.

@@ -7,6 +7,7 @@ mod directory;
 mod join;
 mod report;
 mod send;
+mod shared;
 mod typing;
 
 use super::session::{Flow, Session};
@@ -16,6 +17,9 @@ impl Session {
     /// Answers one request.
     pub(super) fn on_message(&mut self, message: ClientMsg) -> Flow {
         match message {
+            ClientMsg::Join { .. } | ClientMsg::SendMessage { .. } if self.hub.cluster().is_some() => {
+                Flow::Shared(message)
+            }
             ClientMsg::WatchDirectory {} => directory::watch(self),
             ClientMsg::UnwatchDirectory {} => directory::unwatch(self),
             ClientMsg::Join { room, nickname, session, resume } => join::join(self, &room, &nickname, &session, resume),
@@ -24,6 +28,19 @@ impl Session {
             ClientMsg::Typing {} => typing::typing(self),
             ClientMsg::Report { seq, reason } => report::report(self, seq, reason),
             ClientMsg::ModWatch {} => console::watch(self),
+        }
+    }
+}
+
+impl Session {
+    /// Answers a request that Redis decides (cluster mode).
+    pub(super) async fn on_shared(&mut self, message: ClientMsg) -> Flow {
+        match message {
+            ClientMsg::Join { room, nickname, session, resume } => {
+                shared::join(self, &room, &nickname, &session, resume).await
+            }
+            ClientMsg::SendMessage { text, client_ref } => shared::send(self, &text, client_ref).await,
+            other => self.on_message(other),
         }
     }
 }

@@ -66,6 +66,9 @@ pub(super) enum Flow {
     Close(CloseReason),
     /// The client sent a close frame; tungstenite answers it.
     PeerClosed,
+    /// A request only Redis can decide (cluster mode: a join or a message): answered by
+    /// `request::shared`, which waits for Redis.
+    Shared(ClientMsg),
 }
 
 enum Event {
@@ -129,8 +132,13 @@ impl Session {
                 Event::Read(Some(Ok(message))) => {
                     let now = Instant::now();
                     clock.heard(now);
-                    match self.on_frame(message) {
-                        Flow::Continue => {}
+                    let flow = match self.on_frame(message) {
+                        // Boxed: only a cluster's requests carry the Redis call's state.
+                        Flow::Shared(request) => Box::pin(self.on_shared(request)).await,
+                        flow => flow,
+                    };
+                    match flow {
+                        Flow::Continue | Flow::Shared(_) => {}
                         Flow::Close(reason) => break Some(reason),
                         Flow::PeerClosed => break None,
                     }

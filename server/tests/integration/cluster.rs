@@ -4,9 +4,9 @@
 
 use crate::{
     services::{Balancer, Postgres, Redis},
-    support::{TestServer, config, eventually, run},
+    support::{TestServer, config, eventually, run, session_for},
 };
-use app::protocol::{BanTarget, ClientMsg, ModAction, ServerMsg, close};
+use app::protocol::{BanTarget, ClientMsg, ErrorCode, ModAction, ServerMsg, close};
 use server::config::Config;
 use std::{net::IpAddr, time::Duration};
 use tokio::time::Instant;
@@ -115,8 +115,13 @@ fn redis_killed_degrades_the_nodes_and_they_catch_up_when_it_returns() {
             let health = server.health().await;
             assert!(health["cluster"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{health}");
         }
-        // The chat on B goes on.
-        someone.say("still here", "s1").await.expect("posted while Redis is down");
+        // The socket stays open; a message cannot be numbered without Redis: refused at once,
+        // retryable, nothing posted (the browser keeps it and sends it again).
+        let started = Instant::now();
+        let refused = someone.say("still here", "s1").await.expect_err("no numbers without Redis");
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert!(refused.retry_after_ms.is_some());
+        assert!(started.elapsed() < Duration::from_secs(1), "refused after {:?}", started.elapsed());
 
         // Decided on A while B cannot hear it: stored, not yet known on B.
         let started = Instant::now();
@@ -146,8 +151,12 @@ fn redis_hung_never_hangs_a_node() {
         let started = Instant::now();
         let cookie = a.sign_in().await;
         assert!(started.elapsed() < Duration::from_secs(2), "sign-in took {:?}", started.elapsed());
-        let (mut member, _) = a.member("lobby", "patient").await;
-        member.say("hello", "h1").await.expect("the chat goes on");
+        // A join needs Redis's decision: refused within the call deadline, retryable.
+        let mut member = a.client().await;
+        let started = Instant::now();
+        let refused = member.join("lobby", "patient", &session_for("patient"), None).await.expect_err("no Redis");
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert!(started.elapsed() < Duration::from_secs(1), "refused after {:?}", started.elapsed());
         eventually(Duration::from_secs(6), "degraded", || async { a.health().await["status"] == "degraded" }).await;
         let started = Instant::now();
         let banned = a.must_moderate(&cookie, &ban_hash("0123456789abcdef01234567", "someone else")).await;
@@ -155,6 +164,8 @@ fn redis_hung_never_hangs_a_node() {
         assert!(started.elapsed() < Duration::from_secs(2), "the ban took {:?}", started.elapsed());
         redis.thaw();
         eventually(Duration::from_secs(5), "healthy again", || async { a.health().await["status"] == "ok" }).await;
+        member.join("lobby", "patient", &session_for("patient"), None).await.expect("joined once Redis answers");
+        member.say("hello", "h1").await.expect("posted");
     });
 }
 

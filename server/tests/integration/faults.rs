@@ -275,7 +275,7 @@ async fn spawn_binary(data: &Path) -> (Child, TestServer) {
 }
 
 /// The same, with more settings, its output written to `output` (else dropped).
-async fn spawn_binary_with(data: &Path, env: &[(&str, &str)], output: Option<&Path>) -> (Child, TestServer) {
+pub async fn spawn_binary_with(data: &Path, env: &[(&str, &str)], output: Option<&Path>) -> (Child, TestServer) {
     let port = TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
     let (stdout, stderr) = match output {
         Some(path) => {

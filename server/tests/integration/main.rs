@@ -14,5 +14,6 @@ mod moderation;
 mod pages;
 mod protocol_input;
 mod rooms;
+mod shared_rooms;
 mod shutdown;
 mod store;

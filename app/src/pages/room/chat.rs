@@ -461,6 +461,16 @@ impl Chat {
                     }
                 });
             }
+            // The servers could not decide the join just now (cluster mode, Redis away): the
+            // form stays as it is and the join goes again by itself.
+            Phase::Joining if code == ErrorCode::Unavailable => {
+                self.join_error.set(Some(message));
+                self.after(retry_after_ms.unwrap_or(2_000), |chat| {
+                    if chat.phase.get_untracked() == Phase::Joining && !chat.in_room.get_value() {
+                        chat.send(&chat.join_message());
+                    }
+                });
+            }
             Phase::Joining | Phase::Joined if is_join_refusal(code) || code == ErrorCode::RateLimited => {
                 self.disconnect();
                 self.in_room.set_value(false);
@@ -479,7 +489,8 @@ impl Chat {
             // Sent while the connection was changing: it goes again after the rejoin.
             ErrorCode::NotJoined => {}
             // Allowed again later: it stays waiting and goes by itself, with a countdown meanwhile.
-            ErrorCode::RateLimited | ErrorCode::Muted | ErrorCode::SlowMode => {
+            // (`unavailable`: the cluster could not number it just now; nothing was posted.)
+            ErrorCode::RateLimited | ErrorCode::Muted | ErrorCode::SlowMode | ErrorCode::Unavailable => {
                 let wait = retry_after_ms.unwrap_or(1_000);
                 self.retry_at.set(Some(browser::now_ms() + wait as f64));
                 // The server's sentence names the wait as it was; the composer counts it down

@@ -1,0 +1,751 @@
+//! Rooms shared by every node: Redis decides, every node applies.
+//!
+//! Each change to a room is one Lua script, run atomically by Redis: a join checks the limit and
+//! the nickname's look-alikes against the room's member hash and seats the member; a post checks
+//! that the author still holds its place and slow mode, takes the next `seq`, appends to the
+//! room's history (a list capped at the last 50) and publishes; a leave gives the place back.
+//! Every script takes the room's next `rev` and publishes its event on one channel from inside
+//! the script, so the order events are published in is the order Redis decided them in, and
+//! every node applies them in that order to its replica of the room (`hub::room::replica`):
+//! roster, history, receipts. Each node delivers to its own members what it applies, so the
+//! fan-out, the one-way rule and shadow mutes are the one-process code.
+//!
+//! A join is answered on the joiner's node when its own `joined` event comes back through the
+//! subscription: that is the place in the room's order where the joiner starts, so it gets the
+//! room as of that event (members, history, resume) and everything after it, nothing twice.
+//!
+//! Nodes keep a heartbeat key alive; a node whose key lapsed is dead, and any other node gives
+//! its members' places back (the leave script is idempotent), so they leave within seconds.
+//! Redis failing never hangs a request: every script has the cluster's call deadline, and a
+//! join or post it could not decide is refused with the retryable `unavailable`.
+
+use super::{Cluster, ClusterError};
+use crate::{
+    error::Refusal,
+    hub::{Hub, JoinRequest, Membership, ReplicaMember, ReplicaPost, Snapshot},
+    outbox::ConnHandle,
+    store::RoomRecord,
+};
+use app::{
+    protocol::{ChatMessage, Member},
+    rules,
+};
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+use tokio::sync::oneshot;
+
+/// Every room event of every room, in the order Redis decided them.
+pub(super) const ROOMS_CHANNEL: &str = "burner:rooms";
+/// Rooms that exist (slug → the stored record, JSON), and their names' look-alike keys.
+const ROOMS_KEY: &str = "burner:rooms";
+const ROOM_NAMES_KEY: &str = "burner:room_names";
+/// Member ids, unique across the cluster.
+const MEMBER_IDS_KEY: &str = "burner:member_ids";
+/// How long a node's heartbeat key lives: a node silent this long is dead.
+const NODE_TTL: Duration = Duration::from_secs(10);
+/// How often a node renews its heartbeat and looks for dead nodes' members.
+pub(super) const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// How long a joiner waits for its own `joined` event to come back through the subscription.
+const SEATING_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn room_key(slug: &str, part: &str) -> String {
+    format!("burner:room:{slug}:{part}")
+}
+
+fn node_key(node: &str) -> String {
+    format!("burner:node:{node}")
+}
+
+/// What one script published: the room's place in its order, and what happened.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    room: String,
+    epoch: String,
+    #[serde(default)]
+    rev: u64,
+    #[serde(default)]
+    seq: u64,
+    #[serde(default)]
+    at: i64,
+    /// The member the event is about (the author of a post).
+    #[serde(default)]
+    id: u64,
+    /// A join by a tab that already held its place (a reconnect on another connection).
+    #[serde(default)]
+    ghost: u8,
+    body: Body,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Body {
+    Joined {
+        token: u64,
+        member: WireMember,
+    },
+    Left {},
+    Posted(WirePost),
+    Typing {},
+    Created {
+        record: RoomRecord,
+    },
+    Closed {
+        reason: String,
+    },
+    /// A moderator's decision, taken on `node` already; the others apply it to their replica.
+    Moderated {
+        node: String,
+        decision: Decision,
+    },
+}
+
+/// What a moderator did to a room, as the other nodes redo it on their replicas.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decision {
+    Kick { member: u64, reason: String },
+    ShadowMute { member: u64, muted: bool },
+    Delete { seq: u64 },
+    Lock { locked: bool },
+    SlowMode { seconds: u32 },
+}
+
+/// A member as the room's member hash keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct WireMember {
+    nickname: String,
+    session: String,
+    ip: IpAddr,
+    ip_hash: String,
+    joined_at: i64,
+    shadow_muted: bool,
+    node: String,
+    conn: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WirePost {
+    nickname: String,
+    text: String,
+    mentions: Vec<String>,
+    session: String,
+    author_hash: String,
+    shadow_muted: bool,
+    client_ref: Option<String>,
+}
+
+impl WireMember {
+    fn replica(self, id: u64) -> ReplicaMember {
+        ReplicaMember {
+            id,
+            nickname: self.nickname,
+            session: self.session.into(),
+            ip: self.ip,
+            ip_hash: self.ip_hash.into(),
+            joined_at: self.joined_at,
+            shadow_muted: self.shadow_muted,
+            node: self.node.into(),
+            conn_id: self.conn,
+        }
+    }
+}
+
+impl WirePost {
+    /// The post as Redis numbered it: `seq`, time and author id come with the envelope.
+    fn replica(self, seq: u64, at: i64, author_id: u64) -> ReplicaPost {
+        let post = self;
+        ReplicaPost {
+            message: ChatMessage {
+                seq,
+                at,
+                author: Member { id: author_id, nickname: post.nickname },
+                text: post.text,
+                mentions: post.mentions,
+            },
+            session: post.session.into(),
+            author_hash: post.author_hash.into(),
+            shadow_muted: post.shadow_muted,
+            client_ref: post.client_ref,
+        }
+    }
+}
+
+fn json(value: &impl Serialize) -> String {
+    // Plain data: serialising it cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A join whose `joined` event has not come back yet.
+struct Pending {
+    conn: ConnHandle,
+    resume: Option<app::protocol::Resume>,
+    seated: oneshot::Sender<u64>,
+}
+
+pub struct Rooms {
+    cluster: Arc<Cluster>,
+    scripts: Scripts,
+    pending: Mutex<HashMap<u64, Pending>>,
+}
+
+struct Scripts {
+    join: Script,
+    post: Script,
+    leave: Script,
+    create: Script,
+    remove: Script,
+    snapshot: Script,
+    delete: Script,
+}
+
+impl Rooms {
+    pub fn new(cluster: Arc<Cluster>) -> Self {
+        Self {
+            cluster,
+            scripts: Scripts {
+                join: Script::new(JOIN),
+                post: Script::new(POST),
+                leave: Script::new(LEAVE),
+                create: Script::new(CREATE),
+                remove: Script::new(REMOVE),
+                snapshot: Script::new(SNAPSHOT),
+                delete: Script::new(DELETE),
+            },
+            pending: Mutex::default(),
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        &self.cluster.node
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a place in a room, as Redis decides: limit and look-alike nicknames across every
+    /// node. Answered once the joiner is seated here (its `joined` event came back).
+    pub async fn join(
+        self: &Arc<Self>,
+        hub: &Hub,
+        slug: &str,
+        conn: &ConnHandle,
+        request: JoinRequest<'_>,
+    ) -> Result<Membership, Refusal> {
+        let room = hub.room(slug).ok_or_else(Refusal::room_not_found)?;
+        let name = rules::nickname(request.nickname).map_err(Refusal::nickname)?;
+        if !crate::hub::valid_session(request.session) {
+            return Err(Refusal::session_invalid());
+        }
+        let (locked, shadow_muted) = room.join_context(&request.ip_hash);
+        let member = WireMember {
+            nickname: name.display.clone(),
+            session: request.session.to_owned(),
+            ip: request.ip,
+            ip_hash: request.ip_hash.to_string(),
+            joined_at: crate::conn_log::now_ms(),
+            shadow_muted,
+            node: self.node().to_owned(),
+            conn: conn.id,
+        };
+        let token: u64 = rand::random();
+        let (seated, is_seated) = oneshot::channel();
+        self.pending().insert(token, Pending { conn: conn.clone(), resume: request.resume.cloned(), seated });
+        let record = json(&member);
+        let body = json(&Body::Joined { token, member });
+        let owner = format!("{}/{}", self.node(), conn.id);
+        let mut redis = self.cluster.commands.clone();
+        let mut invocation = self.scripts.join.prepare_invoke();
+        invocation
+            .key(room_key(slug, "state"))
+            .key(room_key(slug, "members"))
+            .key(room_key(slug, "owners"))
+            .key(room_key(slug, "nicks"))
+            .key(room_key(slug, "sessions"))
+            .key(MEMBER_IDS_KEY)
+            .arg(super::new_epoch())
+            .arg(room.limit)
+            .arg(&name.key)
+            .arg(&name.shape)
+            .arg(request.session)
+            .arg(&owner)
+            .arg(&record)
+            .arg(&body)
+            .arg(u8::from(locked))
+            .arg(ROOMS_CHANNEL)
+            .arg(slug);
+        let answer: Result<Vec<String>, ClusterError> = self.cluster.call(invocation.invoke_async(&mut redis)).await;
+        let id = match answer.as_deref().map(|a| (a.first().map(String::as_str), a.get(1))) {
+            Ok((Some("ok"), Some(id))) => id.parse::<u64>().unwrap_or(0),
+            Ok((Some("full"), _)) => return self.refused(token, Refusal::room_full(room.limit)),
+            Ok((Some("taken"), _)) => return self.refused(token, Refusal::nickname_taken()),
+            Ok((Some("locked"), _)) => return self.refused(token, Refusal::room_locked()),
+            Ok((Some("closed"), _)) => return self.refused(token, Refusal::room_not_found()),
+            Ok(other) => {
+                tracing::error!(?other, "cluster: unexpected answer from the join script");
+                return self.refused(token, Refusal::unavailable());
+            }
+            // Perhaps decided, perhaps not: if the event comes after all, nobody waits for it
+            // and the place is given back (see `apply`).
+            Err(_) => return self.refused(token, Refusal::unavailable()),
+        };
+        match tokio::time::timeout(SEATING_TIMEOUT, is_seated).await {
+            Ok(Ok(_)) => Ok(Membership::new(room, id, conn.id, request.session.into())),
+            _ => {
+                self.pending().remove(&token);
+                self.leave(slug.into(), id, conn.id);
+                Err(Refusal::unavailable())
+            }
+        }
+    }
+
+    fn refused(&self, token: u64, refusal: Refusal) -> Result<Membership, Refusal> {
+        self.pending().remove(&token);
+        Err(refusal)
+    }
+
+    /// Posts a message the posting policy admitted, numbered by Redis.
+    pub async fn post(
+        &self,
+        membership: &Membership,
+        text: String,
+        client_ref: Option<String>,
+    ) -> Result<crate::hub::Accepted, Refusal> {
+        let room = &membership.room;
+        let context = room.post_context(membership.member_id, &text).ok_or_else(Refusal::not_joined)?;
+        let at = crate::conn_log::now_ms();
+        let body = json(&Body::Posted(WirePost {
+            nickname: context.author.nickname,
+            text,
+            mentions: context.mentions,
+            session: context.session.to_string(),
+            author_hash: context.author_hash.to_string(),
+            shadow_muted: context.shadow_muted,
+            client_ref,
+        }));
+        let slug = &*room.slug;
+        let mut redis = self.cluster.commands.clone();
+        let mut invocation = self.scripts.post.prepare_invoke();
+        invocation
+            .key(room_key(slug, "state"))
+            .key(room_key(slug, "owners"))
+            .key(room_key(slug, "history"))
+            .key(room_key(slug, "last_posts"))
+            .arg(membership.member_id)
+            .arg(format!("{}/{}", self.node(), membership.conn_id()))
+            .arg(&*context.session)
+            .arg(u64::from(context.slow_mode_secs) * 1000)
+            .arg(at)
+            .arg(&body)
+            .arg(rules::HISTORY_LEN)
+            .arg(ROOMS_CHANNEL)
+            .arg(slug);
+        let answer: Vec<String> =
+            self.cluster.call(invocation.invoke_async(&mut redis)).await.map_err(|_| Refusal::unavailable())?;
+        match (answer.first().map(String::as_str), answer.get(1).and_then(|n| n.parse::<u64>().ok())) {
+            (Some("ok"), Some(seq)) => Ok(crate::hub::Accepted { seq, at }),
+            (Some("gone"), _) => Err(Refusal::not_joined()),
+            (Some("slow"), Some(wait_ms)) => {
+                Err(Refusal::slow_mode(Duration::from_millis(wait_ms), u64::from(context.slow_mode_secs)))
+            }
+            other => {
+                tracing::error!(?other, "cluster: unexpected answer from the post script");
+                Err(Refusal::unavailable())
+            }
+        }
+    }
+
+    /// Gives a place back (in the background: a socket's end never waits for Redis). Only the
+    /// connection that holds the place can give it back.
+    pub fn leave(self: &Arc<Self>, slug: Arc<str>, member_id: u64, conn_id: u64) {
+        let rooms = self.clone();
+        let owner = format!("{}/{conn_id}", self.node());
+        tokio::spawn(async move { rooms.give_back(&slug, member_id, &owner).await });
+    }
+
+    /// Runs the leave script; `owner` empty: whoever holds the place (a dead node's member).
+    async fn give_back(&self, slug: &str, member_id: u64, owner: &str) -> bool {
+        let mut redis = self.cluster.commands.clone();
+        let mut invocation = self.scripts.leave.prepare_invoke();
+        invocation
+            .key(room_key(slug, "state"))
+            .key(room_key(slug, "members"))
+            .key(room_key(slug, "owners"))
+            .key(room_key(slug, "nicks"))
+            .key(room_key(slug, "sessions"))
+            .arg(member_id)
+            .arg(owner)
+            .arg(ROOMS_CHANNEL)
+            .arg(slug);
+        match self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
+            Ok(left) => left == 1,
+            Err(error) => {
+                // The place stays until the sweep of dead places (this node's heartbeat goes on,
+                // so it will be given back when this connection's absence is noticed on resync).
+                tracing::warn!(%error, room = slug, member_id, "cluster: cannot give a place back now");
+                false
+            }
+        }
+    }
+
+    /// Tells the room's members on every node that this member is writing.
+    pub fn typing(self: &Arc<Self>, room: &crate::hub::Room, member_id: u64) {
+        let payload = format!(
+            r#"{{"room":"{}","epoch":"{}","id":{member_id},"body":{{"type":"typing"}}}}"#,
+            room.slug,
+            room.epoch()
+        );
+        let cluster = self.cluster.clone();
+        tokio::spawn(async move {
+            let mut redis = cluster.commands.clone();
+            let _ = cluster.call(redis.publish::<_, _, ()>(ROOMS_CHANNEL, payload)).await;
+        });
+    }
+
+    /// Makes a room this node created exist on every node; refused if a look-alike name was
+    /// taken on another node first.
+    pub async fn create(&self, record: &RoomRecord, name_key: &str) -> Result<(), Refusal> {
+        let body = json(&Body::Created { record: record.clone() });
+        let mut redis = self.cluster.commands.clone();
+        let mut invocation = self.scripts.create.prepare_invoke();
+        invocation
+            .key(ROOM_NAMES_KEY)
+            .key(ROOMS_KEY)
+            .key(room_key(&record.slug, "state"))
+            .arg(name_key)
+            .arg(&record.slug)
+            .arg(json(record))
+            .arg(super::new_epoch())
+            .arg(&body)
+            .arg(ROOMS_CHANNEL);
+        match self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(Refusal::room_name_taken()),
+            Err(_) => Err(Refusal::unavailable()),
+        }
+    }
+
+    /// Removes a room everywhere: `force` for a moderator's close; otherwise only if nobody is
+    /// in it on any node (expiry: whichever node gets there first does it, once). True if this
+    /// call removed it.
+    pub async fn remove(&self, slug: &str, name_key: &str, reason: &str, force: bool) -> bool {
+        let body = json(&Body::Closed { reason: reason.to_owned() });
+        let mut redis = self.cluster.commands.clone();
+        let mut invocation = self.scripts.remove.prepare_invoke();
+        for part in ["state", "members", "owners", "nicks", "sessions", "history", "last_posts"] {
+            invocation.key(room_key(slug, part));
+        }
+        invocation
+            .key(ROOM_NAMES_KEY)
+            .key(ROOMS_KEY)
+            .arg(slug)
+            .arg(name_key)
+            .arg(u8::from(force))
+            .arg(&body)
+            .arg(ROOMS_CHANNEL);
+        match self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
+            Ok(removed) => removed == 1,
+            Err(error) => {
+                tracing::warn!(%error, room = slug, "cluster: cannot remove a room now; trying again later");
+                false
+            }
+        }
+    }
+
+    /// Tells the other nodes what a moderator did here (already done on this node's replica).
+    /// A deleted message also leaves the history Redis keeps, so no node brings it back.
+    pub async fn moderated(&self, slug: &str, decision: Decision) {
+        let mut redis = self.cluster.commands.clone();
+        if let Decision::Delete { seq } = decision {
+            let mut invocation = self.scripts.delete.prepare_invoke();
+            invocation.key(room_key(slug, "history")).arg(seq);
+            if let Err(error) = self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
+                tracing::error!(%error, room = slug, seq, "cluster: cannot delete a message from the shared history");
+            }
+        }
+        let body = json(&Body::Moderated { node: self.node().to_owned(), decision });
+        let payload = format!(r#"{{"room":"{slug}","epoch":"","body":{body}}}"#);
+        if let Err(error) = self.cluster.call(redis.publish::<_, _, ()>(ROOMS_CHANNEL, payload)).await {
+            tracing::error!(%error, room = slug, "cluster: cannot tell the other nodes of a moderator's decision");
+        }
+    }
+
+    /// Applies one event from the rooms channel to this node's replica.
+    pub fn apply(self: &Arc<Self>, hub: &Hub, payload: &[u8]) {
+        let envelope: Envelope = match serde_json::from_slice(payload) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                return tracing::warn!(%error, bytes = payload.len(), "cluster: unreadable room event ignored");
+            }
+        };
+        let Envelope { ref room, ref epoch, rev, id, ghost, .. } = envelope;
+        match envelope.body {
+            Body::Created { record } => hub.restore(vec![record]),
+            Body::Closed { reason } => {
+                hub.remove_replica(room, &reason);
+            }
+            Body::Joined { token, member } => {
+                let Some(replica) = hub.room(room) else { return };
+                let here = *member.node == *self.cluster.node;
+                let conn_id = member.conn;
+                let pending = if here { self.pending().remove(&token) } else { None };
+                let joiner =
+                    pending.as_ref().map(|p| crate::hub::Joiner { conn: p.conn.clone(), resume: p.resume.clone() });
+                let applied = replica.apply_joined(epoch, rev, member.replica(id), ghost == 1, joiner);
+                match pending {
+                    Some(pending) if applied => {
+                        let _ = pending.seated.send(id);
+                    }
+                    // Decided after its joiner gave up waiting (Redis slow): the place goes back.
+                    None if here && applied => self.leave(replica.slug.clone(), id, conn_id),
+                    _ => {}
+                }
+            }
+            Body::Left {} => {
+                if let Some(replica) = hub.room(room) {
+                    replica.apply_left(epoch, rev, id);
+                }
+            }
+            Body::Posted(post) => {
+                if let Some(replica) = hub.room(room) {
+                    replica.apply_posted(epoch, rev, post.replica(envelope.seq, envelope.at, id));
+                }
+            }
+            Body::Typing {} => {
+                if let Some(replica) = hub.room(room) {
+                    replica.apply_typing(id);
+                }
+            }
+            Body::Moderated { node, decision } if *node != *self.cluster.node => {
+                let Some(replica) = hub.room(room) else { return };
+                match decision {
+                    Decision::Kick { member, reason } => {
+                        replica.kick(member, &reason);
+                    }
+                    Decision::ShadowMute { member, muted } => {
+                        replica.shadow_mute(member, muted);
+                    }
+                    Decision::Delete { seq } => {
+                        replica.delete_message(seq);
+                    }
+                    Decision::Lock { locked } => {
+                        replica.update_settings(|s| s.locked = locked);
+                    }
+                    Decision::SlowMode { seconds } => {
+                        replica.update_settings(|s| s.slow_mode_secs = seconds);
+                    }
+                }
+            }
+            Body::Moderated { .. } => {}
+        }
+    }
+
+    /// Reads every room anew from Redis (after (re)subscribing: what was published meanwhile
+    /// is lost): rooms created elsewhere appear, each replica takes Redis's roster and history.
+    pub(crate) async fn resync(&self, hub: &Hub) -> Result<(), ClusterError> {
+        let mut redis = self.cluster.commands.clone();
+        let records: HashMap<String, String> = self.cluster.call(redis.hgetall(ROOMS_KEY)).await?;
+        let records: Vec<RoomRecord> = records.values().filter_map(|r| serde_json::from_str(r).ok()).collect();
+        let known: Vec<String> = records.iter().map(|r| r.slug.clone()).collect();
+        hub.restore(records);
+        // Rooms Redis forgot (it restarted empty) are made known again, by every node that has
+        // them; the first one wins, as at creation.
+        for slug in hub.slugs() {
+            if let Some(room) = hub.room(&slug).filter(|r| !r.permanent && !known.contains(&r.slug.to_string())) {
+                let _ = self.create(&room.record(), room.name_key()).await;
+            }
+        }
+        for slug in hub.slugs() {
+            let mut invocation = self.scripts.snapshot.prepare_invoke();
+            invocation
+                .key(room_key(&slug, "state"))
+                .key(room_key(&slug, "members"))
+                .key(room_key(&slug, "history"))
+                .arg(super::new_epoch());
+            let (epoch, rev, seq, members, history): (String, u64, u64, Vec<String>, Vec<String>) =
+                self.cluster.call(invocation.invoke_async(&mut redis)).await?;
+            let members = members
+                .chunks(2)
+                .filter_map(|pair| {
+                    let id = pair.first()?.parse().ok()?;
+                    let member: WireMember = serde_json::from_str(pair.get(1)?).ok()?;
+                    Some(member.replica(id))
+                })
+                .collect();
+            let history = history
+                .iter()
+                .filter_map(|entry| {
+                    let envelope: Envelope = serde_json::from_str(entry).ok()?;
+                    let Body::Posted(post) = envelope.body else { return None };
+                    Some(post.replica(envelope.seq, envelope.at, envelope.id))
+                })
+                .collect();
+            if let Some(room) = hub.room(&slug) {
+                room.apply_snapshot(Snapshot { epoch, rev, seq, members, history }, self.node());
+            }
+        }
+        Ok(())
+    }
+
+    /// Renews this node's heartbeat, and gives back the places of members whose node's
+    /// heartbeat lapsed (a node killed, or cut off from Redis for longer than `NODE_TTL`).
+    pub(crate) async fn heartbeat(&self, hub: &Hub) -> Result<(), ClusterError> {
+        let mut redis = self.cluster.commands.clone();
+        let ttl = u64::try_from(NODE_TTL.as_millis()).unwrap_or(u64::MAX);
+        self.cluster.call(redis.pset_ex::<_, _, ()>(node_key(self.node()), 1, ttl)).await?;
+        let mut alive: HashMap<Arc<str>, bool> = HashMap::new();
+        for slug in hub.slugs() {
+            let Some(room) = hub.room(&slug) else { continue };
+            for node in room.nodes() {
+                if *node == *self.cluster.node {
+                    continue;
+                }
+                let is_alive = match alive.get(&node) {
+                    Some(known) => *known,
+                    None => {
+                        let known: bool = self.cluster.call(redis.exists(node_key(&node))).await?;
+                        alive.insert(node.clone(), known);
+                        known
+                    }
+                };
+                if !is_alive {
+                    for member_id in room.members_on(&node) {
+                        if self.give_back(&slug, member_id, "").await {
+                            tracing::info!(room = %slug, member_id, node = %node, "cluster: a dead node's member left");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// KEYS: state, members, owners, nicks, sessions, member ids.
+/// ARGV: new epoch, limit, name key, name shape, session, owner, member record, event body,
+/// locked, channel, slug. A tab that holds a look-alike place already takes it back (a ghost).
+const JOIN: &str = r#"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0, 'rev', 0)
+end
+local holder = redis.call('HGET', KEYS[4], ARGV[3]) or redis.call('HGET', KEYS[4], ARGV[4])
+local id
+local ghost = 0
+if holder then
+  if redis.call('HGET', KEYS[5], holder) ~= ARGV[5] then return {'taken'} end
+  id = holder
+  ghost = 1
+else
+  if ARGV[9] == '1' then return {'locked'} end
+  if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[2]) then return {'full'} end
+  id = tostring(redis.call('INCR', KEYS[6]))
+  redis.call('HSET', KEYS[4], ARGV[3], id)
+  redis.call('HSET', KEYS[4], ARGV[4], id)
+  redis.call('HSET', KEYS[5], id, ARGV[5])
+end
+redis.call('HSET', KEYS[2], id, ARGV[7])
+redis.call('HSET', KEYS[3], id, ARGV[6])
+local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+local seq = redis.call('HGET', KEYS[1], 'seq')
+redis.call('PUBLISH', ARGV[10], '{"room":"' .. ARGV[11] .. '","epoch":"' .. epoch .. '","rev":' .. rev ..
+  ',"seq":' .. seq .. ',"id":' .. id .. ',"ghost":' .. ghost .. ',"body":' .. ARGV[8] .. '}')
+return {'ok', id}
+"#;
+
+/// KEYS: state, owners, history, last posts. ARGV: member id, owner, session, slow mode (ms),
+/// now (ms), event body, history length, channel, slug.
+const POST: &str = r#"
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'gone'} end
+local now = tonumber(ARGV[5])
+local slow = tonumber(ARGV[4])
+if slow > 0 then
+  local last = redis.call('HGET', KEYS[4], ARGV[3])
+  if last and now - tonumber(last) < slow then return {'slow', tostring(slow - (now - tonumber(last)))} end
+end
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[5])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+local event = '{"room":"' .. ARGV[9] .. '","epoch":"' .. epoch .. '","rev":' .. rev .. ',"seq":' .. seq ..
+  ',"at":' .. ARGV[5] .. ',"id":' .. ARGV[1] .. ',"body":' .. ARGV[6] .. '}'
+redis.call('RPUSH', KEYS[3], event)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[7]), -1)
+redis.call('PUBLISH', ARGV[8], event)
+return {'ok', tostring(seq)}
+"#;
+
+/// KEYS: state, members, owners, nicks, sessions. ARGV: member id, owner ('' = whoever),
+/// channel, slug. Gives the place back once: 1 if it did.
+const LEAVE: &str = r#"
+local owner = redis.call('HGET', KEYS[3], ARGV[1])
+if not owner or (ARGV[2] ~= '' and owner ~= ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+local nicks = redis.call('HGETALL', KEYS[4])
+for i = 1, #nicks, 2 do
+  if nicks[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[4], nicks[i]) end
+end
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
+local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+local seq = redis.call('HGET', KEYS[1], 'seq') or 0
+redis.call('PUBLISH', ARGV[3], '{"room":"' .. ARGV[4] .. '","epoch":"' .. epoch .. '","rev":' .. rev ..
+  ',"seq":' .. seq .. ',"id":' .. ARGV[1] .. ',"body":{"type":"left"}}')
+return 1
+"#;
+
+/// KEYS: room names, rooms, state. ARGV: name key, slug, record, new epoch, event body, channel.
+const CREATE: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[3], 'epoch', ARGV[4], 'seq', 0, 'rev', 0)
+redis.call('PUBLISH', ARGV[6], '{"room":"' .. ARGV[2] .. '","epoch":"' .. ARGV[4] .. '","body":' .. ARGV[5] .. '}')
+return 1
+"#;
+
+/// KEYS: the room's seven keys (state first, members second), room names, rooms. ARGV: slug,
+/// name key, force, event body, channel. Once: 1 if this call removed the room.
+const REMOVE: &str = r#"
+if redis.call('HEXISTS', KEYS[9], ARGV[1]) == 0 then return 0 end
+if ARGV[3] ~= '1' and redis.call('HLEN', KEYS[2]) > 0 then return 0 end
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
+for i = 1, 7 do redis.call('DEL', KEYS[i]) end
+redis.call('HDEL', KEYS[8], ARGV[2])
+redis.call('HDEL', KEYS[9], ARGV[1])
+redis.call('PUBLISH', ARGV[5], '{"room":"' .. ARGV[1] .. '","epoch":"' .. epoch .. '","body":' .. ARGV[4] .. '}')
+return 1
+"#;
+
+/// KEYS: state, members, history. ARGV: a new epoch, for a room Redis has no state of (it was
+/// restarted empty): its history is gone, and clients resuming are told so.
+const SNAPSHOT: &str = r#"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0, 'rev', 0)
+end
+local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
+local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+return {epoch, rev, seq, redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[3], 0, -1)}
+"#;
+
+/// KEYS: history. ARGV: seq. Removes that message from the kept history.
+const DELETE: &str = r#"
+local marker = ',"seq":' .. ARGV[1] .. ','
+for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.find(entry, marker, 1, true) then
+    redis.call('LREM', KEYS[1], 1, entry)
+    return 1
+  end
+end
+return 0
+"#;

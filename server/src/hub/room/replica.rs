@@ -1,0 +1,310 @@
+//! A room as one node of a cluster keeps it: a replica that Redis's decisions are applied to,
+//! in the order Redis made them (`crate::cluster::rooms` decides and carries them). Each applied
+//! event changes the roster and history exactly as the one-process room would have, then ends
+//! in this node's [`LocalMembers`](super::LocalMembers) like any other event: the fan-out, the
+//! one-way rule and shadow mutes are the same code in both modes.
+//!
+//! Every event carries the room's `rev` (one counter per room, taken by every script that
+//! changes it) and `epoch`: an event not newer than the replica's `rev` is one a snapshot
+//! already covered; a new epoch means Redis lost the room's history, and the replica starts it
+//! anew (a resuming client is then told of the reset).
+
+use super::{Member, Receipt, Room, State, Stored};
+use crate::{
+    event::{AuthorTab, EventKind},
+    frame::Frame,
+    outbox::{CloseReason, ConnHandle},
+};
+use app::{
+    protocol::{self, ChatMessage, Resume, RoomSummary, ServerMsg, close},
+    rules,
+};
+use std::{net::IpAddr, sync::Arc, time::Instant};
+
+/// A member as Redis keeps it, with the node and connection that hold its place.
+#[derive(Clone, Debug)]
+pub struct ReplicaMember {
+    pub id: u64,
+    pub nickname: String,
+    pub session: Arc<str>,
+    pub ip: IpAddr,
+    pub ip_hash: Arc<str>,
+    pub joined_at: i64,
+    pub shadow_muted: bool,
+    pub node: Arc<str>,
+    pub conn_id: u64,
+}
+
+/// A posted message as Redis numbered it.
+#[derive(Clone, Debug)]
+pub struct ReplicaPost {
+    pub message: ChatMessage,
+    pub session: Arc<str>,
+    pub author_hash: Arc<str>,
+    pub shadow_muted: bool,
+    pub client_ref: Option<String>,
+}
+
+/// Everything Redis holds of a room, read at once (`rev` says as of which event).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub epoch: String,
+    pub rev: u64,
+    pub seq: u64,
+    pub members: Vec<ReplicaMember>,
+    pub history: Vec<ReplicaPost>,
+}
+
+/// The connection that asked to join, on the node applying its `joined` event.
+pub struct Joiner {
+    pub conn: ConnHandle,
+    pub resume: Option<Resume>,
+}
+
+impl ReplicaMember {
+    fn into_member(self) -> Option<Member> {
+        // The nickname passed the rules when it joined; only a foreign writer could fail this.
+        let name = rules::nickname(&self.nickname).ok()?;
+        Some(Member {
+            id: self.id,
+            name,
+            session: self.session,
+            conn_id: self.conn_id,
+            node: Some(self.node),
+            ip: self.ip,
+            ip_hash: self.ip_hash,
+            joined_at: self.joined_at,
+            sent: 0,
+            shadow_muted: self.shadow_muted,
+        })
+    }
+}
+
+impl Room {
+    /// Takes the event if it is newer than what the replica holds; starts the history anew if
+    /// Redis's epoch is not the replica's.
+    fn accept(&self, state: &mut State, epoch: &str, rev: u64) -> bool {
+        if *state.epoch != *epoch {
+            state.epoch = epoch.into();
+            state.history.clear();
+            state.receipts.clear();
+            state.next_seq = 1;
+            state.rev = 0;
+        }
+        if rev != 0 && rev <= state.rev {
+            return false;
+        }
+        state.rev = state.rev.max(rev);
+        true
+    }
+
+    /// Someone took a place (or a tab took its own place back: `ghost`). On the joiner's node,
+    /// `joiner` is its connection: it gets the room as of this event, then everything after.
+    /// False if the event was not newer than the replica (a snapshot covered it).
+    pub(crate) fn apply_joined(
+        &self,
+        epoch: &str,
+        rev: u64,
+        joined: ReplicaMember,
+        ghost: bool,
+        joiner: Option<Joiner>,
+    ) -> bool {
+        let mut state = self.lock();
+        if !self.accept(&mut state, epoch, rev) {
+            return false;
+        }
+        let (id, session, conn_id) = (joined.id, joined.session.clone(), joined.conn_id);
+        let Some(member) = joined.into_member() else { return false };
+        let you = member.public();
+        let existing = state.members.iter().position(|m| m.id == id);
+        match existing {
+            Some(at) => {
+                let held = &mut state.members[at];
+                held.conn_id = conn_id;
+                held.node = member.node.clone();
+            }
+            None => state.members.push(member),
+        }
+        // The place's previous connection, if it was here, is replaced (or let go).
+        match joiner {
+            Some(Joiner { conn, resume }) => {
+                if let Some(old) = self.local.replace(id, session.clone(), conn.clone())
+                    && old.id != conn.id
+                {
+                    old.close(CloseReason::fixed(close::REPLACED, "joined again from another connection"));
+                }
+                let (continuity, history) = self.history_for(&state, &session, resume.as_ref());
+                let count = state.members.len() as u32;
+                conn.offer(Frame::encode(&ServerMsg::Joined {
+                    room: RoomSummary { members: count, ..self.summary() },
+                    settings: state.settings.clone(),
+                    you: you.clone(),
+                    members: state.members.iter().map(Member::public).collect(),
+                    epoch: state.epoch.to_string(),
+                    continuity,
+                    history,
+                }));
+            }
+            None if ghost => {
+                if let Some(old) = self.local.take(id) {
+                    old.close(CloseReason::fixed(close::REPLACED, "joined again from another connection"));
+                }
+            }
+            None => {}
+        }
+        if !ghost || existing.is_none() {
+            let count = state.members.len() as u32;
+            let event = self.event(&state, state.next_seq - 1, EventKind::Joined { member: you, count });
+            self.local.deliver(&event);
+        }
+        self.note_count(&mut state);
+        true
+    }
+
+    /// A member left (by itself, or because its node is gone).
+    pub(crate) fn apply_left(&self, epoch: &str, rev: u64, member_id: u64) {
+        let mut state = self.lock();
+        if !self.accept(&mut state, epoch, rev) {
+            return;
+        }
+        let Some(at) = state.members.iter().position(|m| m.id == member_id) else { return };
+        let gone = state.members.remove(at);
+        let count = state.members.len() as u32;
+        let event = self.event(&state, state.next_seq - 1, EventKind::Left { member: gone.public(), count });
+        self.local.deliver(&event);
+        self.note_count(&mut state);
+    }
+
+    /// A message Redis numbered: into the history, the receipts, and to this node's members.
+    pub(crate) fn apply_posted(&self, epoch: &str, rev: u64, post: ReplicaPost) {
+        let mut state = self.lock();
+        if !self.accept(&mut state, epoch, rev) {
+            return;
+        }
+        let ReplicaPost { message, session, author_hash, shadow_muted, client_ref } = post;
+        let seq = message.seq;
+        state.next_seq = state.next_seq.max(seq + 1);
+        state.last_posts.insert(session.clone(), Instant::now());
+        if let Some(author) = state.members.iter_mut().find(|m| m.id == message.author.id) {
+            author.sent = author.sent.saturating_add(1);
+        }
+        if let Some(client_ref) = client_ref {
+            if state.receipts.len() == super::RECEIPTS_KEPT {
+                state.receipts.pop_front();
+            }
+            let accepted = super::Accepted { seq, at: message.at };
+            state.receipts.push_back(Receipt { session: session.clone(), client_ref: client_ref.into(), accepted });
+        }
+        let event = self.event(
+            &state,
+            seq,
+            EventKind::Posted {
+                message: message.clone(),
+                author: AuthorTab { session: session.clone(), shadow_muted },
+            },
+        );
+        self.local.deliver(&event);
+        if state.history.len() == rules::HISTORY_LEN {
+            state.history.pop_front();
+        }
+        state.history.push_back(Stored { message, session, author_hash, shadow_muted });
+        self.note_count(&mut state);
+    }
+
+    /// Someone is writing (never stored, never numbered: no `rev`).
+    pub(crate) fn apply_typing(&self, member_id: u64) {
+        let state = self.lock();
+        let Some(typist) = state.members.iter().find(|m| m.id == member_id) else { return };
+        let author = AuthorTab { session: typist.session.clone(), shadow_muted: typist.shadow_muted };
+        let event = self.event(&state, state.next_seq - 1, EventKind::Typing { member: typist.public(), author });
+        self.local.deliver(&event);
+    }
+
+    /// Replaces the replica with what Redis holds (after (re)subscribing). This node's
+    /// connections whose places Redis no longer has (swept while this node could not renew its
+    /// heartbeat) are closed with a reconnect code, so their tabs join again.
+    pub(crate) fn apply_snapshot(&self, snapshot: Snapshot, node: &str) {
+        let mut state = self.lock();
+        if *state.epoch != *snapshot.epoch {
+            state.epoch = snapshot.epoch.as_str().into();
+            state.receipts.clear();
+        }
+        state.rev = snapshot.rev;
+        state.next_seq = snapshot.seq + 1;
+        let mine: Vec<(u64, u64)> =
+            snapshot.members.iter().filter(|m| *m.node == *node).map(|m| (m.id, m.conn_id)).collect();
+        state.members = snapshot.members.into_iter().filter_map(ReplicaMember::into_member).collect();
+        state.history = snapshot
+            .history
+            .into_iter()
+            .map(|p| Stored {
+                message: p.message,
+                session: p.session,
+                author_hash: p.author_hash,
+                shadow_muted: p.shadow_muted,
+            })
+            .collect();
+        for conn in self.local.retain_places(|id, conn_id| mine.contains(&(id, conn_id))) {
+            conn.close(CloseReason::fixed(
+                close::HEARTBEAT_TIMEOUT,
+                "the room lost this connection's place; rejoining",
+            ));
+        }
+        self.note_count(&mut state);
+    }
+
+    /// The members whose places are held by connections on `node`.
+    pub(crate) fn members_on(&self, node: &str) -> Vec<u64> {
+        self.lock().members.iter().filter(|m| m.node.as_deref() == Some(node)).map(|m| m.id).collect()
+    }
+
+    /// The nodes holding places here, this one aside.
+    pub(crate) fn nodes(&self) -> Vec<Arc<str>> {
+        let mut nodes: Vec<Arc<str>> = self.lock().members.iter().filter_map(|m| m.node.clone()).collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
+    /// What a post needs from the replica: the author's tab, its address hash and shadow mute,
+    /// the slow mode in force, and whom the text mentions.
+    pub(crate) fn post_context(&self, member_id: u64, text: &str) -> Option<PostContext> {
+        let state = self.lock();
+        let author = state.members.iter().find(|m| m.id == member_id)?;
+        let mentions = if text.contains('@') {
+            let others = state.members.iter().filter(|m| m.id != member_id).map(|m| &m.name);
+            rules::mentions(text, others).into_iter().map(|name| name.display.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        Some(PostContext {
+            author: author.public(),
+            session: author.session.clone(),
+            author_hash: author.ip_hash.clone(),
+            shadow_muted: author.shadow_muted,
+            slow_mode_secs: state.settings.slow_mode_secs,
+            mentions,
+        })
+    }
+
+    /// Whether the room takes new members (a moderator's lock), and whether this address is
+    /// shadow-muted here.
+    pub(crate) fn join_context(&self, ip_hash: &str) -> (bool, bool) {
+        let state = self.lock();
+        (state.settings.locked, state.muted_addresses.contains(ip_hash))
+    }
+
+    /// The room's epoch as this replica knows it.
+    pub(crate) fn epoch(&self) -> Arc<str> {
+        self.lock().epoch.clone()
+    }
+}
+
+pub struct PostContext {
+    pub author: protocol::Member,
+    pub session: Arc<str>,
+    pub author_hash: Arc<str>,
+    pub shadow_muted: bool,
+    pub slow_mode_secs: u32,
+    pub mentions: Vec<String>,
+}

@@ -1,0 +1,73 @@
+//! `join` and `send_message` in cluster mode: the same admission as in one process (the
+//! posting policy, then the room), but the room's decision is Redis's (`crate::cluster::rooms`),
+//! so the answer waits for it — never longer than the cluster's call deadline, after which the
+//! request is refused with the retryable `unavailable` and nothing was done.
+
+use crate::{
+    error::Refusal,
+    hub::JoinRequest,
+    policy::{Admission, Denied},
+    ws::session::{Flow, Session},
+};
+use app::protocol::{ErrorCode, Resume, ServerMsg};
+use tokio::time::Instant;
+
+pub(super) async fn join(session: &mut Session, room: &str, nickname: &str, tab: &str, resume: Option<Resume>) -> Flow {
+    let Some(rooms) = session.hub.cluster().cloned() else { return Flow::Continue };
+    if session.membership.is_some() {
+        return session.refuse_and_strike(&Refusal::already_joined(), None);
+    }
+    if let Err(refusal) = session.policy.join(&session.sender) {
+        session.refuse(&refusal, None);
+        return Flow::Continue;
+    }
+    let request = JoinRequest {
+        nickname,
+        session: tab,
+        resume: resume.as_ref(),
+        ip: session.visitor.ip,
+        ip_hash: session.visitor.ip_hash.clone(),
+    };
+    match rooms.join(&session.hub, room, &session.handle, request).await {
+        Ok(membership) => {
+            session.moderation.log.joined(session.handle.id, &membership.room.slug, nickname);
+            session.membership = Some(membership);
+        }
+        Err(refusal) => session.refuse(&refusal, None),
+    }
+    Flow::Continue
+}
+
+pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<String>) -> Flow {
+    let Some(rooms) = session.hub.cluster().cloned() else { return Flow::Continue };
+    let Some(membership) = &session.membership else {
+        return session.refuse_and_strike(&Refusal::not_joined(), client_ref);
+    };
+    let admitted = session.policy.admit(&mut session.sender, membership, text, client_ref.as_deref(), Instant::now());
+    let result = match admitted {
+        Ok(Admission::Resent(accepted)) => Ok(accepted),
+        Ok(Admission::New(admitted)) => {
+            let fingerprint = admitted.fingerprint;
+            let posted = rooms.post(membership, admitted.text, client_ref.clone()).await;
+            if posted.is_ok() {
+                session.policy.posted(&session.sender, fingerprint);
+            }
+            posted.map_err(Denied::Refused)
+        }
+        Err(denied) => Err(denied),
+    };
+    match result {
+        Ok(accepted) => {
+            session.last_typing = None;
+            session.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at });
+        }
+        Err(Denied::Refused(refusal)) => {
+            if refusal.code() == ErrorCode::NotJoined {
+                session.membership = None;
+            }
+            session.refuse(&refusal, client_ref);
+        }
+        Err(Denied::Disconnect(reason)) => return Flow::Close(reason),
+    }
+    Flow::Continue
+}

@@ -1,0 +1,251 @@
+//! Rooms shared by several nodes through one real `redis-server` (and one Postgres): one room
+//! everywhere, one order of messages with one set of numbers, one member list, exact limits
+//! under a join storm spread over three nodes, one-way rooms across nodes, resuming on another
+//! node, and a killed node's members leaving.
+
+use crate::{
+    faults::spawn_binary_with,
+    services::{Postgres, Redis},
+    support::{Client, TestServer, config, eventually, run, session_for},
+};
+use app::protocol::{Continuity, ErrorCode, LOBBY_SLUG, Resume, RoomSummary, ServerMsg, close};
+use std::{collections::HashSet, time::Duration};
+
+async fn node(name: &str, database: &str, redis: &Redis) -> TestServer {
+    let mut config = config();
+    config.database_url = Some(database.to_owned());
+    config.redis_url = Some(redis.url());
+    config.node_id = Some(name.to_owned());
+    let server = TestServer::with(config).await;
+    eventually(Duration::from_secs(10), "the node starts", || async { server.health().await["status"] == "ok" }).await;
+    server
+}
+
+async fn three_nodes() -> (Redis, [TestServer; 3]) {
+    let (database, redis) = (Postgres::shared().database().await, Redis::start());
+    let a = node("a", &database, &redis).await;
+    let b = node("b", &database, &redis).await;
+    let c = node("c", &database, &redis).await;
+    (redis, [a, b, c])
+}
+
+/// The directory as a node lists it.
+async fn listed(server: &TestServer) -> Vec<RoomSummary> {
+    let response = server.http("GET", "/api/rooms", None).await;
+    serde_json::from_str(&response.body).expect("rooms JSON")
+}
+
+/// Waits until every node lists `slug` with `members` in it.
+async fn everywhere_with(nodes: &[TestServer], slug: &str, members: u32) {
+    for server in nodes {
+        eventually(Duration::from_secs(2), &format!("{slug} lists {members} members on every node"), || async {
+            listed(server).await.iter().any(|r| r.slug == slug && r.members == members)
+        })
+        .await;
+    }
+}
+
+/// The texts and numbers of the next `n` messages a client receives.
+async fn messages(client: &mut Client, n: usize) -> Vec<(u64, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        if let ServerMsg::MessagePosted { message } =
+            client.recv_until(|m| matches!(m, ServerMsg::MessagePosted { .. })).await
+        {
+            seen.push((message.seq, message.text));
+        }
+    }
+    seen
+}
+
+/// A room made on A exists on B and C with the same settings; members on all three see one
+/// member list and each other's joins once; messages from every node arrive everywhere in one
+/// order with the same numbers; a later joiner on C gets the history; a member who drops on B
+/// resumes on C exactly after its last number.
+#[test]
+fn one_room_one_order_one_member_list_on_every_node() {
+    run(async {
+        let (_redis, nodes) = three_nodes().await;
+        let [a, b, c] = &nodes;
+        let room = a.create_room("Everywhere", 10, false).await;
+        everywhere_with(&nodes, &room.slug, 0).await;
+        let (mut ann, _) = a.member(&room.slug, "ann").await;
+        let (mut bob, _) = b.member(&room.slug, "bob").await;
+        let (mut cat, joined) = c.member(&room.slug, "cat").await;
+        let names: HashSet<String> = joined.members.iter().map(|m| m.nickname.clone()).collect();
+        assert_eq!(names, HashSet::from(["ann".into(), "bob".into(), "cat".into()]), "one member list");
+        // A reader on each node, who only listens.
+        let (mut read_a, _) = a.member(&room.slug, "read-a").await;
+        let (mut read_b, _) = b.member(&room.slug, "read-b").await;
+        let (mut read_c, _) = c.member(&room.slug, "read-c").await;
+        // ann hears of everyone else once each, whatever node they joined through.
+        for expected in ["bob", "cat", "read-a", "read-b", "read-c"] {
+            let ServerMsg::MemberJoined { member, .. } =
+                ann.recv_until(|m| matches!(m, ServerMsg::MemberJoined { .. })).await
+            else {
+                unreachable!()
+            };
+            assert_eq!(member.nickname, expected);
+        }
+        everywhere_with(&nodes, &room.slug, 6).await;
+        // A look-alike nickname is taken cluster-wide.
+        let mut copycat = b.client().await;
+        let refused = copycat.join(&room.slug, "ANN", &session_for("copycat"), None).await.expect_err("taken");
+        assert_eq!(refused.code, ErrorCode::NicknameTaken);
+
+        // Messages from three nodes, one order: everyone receives the same sequence.
+        for round in 0..3 {
+            ann.say(&format!("ann {round}"), &format!("a{round}")).await.expect("posted on A");
+            bob.say(&format!("bob {round}"), &format!("b{round}")).await.expect("posted on B");
+            cat.say(&format!("cat {round}"), &format!("c{round}")).await.expect("posted on C");
+        }
+        let (seen_a, seen_b, seen_c) =
+            (messages(&mut read_a, 9).await, messages(&mut read_b, 9).await, messages(&mut read_c, 9).await);
+        assert_eq!(seen_a, seen_b);
+        assert_eq!(seen_b, seen_c);
+        assert_eq!(seen_a.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), (1..=9).collect::<Vec<_>>());
+
+        // A later joiner on C gets the history; bob drops on B and resumes on C.
+        let (_, late) = c.member(&room.slug, "dee").await;
+        assert_eq!(late.history.len(), 9);
+        let epoch = late.epoch.clone();
+        drop(bob);
+        ann.say("while bob was away", "a-away").await.expect("posted");
+        let mut back = c.client().await;
+        let resumed = back
+            .join(&room.slug, "bob", &session_for("bob"), Some(Resume { epoch, seq: 9 }))
+            .await
+            .expect("bob back, on C");
+        assert_eq!(resumed.continuity, Continuity::Resumed);
+        assert_eq!(resumed.history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["while bob was away"]);
+        assert_eq!(resumed.history[0].seq, 10);
+    });
+}
+
+/// A one-way room across nodes: the author on A gets the receipt and never the message (live,
+/// or in history when it comes back through B); readers on B and C get it.
+#[test]
+fn one_way_holds_across_nodes() {
+    run(async {
+        let (_redis, nodes) = three_nodes().await;
+        let [a, b, c] = &nodes;
+        let room = a.create_room("Confessions", 10, true).await;
+        everywhere_with(&nodes, &room.slug, 0).await;
+        let (mut author, _) = a.member(&room.slug, "author").await;
+        let (mut on_b, _) = b.member(&room.slug, "reader-b").await;
+        let (mut on_c, _) = c.member(&room.slug, "reader-c").await;
+        let (seq, _) = author.say("a secret", "s1").await.expect("receipt");
+        assert_eq!(messages(&mut on_b, 1).await, [(seq, "a secret".to_owned())]);
+        assert_eq!(messages(&mut on_c, 1).await, [(seq, "a secret".to_owned())]);
+        on_b.say("an answer", "r1").await.expect("posted");
+        assert_eq!(messages(&mut author, 1).await[0].1, "an answer", "the author sees others, not itself");
+        drop(author);
+        let mut again = b.client().await;
+        let joined = again.join(&room.slug, "author", &session_for("author"), None).await.expect("back on B");
+        assert_eq!(joined.history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["an answer"]);
+    });
+}
+
+/// 300 joins racing on three nodes for a room of 50: exactly 50 get in, every node counts 50.
+#[test]
+fn three_hundred_joins_on_three_nodes_seat_exactly_the_limit() {
+    run(async {
+        let (_redis, nodes) = three_nodes().await;
+        let room = nodes[0].create_room("Crowded", 50, false).await;
+        everywhere_with(&nodes, &room.slug, 0).await;
+        let mut clients = Vec::new();
+        for i in 0..300 {
+            clients.push(nodes[i % 3].client().await);
+        }
+        let joins = clients.into_iter().enumerate().map(|(i, mut client)| {
+            let slug = room.slug.clone();
+            tokio::spawn(async move {
+                let nickname = format!("racer{i}");
+                let result = client.join(&slug, &nickname, &session_for(&nickname), None).await;
+                (result.map(|_| ()).map_err(|refusal| refusal.code), client)
+            })
+        });
+        let results: Vec<_> =
+            futures_util::future::join_all(joins).await.into_iter().map(|r| r.expect("task")).collect();
+        let admitted = results.iter().filter(|(r, _)| r.is_ok()).count();
+        let full = results.iter().filter(|(r, _)| *r == Err(ErrorCode::RoomFull)).count();
+        assert_eq!((admitted, full), (50, 250), "exactly the limit, everyone else told it is full");
+        everywhere_with(&nodes, &room.slug, 50).await;
+    });
+}
+
+/// A node killed with SIGKILL: its members leave the room on the other nodes within 30 s, and
+/// the others see them go; the room goes on.
+#[test]
+fn a_killed_nodes_members_leave_everywhere() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let a = node("a", &database, &redis).await;
+        let data = tempfile::tempdir().expect("data dir");
+        let settings = [
+            ("BURNER_REDIS_URL", redis.url()),
+            ("BURNER_DATABASE_URL", database.clone()),
+            ("BURNER_NODE_ID", "doomed".to_owned()),
+        ];
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (mut child, doomed) = spawn_binary_with(data.path(), &settings, None).await;
+        let (mut watcher, _) = a.member(LOBBY_SLUG, "watcher").await;
+        let mut victim = doomed.client().await;
+        victim.join(LOBBY_SLUG, "victim", &session_for("victim"), None).await.expect("joined on the doomed node");
+        watcher
+            .recv_until(|m| matches!(m, ServerMsg::MemberJoined { member, .. } if member.nickname == "victim"))
+            .await;
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        let started = tokio::time::Instant::now();
+        eventually(Duration::from_secs(30), "the killed node's member leaves the count", || async {
+            listed(&a).await.iter().any(|r| r.slug == LOBBY_SLUG && r.members == 1)
+        })
+        .await;
+        eprintln!("a killed node's member left after {:?}", started.elapsed());
+        let left = watcher
+            .recv_until(|m| matches!(m, ServerMsg::MemberLeft { member, .. } if member.nickname == "victim"))
+            .await;
+        assert!(matches!(left, ServerMsg::MemberLeft { count: 1, .. }), "{left:?}");
+        watcher.say("still here", "w1").await.expect("the room goes on");
+    });
+}
+
+/// Redis restarted empty: the rooms come back (every node tells Redis of the rooms it has), the
+/// members are asked to rejoin (a reconnect close code), and a member resuming learns that the
+/// history is gone (a new epoch: `reset`), never a silently wrong history. The room goes on.
+#[test]
+fn redis_restarted_empty_the_rooms_come_back_with_a_new_epoch() {
+    run(async {
+        let (database, mut redis) = (Postgres::shared().database().await, Redis::start());
+        let nodes = [node("a", &database, &redis).await, node("b", &database, &redis).await];
+        let room = nodes[0].create_room("Survivors", 10, false).await;
+        everywhere_with(&nodes, &room.slug, 0).await;
+        let (mut member, joined) = nodes[1].member(&room.slug, "member").await;
+        let (seq, _) = member.say("before", "m1").await.expect("posted");
+
+        redis.restart_empty();
+        let code = tokio::time::timeout(Duration::from_secs(8), member.close_code()).await.expect("closed in time");
+        assert_eq!(code, Some(close::HEARTBEAT_TIMEOUT), "a reconnect code: the tab rejoins by itself");
+        let mut again = nodes[0].client().await;
+        let rejoined = eventually_joined(&mut again, &room.slug, Resume { epoch: joined.epoch.clone(), seq }).await;
+        assert_eq!(rejoined.continuity, Continuity::Reset, "the history is gone, and the client is told");
+        assert_ne!(rejoined.epoch, joined.epoch);
+        again.say("after", "m2").await.expect("the room goes on");
+        everywhere_with(&nodes, &room.slug, 1).await;
+    });
+}
+
+/// Joins (retrying while the nodes catch up with a restarted Redis).
+async fn eventually_joined(client: &mut Client, slug: &str, resume: Resume) -> crate::support::Joined {
+    for _ in 0..50 {
+        match client.join(slug, "member", &session_for("member"), Some(resume.clone())).await {
+            Ok(joined) => return joined,
+            Err(refusal) if refusal.code == ErrorCode::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(refusal) => panic!("join refused: {refusal:?}"),
+        }
+    }
+    panic!("never joined");
+}
