@@ -192,11 +192,23 @@ pub async fn keep_alive(hub: Arc<Hub>, stop: CancellationToken) {
 
 /// The control bus listener, for the life of the node: subscribe, catch up, apply what arrives,
 /// probe; on any trouble, back off briefly and start again.
-pub async fn listen(cluster: Arc<Cluster>, moderation: Arc<Moderation>, hub: Arc<Hub>, stop: CancellationToken) {
+/// `ready` is told once the first subscription is up: a node serves only then, so no event of
+/// its first joins can be published before it listens.
+pub async fn listen(
+    cluster: Arc<Cluster>,
+    moderation: Arc<Moderation>,
+    hub: Arc<Hub>,
+    stop: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(50);
     while !stop.is_cancelled() {
         match subscribed(&cluster, &moderation, &hub).await {
             Ok(pubsub) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
+                }
                 backoff = Duration::from_millis(50);
                 let reason = deliver(&cluster, &moderation, &hub, pubsub, &stop).await;
                 if stop.is_cancelled() {

@@ -62,14 +62,23 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     state.tracker.spawn(maintain::maintain(state.clone()));
     if let Some(cluster) = &state.moderation.cluster {
         if let Some(rooms) = state.hub.cluster() {
-            // The rooms other nodes have, before the first visitor asks for one.
             rooms.heartbeat(&state.hub).await?;
-            rooms.resync(&state.hub).await?;
             state.tracker.spawn(cluster::keep_alive(state.hub.clone(), state.shutdown.clone()));
         }
-        let listener =
-            cluster::listen(cluster.clone(), state.moderation.clone(), state.hub.clone(), state.shutdown.clone());
-        state.tracker.spawn(listener);
+        let (ready, subscribed) = tokio::sync::oneshot::channel();
+        let bus = cluster::listen(
+            cluster.clone(),
+            state.moderation.clone(),
+            state.hub.clone(),
+            state.shutdown.clone(),
+            ready,
+        );
+        state.tracker.spawn(bus);
+        // Subscribed (and so caught up: the rooms other nodes have) before the first visitor:
+        // a node that served before it heard the rooms' events would lose its first joins.
+        if tokio::time::timeout(Duration::from_secs(5), subscribed).await.is_err() {
+            tracing::warn!("cluster: not subscribed yet; serving anyway (degraded)");
+        }
     }
     tracing::info!(addr = %listener.local_addr()?, site = %state.config.site_dir.display(), "Burner is listening");
 
