@@ -16,7 +16,7 @@ mod control;
 mod rooms;
 
 pub use control::Control;
-pub use rooms::{Decision, Rooms};
+pub use rooms::{Decision, Rooms, SharedRate};
 
 use crate::{conn_log::now_ms, hub::Hub, moderation::Moderation};
 use futures_util::StreamExt;

@@ -47,6 +47,18 @@ impl From<IpAddr> for IpKey {
     }
 }
 
+impl IpKey {
+    /// The address (or, for IPv6, the /64 network) the key stands for; `None` for an outside
+    /// author's id.
+    pub fn network(self) -> Option<IpAddr> {
+        match self {
+            Self::V4(bits) => Some(IpAddr::V4(std::net::Ipv4Addr::from_bits(bits))),
+            Self::V6(upper) => Some(IpAddr::V6(std::net::Ipv6Addr::from_bits(u128::from(upper) << 64))),
+            Self::Other(_) => None,
+        }
+    }
+}
+
 /// `burst` at once, then one more every `interval`.
 pub fn quota(burst: u32, interval: Duration) -> Quota {
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);

@@ -51,6 +51,13 @@ pub struct Policy {
     repeats: Repeats,
 }
 
+impl Sender {
+    /// The key this sender is counted under with the others that share it.
+    pub fn key(&self) -> IpKey {
+        self.key
+    }
+}
+
 /// One source of messages: a socket, or one author behind a bridge.
 pub struct Sender {
     key: IpKey,

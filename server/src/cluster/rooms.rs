@@ -181,6 +181,23 @@ fn json(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
+/// A per-address limit that holds across the cluster (an address cannot multiply its rate by
+/// spreading sockets over nodes): checked by the join or post script itself, in the same round
+/// trip, as a generic cell rate (one more every `interval`, `burst` at once).
+#[derive(Clone, Debug)]
+pub struct SharedRate {
+    /// The address's keyed hash (its /64 for IPv6): never the address itself.
+    pub key: String,
+    pub burst: u32,
+    pub interval: Duration,
+}
+
+impl SharedRate {
+    fn interval_ms(&self) -> u64 {
+        u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+}
+
 /// A join whose `joined` event has not come back yet.
 struct Pending {
     conn: ConnHandle,
@@ -237,6 +254,7 @@ impl Rooms {
         slug: &str,
         conn: &ConnHandle,
         request: JoinRequest<'_>,
+        rate: &SharedRate,
     ) -> Result<Membership, Refusal> {
         let room = hub.room(slug).ok_or_else(Refusal::room_not_found)?;
         let name = rules::nickname(request.nickname).map_err(Refusal::nickname)?;
@@ -269,6 +287,7 @@ impl Rooms {
             .key(room_key(slug, "nicks"))
             .key(room_key(slug, "sessions"))
             .key(MEMBER_IDS_KEY)
+            .key(format!("burner:rate:join:{}", rate.key))
             .arg(super::new_epoch())
             .arg(room.limit)
             .arg(&name.key)
@@ -279,7 +298,10 @@ impl Rooms {
             .arg(&body)
             .arg(u8::from(locked))
             .arg(ROOMS_CHANNEL)
-            .arg(slug);
+            .arg(slug)
+            .arg(crate::conn_log::now_ms())
+            .arg(rate.interval_ms())
+            .arg(rate.burst);
         let answer: Result<Vec<String>, ClusterError> = self.cluster.call(invocation.invoke_async(&mut redis)).await;
         let id = match answer.as_deref().map(|a| (a.first().map(String::as_str), a.get(1))) {
             Ok((Some("ok"), Some(id))) => id.parse::<u64>().unwrap_or(0),
@@ -287,6 +309,10 @@ impl Rooms {
             Ok((Some("taken"), _)) => return self.refused(token, Refusal::nickname_taken()),
             Ok((Some("locked"), _)) => return self.refused(token, Refusal::room_locked()),
             Ok((Some("closed"), _)) => return self.refused(token, Refusal::room_not_found()),
+            Ok((Some("rate"), Some(wait))) => {
+                let wait = Duration::from_millis(wait.parse().unwrap_or(1_000));
+                return self.refused(token, Refusal::slow_down(wait));
+            }
             Ok(other) => {
                 tracing::error!(?other, "cluster: unexpected answer from the join script");
                 return self.refused(token, Refusal::unavailable());
@@ -316,6 +342,7 @@ impl Rooms {
         membership: &Membership,
         text: String,
         client_ref: Option<String>,
+        rate: &SharedRate,
     ) -> Result<crate::hub::Accepted, Refusal> {
         let room = &membership.room;
         let context = room.post_context(membership.member_id, &text).ok_or_else(Refusal::not_joined)?;
@@ -337,6 +364,7 @@ impl Rooms {
             .key(room_key(slug, "owners"))
             .key(room_key(slug, "history"))
             .key(room_key(slug, "last_posts"))
+            .key(format!("burner:rate:post:{}", rate.key))
             .arg(membership.member_id)
             .arg(format!("{}/{}", self.node(), membership.conn_id()))
             .arg(&*context.session)
@@ -345,7 +373,9 @@ impl Rooms {
             .arg(&body)
             .arg(rules::HISTORY_LEN)
             .arg(ROOMS_CHANNEL)
-            .arg(slug);
+            .arg(slug)
+            .arg(rate.interval_ms())
+            .arg(rate.burst);
         let answer: Vec<String> =
             self.cluster.call(invocation.invoke_async(&mut redis)).await.map_err(|_| Refusal::unavailable())?;
         match (answer.first().map(String::as_str), answer.get(1).and_then(|n| n.parse::<u64>().ok())) {
@@ -354,6 +384,7 @@ impl Rooms {
             (Some("slow"), Some(wait_ms)) => {
                 Err(Refusal::slow_mode(Duration::from_millis(wait_ms), u64::from(context.slow_mode_secs)))
             }
+            (Some("rate"), Some(wait_ms)) => Err(Refusal::slow_down(Duration::from_millis(wait_ms))),
             other => {
                 tracing::error!(?other, "cluster: unexpected answer from the post script");
                 Err(Refusal::unavailable())
@@ -627,10 +658,34 @@ impl Rooms {
     }
 }
 
-/// KEYS: state, members, owners, nicks, sessions, member ids.
+/// The cluster-wide per-address limit, a generic cell rate kept in one key (the theoretical
+/// arrival time): `rate(key, now, interval, burst)` is 0 when allowed (and counted), else how
+/// many ms to wait.
+macro_rules! rate_lua {
+    () => {
+        r#"
+local function rate(key, now, interval, burst)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local later = tat + interval
+  local over = later - now - burst * interval
+  if over > 0 then return over end
+  redis.call('SET', key, string.format('%d', later), 'PX', math.max(1, later - now))
+  return 0
+end
+"#
+    };
+}
+
+/// KEYS: state, members, owners, nicks, sessions, member ids, the address's join rate.
 /// ARGV: new epoch, limit, name key, name shape, session, owner, member record, event body,
-/// locked, channel, slug. A tab that holds a look-alike place already takes it back (a ghost).
-const JOIN: &str = r#"
+/// locked, channel, slug, now, rate interval, rate burst. A tab that holds a look-alike place
+/// already takes it back (a ghost).
+const JOIN: &str = concat!(
+    rate_lua!(),
+    r#"
+local wait = rate(KEYS[7], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]))
+if wait > 0 then return {'rate', string.format('%d', wait)} end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
@@ -658,18 +713,24 @@ local seq = redis.call('HGET', KEYS[1], 'seq')
 redis.call('PUBLISH', ARGV[10], '{"room":"' .. ARGV[11] .. '","epoch":"' .. epoch .. '","rev":' .. rev ..
   ',"seq":' .. seq .. ',"id":' .. id .. ',"ghost":' .. ghost .. ',"body":' .. ARGV[8] .. '}')
 return {'ok', id}
-"#;
+"#
+);
 
-/// KEYS: state, owners, history, last posts. ARGV: member id, owner, session, slow mode (ms),
-/// now (ms), event body, history length, channel, slug.
-const POST: &str = r#"
+/// KEYS: state, owners, history, last posts, the address's message rate. ARGV: member id,
+/// owner, session, slow mode (ms), now (ms), event body, history length, channel, slug, rate
+/// interval, rate burst.
+const POST: &str = concat!(
+    rate_lua!(),
+    r#"
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'gone'} end
 local now = tonumber(ARGV[5])
 local slow = tonumber(ARGV[4])
 if slow > 0 then
   local last = redis.call('HGET', KEYS[4], ARGV[3])
-  if last and now - tonumber(last) < slow then return {'slow', tostring(slow - (now - tonumber(last)))} end
+  if last and now - tonumber(last) < slow then return {'slow', string.format('%d', slow - (now - tonumber(last)))} end
 end
+local wait = rate(KEYS[5], now, tonumber(ARGV[10]), tonumber(ARGV[11]))
+if wait > 0 then return {'rate', string.format('%d', wait)} end
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[5])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
@@ -680,7 +741,8 @@ redis.call('RPUSH', KEYS[3], event)
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[7]), -1)
 redis.call('PUBLISH', ARGV[8], event)
 return {'ok', tostring(seq)}
-"#;
+"#
+);
 
 /// KEYS: state, members, owners, nicks, sessions. ARGV: member id, owner ('' = whoever),
 /// channel, slug. Gives the place back once: 1 if it did.

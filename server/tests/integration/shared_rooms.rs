@@ -249,3 +249,49 @@ async fn eventually_joined(client: &mut Client, slug: &str, resume: Resume) -> c
     }
     panic!("never joined");
 }
+
+/// An address cannot multiply its rate by spreading sockets over nodes: with 5 messages per
+/// address, 3 through A and 2 through B use it up, and B refuses the next one although B alone
+/// has seen only 2. Joins are counted the same way.
+#[test]
+fn per_address_limits_hold_across_nodes() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let limited = |name: &str| {
+            let mut config = config();
+            config.database_url = Some(database.clone());
+            config.redis_url = Some(redis.url());
+            config.node_id = Some(name.to_owned());
+            config.message_burst_per_ip = 5;
+            config.message_interval_per_ip = Duration::from_secs(60);
+            config.join_burst_per_ip = 4;
+            config.join_interval_per_ip = Duration::from_secs(60);
+            config
+        };
+        let a = TestServer::with(limited("a")).await;
+        let b = TestServer::with(limited("b")).await;
+        for server in [&a, &b] {
+            eventually(Duration::from_secs(10), "the node starts", || async {
+                server.health().await["status"] == "ok"
+            })
+            .await;
+        }
+        let (mut on_a, _) = a.member(LOBBY_SLUG, "on-a").await;
+        let (mut on_b, _) = b.member(LOBBY_SLUG, "on-b").await;
+        for i in 0..3 {
+            on_a.say(&format!("a{i}"), &format!("a{i}")).await.expect("within the address's rate");
+        }
+        for i in 0..2 {
+            on_b.say(&format!("b{i}"), &format!("b{i}")).await.expect("within the address's rate");
+        }
+        let refused = on_b.say("one too many", "b2").await.expect_err("the address used its 5 on two nodes");
+        assert_eq!(refused.code, ErrorCode::RateLimited);
+        assert!(refused.retry_after_ms.is_some_and(|ms| ms > 0));
+        // Two joins spent above; two more anywhere, then the third is refused wherever it goes.
+        let (_third, _) = a.member(LOBBY_SLUG, "third").await;
+        let (_fourth, _) = b.member(LOBBY_SLUG, "fourth").await;
+        let mut fifth = a.client().await;
+        let refused = fifth.join(LOBBY_SLUG, "fifth", &session_for("fifth"), None).await.expect_err("over");
+        assert_eq!(refused.code, ErrorCode::RateLimited);
+    });
+}

@@ -1,9 +1,11 @@
 //! `join` and `send_message` in cluster mode: the same admission as in one process (the
 //! posting policy, then the room), but the room's decision is Redis's (`crate::cluster::rooms`),
 //! so the answer waits for it — never longer than the cluster's call deadline, after which the
-//! request is refused with the retryable `unavailable` and nothing was done.
+//! request is refused with the retryable `unavailable` and nothing was done. The per-address
+//! join and message rates hold across the cluster too: the scripts count them in Redis.
 
 use crate::{
+    cluster::SharedRate,
     error::Refusal,
     hub::JoinRequest,
     policy::{Admission, Denied},
@@ -28,7 +30,8 @@ pub(super) async fn join(session: &mut Session, room: &str, nickname: &str, tab:
         ip: session.visitor.ip,
         ip_hash: session.visitor.ip_hash.clone(),
     };
-    match rooms.join(&session.hub, room, &session.handle, request).await {
+    let rate = shared_rate(session, session.config.join_burst_per_ip, session.config.join_interval_per_ip);
+    match rooms.join(&session.hub, room, &session.handle, request, &rate).await {
         Ok(membership) => {
             session.moderation.log.joined(session.handle.id, &membership.room.slug, nickname);
             session.membership = Some(membership);
@@ -48,7 +51,9 @@ pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<S
         Ok(Admission::Resent(accepted)) => Ok(accepted),
         Ok(Admission::New(admitted)) => {
             let fingerprint = admitted.fingerprint;
-            let posted = rooms.post(membership, admitted.text, client_ref.clone()).await;
+            let rate =
+                shared_rate(session, session.config.message_burst_per_ip, session.config.message_interval_per_ip);
+            let posted = rooms.post(membership, admitted.text, client_ref.clone(), &rate).await;
             if posted.is_ok() {
                 session.policy.posted(&session.sender, fingerprint);
             }
@@ -70,4 +75,14 @@ pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<S
         Err(Denied::Disconnect(reason)) => return Flow::Close(reason),
     }
     Flow::Continue
+}
+
+/// This connection's address (its /64 for IPv6) as the cluster counts it: by its keyed hash.
+fn shared_rate(session: &Session, burst: u32, interval: std::time::Duration) -> SharedRate {
+    let key = session
+        .sender
+        .key()
+        .network()
+        .map_or_else(|| session.visitor.ip_hash.to_string(), |network| session.moderation.hasher.hash(network));
+    SharedRate { key, burst, interval }
 }
