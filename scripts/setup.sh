@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever Burner needs and is missing; skips what is already there at the right
-# version. `setup.sh run` for serving, `setup.sh test` adds what the tests need (Chromium, the
-# end-to-end npm packages). Safe to run again and again.
+# version. `setup.sh run` for serving, `setup.sh cluster` adds Redis, Postgres and haproxy,
+# `setup.sh test` what the tests need (those, Chromium, the end-to-end npm packages). Safe to run again and again.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 purpose=${1:-run}
@@ -20,6 +20,8 @@ step "Debian packages"
 packages=(brotli)
 # The tests start their own Postgres, redis-server and haproxy (cluster mode, the Postgres store).
 [ "$purpose" = test ] && packages+=(chromium postgresql redis-server haproxy)
+# `make cluster`: Redis, Postgres and the load balancer.
+[ "$purpose" = cluster ] && packages+=(postgresql redis-server haproxy)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for package in "${packages[@]}"; do

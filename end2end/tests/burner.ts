@@ -65,7 +65,7 @@ export class Server {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -92,7 +92,7 @@ export { expect };
 /** A new person: their own browser context (own storage, own tab session). */
 export async function person(
   browser: Browser,
-  server: Server,
+  server: { url: string },
   options: Parameters<Browser['newContext']>[0] = {},
 ): Promise<Page> {
   const context = await browser.newContext({ baseURL: server.url, ...options });
