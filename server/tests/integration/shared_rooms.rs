@@ -8,8 +8,12 @@ use crate::{
     services::{Postgres, Redis},
     support::{Client, TestServer, config, eventually, run, session_for},
 };
-use app::protocol::{Continuity, ErrorCode, LOBBY_SLUG, Resume, RoomSummary, ServerMsg, close};
+use app::protocol::{Continuity, ErrorCode, LOBBY_SLUG, ModAction, Resume, RoomSummary, ServerMsg, close};
 use std::{collections::HashSet, time::Duration};
+use tokio::time::Instant;
+
+/// How soon a moderator's decision on one node must hold on the others.
+const EVERYWHERE: Duration = Duration::from_secs(1);
 
 async fn node(name: &str, database: &str, redis: &Redis) -> TestServer {
     let mut config = config();
@@ -293,5 +297,59 @@ fn per_address_limits_hold_across_nodes() {
         let mut fifth = a.client().await;
         let refused = fifth.join(LOBBY_SLUG, "fifth", &session_for("fifth"), None).await.expect_err("over");
         assert_eq!(refused.code, ErrorCode::RateLimited);
+    });
+}
+
+/// A moderator on node A deletes, kicks, locks and closes; members on node B feel each within
+/// a second, and what Redis keeps agrees (a later joiner's history lacks the deleted message).
+#[test]
+fn moderators_decisions_on_one_node_hold_on_another_within_a_second() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let nodes = [node("a", &database, &redis).await, node("b", &database, &redis).await];
+        let [a, b] = &nodes;
+        let cookie = a.sign_in().await;
+        let room = a.create_room("Moderated", 10, false).await;
+        everywhere_with(&nodes, &room.slug, 0).await;
+        let (mut writer, _) = a.member(&room.slug, "writer").await;
+        let (mut reader, _) = b.member(&room.slug, "reader").await;
+        let (mut unruly, unruly_joined) = b.member(&room.slug, "unruly").await;
+
+        let (seq, _) = writer.say("something hateful", "w1").await.expect("posted");
+        reader.recv_until(|m| matches!(m, ServerMsg::MessagePosted { .. })).await;
+        let started = Instant::now();
+        let delete = ModAction::DeleteMessage { room: room.slug.clone(), seq, reason: "hateful".into() };
+        a.must_moderate(&cookie, &delete).await;
+        assert_eq!(
+            reader.recv_until(|m| matches!(m, ServerMsg::MessageDeleted { .. })).await,
+            ServerMsg::MessageDeleted { seq }
+        );
+        assert!(started.elapsed() < EVERYWHERE, "deleted on B after {:?}", started.elapsed());
+        let (_, late) = b.member(&room.slug, "late").await;
+        assert!(late.history.iter().all(|m| m.seq != seq), "Redis's history lost it too");
+
+        let started = Instant::now();
+        let kick = ModAction::Kick { room: room.slug.clone(), member: unruly_joined.you.id, reason: "enough".into() };
+        a.must_moderate(&cookie, &kick).await;
+        assert_eq!(unruly.close_code().await, Some(close::KICKED));
+        assert!(started.elapsed() < EVERYWHERE, "kicked on B after {:?}", started.elapsed());
+        reader.recv_until(|m| matches!(m, ServerMsg::MemberLeft { member, .. } if member.nickname == "unruly")).await;
+
+        a.must_moderate(&cookie, &ModAction::LockRoom { room: room.slug.clone(), locked: true }).await;
+        eventually(EVERYWHERE, "B refuses joins to the locked room", || async {
+            let mut newcomer = b.client().await;
+            newcomer
+                .join(&room.slug, "newcomer", &session_for("newcomer"), None)
+                .await
+                .is_err_and(|r| r.code == ErrorCode::RoomLocked)
+        })
+        .await;
+
+        let started = Instant::now();
+        a.must_moderate(&cookie, &ModAction::CloseRoom { room: room.slug.clone(), reason: "closing time".into() })
+            .await;
+        assert_eq!(reader.close_code().await, Some(close::ROOM_CLOSED));
+        assert!(started.elapsed() < EVERYWHERE, "closed on B after {:?}", started.elapsed());
+        assert!(listed(b).await.iter().all(|r| r.slug != room.slug), "gone from B's directory");
     });
 }
