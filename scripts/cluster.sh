@@ -79,7 +79,21 @@ BURNER_LB_BIND=$listen haproxy -f "$root/deploy/haproxy.cfg" -f "$backend" >"$sc
 pids+=($!)
 wait_for_port "${listen##*:}"
 step "Burner (a cluster of $nodes) on http://$listen — moderator token: $token (Ctrl-C stops it)"
-# Runs until one of the processes ends (or Ctrl-C), then stops the rest.
-wait -n "${pids[@]}"
-echo "a process of the cluster ended; stopping the rest (logs were in $scratch)" >&2
-exit 1
+# Runs until Ctrl-C. A node that ends (killed, crashed) leaves the others carrying on, as in
+# production; Redis or haproxy ending stops everything.
+declare -A node_of
+for i in $(seq "$nodes"); do node_of[${pids[$i]}]=node$i; done
+while true; do
+  ended=
+  wait -n -p ended "${pids[@]}" || true
+  [ -z "$ended" ] && continue
+  if [ -n "${node_of[$ended]:-}" ]; then
+    echo "${node_of[$ended]} ended; the other nodes carry on (its log: $scratch/${node_of[$ended]}.log)" >&2
+    remaining=()
+    for pid in "${pids[@]}"; do [ "$pid" != "$ended" ] && remaining+=("$pid"); done
+    pids=("${remaining[@]}")
+  else
+    echo "Redis or haproxy ended; stopping the cluster" >&2
+    exit 1
+  fi
+done

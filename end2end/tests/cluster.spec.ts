@@ -2,7 +2,7 @@
 // repo's haproxy configuration. People in real browsers go through the load balancer and land
 // on different nodes, and it is one room: they see each other, talk, and the one-way rule holds.
 import { test as base, expect, person, createRoom, join, say, log, members, freePort } from './burner';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
 class Cluster {
@@ -53,6 +53,15 @@ const test = base.extend<{ cluster: Cluster }>({
   },
 });
 
+/** SIGKILLs the node listening on `node` (an http://127.0.0.1:port address). */
+function killNode(node: string): void {
+  const port = new URL(node).port;
+  const listing = execFileSync('ss', ['-Hltnp', `sport = :${port}`]).toString();
+  const pid = /pid=(\d+)/.exec(listing)?.[1];
+  if (!pid) throw new Error(`no process listens on ${port}: ${listing}`);
+  process.kill(Number(pid), 'SIGKILL');
+}
+
 /** Open sockets on each node, as its /healthz counts them. */
 async function socketsPerNode(cluster: Cluster): Promise<number[]> {
   return Promise.all(
@@ -85,4 +94,30 @@ test('through the load balancer, two nodes are one Burner', async ({ browser, cl
   await expect(log(alice).getByText('only alice reads this')).toBeVisible();
   await expect(log(bob).getByText('Sent')).toBeVisible();
   await expect(log(bob).getByText('only alice reads this')).toHaveCount(0);
+});
+
+test('a member whose node is killed comes back through the balancer to what they missed', async ({ browser, cluster }) => {
+  test.setTimeout(120_000);
+  const alice = await person(browser, cluster);
+  const bob = await person(browser, cluster);
+  const path = await createRoom(bob, 'Survivors', 10, false);
+  await join(alice, path, 'alice');
+  await expect.poll(() => socketsPerNode(cluster)).toContain(1);
+  const aliceNode = cluster.nodes[(await socketsPerNode(cluster)).indexOf(1)];
+  await join(bob, path, 'bob');
+  await expect.poll(() => socketsPerNode(cluster)).toEqual([1, 1]);
+  await say(bob, 'before the crash');
+  await expect(log(alice).getByText('before the crash')).toBeVisible();
+
+  killNode(aliceNode);
+  await say(bob, 'missed one');
+  await say(bob, 'missed two');
+  // alice's tab reconnects by itself, through the balancer, to the surviving node, and resumes.
+  await expect(alice.getByRole('status')).toHaveText('Connected', { timeout: 30_000 });
+  await expect(log(alice).getByText('missed one')).toHaveCount(1);
+  await expect(log(alice).getByText('missed two')).toHaveCount(1);
+  await expect(log(alice).getByText('before the crash')).toHaveCount(1);
+  await expect(log(alice).getByText('Some messages were missed')).toHaveCount(0);
+  await say(alice, 'back again');
+  await expect(log(bob).getByText('back again')).toBeVisible();
 });
