@@ -150,22 +150,20 @@ impl Cluster {
 
     /// Reads anew what the bus would have said while this node was not listening.
     /// Each part is tried even if another fails (Postgres down must not keep the rooms stale).
-    async fn catch_up(&self, moderation: &Moderation, hub: &Hub) -> anyhow::Result<()> {
-        let bans = moderation.reload_bans().await;
-        let sessions = self.sessions().await.map(|sessions| {
-            for (id, expires_at) in sessions {
-                moderation.auth.admit(&id, expires_at);
-            }
-        });
+    async fn catch_up(&self, moderation: &Moderation, hub: &Hub) -> Result<(), ClusterError> {
+        // The store (Postgres) failing does not keep the node off the bus: the periodic ban
+        // reload (`maintain`) makes up for it once the store answers again.
+        if let Err(error) = moderation.reload_bans().await {
+            tracing::error!(%error, "cluster: cannot read the bans again after reconnecting; the periodic reload will");
+        }
+        for (id, expires_at) in self.sessions().await? {
+            moderation.auth.admit(&id, expires_at);
+        }
         // Rooms last: a banned member is closed as banned, not asked to rejoin.
-        let rooms = match hub.cluster() {
+        match hub.cluster() {
             Some(rooms) => rooms.resync(hub).await,
             None => Ok(()),
-        };
-        bans?;
-        sessions?;
-        rooms?;
-        Ok(())
+        }
     }
 }
 
@@ -174,20 +172,38 @@ fn new_epoch() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// This node's heartbeat, and the sweep of dead nodes' members, for the life of the node.
+/// This node's heartbeat, for the life of the node, and beside it (on its own timer, so a slow
+/// sweep never lets this node's own heartbeat lapse) the sweep of dead nodes' members.
 pub async fn keep_alive(hub: Arc<Hub>, stop: CancellationToken) {
     let Some(rooms) = hub.cluster().cloned() else { return };
+    let sweeper = {
+        let (rooms, hub, stop) = (rooms.clone(), hub.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(rooms::SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = sweep.tick() => {
+                        if let Err(error) = rooms.sweep(&hub).await {
+                            tracing::debug!(%error, "cluster: sweep of dead nodes' members put off");
+                        }
+                    }
+                }
+            }
+        })
+    };
     let mut beat = tokio::time::interval(rooms::HEARTBEAT_EVERY);
     loop {
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
             _ = beat.tick() => {
-                if let Err(error) = rooms.heartbeat(&hub).await {
+                if let Err(error) = rooms.heartbeat().await {
                     tracing::debug!(%error, "cluster: heartbeat missed");
                 }
             }
         }
     }
+    let _ = sweeper.await;
 }
 
 /// The control bus listener, for the life of the node: subscribe, catch up, apply what arrives,
@@ -238,12 +254,9 @@ async fn subscribed(cluster: &Cluster, moderation: &Moderation, hub: &Hub) -> Re
         Ok(Err(error)) => return Err(format!("cannot subscribe to Redis: {error}")),
         Err(_) => return Err("Redis does not answer".to_owned()),
     };
-    // Subscribed first, then caught up: nothing said in between can be missed. A failed catch-up
-    // (Postgres down) does not keep the node off the bus: the periodic ban reload
-    // (`maintain`) makes up for it once the store answers again.
-    if let Err(error) = cluster.catch_up(moderation, hub).await {
-        tracing::error!(%error, "cluster: cannot catch up after reconnecting; the periodic reload will");
-    }
+    // Subscribed first, then caught up: nothing said in between can be missed. What Redis
+    // could not give (it failed again) is tried again with a new subscription.
+    cluster.catch_up(moderation, hub).await.map_err(|error| format!("cannot catch up with Redis: {error}"))?;
     Ok(pubsub)
 }
 

@@ -62,7 +62,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     state.tracker.spawn(maintain::maintain(state.clone()));
     if let Some(cluster) = &state.moderation.cluster {
         if let Some(rooms) = state.hub.cluster() {
-            rooms.heartbeat(&state.hub).await?;
+            rooms.heartbeat().await?;
             state.tracker.spawn(cluster::keep_alive(state.hub.clone(), state.shutdown.clone()));
         }
         let (ready, subscribed) = tokio::sync::oneshot::channel();

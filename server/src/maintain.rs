@@ -50,11 +50,16 @@ pub(crate) async fn maintain(state: AppState) {
 async fn expire_shared_rooms(state: &AppState) {
     let Some(rooms) = state.hub.cluster() else { return };
     for (slug, name_key) in state.hub.idle_rooms(std::time::Instant::now()) {
-        if rooms.remove(&slug, &name_key, "the room expired", false).await {
-            state.hub.remove_replica(&slug, "the room expired");
-            if let Err(error) = state.moderation.store.delete_room(&slug).await {
-                tracing::error!(%error, room = %slug, "cannot forget an expired room");
+        match rooms.remove(&slug, &name_key, "the room expired", false).await {
+            Ok(true) => {
+                state.hub.remove_replica(&slug, "the room expired");
+                if let Err(error) = state.moderation.store.delete_room(&slug).await {
+                    tracing::error!(%error, room = %slug, "cannot forget an expired room");
+                }
             }
+            Ok(false) => {}
+            // Redis is failing: the rest waits for the next sweep rather than stall upkeep.
+            Err(_) => break,
         }
     }
 }

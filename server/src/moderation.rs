@@ -148,7 +148,12 @@ impl Moderation {
             ModAction::Kick { room, member, reason } => {
                 let kicked =
                     hub.room(&room).and_then(|r| r.kick(member, &reason)).ok_or_else(|| Refusal::no_such("member"))?;
+                // The holder's node hears the decision first (and closes the connection as
+                // kicked), then Redis gives the place back, so the holder cannot post on.
                 share(hub, &room, Decision::Kick { member, reason: reason.clone() }).await;
+                if let Some(rooms) = hub.cluster() {
+                    rooms.kick(&room, member).await;
+                }
                 self.audit("kick", &format!("{} in {room}", kicked.nickname), &reason, String::new()).await;
                 Ok(format!("{} was removed from the room.", kicked.nickname))
             }
@@ -229,7 +234,10 @@ impl Moderation {
                     // Removed from Redis, once; every node (this one too) then lets its members go.
                     Some(rooms) => match hub.room(&room) {
                         Some(target) if room != app::protocol::LOBBY_SLUG => {
-                            let removed = rooms.remove(&room, target.name_key(), &reason, true).await;
+                            let removed = rooms
+                                .remove(&room, target.name_key(), &reason, true)
+                                .await
+                                .map_err(|_| Refusal::unavailable())?;
                             if removed {
                                 hub.close_room(&room, &reason);
                             }

@@ -45,12 +45,17 @@ pub(super) const ROOMS_CHANNEL: &str = "burner:rooms";
 /// Rooms that exist (slug → the stored record, JSON), and their names' look-alike keys.
 const ROOMS_KEY: &str = "burner:rooms";
 const ROOM_NAMES_KEY: &str = "burner:room_names";
+/// Names the Redis dataset: set once by the first node that finds it missing. A node that finds
+/// another value than the one it last saw knows Redis lost its data (restarted empty).
+const INSTANCE_KEY: &str = "burner:instance";
 /// Member ids, unique across the cluster.
 const MEMBER_IDS_KEY: &str = "burner:member_ids";
 /// How long a node's heartbeat key lives: a node silent this long is dead.
 const NODE_TTL: Duration = Duration::from_secs(10);
-/// How often a node renews its heartbeat and looks for dead nodes' members.
+/// How often a node renews its heartbeat ...
 pub(super) const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// ... and looks for dead nodes' members.
+pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(2);
 /// How long a joiner waits for its own `joined` event to come back through the subscription.
 const SEATING_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -131,6 +136,9 @@ struct WireMember {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct WirePost {
+    /// Names the post on its author's node (see `Rooms::posts`); 0 elsewhere.
+    #[serde(default)]
+    token: u64,
     nickname: String,
     text: String,
     mentions: Vec<String>,
@@ -198,6 +206,17 @@ impl SharedRate {
     }
 }
 
+/// Who must still hold a place for the leave script to give it back.
+#[derive(Clone, Copy)]
+enum Holder<'a> {
+    /// This connection (`node/conn`): a member leaving by itself.
+    Exactly(&'a str),
+    /// Any connection of this node: a dead node's members.
+    OnNode(&'a str),
+    /// Whoever: a moderator's kick.
+    Anyone,
+}
+
 /// A join whose `joined` event has not come back yet.
 struct Pending {
     conn: ConnHandle,
@@ -207,8 +226,17 @@ struct Pending {
 
 pub struct Rooms {
     cluster: Arc<Cluster>,
+    /// This process among the nodes: its node id and a per-start suffix, so a node restarted
+    /// under the same id is a new owner (its previous start's places are swept, and connection
+    /// numbers starting again from 1 never match them).
+    me: Arc<str>,
     scripts: Scripts,
     pending: Mutex<HashMap<u64, Pending>>,
+    /// Posts from this node whose event has not come back yet: the receipt waits for it, so an
+    /// author never gets a receipt before the messages numbered before it.
+    posts: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    /// The Redis dataset this node last caught up with (see `INSTANCE_KEY`).
+    instance: Mutex<Option<String>>,
 }
 
 struct Scripts {
@@ -223,8 +251,10 @@ struct Scripts {
 
 impl Rooms {
     pub fn new(cluster: Arc<Cluster>) -> Self {
+        let me = format!("{}.{}", cluster.node, hex::encode(rand::random::<[u8; 3]>())).into();
         Self {
             cluster,
+            me,
             scripts: Scripts {
                 join: Script::new(JOIN),
                 post: Script::new(POST),
@@ -235,11 +265,14 @@ impl Rooms {
                 delete: Script::new(DELETE),
             },
             pending: Mutex::default(),
+            posts: Mutex::default(),
+            instance: Mutex::default(),
         }
     }
 
+    /// This process's name as the owner of places (see `me`).
     pub fn node(&self) -> &str {
-        &self.cluster.node
+        &self.me
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
@@ -273,7 +306,7 @@ impl Rooms {
             conn: conn.id,
         };
         let token: u64 = rand::random();
-        let (seated, is_seated) = oneshot::channel();
+        let (seated, mut is_seated) = oneshot::channel();
         self.pending().insert(token, Pending { conn: conn.clone(), resume: request.resume.cloned(), seated });
         let record = json(&member);
         let body = json(&Body::Joined { token, member });
@@ -288,6 +321,7 @@ impl Rooms {
             .key(room_key(slug, "sessions"))
             .key(MEMBER_IDS_KEY)
             .key(format!("burner:rate:join:{}", rate.key))
+            .key(ROOMS_KEY)
             .arg(super::new_epoch())
             .arg(room.limit)
             .arg(&name.key)
@@ -303,37 +337,47 @@ impl Rooms {
             .arg(rate.interval_ms())
             .arg(rate.burst);
         let answer: Result<Vec<String>, ClusterError> = self.cluster.call(invocation.invoke_async(&mut redis)).await;
-        let id = match answer.as_deref().map(|a| (a.first().map(String::as_str), a.get(1))) {
-            Ok((Some("ok"), Some(id))) => id.parse::<u64>().unwrap_or(0),
-            Ok((Some("full"), _)) => return self.refused(token, Refusal::room_full(room.limit)),
-            Ok((Some("taken"), _)) => return self.refused(token, Refusal::nickname_taken()),
-            Ok((Some("locked"), _)) => return self.refused(token, Refusal::room_locked()),
-            Ok((Some("closed"), _)) => return self.refused(token, Refusal::room_not_found()),
+        let refusal = match answer.as_deref().map(|a| (a.first().map(String::as_str), a.get(1))) {
+            Ok((Some("ok"), Some(_))) => None,
+            Ok((Some("full"), _)) => Some(Refusal::room_full(room.limit)),
+            Ok((Some("taken"), _)) => Some(Refusal::nickname_taken()),
+            Ok((Some("locked"), _)) => Some(Refusal::room_locked()),
             Ok((Some("rate"), Some(wait))) => {
-                let wait = Duration::from_millis(wait.parse().unwrap_or(1_000));
-                return self.refused(token, Refusal::slow_down(wait));
+                Some(Refusal::slow_down(Duration::from_millis(wait.parse().unwrap_or(1_000))))
             }
+            // Redis does not know the room (it restarted empty and no node has told it again
+            // yet, or the room is being removed): try again in a moment.
+            Ok((Some("missing"), _)) => Some(Refusal::unavailable()),
             Ok(other) => {
                 tracing::error!(?other, "cluster: unexpected answer from the join script");
-                return self.refused(token, Refusal::unavailable());
+                Some(Refusal::unavailable())
             }
-            // Perhaps decided, perhaps not: if the event comes after all, nobody waits for it
-            // and the place is given back (see `apply`).
-            Err(_) => return self.refused(token, Refusal::unavailable()),
+            // Perhaps decided, perhaps not: settled below by who takes the pending join.
+            Err(_) => Some(Refusal::unavailable()),
         };
-        match tokio::time::timeout(SEATING_TIMEOUT, is_seated).await {
-            Ok(Ok(_)) => Ok(Membership::new(room, id, conn.id, request.session.into())),
-            _ => {
-                self.pending().remove(&token);
-                self.leave(slug.into(), id, conn.id);
-                Err(Refusal::unavailable())
+        let wait = match refusal {
+            Some(refusal) => {
+                // Withdrawn before its event came back: nobody is seated, and an event that comes
+                // after all finds no joiner and gives the place back (see `apply`).
+                if self.pending().remove(&token).is_some() {
+                    return Err(refusal);
+                }
+                // Too late to withdraw: the event is being applied; its outcome is the answer.
+                SEATING_TIMEOUT
             }
+            None => SEATING_TIMEOUT,
+        };
+        let seated = match tokio::time::timeout(wait, &mut is_seated).await {
+            Ok(Ok(id)) => Some(id),
+            Ok(Err(_)) => None,
+            Err(_) if self.pending().remove(&token).is_some() => None,
+            // Taken while timing out: it is applied now.
+            Err(_) => is_seated.await.ok(),
+        };
+        match seated {
+            Some(id) => Ok(Membership::new(room, id, conn.id, request.session.into())),
+            None => Err(Refusal::unavailable()),
         }
-    }
-
-    fn refused(&self, token: u64, refusal: Refusal) -> Result<Membership, Refusal> {
-        self.pending().remove(&token);
-        Err(refusal)
     }
 
     /// Posts a message the posting policy admitted, numbered by Redis.
@@ -347,7 +391,11 @@ impl Rooms {
         let room = &membership.room;
         let context = room.post_context(membership.member_id, &text).ok_or_else(Refusal::not_joined)?;
         let at = crate::conn_log::now_ms();
+        let token: u64 = rand::random();
+        let (applied, is_applied) = oneshot::channel();
+        self.posts.lock().unwrap_or_else(PoisonError::into_inner).insert(token, applied);
         let body = json(&Body::Posted(WirePost {
+            token,
             nickname: context.author.nickname,
             text,
             mentions: context.mentions,
@@ -363,7 +411,7 @@ impl Rooms {
             .key(room_key(slug, "state"))
             .key(room_key(slug, "owners"))
             .key(room_key(slug, "history"))
-            .key(room_key(slug, "last_posts"))
+            .key(room_key(slug, &format!("last:{}", context.session)))
             .key(format!("burner:rate:post:{}", rate.key))
             .arg(membership.member_id)
             .arg(format!("{}/{}", self.node(), membership.conn_id()))
@@ -376,10 +424,23 @@ impl Rooms {
             .arg(slug)
             .arg(rate.interval_ms())
             .arg(rate.burst);
-        let answer: Vec<String> =
-            self.cluster.call(invocation.invoke_async(&mut redis)).await.map_err(|_| Refusal::unavailable())?;
+        let answer = self.cluster.call(invocation.invoke_async::<Vec<String>>(&mut redis)).await;
+        let answer = match answer {
+            Ok(answer) if answer.first().map(String::as_str) == Some("ok") => answer,
+            _ => {
+                self.posts.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+                answer.map_err(|_| Refusal::unavailable())?
+            }
+        };
         match (answer.first().map(String::as_str), answer.get(1).and_then(|n| n.parse::<u64>().ok())) {
-            (Some("ok"), Some(seq)) => Ok(crate::hub::Accepted { seq, at }),
+            (Some("ok"), Some(seq)) => {
+                // The message (and every one numbered before it) reaches this node's members,
+                // the author included, before the receipt does.
+                if tokio::time::timeout(SEATING_TIMEOUT, is_applied).await.is_err() {
+                    self.posts.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
+                }
+                Ok(crate::hub::Accepted { seq, at })
+            }
             (Some("gone"), _) => Err(Refusal::not_joined()),
             (Some("slow"), Some(wait_ms)) => {
                 Err(Refusal::slow_mode(Duration::from_millis(wait_ms), u64::from(context.slow_mode_secs)))
@@ -397,11 +458,22 @@ impl Rooms {
     pub fn leave(self: &Arc<Self>, slug: Arc<str>, member_id: u64, conn_id: u64) {
         let rooms = self.clone();
         let owner = format!("{}/{conn_id}", self.node());
-        tokio::spawn(async move { rooms.give_back(&slug, member_id, &owner).await });
+        tokio::spawn(async move { rooms.give_back(&slug, member_id, Holder::Exactly(&owner)).await });
     }
 
-    /// Runs the leave script; `owner` empty: whoever holds the place (a dead node's member).
-    async fn give_back(&self, slug: &str, member_id: u64, owner: &str) -> bool {
+    /// A moderator removed this member: its place goes back in Redis too, whichever node holds
+    /// it (the holder's node closes its connection when it hears the decision).
+    pub async fn kick(&self, slug: &str, member_id: u64) {
+        self.give_back(slug, member_id, Holder::Anyone).await;
+    }
+
+    /// Runs the leave script, if the place is still held as `holder` says.
+    async fn give_back(&self, slug: &str, member_id: u64, holder: Holder<'_>) -> bool {
+        let (owner, node) = match holder {
+            Holder::Exactly(owner) => (owner, ""),
+            Holder::OnNode(node) => ("", node),
+            Holder::Anyone => ("", ""),
+        };
         let mut redis = self.cluster.commands.clone();
         let mut invocation = self.scripts.leave.prepare_invoke();
         invocation
@@ -413,7 +485,8 @@ impl Rooms {
             .arg(member_id)
             .arg(owner)
             .arg(ROOMS_CHANNEL)
-            .arg(slug);
+            .arg(slug)
+            .arg(node);
         match self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
             Ok(left) => left == 1,
             Err(error) => {
@@ -465,7 +538,7 @@ impl Rooms {
     /// Removes a room everywhere: `force` for a moderator's close; otherwise only if nobody is
     /// in it on any node (expiry: whichever node gets there first does it, once). True if this
     /// call removed it.
-    pub async fn remove(&self, slug: &str, name_key: &str, reason: &str, force: bool) -> bool {
+    pub async fn remove(&self, slug: &str, name_key: &str, reason: &str, force: bool) -> Result<bool, ClusterError> {
         let body = json(&Body::Closed { reason: reason.to_owned() });
         let mut redis = self.cluster.commands.clone();
         let mut invocation = self.scripts.remove.prepare_invoke();
@@ -480,13 +553,7 @@ impl Rooms {
             .arg(u8::from(force))
             .arg(&body)
             .arg(ROOMS_CHANNEL);
-        match self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
-            Ok(removed) => removed == 1,
-            Err(error) => {
-                tracing::warn!(%error, room = slug, "cluster: cannot remove a room now; trying again later");
-                false
-            }
-        }
+        Ok(self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await? == 1)
     }
 
     /// Tells the other nodes what a moderator did here (already done on this node's replica).
@@ -523,7 +590,7 @@ impl Rooms {
             }
             Body::Joined { token, member } => {
                 let Some(replica) = hub.room(room) else { return };
-                let here = *member.node == *self.cluster.node;
+                let here = *member.node == *self.me;
                 let conn_id = member.conn;
                 let pending = if here { self.pending().remove(&token) } else { None };
                 let joiner =
@@ -533,8 +600,10 @@ impl Rooms {
                     Some(pending) if applied => {
                         let _ = pending.seated.send(id);
                     }
-                    // Decided after its joiner gave up waiting (Redis slow): the place goes back.
-                    None if here && applied => self.leave(replica.slug.clone(), id, conn_id),
+                    // Decided after its joiner gave up waiting (Redis slow), or covered by a
+                    // snapshot before it came (the joiner was never seated here): the place
+                    // goes back. (A dropped `seated` tells the joiner.)
+                    _ if here => self.leave(replica.slug.clone(), id, conn_id),
                     _ => {}
                 }
             }
@@ -544,8 +613,14 @@ impl Rooms {
                 }
             }
             Body::Posted(post) => {
+                let token = post.token;
                 if let Some(replica) = hub.room(room) {
                     replica.apply_posted(epoch, rev, post.replica(envelope.seq, envelope.at, id));
+                }
+                if token != 0
+                    && let Some(applied) = self.posts.lock().unwrap_or_else(PoisonError::into_inner).remove(&token)
+                {
+                    let _ = applied.send(());
                 }
             }
             Body::Typing {} => {
@@ -585,11 +660,22 @@ impl Rooms {
         let records: Vec<RoomRecord> = records.values().filter_map(|r| serde_json::from_str(r).ok()).collect();
         let known: Vec<String> = records.iter().map(|r| r.slug.clone()).collect();
         hub.restore(records);
-        // Rooms Redis forgot (it restarted empty) are made known again, by every node that has
-        // them; the first one wins, as at creation.
+        let _: bool = self.cluster.call(redis.set_nx(INSTANCE_KEY, super::new_epoch())).await?;
+        let instance: String = self.cluster.call(redis.get(INSTANCE_KEY)).await?;
+        let previous = self.instance.lock().unwrap_or_else(PoisonError::into_inner).replace(instance.clone());
+        // A node's first catch-up, or Redis lost its data: the rooms this node has (from the
+        // store) are made known again; the first node wins, as at creation. Otherwise a room
+        // Redis does not have was closed or expired while this node was not listening.
+        let redis_lost = previous.as_deref() != Some(instance.as_str());
         for slug in hub.slugs() {
-            if let Some(room) = hub.room(&slug).filter(|r| !r.permanent && !known.contains(&r.slug.to_string())) {
-                let _ = self.create(&room.record(), room.name_key()).await;
+            let Some(room) = hub.room(&slug).filter(|r| !r.permanent && !known.contains(&r.slug.to_string())) else {
+                continue;
+            };
+            if !redis_lost {
+                hub.remove_replica(&slug, "the room was closed");
+            } else if self.create(&room.record(), room.name_key()).await.is_err() {
+                // A look-alike name was made meanwhile on another node: this one yields.
+                hub.remove_replica(&slug, "the room's name was taken");
             }
         }
         for slug in hub.slugs() {
@@ -624,17 +710,22 @@ impl Rooms {
         Ok(())
     }
 
-    /// Renews this node's heartbeat, and gives back the places of members whose node's
-    /// heartbeat lapsed (a node killed, or cut off from Redis for longer than `NODE_TTL`).
-    pub(crate) async fn heartbeat(&self, hub: &Hub) -> Result<(), ClusterError> {
+    /// Renews this node's heartbeat.
+    pub(crate) async fn heartbeat(&self) -> Result<(), ClusterError> {
         let mut redis = self.cluster.commands.clone();
         let ttl = u64::try_from(NODE_TTL.as_millis()).unwrap_or(u64::MAX);
-        self.cluster.call(redis.pset_ex::<_, _, ()>(node_key(self.node()), 1, ttl)).await?;
+        self.cluster.call(redis.pset_ex::<_, _, ()>(node_key(self.node()), 1, ttl)).await
+    }
+
+    /// Gives back the places of members whose node's heartbeat lapsed (a node killed, or cut
+    /// off from Redis for longer than `NODE_TTL`) — only while that node still holds them.
+    pub(crate) async fn sweep(&self, hub: &Hub) -> Result<(), ClusterError> {
+        let mut redis = self.cluster.commands.clone();
         let mut alive: HashMap<Arc<str>, bool> = HashMap::new();
         for slug in hub.slugs() {
             let Some(room) = hub.room(&slug) else { continue };
             for node in room.nodes() {
-                if *node == *self.cluster.node {
+                if *node == *self.me {
                     continue;
                 }
                 let is_alive = match alive.get(&node) {
@@ -647,7 +738,7 @@ impl Rooms {
                 };
                 if !is_alive {
                     for member_id in room.members_on(&node) {
-                        if self.give_back(&slug, member_id, "").await {
+                        if self.give_back(&slug, member_id, Holder::OnNode(&node)).await {
                             tracing::info!(room = %slug, member_id, node = %node, "cluster: a dead node's member left");
                         }
                     }
@@ -677,13 +768,14 @@ end
     };
 }
 
-/// KEYS: state, members, owners, nicks, sessions, member ids, the address's join rate.
+/// KEYS: state, members, owners, nicks, sessions, member ids, the address's join rate, rooms.
 /// ARGV: new epoch, limit, name key, name shape, session, owner, member record, event body,
 /// locked, channel, slug, now, rate interval, rate burst. A tab that holds a look-alike place
 /// already takes it back (a ghost).
 const JOIN: &str = concat!(
     rate_lua!(),
     r#"
+if ARGV[11] ~= 'lobby' and redis.call('HEXISTS', KEYS[8], ARGV[11]) == 0 then return {'missing'} end
 local wait = rate(KEYS[7], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]))
 if wait > 0 then return {'rate', string.format('%d', wait)} end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -716,7 +808,8 @@ return {'ok', id}
 "#
 );
 
-/// KEYS: state, owners, history, last posts, the address's message rate. ARGV: member id,
+/// KEYS: state, owners, history, the author tab's last post (kept only while slow mode is on,
+/// for as long as it matters), the address's message rate. ARGV: member id,
 /// owner, session, slow mode (ms), now (ms), event body, history length, channel, slug, rate
 /// interval, rate burst.
 const POST: &str = concat!(
@@ -726,12 +819,12 @@ if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'gone'} end
 local now = tonumber(ARGV[5])
 local slow = tonumber(ARGV[4])
 if slow > 0 then
-  local last = redis.call('HGET', KEYS[4], ARGV[3])
+  local last = redis.call('GET', KEYS[4])
   if last and now - tonumber(last) < slow then return {'slow', string.format('%d', slow - (now - tonumber(last)))} end
 end
 local wait = rate(KEYS[5], now, tonumber(ARGV[10]), tonumber(ARGV[11]))
 if wait > 0 then return {'rate', string.format('%d', wait)} end
-redis.call('HSET', KEYS[4], ARGV[3], ARGV[5])
+if slow > 0 then redis.call('SET', KEYS[4], ARGV[5], 'PX', slow) end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
@@ -744,11 +837,12 @@ return {'ok', tostring(seq)}
 "#
 );
 
-/// KEYS: state, members, owners, nicks, sessions. ARGV: member id, owner ('' = whoever),
-/// channel, slug. Gives the place back once: 1 if it did.
+/// KEYS: state, members, owners, nicks, sessions. ARGV: member id, owner ('' = any), channel,
+/// slug, node ('' = any; else the owner must be on it). Gives the place back once: 1 if it did.
 const LEAVE: &str = r#"
 local owner = redis.call('HGET', KEYS[3], ARGV[1])
 if not owner or (ARGV[2] ~= '' and owner ~= ARGV[2]) then return 0 end
+if ARGV[5] ~= '' and string.sub(owner, 1, #ARGV[5] + 1) ~= ARGV[5] .. '/' then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
@@ -765,8 +859,13 @@ return 1
 "#;
 
 /// KEYS: room names, rooms, state. ARGV: name key, slug, record, new epoch, event body, channel.
+/// 1 if the room is known now (made here, or made again by another node after Redis lost it).
 const CREATE: &str = r#"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if holder then
+  if holder == ARGV[2] then return 1 end
+  return 0
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[3], 'epoch', ARGV[4], 'seq', 0, 'rev', 0)

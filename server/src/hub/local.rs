@@ -93,6 +93,14 @@ impl LocalMembers {
         Some(state.members.remove(at).conn)
     }
 
+    /// The member's connection leaves the fan-out, if it is still `conn_id` (a tab that took
+    /// its place back on another connection keeps it).
+    pub fn take_conn(&self, member_id: u64, conn_id: u64) -> Option<ConnHandle> {
+        let mut state = self.lock();
+        let at = state.members.iter().position(|m| m.member_id == member_id && m.conn.id == conn_id)?;
+        Some(state.members.remove(at).conn)
+    }
+
     /// Keeps the members for which `keep(member id, connection id)` holds; returns the others'
     /// connections.
     pub fn retain_places(&self, keep: impl Fn(u64, u64) -> bool) -> Vec<ConnHandle> {

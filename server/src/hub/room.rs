@@ -467,6 +467,9 @@ impl Room {
     /// Removes the member if it still belongs to this connection (a replaced ghost does not).
     fn leave(&self, member_id: u64, conn_id: u64) {
         if let Some(cluster) = &self.cluster {
+            // Out of this node's fan-out at once; out of the room when Redis says so (then the
+            // `left` event finds no connection here to close).
+            self.local.take_conn(member_id, conn_id);
             return cluster.leave(self.slug.clone(), member_id, conn_id);
         }
         let mut state = self.lock();

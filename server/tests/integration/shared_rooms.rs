@@ -8,7 +8,7 @@ use crate::{
     services::{Postgres, Redis},
     support::{Client, TestServer, config, eventually, run, session_for},
 };
-use app::protocol::{Continuity, ErrorCode, LOBBY_SLUG, ModAction, Resume, RoomSummary, ServerMsg, close};
+use app::protocol::{ClientMsg, Continuity, ErrorCode, LOBBY_SLUG, ModAction, Resume, RoomSummary, ServerMsg, close};
 use std::{collections::HashSet, time::Duration};
 use tokio::time::Instant;
 
@@ -109,20 +109,36 @@ fn one_room_one_order_one_member_list_on_every_node() {
         assert_eq!(seen_b, seen_c);
         assert_eq!(seen_a.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), (1..=9).collect::<Vec<_>>());
 
+        // The author's receipt comes after its message, as in one process (a client moves its
+        // last number forward on the receipt, so a message arriving after it would be dropped).
+        ann.send(&ClientMsg::SendMessage { text: "in order".into(), client_ref: Some("order".into()) }).await;
+        let first = ann
+            .recv_until(|m| match m {
+                ServerMsg::MessagePosted { message } => message.text == "in order",
+                ServerMsg::MessageAccepted { client_ref, .. } => client_ref.as_deref() == Some("order"),
+                _ => false,
+            })
+            .await;
+        assert!(matches!(first, ServerMsg::MessagePosted { .. }), "the message first, then the receipt: {first:?}");
+        ann.recv_until(|m| matches!(m, ServerMsg::MessageAccepted { .. })).await;
+        for reader in [&mut read_a, &mut read_b, &mut read_c] {
+            assert_eq!(messages(reader, 1).await[0], (10, "in order".to_owned()));
+        }
+
         // A later joiner on C gets the history; bob drops on B and resumes on C.
         let (_, late) = c.member(&room.slug, "dee").await;
-        assert_eq!(late.history.len(), 9);
+        assert_eq!(late.history.len(), 10);
         let epoch = late.epoch.clone();
         drop(bob);
         ann.say("while bob was away", "a-away").await.expect("posted");
         let mut back = c.client().await;
         let resumed = back
-            .join(&room.slug, "bob", &session_for("bob"), Some(Resume { epoch, seq: 9 }))
+            .join(&room.slug, "bob", &session_for("bob"), Some(Resume { epoch, seq: 10 }))
             .await
             .expect("bob back, on C");
         assert_eq!(resumed.continuity, Continuity::Resumed);
         assert_eq!(resumed.history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["while bob was away"]);
-        assert_eq!(resumed.history[0].seq, 10);
+        assert_eq!(resumed.history[0].seq, 11);
     });
 }
 

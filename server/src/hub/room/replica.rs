@@ -169,6 +169,14 @@ impl Room {
         }
         let Some(at) = state.members.iter().position(|m| m.id == member_id) else { return };
         let gone = state.members.remove(at);
+        // Still connected here: its place was given back for it (swept while this node seemed
+        // dead). It rejoins by itself rather than stay, unheard, outside the room.
+        if let Some(conn) = self.local.take(member_id) {
+            conn.close(CloseReason::fixed(
+                close::HEARTBEAT_TIMEOUT,
+                "the room lost this connection's place; rejoining",
+            ));
+        }
         let count = state.members.len() as u32;
         let event = self.event(&state, state.next_seq - 1, EventKind::Left { member: gone.public(), count });
         self.local.deliver(&event);
@@ -225,29 +233,40 @@ impl Room {
     /// heartbeat) are closed with a reconnect code, so their tabs join again.
     pub(crate) fn apply_snapshot(&self, snapshot: Snapshot, node: &str) {
         let mut state = self.lock();
-        if *state.epoch != *snapshot.epoch {
-            state.epoch = snapshot.epoch.as_str().into();
-            state.receipts.clear();
-        }
+        // Events this replica did not see (it was not listening): its members here were not
+        // shown them, so they rejoin and resume from their last number, like any reconnect.
+        let missed = state.rev != snapshot.rev || *state.epoch != *snapshot.epoch;
+        state.epoch = snapshot.epoch.as_str().into();
         state.rev = snapshot.rev;
         state.next_seq = snapshot.seq + 1;
         let mine: Vec<(u64, u64)> =
             snapshot.members.iter().filter(|m| *m.node == *node).map(|m| (m.id, m.conn_id)).collect();
         state.members = snapshot.members.into_iter().filter_map(ReplicaMember::into_member).collect();
-        state.history = snapshot
-            .history
-            .into_iter()
-            .map(|p| Stored {
-                message: p.message,
-                session: p.session,
-                author_hash: p.author_hash,
-                shadow_muted: p.shadow_muted,
-            })
-            .collect();
-        for conn in self.local.retain_places(|id, conn_id| mine.contains(&(id, conn_id))) {
+        // Mutes are this node's memory of moderators' decisions, not the join-time record's.
+        let muted = state.muted_addresses.clone();
+        for member in &mut state.members {
+            member.shadow_muted |= muted.contains(&member.ip_hash);
+        }
+        state.receipts.clear();
+        state.history.clear();
+        for post in snapshot.history {
+            if let Some(client_ref) = post.client_ref {
+                let accepted = super::Accepted { seq: post.message.seq, at: post.message.at };
+                let receipt = Receipt { session: post.session.clone(), client_ref: client_ref.into(), accepted };
+                state.receipts.push_back(receipt);
+            }
+            state.history.push_back(Stored {
+                message: post.message,
+                session: post.session,
+                author_hash: post.author_hash,
+                shadow_muted: post.shadow_muted,
+            });
+        }
+        let gone = self.local.retain_places(|id, conn_id| !missed && mine.contains(&(id, conn_id)));
+        for conn in gone {
             conn.close(CloseReason::fixed(
                 close::HEARTBEAT_TIMEOUT,
-                "the room lost this connection's place; rejoining",
+                "the room moved on while this server was away; rejoining",
             ));
         }
         self.note_count(&mut state);
