@@ -24,4 +24,10 @@ export default defineConfig({
     },
     trace: 'off',
   },
+  // The cluster tests start a Redis, a Postgres, two nodes and haproxy each: they run after the
+  // rest, so their start-up never slows the timing-sensitive tests beside them.
+  projects: [
+    { name: 'one process', testIgnore: /cluster\.spec\.ts/ },
+    { name: 'cluster', testMatch: /cluster\.spec\.ts/, dependencies: ['one process'] },
+  ],
 });
