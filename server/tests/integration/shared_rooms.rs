@@ -369,3 +369,46 @@ fn moderators_decisions_on_one_node_hold_on_another_within_a_second() {
         assert!(listed(b).await.iter().all(|r| r.slug != room.slug), "gone from B's directory");
     });
 }
+
+/// A room empty on every node expires everywhere (removed from Redis by one script, which only
+/// removes a room nobody is in): it leaves every node's directory and cannot be joined; a room
+/// occupied through another node does not expire.
+#[test]
+fn an_empty_room_expires_everywhere_and_one_occupied_elsewhere_does_not() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let expiring = |name: &str| {
+            let mut config = config();
+            config.database_url = Some(database.clone());
+            config.redis_url = Some(redis.url());
+            config.node_id = Some(name.to_owned());
+            config.room_expiry = Duration::from_millis(600);
+            config
+        };
+        let nodes = [TestServer::with(expiring("a")).await, TestServer::with(expiring("b")).await];
+        for server in &nodes {
+            eventually(Duration::from_secs(10), "the node starts", || async {
+                server.health().await["status"] == "ok"
+            })
+            .await;
+        }
+        let [a, b] = &nodes;
+        let empty = a.create_room("Short-lived", 10, false).await;
+        let busy = a.create_room("Still talking", 10, false).await;
+        everywhere_with(&nodes, &busy.slug, 0).await;
+        // Someone stays in the busy room through B only: A sees it occupied through its replica.
+        let (_stayer, _) = b.member(&busy.slug, "stayer").await;
+        everywhere_with(&nodes, &busy.slug, 1).await;
+        for server in &nodes {
+            eventually(Duration::from_secs(10), "the empty room expires on every node", || async {
+                listed(server).await.iter().all(|r| r.slug != empty.slug)
+            })
+            .await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        everywhere_with(&nodes, &busy.slug, 1).await;
+        let mut late = a.client().await;
+        let refused = late.join(&empty.slug, "late", &session_for("late"), None).await.expect_err("gone");
+        assert_eq!(refused.code, ErrorCode::RoomNotFound);
+    });
+}
