@@ -326,24 +326,28 @@ impl Room {
             (you, session, true)
         };
 
-        let (continuity, history) = self.history_for(&state, &session, request.resume);
         let count = state.members.len() as u32;
-        let joined = ServerMsg::Joined {
-            room: RoomSummary { members: count, ..self.summary() },
+        // Queued under the lock, so nothing said in the room can overtake it.
+        conn.offer(self.joined_frame(&state, &you, &session, request.resume));
+        if fresh {
+            // Publishing settles the room, the member count included.
+            self.publish(&mut state, EventKind::Joined { member: you.clone(), count });
+        }
+        Ok(Membership { room: self.clone(), member_id: you.id, conn_id: conn.id, session })
+    }
+
+    /// The `joined` answer: the room as it stands, for the member `you` of tab `session`.
+    fn joined_frame(&self, state: &State, you: &protocol::Member, session: &str, resume: Option<&Resume>) -> Frame {
+        let (continuity, history) = self.history_for(state, session, resume);
+        Frame::encode(&ServerMsg::Joined {
+            room: RoomSummary { members: state.members.len() as u32, ..self.summary() },
             settings: state.settings.clone(),
             you: you.clone(),
             members: state.members.iter().map(Member::public).collect(),
             epoch: state.epoch.to_string(),
             continuity,
             history,
-        };
-        // Queued under the lock, so nothing said in the room can overtake it.
-        conn.offer(Frame::encode(&joined));
-        if fresh {
-            // Publishing settles the room, the member count included.
-            self.publish(&mut state, EventKind::Joined { member: you.clone(), count });
-        }
-        Ok(Membership { room: self.clone(), member_id: you.id, conn_id: conn.id, session })
+        })
     }
 
     /// What a joiner gets to see, given where its copy of the room ended.

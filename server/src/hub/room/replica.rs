@@ -12,11 +12,10 @@
 use super::{Member, Receipt, Room, State, Stored};
 use crate::{
     event::{AuthorTab, EventKind},
-    frame::Frame,
     outbox::{CloseReason, ConnHandle},
 };
 use app::{
-    protocol::{self, ChatMessage, Resume, RoomSummary, ServerMsg, close},
+    protocol::{self, ChatMessage, Resume, close},
     rules,
 };
 use std::{net::IpAddr, sync::Arc, time::Instant};
@@ -133,17 +132,7 @@ impl Room {
                 {
                     old.close(CloseReason::fixed(close::REPLACED, "joined again from another connection"));
                 }
-                let (continuity, history) = self.history_for(&state, &session, resume.as_ref());
-                let count = state.members.len() as u32;
-                conn.offer(Frame::encode(&ServerMsg::Joined {
-                    room: RoomSummary { members: count, ..self.summary() },
-                    settings: state.settings.clone(),
-                    you: you.clone(),
-                    members: state.members.iter().map(Member::public).collect(),
-                    epoch: state.epoch.to_string(),
-                    continuity,
-                    history,
-                }));
+                conn.offer(self.joined_frame(&state, &you, &session, resume.as_ref()));
             }
             None if ghost => {
                 if let Some(old) = self.local.take(id) {

@@ -3,6 +3,7 @@
 
 use crate::{
     error::Refusal,
+    hub::Accepted,
     policy::Denied,
     ws::session::{Flow, Session},
 };
@@ -13,11 +14,16 @@ pub(super) fn send(session: &mut Session, text: &str, client_ref: Option<String>
     let Some(membership) = &session.membership else {
         return session.refuse_and_strike(&Refusal::not_joined(), client_ref);
     };
-    match session.policy.post(&mut session.sender, membership, text, client_ref.clone(), Instant::now()) {
-        Ok(posted) => {
+    let posted = session.policy.post(&mut session.sender, membership, text, client_ref.clone(), Instant::now());
+    answer(session, posted.map(|posted| posted.accepted), client_ref)
+}
+
+/// Answers a message with its receipt or its refusal (in one process and in a cluster alike).
+pub(super) fn answer(session: &mut Session, posted: Result<Accepted, Denied>, client_ref: Option<String>) -> Flow {
+    match posted {
+        Ok(accepted) => {
             // The message ends this bout of typing (the client starts the next one at once).
             session.last_typing = None;
-            let accepted = posted.accepted;
             session.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at });
         }
         Err(Denied::Refused(refusal)) => {

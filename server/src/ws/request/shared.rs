@@ -11,7 +11,7 @@ use crate::{
     policy::{Admission, Denied},
     ws::session::{Flow, Session},
 };
-use app::protocol::{ErrorCode, Resume, ServerMsg};
+use app::protocol::Resume;
 use tokio::time::Instant;
 
 pub(super) async fn join(session: &mut Session, room: &str, nickname: &str, tab: &str, resume: Option<Resume>) -> Flow {
@@ -61,20 +61,7 @@ pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<S
         }
         Err(denied) => Err(denied),
     };
-    match result {
-        Ok(accepted) => {
-            session.last_typing = None;
-            session.send(ServerMsg::MessageAccepted { client_ref, seq: accepted.seq, at: accepted.at });
-        }
-        Err(Denied::Refused(refusal)) => {
-            if refusal.code() == ErrorCode::NotJoined {
-                session.membership = None;
-            }
-            session.refuse(&refusal, client_ref);
-        }
-        Err(Denied::Disconnect(reason)) => return Flow::Close(reason),
-    }
-    Flow::Continue
+    super::send::answer(session, result, client_ref)
 }
 
 /// This connection's address (its /64 for IPv6) as the cluster counts it: by its keyed hash.
