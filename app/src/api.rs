@@ -75,7 +75,7 @@ impl FromServerFnError for ApiError {
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     fn rooms(&self) -> Vec<RoomSummary>;
-    fn preview(&self, slug: &str) -> Option<RoomPreview>;
+    async fn preview(&self, slug: &str) -> Option<RoomPreview>;
     /// `peer` and `headers` tell the server who asks (behind a trusted proxy, the forwarded client).
     async fn create_room(
         &self,
@@ -118,7 +118,7 @@ pub async fn list_rooms() -> Result<Vec<RoomSummary>, ApiError> {
 
 #[server(endpoint = "room", input = GetUrl)]
 pub async fn fetch_room_preview(slug: String) -> Result<Option<RoomPreview>, ApiError> {
-    Ok(backend()?.preview(&slug))
+    Ok(backend()?.preview(&slug).await)
 }
 
 /// The moderator console.

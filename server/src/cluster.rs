@@ -13,6 +13,7 @@
 //! The rooms themselves — Redis decides, every node applies — are `rooms`.
 
 mod control;
+mod interest;
 mod rooms;
 
 pub use control::Control;
@@ -218,6 +219,9 @@ pub async fn listen(
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
+    // Joiners' requests to warm a room outlive any one subscription: one not answered in time
+    // is refused as unavailable.
+    let mut warm_requests = hub.cluster().and_then(|rooms| rooms.interest.take_inbox());
     let mut backoff = Duration::from_millis(50);
     while !stop.is_cancelled() {
         match subscribed(&cluster, &moderation, &hub).await {
@@ -226,7 +230,7 @@ pub async fn listen(
                     let _ = ready.send(());
                 }
                 backoff = Duration::from_millis(50);
-                let reason = deliver(&cluster, &moderation, &hub, pubsub, &stop).await;
+                let reason = deliver(&cluster, &moderation, &hub, pubsub, warm_requests.as_mut(), &stop).await;
                 if stop.is_cancelled() {
                     return;
                 }
@@ -246,7 +250,9 @@ pub async fn listen(
 async fn subscribed(cluster: &Cluster, moderation: &Moderation, hub: &Hub) -> Result<redis::aio::PubSub, String> {
     let subscribe = async {
         let mut pubsub = cluster.client.get_async_pubsub().await?;
-        pubsub.subscribe(&[CONTROL_CHANNEL, rooms::ROOMS_CHANNEL]).await?;
+        let mut channels = vec![CONTROL_CHANNEL.to_owned()];
+        channels.extend(hub.cluster().map(|rooms| rooms.channels()).unwrap_or_default());
+        pubsub.subscribe(channels).await?;
         Ok::<_, redis::RedisError>(pubsub)
     };
     let pubsub = match timeout(CALL_TIMEOUT * 2, subscribe).await {
@@ -260,15 +266,28 @@ async fn subscribed(cluster: &Cluster, moderation: &Moderation, hub: &Hub) -> Re
     Ok(pubsub)
 }
 
+/// The next joiner's request to warm a room (never, for a node without rooms).
+async fn next_warm(requests: &mut Option<&mut WarmRequests>) -> Option<interest::Warm> {
+    match requests {
+        Some(requests) => requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+type WarmRequests = tokio::sync::mpsc::UnboundedReceiver<interest::Warm>;
+
 /// Applies what arrives on the bus until the subscription ends or goes silent; why it stopped.
+/// Between two messages, it warms the rooms joiners ask for and cools the ones nobody here
+/// needs (see `interest`): the subscription and the order of events are this task's alone.
 async fn deliver(
     cluster: &Cluster,
     moderation: &Moderation,
     hub: &Hub,
     pubsub: redis::aio::PubSub,
+    mut warm_requests: Option<&mut WarmRequests>,
     stop: &CancellationToken,
 ) -> String {
-    let mut messages = pubsub.into_on_message();
+    let (mut sink, mut messages) = pubsub.split();
     let mut probe = tokio::time::interval(PROBE_EVERY);
     let mut sent = 0u64;
     let mut last_back = Instant::now();
@@ -278,7 +297,7 @@ async fn deliver(
             message = messages.next() => {
                 let Some(message) = message else { return "the Redis subscription closed".to_owned() };
                 let payload = message.get_payload_bytes();
-                if message.get_channel_name() == rooms::ROOMS_CHANNEL {
+                if rooms::is_room_channel(message.get_channel_name()) {
                     if let Some(rooms) = hub.cluster() {
                         rooms.apply(hub, payload);
                     }
@@ -293,7 +312,18 @@ async fn deliver(
                     None => tracing::warn!(bytes = payload.len(), "cluster: unreadable control message ignored"),
                 }
             }
+            Some(request) = next_warm(&mut warm_requests) => {
+                let Some(rooms) = hub.cluster() else { continue };
+                // A joiner that gave up waiting is not worth a subscription.
+                if !request.done.is_closed() {
+                    let warm = rooms.warm_up(hub, &mut sink, request.slug).await;
+                    let _ = request.done.send(warm);
+                }
+            }
             _ = probe.tick() => {
+                if let Some(rooms) = hub.cluster() {
+                    rooms.cool_down(hub, &mut sink).await;
+                }
                 if last_back.elapsed() > PROBE_SILENCE {
                     return "the Redis subscription went silent (probe not delivered)".to_owned();
                 }

@@ -255,9 +255,15 @@ impl Hub {
 
     /// What the room page shows before joining. A one-way room shows no messages: the page
     /// cannot know which of them the visitor wrote, and must never show an author their own.
-    pub fn preview(&self, slug: &str) -> Option<RoomPreview> {
+    /// In cluster mode, a node that does not listen to the room's messages reads them from Redis.
+    pub async fn preview(&self, slug: &str) -> Option<RoomPreview> {
         let room = self.room(slug)?;
-        Some(RoomPreview { room: room.summary(), recent: (!room.one_way).then(|| room.recent_messages()) })
+        let recent = match self.cluster() {
+            _ if room.one_way => None,
+            Some(rooms) if !rooms.hears(slug) => Some(rooms.recent(slug).await),
+            _ => Some(room.recent_messages()),
+        };
+        Some(RoomPreview { room: room.summary(), recent })
     }
 
     pub fn join(&self, slug: &str, conn: &ConnHandle, request: JoinRequest<'_>) -> Result<Membership, Refusal> {

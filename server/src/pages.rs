@@ -53,7 +53,10 @@ pub async fn room(
     Path(slug): Path<String>,
     request: Request<Body>,
 ) -> Response {
-    let preview = is_valid_slug(&slug).then(|| state.hub.preview(&slug)).flatten();
+    let preview = match is_valid_slug(&slug) {
+        true => state.hub.preview(&slug).await,
+        false => None,
+    };
     match preview {
         Some(preview) => {
             let banned = ban_notice(&visitor);

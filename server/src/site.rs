@@ -65,8 +65,8 @@ impl Backend for Site {
         self.hub.listed_rooms()
     }
 
-    fn preview(&self, slug: &str) -> Option<RoomPreview> {
-        self.hub.preview(slug)
+    async fn preview(&self, slug: &str) -> Option<RoomPreview> {
+        self.hub.preview(slug).await
     }
 
     async fn create_room(&self, peer: IpAddr, headers: &HeaderMap, room: NewRoom) -> Result<RoomSummary, ApiError> {

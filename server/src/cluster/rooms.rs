@@ -4,11 +4,14 @@
 //! the nickname's look-alikes against the room's member hash and seats the member; a post checks
 //! that the author still holds its place and slow mode, takes the next `seq`, appends to the
 //! room's history (a list capped at the last 50) and publishes; a leave gives the place back.
-//! Every script takes the room's next `rev` and publishes its event on one channel from inside
-//! the script, so the order events are published in is the order Redis decided them in, and
-//! every node applies them in that order to its replica of the room (`hub::room::replica`):
-//! roster, history, receipts. Each node delivers to its own members what it applies, so the
-//! fan-out, the one-way rule and shadow mutes are the one-process code.
+//! Every script takes the room's next `rev` and publishes its event from inside the script, so
+//! the order events are published in is the order Redis decided them in, and every node applies
+//! them in that order to its replica of the room (`hub::room::replica`): roster, history,
+//! receipts. Each node delivers to its own members what it applies, so the fan-out, the one-way
+//! rule and shadow mutes are the one-process code. Joins, leaves and the like go to every node
+//! (`burner:rooms`); messages and typing only to the nodes with members in the room, on the
+//! room's own channel (see `interest`). One subscription carries both, so a node that listens
+//! to a room gets all of its events in Redis's order.
 //!
 //! A join is answered on the joiner's node when its own `joined` event comes back through the
 //! subscription: that is the place in the room's order where the joiner starts, so it gets the
@@ -19,7 +22,7 @@
 //! Redis failing never hangs a request: every script has the cluster's call deadline, and a
 //! join or post it could not decide is refused with the retryable `unavailable`.
 
-use super::{Cluster, ClusterError};
+use super::{Cluster, ClusterError, interest::Interest};
 use crate::{
     error::Refusal,
     hub::{Hub, JoinRequest, Membership, ReplicaMember, ReplicaPost, Snapshot},
@@ -40,8 +43,11 @@ use std::{
 };
 use tokio::sync::oneshot;
 
-/// Every room event of every room, in the order Redis decided them.
+/// Every room's joins, leaves, creation, close and moderators' decisions, for every node.
 pub(super) const ROOMS_CHANNEL: &str = "burner:rooms";
+/// A room's own channel (`burner:room:<slug>`): its messages and typing, for the nodes with
+/// members in it.
+const ROOM_CHANNEL_PREFIX: &str = "burner:room:";
 /// Rooms that exist (slug → the stored record, JSON), and their names' look-alike keys.
 const ROOMS_KEY: &str = "burner:rooms";
 const ROOM_NAMES_KEY: &str = "burner:room_names";
@@ -61,6 +67,15 @@ const SEATING_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn room_key(slug: &str, part: &str) -> String {
     format!("burner:room:{slug}:{part}")
+}
+
+fn room_channel(slug: &str) -> String {
+    format!("{ROOM_CHANNEL_PREFIX}{slug}")
+}
+
+/// Whether a subscription message is a room event (rather than a control message).
+pub(super) fn is_room_channel(channel: &str) -> bool {
+    channel == ROOMS_CHANNEL || channel.starts_with(ROOM_CHANNEL_PREFIX)
 }
 
 fn node_key(node: &str) -> String {
@@ -237,6 +252,8 @@ pub struct Rooms {
     posts: Mutex<HashMap<u64, oneshot::Sender<()>>>,
     /// The Redis dataset this node last caught up with (see `INSTANCE_KEY`).
     instance: Mutex<Option<String>>,
+    /// The rooms whose messages this node listens to.
+    pub(super) interest: Interest,
 }
 
 struct Scripts {
@@ -267,6 +284,7 @@ impl Rooms {
             pending: Mutex::default(),
             posts: Mutex::default(),
             instance: Mutex::default(),
+            interest: Interest::default(),
         }
     }
 
@@ -293,6 +311,10 @@ impl Rooms {
         let name = rules::nickname(request.nickname).map_err(Refusal::nickname)?;
         if !crate::hub::valid_session(request.session) {
             return Err(Refusal::session_invalid());
+        }
+        // This node hears the room's messages before its joiner is seated.
+        if !self.interest.ensure(slug).await {
+            return Err(Refusal::unavailable());
         }
         let (locked, shadow_muted) = room.join_context(&request.ip_hash);
         let member = WireMember {
@@ -420,7 +442,7 @@ impl Rooms {
             .arg(at)
             .arg(&body)
             .arg(rules::HISTORY_LEN)
-            .arg(ROOMS_CHANNEL)
+            .arg(room_channel(slug))
             .arg(slug)
             .arg(rate.interval_ms())
             .arg(rate.burst);
@@ -505,10 +527,10 @@ impl Rooms {
             room.slug,
             room.epoch()
         );
-        let cluster = self.cluster.clone();
+        let (cluster, channel) = (self.cluster.clone(), room_channel(&room.slug));
         tokio::spawn(async move {
             let mut redis = cluster.commands.clone();
-            let _ = cluster.call(redis.publish::<_, _, ()>(ROOMS_CHANNEL, payload)).await;
+            let _ = cluster.call(redis.publish::<_, _, ()>(channel, payload)).await;
         });
     }
 
@@ -679,35 +701,101 @@ impl Rooms {
             }
         }
         for slug in hub.slugs() {
-            let mut invocation = self.scripts.snapshot.prepare_invoke();
-            invocation
-                .key(room_key(&slug, "state"))
-                .key(room_key(&slug, "members"))
-                .key(room_key(&slug, "history"))
-                .arg(super::new_epoch());
-            let (epoch, rev, seq, members, history): (String, u64, u64, Vec<String>, Vec<String>) =
-                self.cluster.call(invocation.invoke_async(&mut redis)).await?;
-            let members = members
-                .chunks(2)
-                .filter_map(|pair| {
-                    let id = pair.first()?.parse().ok()?;
-                    let member: WireMember = serde_json::from_str(pair.get(1)?).ok()?;
-                    Some(member.replica(id))
-                })
-                .collect();
-            let history = history
-                .iter()
-                .filter_map(|entry| {
-                    let envelope: Envelope = serde_json::from_str(entry).ok()?;
-                    let Body::Posted(post) = envelope.body else { return None };
-                    Some(post.replica(envelope.seq, envelope.at, envelope.id))
-                })
-                .collect();
+            let snapshot = self.snapshot(&slug).await?;
             if let Some(room) = hub.room(&slug) {
-                room.apply_snapshot(Snapshot { epoch, rev, seq, members, history }, self.node());
+                room.apply_snapshot(snapshot, self.node());
             }
         }
         Ok(())
+    }
+
+    /// Everything Redis holds of one room, read at once.
+    async fn snapshot(&self, slug: &str) -> Result<Snapshot, ClusterError> {
+        let mut redis = self.cluster.commands.clone();
+        let mut invocation = self.scripts.snapshot.prepare_invoke();
+        invocation
+            .key(room_key(slug, "state"))
+            .key(room_key(slug, "members"))
+            .key(room_key(slug, "history"))
+            .arg(super::new_epoch());
+        let (epoch, rev, seq, members, history): (String, u64, u64, Vec<String>, Vec<String>) =
+            self.cluster.call(invocation.invoke_async(&mut redis)).await?;
+        let members = members
+            .chunks(2)
+            .filter_map(|pair| {
+                let id = pair.first()?.parse().ok()?;
+                let member: WireMember = serde_json::from_str(pair.get(1)?).ok()?;
+                Some(member.replica(id))
+            })
+            .collect();
+        let history = history.iter().filter_map(|entry| posted(entry)).collect();
+        Ok(Snapshot { epoch, rev, seq, members, history })
+    }
+
+    /// Starts listening to a room's messages, for a member here (see `interest`): run by the
+    /// listener, between two events it applies, so the state read here and the events after it
+    /// follow on from each other. False if Redis could not do it now.
+    pub(super) async fn warm_up(&self, hub: &Hub, sink: &mut redis::aio::PubSubSink, slug: Arc<str>) -> bool {
+        if self.interest.is_warm(&slug) {
+            return true;
+        }
+        let Some(room) = hub.room(&slug) else { return false };
+        if !matches!(tokio::time::timeout(super::CALL_TIMEOUT, sink.subscribe(room_channel(&slug))).await, Ok(Ok(()))) {
+            return false;
+        }
+        // Subscribed, then read: what was published before the read is in it (older events
+        // still queued are skipped by `rev`), what comes after arrives on the subscription.
+        match self.snapshot(&slug).await {
+            Ok(snapshot) => {
+                room.apply_snapshot(snapshot, self.node());
+                self.interest.mark_warm(slug);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Stops listening to the messages of rooms no member here needs any more.
+    pub(super) async fn cool_down(&self, hub: &Hub, sink: &mut redis::aio::PubSubSink) {
+        let cold =
+            self.interest.cool(std::time::Instant::now(), |slug| hub.room(slug).is_some_and(|r| r.has_local_members()));
+        if cold.is_empty() {
+            return;
+        }
+        let channels: Vec<String> = cold.iter().map(|slug| room_channel(slug)).collect();
+        // Failing, the channels stay subscribed until the next subscription: only wasted work.
+        let _ = tokio::time::timeout(super::CALL_TIMEOUT, sink.unsubscribe(channels)).await;
+    }
+
+    /// The channels a new subscription listens to: the shared one and the warm rooms'.
+    pub(super) fn channels(&self) -> Vec<String> {
+        let mut channels = vec![ROOMS_CHANNEL.to_owned()];
+        channels.extend(self.interest.slugs().iter().map(|slug| room_channel(slug)));
+        channels
+    }
+
+    /// Whether this node's replica of the room has its messages (a member here is in it, or
+    /// was lately); if not, [`recent`](Self::recent) reads them from Redis.
+    pub fn hears(&self, slug: &str) -> bool {
+        self.interest.is_warm(slug)
+    }
+
+    /// The room's last messages as Redis keeps them, shadow-muted ones left out: for a room
+    /// page on a node that does not listen to the room. Empty if Redis cannot say now.
+    pub async fn recent(&self, slug: &str) -> Vec<ChatMessage> {
+        let mut redis = self.cluster.commands.clone();
+        match self.cluster.call(redis.lrange::<_, Vec<String>>(room_key(slug, "history"), 0, -1)).await {
+            Ok(history) => history
+                .iter()
+                .filter_map(|entry| posted(entry))
+                .filter(|p| !p.shadow_muted)
+                .map(|p| p.message)
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, room = slug, "cluster: cannot read a room's messages for its page");
+                Vec::new()
+            }
+        }
     }
 
     /// Renews this node's heartbeat.
@@ -747,6 +835,13 @@ impl Rooms {
         }
         Ok(())
     }
+}
+
+/// A message as the history keeps it (its `posted` event), or `None` for anything else.
+fn posted(entry: &str) -> Option<ReplicaPost> {
+    let envelope: Envelope = serde_json::from_str(entry).ok()?;
+    let Body::Posted(post) = envelope.body else { return None };
+    Some(post.replica(envelope.seq, envelope.at, envelope.id))
 }
 
 /// The cluster-wide per-address limit, a generic cell rate kept in one key (the theoretical

@@ -235,6 +235,11 @@ impl Room {
         self.lock().settings.clone()
     }
 
+    /// Whether a member of the room is connected to this process.
+    pub fn has_local_members(&self) -> bool {
+        !self.local.is_empty()
+    }
+
     pub fn member_count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
     }

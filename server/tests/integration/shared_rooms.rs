@@ -412,3 +412,57 @@ fn an_empty_room_expires_everywhere_and_one_occupied_elsewhere_does_not() {
         assert_eq!(refused.code, ErrorCode::RoomNotFound);
     });
 }
+
+/// How many nodes listen to a room's own channel (its messages), as Redis counts them.
+async fn listening_nodes(redis: &Redis, slug: &str) -> u64 {
+    let client = redis::Client::open(redis.url()).expect("a Redis URL");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("Redis answers");
+    let counts: Vec<(String, u64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("burner:room:{slug}"))
+        .query_async(&mut connection)
+        .await
+        .expect("PUBSUB NUMSUB");
+    counts.first().map_or(0, |(_, n)| *n)
+}
+
+/// A node carries only the messages of rooms its members are in: B, with nobody in the room,
+/// does not listen to it, yet lists it, shows its page with the latest messages (read from
+/// Redis), and a joiner on B gets the full history, including what was said while B was not
+/// listening. B stops listening a few seconds after its last member leaves.
+#[test]
+fn a_node_listens_only_to_the_rooms_its_members_are_in() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let nodes = [node("a", &database, &redis).await, node("b", &database, &redis).await];
+        let [a, b] = &nodes;
+        let room = a.create_room("Only where needed", 10, false).await;
+        let (mut ann, _) = a.member(&room.slug, "ann").await;
+        ann.say("said before bob came", "a1").await.expect("posted");
+        assert_eq!(listening_nodes(&redis, &room.slug).await, 1, "only A, where ann is");
+        everywhere_with(&nodes, &room.slug, 1).await;
+        let page = b.http("GET", &format!("/r/{}", room.slug), None).await;
+        assert!(page.body.contains("said before bob came"), "B's room page shows the room's messages from Redis");
+
+        let (mut bob, joined) = b.member(&room.slug, "bob").await;
+        assert_eq!(listening_nodes(&redis, &room.slug).await, 2, "B listens once bob is in");
+        assert_eq!(joined.history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["said before bob came"]);
+        ann.say("bob hears this", "a2").await.expect("posted");
+        assert_eq!(messages(&mut bob, 1).await, [(2, "bob hears this".to_owned())]);
+
+        drop(bob);
+        eventually(Duration::from_secs(12), "B stops listening once bob is gone", || async {
+            listening_nodes(&redis, &room.slug).await == 1
+        })
+        .await;
+        ann.say("said while B was not listening", "a3").await.expect("posted");
+        let (mut bob, joined) = b.member(&room.slug, "bob").await;
+        let history: Vec<(u64, &str)> = joined.history.iter().map(|m| (m.seq, m.text.as_str())).collect();
+        assert_eq!(
+            history,
+            [(1, "said before bob came"), (2, "bob hears this"), (3, "said while B was not listening")]
+        );
+        ann.say("and after", "a4").await.expect("posted");
+        assert_eq!(messages(&mut bob, 1).await, [(4, "and after".to_owned())]);
+    });
+}
