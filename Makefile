@@ -1,7 +1,8 @@
 # The two commands (see README): `make run` serves Burner, `make test` runs every test.
 # `make cluster` runs several nodes behind haproxy, with Redis and Postgres (NODES=3).
-# `make bench` measures Burner side by side with its peers (QUICK=1 for a short run).
-.PHONY: run test bench cluster
+# `make bench` measures Burner side by side with its peers (QUICK=1 for a short run);
+# `make bench-cluster` measures cluster mode (the Redis hop; two nodes against Socket.IO's).
+.PHONY: run test bench bench-cluster cluster
 
 run:
 	@scripts/run.sh
@@ -11,6 +12,9 @@ test:
 
 bench:
 	@scripts/bench.sh
+
+bench-cluster:
+	@CLUSTER=1 scripts/bench.sh
 
 cluster:
 	@scripts/cluster.sh

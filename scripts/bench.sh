@@ -5,6 +5,8 @@
 # the table and writes it into docs/BENCHMARKS.md with the date and the machine.
 # `make bench QUICK=1` is the short run (under 3 minutes); `ONLY=burner,bun` picks servers;
 # `SMOKE=1` (from `make test`) only checks that every server builds, starts and delivers.
+# `CLUSTER=1` (`make bench-cluster`) measures cluster mode instead: the Redis hop, and two nodes
+# with Redis against Socket.IO with its Redis adapter (installs redis-server if missing).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -25,6 +27,10 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s bench/peers/requirements.txt "$venv/.
   cp bench/peers/requirements.txt "$venv/.burner-requirements"
 fi
 
+if [ -n "${CLUSTER:-}" ] && ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; else sudo apt-get install -y -qq redis-server; fi
+fi
+
 step "release binaries"
 cargo build --release --locked -p server -p bench
 
@@ -33,6 +39,7 @@ args=()
 [ -n "${QUICK:-}" ] && args+=(--quick)
 [ -n "${SMOKE:-}" ] && args+=(--smoke)
 [ -n "${ONLY:-}" ] && args+=(--only "$ONLY")
+[ -n "${CLUSTER:-}" ] && args+=(--cluster)
 out=$(mktemp)
 BURNER_ROOT="$root" BENCH_TARGET="$CARGO_TARGET_DIR/release" BENCH_VENV="$venv" \
   taskset -c 1 "$CARGO_TARGET_DIR/release/burner-bench" "${args[@]}" --write "$out"
@@ -44,14 +51,14 @@ fi
 # The table goes between the markers in docs/BENCHMARKS.md, with when and where it was taken.
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 {
-  echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') on $machine, by \`make bench${QUICK:+ QUICK=1}\`."
+  echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') on $machine, by \`make bench${CLUSTER:+-cluster}${QUICK:+ QUICK=1}\`."
   echo
   cat "$out"
 } > "$out.section"
-python3 - "$root/docs/BENCHMARKS.md" "$out.section" <<'PY'
+python3 - "$root/docs/BENCHMARKS.md" "$out.section" "make bench${CLUSTER:+-cluster}" <<'PY'
 import sys
-path, section = sys.argv[1], open(sys.argv[2]).read()
-start, end = "<!-- make bench: start -->", "<!-- make bench: end -->"
+path, section, target = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
+start, end = f"<!-- {target}: start -->", f"<!-- {target}: end -->"
 text = open(path).read()
 if start in text and end in text:
     text = text[: text.index(start) + len(start)] + "\n" + section + text[text.index(end):]

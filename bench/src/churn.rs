@@ -36,7 +36,7 @@ pub async fn churn(peer: &Peer, settings: &Settings, rate: u64) -> anyhow::Resul
     for r in 0..ROOMS {
         rooms.push(peer.room(port, &format!("churn-{r}"), 1_000).await?);
     }
-    let load = Load { peer, senders: &senders, tally: &tally, pid: server.pid(), base, payload: 100 };
+    let load = Load { peer, senders: &senders, tally: &tally, pids: vec![server.pid()], base, payload: 100 };
     let (visits, failed) = (Cell::new(0_u64), Cell::new(0_u64));
     let started = Instant::now();
     let visitors = futures_util::future::join_all((0..WORKERS).map(|worker| {

@@ -5,18 +5,20 @@
 //! carries its send time and number; what does not arrive is counted as lost.
 //!
 //! burner-bench [--quick | --smoke] [--only NAME[,NAME…]] [--workloads fanout,fanout1k,idle,big,churn]
-//!              [--write FILE]
+//!              [--cluster [--workloads hop,throughput]] [--write FILE]
 //!
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
 //! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
 //! passed), then latency at half that rate; memory per idle member; one message into a big
 //! room; churn (connect + join + leave, as fast as 32 clients can, while the 100-byte fan-out
-//! runs at half saturation). See `scripts/bench.sh` (`make bench`).
+//! runs at half saturation). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
+//! mode instead (see `cluster`; `make bench-cluster`).
 
 // A benchmark's report is its output.
 #![allow(clippy::print_stdout)]
 
 mod churn;
+mod cluster;
 mod members;
 mod peer;
 mod ws;
@@ -62,6 +64,8 @@ struct Step {
     sent: u64,
     delivered: u64,
     server_cpu: f64,
+    /// Each server process's share of `server_cpu` (a cluster's nodes, then Redis).
+    cpu_per_process: Vec<f64>,
     generator_busy: f64,
     p50: f64,
     p99: f64,
@@ -116,12 +120,14 @@ struct Row {
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut quick, mut smoke, mut only, mut write) = (false, false, None::<Vec<String>>, None::<PathBuf>);
+    let mut clustered = false;
     let mut workloads: Vec<String> =
         ["fanout", "fanout1k", "idle", "big", "churn"].into_iter().map(str::to_owned).collect();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--smoke" => smoke = true,
+            "--cluster" => clustered = true,
             "--only" => only = args.next().map(|list| list.split(',').map(str::to_lowercase).collect()),
             "--write" => write = args.next().map(PathBuf::from),
             "--workloads" => {
@@ -178,12 +184,27 @@ fn main() -> anyhow::Result<()> {
     let data = std::env::temp_dir().join(format!("burner-bench-{}", std::process::id()));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
+    let peers: Vec<Peer> = Peer::all(&paths, &data)
+        .into_iter()
+        .filter(|peer| only.as_ref().is_none_or(|only| only.iter().any(|o| peer.name.to_lowercase().contains(o))))
+        .collect();
+    if clustered {
+        let chosen = |name: &str| {
+            workloads.iter().any(|w| w == name) || !workloads.iter().any(|w| w == "hop" || w == "throughput")
+        };
+        let table =
+            local.block_on(&runtime, cluster::run(&peers, &settings, quick, chosen("hop"), chosen("throughput")));
+        let _ = std::fs::remove_dir_all(&data);
+        let table = table?;
+        println!("\n{table}");
+        if let Some(file) = write {
+            std::fs::write(file, table)?;
+        }
+        return Ok(());
+    }
     let rows = local.block_on(&runtime, async {
         let mut rows = Vec::new();
-        for peer in &Peer::all(&paths, &data) {
-            if only.as_ref().is_some_and(|only| !only.iter().any(|o| peer.name.to_lowercase().contains(o))) {
-                continue;
-            }
+        for peer in &peers {
             println!("== {}", peer.name);
             let mut row = Row { name: peer.name, ..Row::default() };
             for (workload, payload) in PAYLOADS {
@@ -298,8 +319,17 @@ async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Re
     let tally = Shared::default();
     let base = Instant::now();
     let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
-    let load = Load { peer, senders: &senders, tally: &tally, pid: server.pid(), base, payload };
+    let load = Load { peer, senders: &senders, tally: &tally, pids: vec![server.pid()], base, payload };
     println!("  {payload}-byte messages");
+    let fanout = saturate(&load, settings).await?;
+    drop(members);
+    drop(server);
+    Ok(fanout)
+}
+
+/// Steps the load up to saturation, then measures at half of it.
+pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Result<Fanout> {
+    let tally = load.tally;
     // A warm-up the figures do not see (JIT compilers, first allocations).
     if !settings.smoke {
         let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
@@ -319,6 +349,10 @@ async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Re
             step.per_cpu_second(),
             step.generator_busy * 100.0
         );
+        if step.cpu_per_process.len() > 1 {
+            let shares: Vec<String> = step.cpu_per_process.iter().map(|cpu| format!("{cpu:.2}")).collect();
+            println!("          CPU-s per process (nodes, then Redis): {}", shares.join(", "));
+        }
         if !step.passed() {
             if settings.smoke {
                 anyhow::bail!("the smoke step did not pass: {} lost, p99 {:.1} ms", step.lost(), step.p99);
@@ -333,14 +367,12 @@ async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Re
         rate *= 2;
     }
     // What a failed step left queued must be through before the next measurement.
-    members::settle(&tally, Duration::from_secs(20)).await;
+    members::settle(tally, Duration::from_secs(20)).await;
     let half = match &passed {
         Some(at) if !settings.smoke => Some(load.offer((at.rate / 2).max(1), settings).await?),
         _ => None,
     };
-    drop(members);
-    drop(server);
-    Ok(Fanout { payload, saturation: passed, half, generator_bound, error: None })
+    Ok(Fanout { payload: load.payload, saturation: passed, half, generator_bound, error: None })
 }
 
 /// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it.
@@ -363,7 +395,8 @@ pub(crate) struct Load<'a> {
     pub peer: &'a Peer,
     pub senders: &'a [ws::Writer],
     pub tally: &'a Shared,
-    pub pid: u32,
+    /// The server's processes (a cluster's nodes and its Redis): their CPU seconds add up.
+    pub pids: Vec<u32>,
     pub base: Instant,
     pub payload: usize,
 }
@@ -371,9 +404,9 @@ pub(crate) struct Load<'a> {
 impl Load<'_> {
     /// One step: `rate` messages a second spread over the senders for the step, then a drain.
     async fn offer(&self, rate: u64, settings: &Settings) -> anyhow::Result<Step> {
-        let Self { peer, senders, tally, pid, base, payload: payload_bytes } = *self;
+        let Self { peer, senders, tally, base, payload: payload_bytes, .. } = *self;
         *tally.borrow_mut() = Tally::default();
-        let (cpu0, own0, t0) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, Instant::now());
+        let (cpu0, own0, t0) = (self.cpu_per_process()?, cpu_seconds(std::process::id())?, Instant::now());
         let tick = Duration::from_millis(5);
         let per_tick = rate as f64 * tick.as_secs_f64();
         let mut interval = tokio::time::interval(tick);
@@ -399,7 +432,8 @@ impl Load<'_> {
             }
         }
         tokio::time::sleep(settings.drain).await;
-        let (cpu1, own1, elapsed) = (cpu_seconds(pid)?, cpu_seconds(std::process::id())?, t0.elapsed());
+        let (cpu1, own1, elapsed) = (self.cpu_per_process()?, cpu_seconds(std::process::id())?, t0.elapsed());
+        let cpu_per_process: Vec<f64> = cpu1.iter().zip(cpu0).map(|(after, before)| after - before).collect();
         let mut tally = std::mem::take(&mut *tally.borrow_mut());
         tally.latencies.sort_unstable();
         let pick = |q: f64| {
@@ -410,7 +444,8 @@ impl Load<'_> {
             rate,
             sent,
             delivered: tally.delivered,
-            server_cpu: cpu1 - cpu0,
+            server_cpu: cpu_per_process.iter().sum(),
+            cpu_per_process,
             // Busy over the step itself (the drain is mostly idle).
             generator_busy: (own1 - own0) / elapsed.min(settings.step + Duration::from_millis(500)).as_secs_f64(),
             p50: pick(0.5),
@@ -420,11 +455,23 @@ impl Load<'_> {
     }
 }
 
+impl Load<'_> {
+    fn cpu_per_process(&self) -> anyhow::Result<Vec<f64>> {
+        self.pids.iter().map(|pid| cpu_seconds(*pid)).collect()
+    }
+}
+
 fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
     let mut out = String::new();
     for (_, payload) in PAYLOADS {
         if rows.iter().any(|r| r.fanout.iter().any(|f| f.payload == payload)) {
-            out.push_str(&fanout_table(rows, settings, quick, payload));
+            let title = format!(
+                "Fan-out, {} rooms of {ROOM_SIZE}, {payload}-byte messages, {SENDERS_PER_ROOM} senders per room, {:.1} s steps{}",
+                settings.rooms,
+                settings.step.as_secs_f64(),
+                if quick { " (quick run)" } else { "" }
+            );
+            out.push_str(&fanout_table(rows, &title, payload, settings.step));
         }
     }
     if rows.iter().any(|r| r.churn.is_some()) {
@@ -505,19 +552,14 @@ fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
 }
 
 /// The fan-out table for one message size.
-fn fanout_table(rows: &[Row], settings: &Settings, quick: bool, payload: usize) -> String {
+fn fanout_table(rows: &[Row], title: &str, payload: usize, step: Duration) -> String {
     fn at_size(row: &Row, payload: usize) -> Option<&Fanout> {
         row.fanout.iter().find(|f| f.payload == payload)
     }
     let of = |row| at_size(row, payload);
     let burner =
         rows.iter().find(|r| r.name == "Burner").and_then(|r| of(r)?.saturation.as_ref()).map(Step::per_cpu_second);
-    let mut out = format!(
-        "Fan-out, {} rooms of {ROOM_SIZE}, {payload}-byte messages, {SENDERS_PER_ROOM} senders per room, {:.1} s steps{}\n\n",
-        settings.rooms,
-        settings.step.as_secs_f64(),
-        if quick { " (quick run)" } else { "" }
-    );
+    let mut out = format!("{title}\n\n");
     out.push_str("| server | saturation, deliveries/s | deliveries per server CPU-second | × Burner | p50 / p99 / p99.9 at half saturation |\n");
     out.push_str("|---|---:|---:|---:|---:|\n");
     for row in rows {
@@ -535,7 +577,7 @@ fn fanout_table(rows: &[Row], settings: &Settings, quick: bool, payload: usize) 
         out.push_str(&format!(
             "| {} | {:.0}{bound} | {:.0} | {ratio} | {half} |\n",
             row.name,
-            at.per_second(settings.step),
+            at.per_second(step),
             per_cpu
         ));
     }
@@ -550,6 +592,11 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11).unwrap_or(&"0").parse::<f64>()? + fields.get(12).unwrap_or(&"0").parse::<f64>()?;
     Ok(ticks / 100.0)
+}
+
+/// A loopback port nothing listens on now.
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// One HTTP/1.1 request with a form body; the raw answer.

@@ -19,6 +19,7 @@ pub enum Protocol {
     SocketIo,
 }
 
+#[derive(Clone)]
 pub struct Peer {
     pub name: &'static str,
     pub protocol: Protocol,
@@ -82,6 +83,26 @@ impl Peer {
                 env: vec![],
             },
         ]
+    }
+
+    /// This peer as node `n` of a cluster through the Redis at `redis`, for the peers that have
+    /// a cluster mode: Burner (`BURNER_REDIS_URL`) and Socket.IO (its Redis adapter).
+    pub fn clustered(&self, redis: &str, n: usize) -> Option<Peer> {
+        let mut node = self.clone();
+        match self.protocol {
+            Protocol::Burner => {
+                for (name, value) in &mut node.env {
+                    if *name == "BURNER_DATA_DIR" {
+                        *value = format!("{value}/node-{n}");
+                    }
+                }
+                node.env.push(("BURNER_REDIS_URL", redis.to_owned()));
+                node.env.push(("BURNER_NODE_ID", format!("bench-{n}")));
+            }
+            Protocol::SocketIo if self.program == Path::new("node") => node.env.push(("REDIS_URL", redis.to_owned())),
+            _ => return None,
+        }
+        Some(node)
     }
 
     /// Starts the server on core 0 and waits until it takes connections.
