@@ -17,7 +17,7 @@ mod interest;
 mod rooms;
 
 pub use control::Control;
-pub use rooms::{Decision, Rooms, SharedRate};
+pub use rooms::{Decision, Opened, Rooms, SharedConnection, SharedRate};
 
 use crate::{conn_log::now_ms, hub::Hub, moderation::Moderation};
 use futures_util::StreamExt;
@@ -187,6 +187,9 @@ pub async fn keep_alive(hub: Arc<Hub>, stop: CancellationToken) {
                     _ = sweep.tick() => {
                         if let Err(error) = rooms.sweep(&hub).await {
                             tracing::debug!(%error, "cluster: sweep of dead nodes' members put off");
+                        }
+                        if let Err(error) = rooms.sweep_connections().await {
+                            tracing::debug!(%error, "cluster: sweep of dead nodes' connection counts put off");
                         }
                     }
                 }

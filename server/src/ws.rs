@@ -11,8 +11,9 @@ mod session;
 use session::Session;
 
 use crate::{
+    cluster::{Opened, SharedConnection, SharedRate},
     error::Refusal,
-    limits::IpSlot,
+    limits::{IpKey, IpSlot},
     moderation::Moderation,
     outbox::{CloseReason, ConnHandle, Outbox},
     state::AppState,
@@ -61,16 +62,31 @@ pub async fn upgrade(
     }
     let ip = visitor.ip;
     if let Err(retry) = state.ip_limits.connects.take(ip, 1) {
-        return Refusal::new(
-            ErrorCode::RateLimited,
-            "Too many new connections from your address. Try again in a moment.",
-        )
-        .retry_after(retry.0)
-        .into_response();
+        return connecting_too_fast(retry.0);
     }
     let Some(ip_slot) = state.ip_limits.open.try_open(ip) else {
-        return Refusal::new(ErrorCode::RateLimited, "Too many connections from your address: close a few tabs.")
-            .into_response();
+        return too_many_connections();
+    };
+    // In a cluster, the same caps hold for the address across every node.
+    let shared_slot = match state.hub.cluster() {
+        Some(rooms) => {
+            let config = &state.config;
+            let rate = SharedRate::of(
+                IpKey::from(ip),
+                &visitor.ip_hash,
+                &state.moderation.hasher,
+                config.connect_burst_per_ip,
+                config.connect_interval_per_ip,
+            );
+            match rooms.open_connection(&rate, config.max_connections_per_ip).await {
+                Opened::Counted(counted) => Some(counted),
+                Opened::TooMany => return too_many_connections(),
+                Opened::Wait(wait) => return connecting_too_fast(wait),
+                // Redis cannot say now: this node's own caps (above) hold alone.
+                Opened::Unknown => None,
+            }
+        }
+        None => None,
     };
     let Some(slot) = state.connections.try_acquire() else {
         return Refusal::new(ErrorCode::Unavailable, "Burner is at its connection limit. Try again in a minute.")
@@ -90,6 +106,7 @@ pub async fn upgrade(
         version_ok: query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string()),
         _slot: slot,
         _ip_slot: ip_slot,
+        _shared_slot: shared_slot,
         _registered: registered,
         _tracked: state.tracker.token(),
     });
@@ -110,6 +127,16 @@ pub async fn upgrade(
         })
 }
 
+fn connecting_too_fast(wait: std::time::Duration) -> Response {
+    Refusal::new(ErrorCode::RateLimited, "Too many new connections from your address. Try again in a moment.")
+        .retry_after(wait)
+        .into_response()
+}
+
+fn too_many_connections() -> Response {
+    Refusal::new(ErrorCode::RateLimited, "Too many connections from your address: close a few tabs.").into_response()
+}
+
 /// Everything one socket needs, prepared before the upgrade.
 struct Connection {
     session: Session,
@@ -119,6 +146,8 @@ struct Connection {
     /// Holds a place under the connection caps (global, per address) for the socket's life.
     _slot: OwnedSemaphorePermit,
     _ip_slot: IpSlot,
+    /// The address's place under the same caps across the cluster.
+    _shared_slot: Option<SharedConnection>,
     _registered: Registered,
     /// Lets shutdown wait for this socket.
     _tracked: TaskTrackerToken,
@@ -140,7 +169,8 @@ impl Drop for Registered {
 
 impl Connection {
     async fn serve(self, socket: WebSocket) {
-        let Connection { session, outbox, shutdown, version_ok, _slot, _ip_slot, _registered, _tracked } = self;
+        let Connection { session, outbox, shutdown, version_ok, _slot, _ip_slot, _shared_slot, _registered, _tracked } =
+            self;
         if version_ok {
             session.run(socket, outbox, shutdown).await;
         } else {

@@ -216,6 +216,19 @@ pub struct SharedRate {
 }
 
 impl SharedRate {
+    /// The limit of the address (its /64 for IPv6) `address` stands for, named by its keyed
+    /// hash (`fallback` for a key with no address).
+    pub fn of(
+        address: crate::limits::IpKey,
+        fallback: &str,
+        hasher: &crate::peer::IpHasher,
+        burst: u32,
+        interval: Duration,
+    ) -> Self {
+        let key = address.network().map_or_else(|| fallback.to_owned(), |network| hasher.hash(network));
+        Self { key, burst, interval }
+    }
+
     fn interval_ms(&self) -> u64 {
         u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX).max(1)
     }
@@ -254,6 +267,8 @@ pub struct Rooms {
     instance: Mutex<Option<String>>,
     /// The rooms whose messages this node listens to.
     pub(super) interest: Interest,
+    /// The connections this node has counted in Redis, per address key (see `connections`).
+    counted: Mutex<HashMap<String, u32>>,
 }
 
 struct Scripts {
@@ -264,6 +279,7 @@ struct Scripts {
     remove: Script,
     snapshot: Script,
     delete: Script,
+    connections: ConnectionScripts,
 }
 
 impl Rooms {
@@ -280,11 +296,13 @@ impl Rooms {
                 remove: Script::new(REMOVE),
                 snapshot: Script::new(SNAPSHOT),
                 delete: Script::new(DELETE),
+                connections: ConnectionScripts::default(),
             },
             pending: Mutex::default(),
             posts: Mutex::default(),
             instance: Mutex::default(),
             interest: Interest::default(),
+            counted: Mutex::default(),
         }
     }
 
@@ -706,7 +724,7 @@ impl Rooms {
                 room.apply_snapshot(snapshot, self.node());
             }
         }
-        Ok(())
+        self.recount_connections().await
     }
 
     /// Everything Redis holds of one room, read at once.
@@ -862,6 +880,10 @@ end
 "#
     };
 }
+
+mod connections;
+use connections::ConnectionScripts;
+pub use connections::{Opened, SharedConnection};
 
 /// KEYS: state, members, owners, nicks, sessions, member ids, the address's join rate, rooms.
 /// ARGV: new epoch, limit, name key, name shape, session, owner, member record, event body,

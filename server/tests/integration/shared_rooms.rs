@@ -195,7 +195,7 @@ fn three_hundred_joins_on_three_nodes_seat_exactly_the_limit() {
 }
 
 /// A node killed with SIGKILL: its members leave the room on the other nodes within 30 s, and
-/// the others see them go; the room goes on.
+/// the others see them go; the room goes on. Its sockets stop counting against their address.
 #[test]
 fn a_killed_nodes_members_leave_everywhere() {
     run(async {
@@ -215,6 +215,7 @@ fn a_killed_nodes_members_leave_everywhere() {
         watcher
             .recv_until(|m| matches!(m, ServerMsg::MemberJoined { member, .. } if member.nickname == "victim"))
             .await;
+        assert_eq!(open_connections(&redis).await, 2, "both sockets count against 127.0.0.1");
         child.kill().expect("SIGKILL");
         let _ = child.wait();
         let started = tokio::time::Instant::now();
@@ -228,7 +229,23 @@ fn a_killed_nodes_members_leave_everywhere() {
             .await;
         assert!(matches!(left, ServerMsg::MemberLeft { count: 1, .. }), "{left:?}");
         watcher.say("still here", "w1").await.expect("the room goes on");
+        eventually(Duration::from_secs(5), "the killed node's socket stops counting", || async {
+            open_connections(&redis).await == 1
+        })
+        .await;
     });
+}
+
+/// Every address's open connections across the cluster, as Redis counts them.
+async fn open_connections(redis: &Redis) -> u64 {
+    let mut connection = inspect(redis).await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("burner:conns:*").query_async(&mut connection).await.expect("KEYS");
+    let mut open = 0;
+    for key in keys {
+        let counts: Vec<u64> = redis::cmd("HVALS").arg(&key).query_async(&mut connection).await.expect("HVALS");
+        open += counts.iter().sum::<u64>();
+    }
+    open
 }
 
 /// Redis restarted empty: the rooms come back (every node tells Redis of the rooms it has), the
@@ -272,7 +289,9 @@ async fn eventually_joined(client: &mut Client, slug: &str, resume: Resume) -> c
 
 /// An address cannot multiply its rate by spreading sockets over nodes: with 5 messages per
 /// address, 3 through A and 2 through B use it up, and B refuses the next one although B alone
-/// has seen only 2. Joins are counted the same way.
+/// has seen only 2. Joins are counted the same way, and so are open connections: with a cap of
+/// 6, the sixth socket spread over two nodes is the last, and a socket closed on one node makes
+/// room on the other.
 #[test]
 fn per_address_limits_hold_across_nodes() {
     run(async {
@@ -286,6 +305,7 @@ fn per_address_limits_hold_across_nodes() {
             config.message_interval_per_ip = Duration::from_secs(60);
             config.join_burst_per_ip = 4;
             config.join_interval_per_ip = Duration::from_secs(60);
+            config.max_connections_per_ip = 6;
             config
         };
         let a = TestServer::with(limited("a")).await;
@@ -313,6 +333,21 @@ fn per_address_limits_hold_across_nodes() {
         let mut fifth = a.client().await;
         let refused = fifth.join(LOBBY_SLUG, "fifth", &session_for("fifth"), None).await.expect_err("over");
         assert_eq!(refused.code, ErrorCode::RateLimited);
+
+        // Five sockets open now (on-a, third and fifth on A; on-b and fourth on B): one more
+        // anywhere, then none, although each node alone holds fewer than six.
+        let sixth = b.client().await;
+        let (status, body) = b.connect_as(&[]).await.map(|_| ()).expect_err("the address has 6 open on two nodes");
+        assert_eq!(status, 429, "{body}");
+        assert!(body.contains("Too many connections"), "{body}");
+        let (status, _) = a.connect_as(&[]).await.map(|_| ()).expect_err("and on A too");
+        assert_eq!(status, 429);
+        drop(fifth);
+        eventually(Duration::from_secs(3), "a socket closed on A makes room on B", || async {
+            b.connect_as(&[]).await.is_ok()
+        })
+        .await;
+        drop(sixth);
     });
 }
 
@@ -413,10 +448,15 @@ fn an_empty_room_expires_everywhere_and_one_occupied_elsewhere_does_not() {
     });
 }
 
+/// A connection to look at what Redis holds.
+async fn inspect(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(redis.url()).expect("a Redis URL");
+    client.get_multiplexed_async_connection().await.expect("Redis answers")
+}
+
 /// How many nodes listen to a room's own channel (its messages), as Redis counts them.
 async fn listening_nodes(redis: &Redis, slug: &str) -> u64 {
-    let client = redis::Client::open(redis.url()).expect("a Redis URL");
-    let mut connection = client.get_multiplexed_async_connection().await.expect("Redis answers");
+    let mut connection = inspect(redis).await;
     let counts: Vec<(String, u64)> = redis::cmd("PUBSUB")
         .arg("NUMSUB")
         .arg(format!("burner:room:{slug}"))

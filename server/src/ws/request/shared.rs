@@ -66,10 +66,5 @@ pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<S
 
 /// This connection's address (its /64 for IPv6) as the cluster counts it: by its keyed hash.
 fn shared_rate(session: &Session, burst: u32, interval: std::time::Duration) -> SharedRate {
-    let key = session
-        .sender
-        .key()
-        .network()
-        .map_or_else(|| session.visitor.ip_hash.to_string(), |network| session.moderation.hasher.hash(network));
-    SharedRate { key, burst, interval }
+    SharedRate::of(session.sender.key(), &session.visitor.ip_hash, &session.moderation.hasher, burst, interval)
 }
