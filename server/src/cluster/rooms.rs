@@ -69,6 +69,18 @@ fn room_key(slug: &str, part: &str) -> String {
     format!("burner:room:{slug}:{part}")
 }
 
+/// Adds a room's keys, `parts` in that order, to a script call.
+fn room_keys<'s, 'i>(
+    invocation: &'i mut redis::ScriptInvocation<'s>,
+    slug: &str,
+    parts: &[&str],
+) -> &'i mut redis::ScriptInvocation<'s> {
+    for part in parts {
+        invocation.key(room_key(slug, part));
+    }
+    invocation
+}
+
 fn room_channel(slug: &str) -> String {
     format!("{ROOM_CHANNEL_PREFIX}{slug}")
 }
@@ -353,12 +365,7 @@ impl Rooms {
         let owner = format!("{}/{}", self.node(), conn.id);
         let mut redis = self.cluster.commands.clone();
         let mut invocation = self.scripts.join.prepare_invoke();
-        invocation
-            .key(room_key(slug, "state"))
-            .key(room_key(slug, "members"))
-            .key(room_key(slug, "owners"))
-            .key(room_key(slug, "nicks"))
-            .key(room_key(slug, "sessions"))
+        room_keys(&mut invocation, slug, &["state", "members", "owners", "nicks", "sessions"])
             .key(MEMBER_IDS_KEY)
             .key(format!("burner:rate:join:{}", rate.key))
             .key(ROOMS_KEY)
@@ -373,7 +380,6 @@ impl Rooms {
             .arg(u8::from(locked))
             .arg(ROOMS_CHANNEL)
             .arg(slug)
-            .arg(crate::conn_log::now_ms())
             .arg(rate.interval_ms())
             .arg(rate.burst);
         let answer: Result<Vec<String>, ClusterError> = self.cluster.call(invocation.invoke_async(&mut redis)).await;
@@ -430,7 +436,6 @@ impl Rooms {
     ) -> Result<crate::hub::Accepted, Refusal> {
         let room = &membership.room;
         let context = room.post_context(membership.member_id, &text).ok_or_else(Refusal::not_joined)?;
-        let at = crate::conn_log::now_ms();
         let token: u64 = rand::random();
         let (applied, is_applied) = oneshot::channel();
         self.posts.lock().unwrap_or_else(PoisonError::into_inner).insert(token, applied);
@@ -447,17 +452,12 @@ impl Rooms {
         let slug = &*room.slug;
         let mut redis = self.cluster.commands.clone();
         let mut invocation = self.scripts.post.prepare_invoke();
-        invocation
-            .key(room_key(slug, "state"))
-            .key(room_key(slug, "owners"))
-            .key(room_key(slug, "history"))
-            .key(room_key(slug, &format!("last:{}", context.session)))
+        room_keys(&mut invocation, slug, &["state", "owners", "history", &format!("last:{}", context.session)])
             .key(format!("burner:rate:post:{}", rate.key))
             .arg(membership.member_id)
             .arg(format!("{}/{}", self.node(), membership.conn_id()))
             .arg(&*context.session)
             .arg(u64::from(context.slow_mode_secs) * 1000)
-            .arg(at)
             .arg(&body)
             .arg(rules::HISTORY_LEN)
             .arg(room_channel(slug))
@@ -472,8 +472,10 @@ impl Rooms {
                 answer.map_err(|_| Refusal::unavailable())?
             }
         };
-        match (answer.first().map(String::as_str), answer.get(1).and_then(|n| n.parse::<u64>().ok())) {
+        let number = |at: usize| answer.get(at).and_then(|n| n.parse::<u64>().ok());
+        match (answer.first().map(String::as_str), number(1)) {
             (Some("ok"), Some(seq)) => {
+                let at = number(2).and_then(|at| i64::try_from(at).ok()).unwrap_or_else(crate::conn_log::now_ms);
                 // The message (and every one numbered before it) reaches this node's members,
                 // the author included, before the receipt does.
                 if tokio::time::timeout(SEATING_TIMEOUT, is_applied).await.is_err() {
@@ -516,12 +518,7 @@ impl Rooms {
         };
         let mut redis = self.cluster.commands.clone();
         let mut invocation = self.scripts.leave.prepare_invoke();
-        invocation
-            .key(room_key(slug, "state"))
-            .key(room_key(slug, "members"))
-            .key(room_key(slug, "owners"))
-            .key(room_key(slug, "nicks"))
-            .key(room_key(slug, "sessions"))
+        room_keys(&mut invocation, slug, &["state", "members", "owners", "nicks", "sessions"])
             .arg(member_id)
             .arg(owner)
             .arg(ROOMS_CHANNEL)
@@ -582,10 +579,7 @@ impl Rooms {
         let body = json(&Body::Closed { reason: reason.to_owned() });
         let mut redis = self.cluster.commands.clone();
         let mut invocation = self.scripts.remove.prepare_invoke();
-        for part in ["state", "members", "owners", "nicks", "sessions", "history", "last_posts"] {
-            invocation.key(room_key(slug, part));
-        }
-        invocation
+        room_keys(&mut invocation, slug, &["state", "members", "owners", "nicks", "sessions", "history"])
             .key(ROOM_NAMES_KEY)
             .key(ROOMS_KEY)
             .arg(slug)
@@ -731,11 +725,7 @@ impl Rooms {
     async fn snapshot(&self, slug: &str) -> Result<Snapshot, ClusterError> {
         let mut redis = self.cluster.commands.clone();
         let mut invocation = self.scripts.snapshot.prepare_invoke();
-        invocation
-            .key(room_key(slug, "state"))
-            .key(room_key(slug, "members"))
-            .key(room_key(slug, "history"))
-            .arg(super::new_epoch());
+        room_keys(&mut invocation, slug, &["state", "members", "history"]).arg(super::new_epoch());
         let (epoch, rev, seq, members, history): (String, u64, u64, Vec<String>, Vec<String>) =
             self.cluster.call(invocation.invoke_async(&mut redis)).await?;
         let members = members
@@ -864,10 +854,15 @@ fn posted(entry: &str) -> Option<ReplicaPost> {
 
 /// The cluster-wide per-address limit, a generic cell rate kept in one key (the theoretical
 /// arrival time): `rate(key, now, interval, burst)` is 0 when allowed (and counted), else how
-/// many ms to wait.
+/// many ms to wait. Time is Redis's own (`now_ms()`), so nodes whose clocks disagree still
+/// count alike, and messages are stamped in the order they are numbered.
 macro_rules! rate_lua {
     () => {
         r#"
+local function now_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 local function rate(key, now, interval, burst)
   local tat = tonumber(redis.call('GET', key) or '0')
   if tat < now then tat = now end
@@ -887,13 +882,13 @@ pub use connections::{Opened, SharedConnection};
 
 /// KEYS: state, members, owners, nicks, sessions, member ids, the address's join rate, rooms.
 /// ARGV: new epoch, limit, name key, name shape, session, owner, member record, event body,
-/// locked, channel, slug, now, rate interval, rate burst. A tab that holds a look-alike place
+/// locked, channel, slug, rate interval, rate burst. A tab that holds a look-alike place
 /// already takes it back (a ghost).
 const JOIN: &str = concat!(
     rate_lua!(),
     r#"
 if ARGV[11] ~= 'lobby' and redis.call('HEXISTS', KEYS[8], ARGV[11]) == 0 then return {'missing'} end
-local wait = rate(KEYS[7], tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]))
+local wait = rate(KEYS[7], now_ms(), tonumber(ARGV[12]), tonumber(ARGV[13]))
 if wait > 0 then return {'rate', string.format('%d', wait)} end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -927,30 +922,31 @@ return {'ok', id}
 
 /// KEYS: state, owners, history, the author tab's last post (kept only while slow mode is on,
 /// for as long as it matters), the address's message rate. ARGV: member id,
-/// owner, session, slow mode (ms), now (ms), event body, history length, channel, slug, rate
-/// interval, rate burst.
+/// owner, session, slow mode (ms), event body, history length, channel, slug, rate interval,
+/// rate burst. Answers the number and the time (Redis's) it gave the message.
 const POST: &str = concat!(
     rate_lua!(),
     r#"
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return {'gone'} end
-local now = tonumber(ARGV[5])
+local now = now_ms()
 local slow = tonumber(ARGV[4])
 if slow > 0 then
   local last = redis.call('GET', KEYS[4])
   if last and now - tonumber(last) < slow then return {'slow', string.format('%d', slow - (now - tonumber(last)))} end
 end
-local wait = rate(KEYS[5], now, tonumber(ARGV[10]), tonumber(ARGV[11]))
+local wait = rate(KEYS[5], now, tonumber(ARGV[9]), tonumber(ARGV[10]))
 if wait > 0 then return {'rate', string.format('%d', wait)} end
-if slow > 0 then redis.call('SET', KEYS[4], ARGV[5], 'PX', slow) end
+local at = string.format('%d', now)
+if slow > 0 then redis.call('SET', KEYS[4], at, 'PX', slow) end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
-local event = '{"room":"' .. ARGV[9] .. '","epoch":"' .. epoch .. '","rev":' .. rev .. ',"seq":' .. seq ..
-  ',"at":' .. ARGV[5] .. ',"id":' .. ARGV[1] .. ',"body":' .. ARGV[6] .. '}'
+local event = '{"room":"' .. ARGV[8] .. '","epoch":"' .. epoch .. '","rev":' .. rev .. ',"seq":' .. seq ..
+  ',"at":' .. at .. ',"id":' .. ARGV[1] .. ',"body":' .. ARGV[5] .. '}'
 redis.call('RPUSH', KEYS[3], event)
-redis.call('LTRIM', KEYS[3], -tonumber(ARGV[7]), -1)
-redis.call('PUBLISH', ARGV[8], event)
-return {'ok', tostring(seq)}
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[6]), -1)
+redis.call('PUBLISH', ARGV[7], event)
+return {'ok', tostring(seq), at}
 "#
 );
 
@@ -990,15 +986,15 @@ redis.call('PUBLISH', ARGV[6], '{"room":"' .. ARGV[2] .. '","epoch":"' .. ARGV[4
 return 1
 "#;
 
-/// KEYS: the room's seven keys (state first, members second), room names, rooms. ARGV: slug,
+/// KEYS: the room's six keys (state first, members second), room names, rooms. ARGV: slug,
 /// name key, force, event body, channel. Once: 1 if this call removed the room.
 const REMOVE: &str = r#"
-if redis.call('HEXISTS', KEYS[9], ARGV[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[8], ARGV[1]) == 0 then return 0 end
 if ARGV[3] ~= '1' and redis.call('HLEN', KEYS[2]) > 0 then return 0 end
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
-for i = 1, 7 do redis.call('DEL', KEYS[i]) end
-redis.call('HDEL', KEYS[8], ARGV[2])
-redis.call('HDEL', KEYS[9], ARGV[1])
+for i = 1, 6 do redis.call('DEL', KEYS[i]) end
+redis.call('HDEL', KEYS[7], ARGV[2])
+redis.call('HDEL', KEYS[8], ARGV[1])
 redis.call('PUBLISH', ARGV[5], '{"room":"' .. ARGV[1] .. '","epoch":"' .. epoch .. '","body":' .. ARGV[4] .. '}')
 return 1
 "#;

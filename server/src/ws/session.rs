@@ -134,7 +134,13 @@ impl Session {
                     clock.heard(now);
                     let flow = match self.on_frame(message) {
                         // Boxed: only a cluster's requests carry the Redis call's state.
-                        Flow::Shared(request) => Box::pin(self.on_shared(request)).await,
+                        Flow::Shared(request) => {
+                            let answered = self.on_shared(request);
+                            match Box::pin(writing_meanwhile(answered, &mut socket, &outbox, &shutdown)).await {
+                                (flow, None) => flow,
+                                (_, Some(end)) => break end,
+                            }
+                        }
                         flow => flow,
                     };
                     match flow {
@@ -280,6 +286,36 @@ async fn write_queued(
             Err(_) => Err(Some(SLOW)),
         },
         () = shutdown.cancelled() => Err(Some(GOING_AWAY)),
+    }
+}
+
+/// Waits for a request Redis decides while still writing what reaches the socket meanwhile (a
+/// member posting keeps receiving the room); the next request is read only after this one is
+/// answered, so answers keep their order. The request's flow, and why the socket must end if a
+/// write failed meanwhile.
+async fn writing_meanwhile(
+    request: impl std::future::Future<Output = Flow>,
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    shutdown: &CancellationToken,
+) -> (Flow, Option<Option<CloseReason>>) {
+    let mut request = pin!(request);
+    let mut ended = None;
+    // Off once the outbox is closing (the socket's loop sees that again afterwards) or a write
+    // failed.
+    let mut writing = true;
+    loop {
+        tokio::select! {
+            flow = &mut request => return (flow, ended),
+            ready = outbox.ready(), if writing => match ready {
+                Ready::Frames => {
+                    if let Err(end) = write_queued(socket, outbox, shutdown).await {
+                        (ended, writing) = (Some(end), false);
+                    }
+                }
+                Ready::Close(_) => writing = false,
+            },
+        }
     }
 }
 

@@ -25,6 +25,13 @@ async fn node(name: &str, database: &str, redis: &Redis) -> TestServer {
     server
 }
 
+async fn two_nodes() -> (Redis, [TestServer; 2]) {
+    let (database, redis) = (Postgres::shared().database().await, Redis::start());
+    let a = node("a", &database, &redis).await;
+    let b = node("b", &database, &redis).await;
+    (redis, [a, b])
+}
+
 async fn three_nodes() -> (Redis, [TestServer; 3]) {
     let (database, redis) = (Postgres::shared().database().await, Redis::start());
     let a = node("a", &database, &redis).await;
@@ -356,8 +363,7 @@ fn per_address_limits_hold_across_nodes() {
 #[test]
 fn moderators_decisions_on_one_node_hold_on_another_within_a_second() {
     run(async {
-        let (database, redis) = (Postgres::shared().database().await, Redis::start());
-        let nodes = [node("a", &database, &redis).await, node("b", &database, &redis).await];
+        let (_redis, nodes) = two_nodes().await;
         let [a, b] = &nodes;
         let cookie = a.sign_in().await;
         let room = a.create_room("Moderated", 10, false).await;
@@ -473,8 +479,7 @@ async fn listening_nodes(redis: &Redis, slug: &str) -> u64 {
 #[test]
 fn a_node_listens_only_to_the_rooms_its_members_are_in() {
     run(async {
-        let (database, redis) = (Postgres::shared().database().await, Redis::start());
-        let nodes = [node("a", &database, &redis).await, node("b", &database, &redis).await];
+        let (redis, nodes) = two_nodes().await;
         let [a, b] = &nodes;
         let room = a.create_room("Only where needed", 10, false).await;
         let (mut ann, _) = a.member(&room.slug, "ann").await;

@@ -99,7 +99,6 @@ impl Rooms {
             .key(OWNERS_KEY)
             .arg(self.node())
             .arg(max)
-            .arg(crate::conn_log::now_ms())
             .arg(rate.interval_ms())
             .arg(rate.burst);
         let answer: Result<Vec<String>, ClusterError> = self.cluster.call(invocation.invoke_async(&mut redis)).await;
@@ -144,11 +143,11 @@ impl Rooms {
 }
 
 /// KEYS: the address's open connections (owner → count), its connect rate, the owner's
-/// addresses, every owner. ARGV: owner, max open, now, rate interval, rate burst.
+/// addresses, every owner. ARGV: owner, max open, rate interval, rate burst.
 const OPEN: &str = concat!(
     rate_lua!(),
     r#"
-local wait = rate(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+local wait = rate(KEYS[2], now_ms(), tonumber(ARGV[3]), tonumber(ARGV[4]))
 if wait > 0 then return {'rate', string.format('%d', wait)} end
 local open = 0
 for _, n in ipairs(redis.call('HVALS', KEYS[1])) do open = open + tonumber(n) end
