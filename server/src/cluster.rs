@@ -181,14 +181,16 @@ pub async fn keep_alive(hub: Arc<Hub>, stop: CancellationToken) {
         let (rooms, hub, stop) = (rooms.clone(), hub.clone(), stop.clone());
         tokio::spawn(async move {
             let mut sweep = tokio::time::interval(rooms::SWEEP_EVERY);
+            let mut sweeps = 0_u64;
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
                     _ = sweep.tick() => {
+                        sweeps += 1;
                         if let Err(error) = rooms.sweep(&hub).await {
                             tracing::debug!(%error, "cluster: sweep of dead nodes' members put off");
                         }
-                        if let Err(error) = rooms.sweep_connections().await {
+                        if let Err(error) = rooms.tend_connections(sweeps).await {
                             tracing::debug!(%error, "cluster: sweep of dead nodes' connection counts put off");
                         }
                     }
@@ -283,7 +285,7 @@ type WarmRequests = tokio::sync::mpsc::UnboundedReceiver<interest::Warm>;
 /// Between two messages, it warms the rooms joiners ask for and cools the ones nobody here
 /// needs (see `interest`): the subscription and the order of events are this task's alone.
 async fn deliver(
-    cluster: &Cluster,
+    cluster: &Arc<Cluster>,
     moderation: &Moderation,
     hub: &Hub,
     pubsub: redis::aio::PubSub,
@@ -319,8 +321,11 @@ async fn deliver(
                 let Some(rooms) = hub.cluster() else { continue };
                 // A joiner that gave up waiting is not worth a subscription.
                 if !request.done.is_closed() {
-                    let warm = rooms.warm_up(hub, &mut sink, request.slug).await;
+                    let warm = rooms.warm_up(hub, &mut sink, request.slug.clone()).await;
                     let _ = request.done.send(warm);
+                    if !warm {
+                        rooms.forget(&mut sink, &request.slug).await;
+                    }
                 }
             }
             _ = probe.tick() => {
@@ -332,7 +337,9 @@ async fn deliver(
                 }
                 sent += 1;
                 // A failed probe marks the node degraded; silence then restarts the subscription.
-                let _ = cluster.publish(&Control::Probe { node: cluster.node.to_string(), n: sent }).await;
+                // Sent aside: the listener does not wait for Redis's answer between two events.
+                let (cluster, probe) = (cluster.clone(), Control::Probe { node: cluster.node.to_string(), n: sent });
+                tokio::spawn(async move { cluster.publish(&probe).await });
             }
         }
     }

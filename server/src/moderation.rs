@@ -196,8 +196,15 @@ impl Moderation {
                 })
             }
             ModAction::DeleteMessage { room, seq, reason } => {
-                let author =
-                    hub.room(&room).and_then(|r| r.delete_message(seq)).ok_or_else(|| Refusal::no_such("message"))?;
+                let author = match hub.room(&room).and_then(|r| r.delete_message(seq)) {
+                    Some(author) => author,
+                    // A node that does not listen to the room has not seen its latest
+                    // messages; Redis has (and `share` deletes it there).
+                    None => match hub.cluster() {
+                        Some(rooms) => rooms.author_of(&room, seq).await.ok_or_else(|| Refusal::no_such("message"))?,
+                        None => return Err(Refusal::no_such("message")),
+                    },
+                };
                 share(hub, &room, Decision::Delete { seq }).await;
                 self.audit(
                     "delete_message",
@@ -374,8 +381,17 @@ impl Moderation {
             tracing::error!(%error, "cannot read the audit log");
             Vec::new()
         });
+        let mut rooms = hub.mod_rooms();
+        // A node that does not listen to a room shows its messages as Redis keeps them.
+        if let Some(shared) = hub.cluster() {
+            for room in rooms.iter_mut().filter(|r| !shared.hears(&r.room.slug)) {
+                if let Some(messages) = shared.console_messages(&room.room.slug).await {
+                    room.recent = messages;
+                }
+            }
+        }
         ModSnapshot {
-            rooms: hub.mod_rooms(),
+            rooms,
             bans: self.bans.list(now_ms()).iter().map(|ban| self.ban_view(ban)).collect(),
             reports: reports
                 .into_iter()

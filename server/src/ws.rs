@@ -67,6 +67,10 @@ pub async fn upgrade(
     let Some(ip_slot) = state.ip_limits.open.try_open(ip) else {
         return too_many_connections();
     };
+    let Some(slot) = state.connections.try_acquire() else {
+        return Refusal::new(ErrorCode::Unavailable, "Burner is at its connection limit. Try again in a minute.")
+            .into_response();
+    };
     // In a cluster, the same caps hold for the address across every node.
     let shared_slot = match state.hub.cluster() {
         Some(rooms) => {
@@ -87,10 +91,6 @@ pub async fn upgrade(
             }
         }
         None => None,
-    };
-    let Some(slot) = state.connections.try_acquire() else {
-        return Refusal::new(ErrorCode::Unavailable, "Burner is at its connection limit. Try again in a minute.")
-            .into_response();
     };
     let conn_id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let (handle, outbox) = ConnHandle::new(conn_id, state.config.outbox);

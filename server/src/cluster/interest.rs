@@ -22,9 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a room with no member on this node stays subscribed: a member leaving and coming
 /// back (a reload, a flaky phone) finds it warm.
 pub const COOL_AFTER: Duration = Duration::from_secs(5);
-/// How long a joiner waits for the listener to warm a room (a subscribe and a read, each with
-/// the call deadline).
-const WARM_TIMEOUT: Duration = Duration::from_millis(1_200);
+/// How long a joiner waits for the listener to warm a room: a subscribe and a read, each with
+/// the call deadline, perhaps behind another room's.
+const WARM_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A joiner's request to listen to a room; told whether the room is warm now.
 pub struct Warm {
@@ -87,17 +87,20 @@ impl Interest {
         self.warm().keys().cloned().collect()
     }
 
-    /// The warm rooms no member here has needed for [`COOL_AFTER`] and none holds now
-    /// (`in_use`): cold from this call on, for the listener to unsubscribe. A join that comes
+    /// The warm rooms no member here has needed for [`COOL_AFTER`] (`in_use`: a member here
+    /// needs it now): cold from this call on, for the listener to unsubscribe. A join that comes
     /// after finds the room cold and asks for it to be warmed again, which the listener does
     /// after this.
     pub fn cool(&self, now: Instant, in_use: impl Fn(&str) -> bool) -> Vec<Arc<str>> {
         let mut warm = self.warm();
-        let cold: Vec<Arc<str>> = warm
-            .iter()
-            .filter(|(slug, needed)| now.saturating_duration_since(**needed) >= COOL_AFTER && !in_use(slug))
-            .map(|(slug, _)| slug.clone())
-            .collect();
+        let mut cold = Vec::new();
+        for (slug, needed) in warm.iter_mut() {
+            if in_use(slug) {
+                *needed = now;
+            } else if now.saturating_duration_since(*needed) >= COOL_AFTER {
+                cold.push(slug.clone());
+            }
+        }
         for slug in &cold {
             warm.remove(slug);
         }
@@ -120,6 +123,10 @@ mod tests {
         let cold = interest.cool(later, |slug| slug == "a");
         assert_eq!(cold, vec![Arc::<str>::from("b")], "a member here holds a");
         assert!(interest.is_warm("a") && !interest.is_warm("b"));
+        // The wait counts from when the last member here left, not from when the room warmed.
+        let a_bit_later = later + COOL_AFTER / 2;
+        assert!(interest.cool(a_bit_later, |_| false).is_empty(), "a was in use until just now");
+        assert_eq!(interest.cool(later + COOL_AFTER, |_| false), vec![Arc::<str>::from("a")]);
     }
 
     #[tokio::test]

@@ -281,6 +281,7 @@ pub struct Rooms {
     pub(super) interest: Interest,
     /// The connections this node has counted in Redis, per address key (see `connections`).
     counted: Mutex<HashMap<String, u32>>,
+    connections: Connections,
 }
 
 struct Scripts {
@@ -291,7 +292,6 @@ struct Scripts {
     remove: Script,
     snapshot: Script,
     delete: Script,
-    connections: ConnectionScripts,
 }
 
 impl Rooms {
@@ -308,13 +308,13 @@ impl Rooms {
                 remove: Script::new(REMOVE),
                 snapshot: Script::new(SNAPSHOT),
                 delete: Script::new(DELETE),
-                connections: ConnectionScripts::default(),
             },
             pending: Mutex::default(),
             posts: Mutex::default(),
             instance: Mutex::default(),
             interest: Interest::default(),
             counted: Mutex::default(),
+            connections: Connections::default(),
         }
     }
 
@@ -688,7 +688,7 @@ impl Rooms {
 
     /// Reads every room anew from Redis (after (re)subscribing: what was published meanwhile
     /// is lost): rooms created elsewhere appear, each replica takes Redis's roster and history.
-    pub(crate) async fn resync(&self, hub: &Hub) -> Result<(), ClusterError> {
+    pub(crate) async fn resync(self: &Arc<Self>, hub: &Hub) -> Result<(), ClusterError> {
         let mut redis = self.cluster.commands.clone();
         let records: HashMap<String, String> = self.cluster.call(redis.hgetall(ROOMS_KEY)).await?;
         let records: Vec<RoomRecord> = records.values().filter_map(|r| serde_json::from_str(r).ok()).collect();
@@ -716,9 +716,11 @@ impl Rooms {
             let snapshot = self.snapshot(&slug).await?;
             if let Some(room) = hub.room(&slug) {
                 room.apply_snapshot(snapshot, self.node());
+                self.give_back_orphans(&room);
             }
         }
-        self.recount_connections().await
+        self.recount_after_catching_up().await;
+        Ok(())
     }
 
     /// Everything Redis holds of one room, read at once.
@@ -743,23 +745,51 @@ impl Rooms {
     /// Starts listening to a room's messages, for a member here (see `interest`): run by the
     /// listener, between two events it applies, so the state read here and the events after it
     /// follow on from each other. False if Redis could not do it now.
-    pub(super) async fn warm_up(&self, hub: &Hub, sink: &mut redis::aio::PubSubSink, slug: Arc<str>) -> bool {
+    pub(super) async fn warm_up(
+        self: &Arc<Self>,
+        hub: &Hub,
+        sink: &mut redis::aio::PubSubSink,
+        slug: Arc<str>,
+    ) -> bool {
         if self.interest.is_warm(&slug) {
             return true;
         }
         let Some(room) = hub.room(&slug) else { return false };
-        if !matches!(tokio::time::timeout(super::CALL_TIMEOUT, sink.subscribe(room_channel(&slug))).await, Ok(Ok(()))) {
-            return false;
-        }
+        let channel = room_channel(&slug);
+        let subscribed = tokio::time::timeout(super::CALL_TIMEOUT, sink.subscribe(&channel)).await;
         // Subscribed, then read: what was published before the read is in it (older events
         // still queued are skipped by `rev`), what comes after arrives on the subscription.
-        match self.snapshot(&slug).await {
-            Ok(snapshot) => {
+        let snapshot = match subscribed {
+            Ok(Ok(())) => self.snapshot(&slug).await.ok(),
+            _ => None,
+        };
+        match snapshot {
+            Some(snapshot) => {
                 room.apply_snapshot(snapshot, self.node());
+                self.give_back_orphans(&room);
                 self.interest.mark_warm(slug);
                 true
             }
-            Err(_) => false,
+            None => false,
+        }
+    }
+
+    /// After a warm-up that failed (once its joiner has been told): the room is not warm, so it
+    /// would never be cooled, and a subscription made after all must not stay.
+    pub(super) async fn forget(&self, sink: &mut redis::aio::PubSubSink, slug: &str) {
+        let _ = tokio::time::timeout(super::CALL_TIMEOUT, sink.unsubscribe(room_channel(slug))).await;
+    }
+
+    /// Gives back the places Redis says this node holds in the room but no connection here has
+    /// (a `joined` event lost while the subscription was down, its joiner long gone), unless a
+    /// join for that connection is still under way.
+    fn give_back_orphans(self: &Arc<Self>, room: &crate::hub::Room) {
+        let joining: Vec<u64> = self.pending().values().map(|p| p.conn.id).collect();
+        for (member_id, conn_id) in room.orphans_on(self.node()) {
+            if !joining.contains(&conn_id) {
+                tracing::info!(room = %room.slug, member_id, "cluster: a place nobody here holds is given back");
+                self.leave(room.slug.clone(), member_id, conn_id);
+            }
         }
     }
 
@@ -791,19 +821,42 @@ impl Rooms {
     /// The room's last messages as Redis keeps them, shadow-muted ones left out: for a room
     /// page on a node that does not listen to the room. Empty if Redis cannot say now.
     pub async fn recent(&self, slug: &str) -> Vec<ChatMessage> {
-        let mut redis = self.cluster.commands.clone();
-        match self.cluster.call(redis.lrange::<_, Vec<String>>(room_key(slug, "history"), 0, -1)).await {
-            Ok(history) => history
-                .iter()
-                .filter_map(|entry| posted(entry))
-                .filter(|p| !p.shadow_muted)
-                .map(|p| p.message)
-                .collect(),
+        match self.history(slug).await {
+            Ok(history) => history.into_iter().filter(|p| !p.shadow_muted).map(|p| p.message).collect(),
             Err(error) => {
                 tracing::warn!(%error, room = slug, "cluster: cannot read a room's messages for its page");
                 Vec::new()
             }
         }
+    }
+
+    /// The room's last messages as the moderator console shows them, for a node that does not
+    /// listen to the room; `None` if Redis cannot say now.
+    pub async fn console_messages(&self, slug: &str) -> Option<Vec<app::protocol::ModMessage>> {
+        let history = self.history(slug).await.ok()?;
+        let messages = history.into_iter().map(|post| app::protocol::ModMessage {
+            seq: post.message.seq,
+            at: post.message.at,
+            author: post.message.author,
+            author_hash: post.author_hash.to_string(),
+            text: post.message.text,
+            shadow_muted: post.shadow_muted,
+        });
+        Some(messages.collect())
+    }
+
+    /// Who wrote message `seq` of the room, as Redis keeps it: for a moderator deleting it
+    /// through a node that does not listen to the room.
+    pub async fn author_of(&self, slug: &str, seq: u64) -> Option<Member> {
+        let history = self.history(slug).await.ok()?;
+        history.into_iter().find(|post| post.message.seq == seq).map(|post| post.message.author)
+    }
+
+    /// Every message Redis keeps of the room, shadow-muted ones included.
+    async fn history(&self, slug: &str) -> Result<Vec<ReplicaPost>, ClusterError> {
+        let mut redis = self.cluster.commands.clone();
+        let history: Vec<String> = self.cluster.call(redis.lrange(room_key(slug, "history"), 0, -1)).await?;
+        Ok(history.iter().filter_map(|entry| posted(entry)).collect())
     }
 
     /// Renews this node's heartbeat.
@@ -877,7 +930,7 @@ end
 }
 
 mod connections;
-use connections::ConnectionScripts;
+use connections::Connections;
 pub use connections::{Opened, SharedConnection};
 
 /// KEYS: state, members, owners, nicks, sessions, member ids, the address's join rate, rooms.

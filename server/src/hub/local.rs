@@ -121,6 +121,11 @@ impl LocalMembers {
         std::mem::take(&mut self.lock().departed)
     }
 
+    /// Whether the member is connected here.
+    pub fn holds(&self, member_id: u64) -> bool {
+        self.lock().members.iter().any(|m| m.member_id == member_id)
+    }
+
     pub fn len(&self) -> usize {
         self.lock().members.len()
     }

@@ -475,7 +475,8 @@ async fn listening_nodes(redis: &Redis, slug: &str) -> u64 {
 /// A node carries only the messages of rooms its members are in: B, with nobody in the room,
 /// does not listen to it, yet lists it, shows its page with the latest messages (read from
 /// Redis), and a joiner on B gets the full history, including what was said while B was not
-/// listening. B stops listening a few seconds after its last member leaves.
+/// listening. B stops listening a few seconds after its last member leaves; a moderator
+/// through B can still delete a message B never heard.
 #[test]
 fn a_node_listens_only_to_the_rooms_its_members_are_in() {
     run(async {
@@ -501,13 +502,22 @@ fn a_node_listens_only_to_the_rooms_its_members_are_in() {
         })
         .await;
         ann.say("said while B was not listening", "a3").await.expect("posted");
+        // A moderator signed in through B deletes a message B never heard: Redis has it.
+        let (seq, _) = ann.say("deleted through B", "a4").await.expect("posted");
+        let cookie = b.sign_in().await;
+        let delete = ModAction::DeleteMessage { room: room.slug.clone(), seq, reason: "through B".into() };
+        b.must_moderate(&cookie, &delete).await;
+        assert_eq!(
+            ann.recv_until(|m| matches!(m, ServerMsg::MessageDeleted { .. })).await,
+            ServerMsg::MessageDeleted { seq }
+        );
         let (mut bob, joined) = b.member(&room.slug, "bob").await;
         let history: Vec<(u64, &str)> = joined.history.iter().map(|m| (m.seq, m.text.as_str())).collect();
         assert_eq!(
             history,
             [(1, "said before bob came"), (2, "bob hears this"), (3, "said while B was not listening")]
         );
-        ann.say("and after", "a4").await.expect("posted");
-        assert_eq!(messages(&mut bob, 1).await, [(4, "and after".to_owned())]);
+        ann.say("and after", "a5").await.expect("posted");
+        assert_eq!(messages(&mut bob, 1).await, [(5, "and after".to_owned())]);
     });
 }

@@ -5,17 +5,24 @@
 //! (`burner:conns:<hash>`: owner → count), and per node the addresses it counted
 //! (`burner:owner_conns:<owner>`), so a dead node's counts can be taken back by the sweep, like its
 //! members' places. A node also remembers what it counted, and writes it again whenever it
-//! catches up (Redis restarted empty, or a give-back failed while Redis was away): the counts
-//! heal by themselves. When Redis cannot answer at upgrade, the node's own cap still holds.
+//! catches up (Redis restarted empty), soon after a count or a give-back whose outcome it could
+//! not learn (Redis slow or away), and every [`RECOUNT_EVERY`] sweeps anyway: the counts heal by
+//! themselves. When Redis cannot answer at upgrade, the node's own cap still holds.
 
 use super::{Rooms, SharedRate, node_key};
 use crate::cluster::ClusterError;
 use redis::{AsyncCommands, Script};
 use std::{
     collections::HashMap,
-    sync::{Arc, PoisonError},
+    sync::{
+        Arc, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
+
+/// Sweeps between two recounts of this node's connections when nothing went wrong.
+const RECOUNT_EVERY: u64 = 15;
 
 /// Every owner (`<node>.<suffix>`) that has counted connections, for the sweep to find.
 const OWNERS_KEY: &str = "burner:owners";
@@ -61,27 +68,32 @@ impl Drop for SharedConnection {
         // A socket's end never waits for Redis; a failure is healed at the next recount.
         tokio::spawn(async move {
             let mut redis = rooms.cluster.commands.clone();
-            let mut invocation = rooms.scripts.connections.close.prepare_invoke();
+            let mut invocation = rooms.connections.close.prepare_invoke();
             invocation.key(conns_key(&address)).key(owner_conns_key(rooms.node())).arg(rooms.node());
-            let _ = rooms.cluster.call(invocation.invoke_async::<()>(&mut redis)).await;
+            if rooms.cluster.call(invocation.invoke_async::<()>(&mut redis)).await.is_err() {
+                rooms.connections.recount_due.store(true, Ordering::Relaxed);
+            }
         });
     }
 }
 
-pub(super) struct ConnectionScripts {
+/// The scripts, and whether Redis's counts may differ from this node's.
+pub(super) struct Connections {
     open: Script,
     close: Script,
     forget: Script,
     recount: Script,
+    recount_due: AtomicBool,
 }
 
-impl Default for ConnectionScripts {
+impl Default for Connections {
     fn default() -> Self {
         Self {
             open: Script::new(OPEN),
             close: Script::new(CLOSE),
             forget: Script::new(FORGET),
             recount: Script::new(RECOUNT),
+            recount_due: AtomicBool::new(false),
         }
     }
 }
@@ -91,7 +103,7 @@ impl Rooms {
     /// open at once and the connect rate `rate`.
     pub async fn open_connection(self: &Arc<Self>, rate: &SharedRate, max: u32) -> Opened {
         let mut redis = self.cluster.commands.clone();
-        let mut invocation = self.scripts.connections.open.prepare_invoke();
+        let mut invocation = self.connections.open.prepare_invoke();
         invocation
             .key(conns_key(&rate.key))
             .key(format!("burner:rate:connect:{}", rate.key))
@@ -109,15 +121,19 @@ impl Rooms {
             }
             Ok((Some("full"), _)) => Opened::TooMany,
             Ok((Some("rate"), Some(wait))) => Opened::Wait(Duration::from_millis(wait.parse().unwrap_or(1_000))),
-            _ => Opened::Unknown,
+            _ => {
+                // Perhaps counted after all (an answer too late): the next recount settles it.
+                self.connections.recount_due.store(true, Ordering::Relaxed);
+                Opened::Unknown
+            }
         }
     }
 
-    /// Writes this node's counts again, as it knows them (after catching up with Redis).
-    pub(super) async fn recount_connections(&self) -> Result<(), ClusterError> {
+    /// Writes this node's counts again, as it knows them.
+    async fn recount_connections(&self) -> Result<(), ClusterError> {
         let counted: HashMap<String, u32> = self.counted.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let mut redis = self.cluster.commands.clone();
-        let mut invocation = self.scripts.connections.recount.prepare_invoke();
+        let mut invocation = self.connections.recount.prepare_invoke();
         invocation.key(owner_conns_key(self.node())).key(OWNERS_KEY).arg(self.node());
         for (address, count) in &counted {
             invocation.arg(conns_key(address)).arg(count);
@@ -125,14 +141,34 @@ impl Rooms {
         self.cluster.call(invocation.invoke_async::<()>(&mut redis)).await
     }
 
+    /// The sweep's part for connections (its `sweeps`th): dead owners' counts taken back, and
+    /// this node's written again if they may be wrong, or it is time to anyway.
+    pub(crate) async fn tend_connections(&self, sweeps: u64) -> Result<(), ClusterError> {
+        self.sweep_connections().await?;
+        let due = self.connections.recount_due.swap(false, Ordering::Relaxed) || sweeps.is_multiple_of(RECOUNT_EVERY);
+        if due && let Err(error) = self.recount_connections().await {
+            self.connections.recount_due.store(true, Ordering::Relaxed);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// After catching up: this node's counts as it knows them (Redis may have lost them).
+    pub(super) async fn recount_after_catching_up(&self) {
+        if let Err(error) = self.recount_connections().await {
+            tracing::warn!(%error, "cluster: connection counts not written again yet; the sweep will");
+            self.connections.recount_due.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Takes back the connections counted by owners whose heartbeat lapsed.
-    pub(crate) async fn sweep_connections(&self) -> Result<(), ClusterError> {
+    async fn sweep_connections(&self) -> Result<(), ClusterError> {
         let mut redis = self.cluster.commands.clone();
         let owners: Vec<String> = self.cluster.call(redis.smembers(OWNERS_KEY)).await?;
         for owner in owners.iter().filter(|owner| **owner != *self.me) {
             let alive: bool = self.cluster.call(redis.exists(node_key(owner))).await?;
             if !alive {
-                let mut invocation = self.scripts.connections.forget.prepare_invoke();
+                let mut invocation = self.connections.forget.prepare_invoke();
                 invocation.key(owner_conns_key(owner)).key(OWNERS_KEY).arg(owner);
                 self.cluster.call(invocation.invoke_async::<()>(&mut redis)).await?;
                 tracing::info!(owner, "cluster: a dead node's connection counts taken back");

@@ -266,6 +266,14 @@ impl Room {
         self.lock().members.iter().filter(|m| m.node.as_deref() == Some(node)).map(|m| m.id).collect()
     }
 
+    /// Places held by connections on `node` (this one) that are not connected here: a
+    /// `(member id, connection id)` each.
+    pub(crate) fn orphans_on(&self, node: &str) -> Vec<(u64, u64)> {
+        let state = self.lock();
+        let held_elsewhere = |m: &&Member| m.node.as_deref() == Some(node) && !self.local.holds(m.id);
+        state.members.iter().filter(held_elsewhere).map(|m| (m.id, m.conn_id)).collect()
+    }
+
     /// The nodes holding places here, this one aside.
     pub(crate) fn nodes(&self) -> Vec<Arc<str>> {
         let mut nodes: Vec<Arc<str>> = self.lock().members.iter().filter_map(|m| m.node.clone()).collect();
