@@ -80,6 +80,11 @@ fn one_room_one_order_one_member_list_on_every_node() {
         let [a, b, c] = &nodes;
         let room = a.create_room("Everywhere", 10, false).await;
         everywhere_with(&nodes, &room.slug, 0).await;
+        // A look-alike of its name is taken on every node.
+        for (server, name) in [(b, "EVERYWHERE"), (c, "Еverywhere")] {
+            let taken = server.http("POST", "/api/create_room", Some(&format!("name={name}&limit=5"))).await;
+            assert!(taken.body.contains(r#""code":"room_name_taken""#), "{name}: {}", taken.body);
+        }
         let (mut ann, _) = a.member(&room.slug, "ann").await;
         let (mut bob, _) = b.member(&room.slug, "bob").await;
         let (mut cat, joined) = c.member(&room.slug, "cat").await;
