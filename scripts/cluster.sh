@@ -61,7 +61,10 @@ database="postgres://burner@127.0.0.1:$pg_port/postgres"
 step "$nodes Burner nodes"
 token=${BURNER_MOD_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
 backend=$scratch/nodes.cfg
-printf 'backend nodes\n    balance leastconn\n    option httpchk GET /healthz\n    default-server check inter 1s fall 2 rise 2\n' >"$backend"
+# BALANCE: how haproxy spreads sockets (default: by the room a socket names, as in
+# deploy/nodes.example.cfg; `leastconn` spreads every socket).
+printf 'backend nodes\n    balance %s\n    hash-type consistent\n    option httpchk GET /healthz\n    default-server check inter 1s fall 2 rise 2\n' \
+  "${BALANCE:-url_param room}" >"$backend"
 for i in $(seq "$nodes"); do
   port=$(free_port)
   BURNER_ADDR="127.0.0.1:$port" BURNER_NODE_ID="node$i" BURNER_REDIS_URL="redis://127.0.0.1:$redis_port" \

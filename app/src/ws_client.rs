@@ -42,13 +42,15 @@ const STABLE_MS: f64 = 10_000.0;
 
 impl Socket {
     /// Starts connecting. `on_event` gets every status change and server message, in order,
-    /// with the socket to answer through.
-    pub fn open(on_event: impl Fn(&Socket, Event) + 'static) -> Self {
+    /// with the socket to answer through. `room`: the room this socket is for, named in its
+    /// address so that a load balancer can send a room's members to the same server (a hint
+    /// only: the server ignores it, and joins are messages).
+    pub fn open(room: Option<String>, on_event: impl Fn(&Socket, Event) + 'static) -> Self {
         let (commands, inbox) = mpsc::unbounded();
         let socket = Self { commands, online: Rc::new(Cell::new(false)) };
         let this = socket.clone();
         let on_event = move |event| on_event(&this, event);
-        leptos::task::spawn_local(run(inbox, socket.online.clone(), Rc::new(on_event)));
+        leptos::task::spawn_local(run(inbox, room, socket.online.clone(), Rc::new(on_event)));
         socket
     }
 
@@ -68,7 +70,12 @@ impl Socket {
     }
 }
 
-async fn run(mut commands: mpsc::UnboundedReceiver<Command>, online: Rc<Cell<bool>>, on_event: Rc<dyn Fn(Event)>) {
+async fn run(
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    room: Option<String>,
+    online: Rc<Cell<bool>>,
+    on_event: Rc<dyn Fn(Event)>,
+) {
     let mut failures = 0u32;
     loop {
         on_event(Event::Status(Status::Connecting));
@@ -79,7 +86,7 @@ async fn run(mut commands: mpsc::UnboundedReceiver<Command>, online: Rc<Cell<boo
                 return;
             }
         }
-        let ended = connect_once(&mut commands, &online, on_event.as_ref()).await;
+        let ended = connect_once(&mut commands, room.as_deref(), &online, on_event.as_ref()).await;
         online.set(false);
         match ended {
             Ended::Stopped => return,
@@ -116,10 +123,11 @@ enum Ended {
 
 async fn connect_once(
     commands: &mut mpsc::UnboundedReceiver<Command>,
+    room: Option<&str>,
     online: &Cell<bool>,
     on_event: &dyn Fn(Event),
 ) -> Ended {
-    let Some(url) = socket_url() else { return Ended::Terminal("This page has no address to connect to.".into()) };
+    let Some(url) = socket_url(room) else { return Ended::Terminal("This page has no address to connect to.".into()) };
     let Ok(mut socket) = WebSocket::open(&url) else { return Ended::Dropped { online_for_ms: 0.0 } };
     let mut online_since = None;
     let dropped = |since: Option<f64>| Ended::Dropped { online_for_ms: since.map_or(0.0, |t| js_sys::Date::now() - t) };
@@ -162,10 +170,12 @@ async fn connect_once(
     }
 }
 
-fn socket_url() -> Option<String> {
+fn socket_url(room: Option<&str>) -> Option<String> {
     let location = web_sys::window()?.location();
     let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
-    Some(format!("{scheme}://{}{WS_PATH}?v={PROTOCOL_VERSION}", location.host().ok()?))
+    let room =
+        room.map(|slug| format!("&room={}", String::from(js_sys::encode_uri_component(slug)))).unwrap_or_default();
+    Some(format!("{scheme}://{}{WS_PATH}?v={PROTOCOL_VERSION}{room}", location.host().ok()?))
 }
 
 /// The sentence shown when the server ends the connection for good.

@@ -21,7 +21,9 @@ class Cluster {
 
   async start(): Promise<void> {
     this.child = spawn(path.resolve(__dirname, '../../scripts/cluster.sh'), [], {
-      env: { ...process.env, NODES: '2', BURNER_ADDR: `127.0.0.1:${this.port}` },
+      // Fewest connections first, so that two people land on different nodes (by default a
+      // room's members meet on one node).
+      env: { ...process.env, NODES: '2', BURNER_ADDR: `127.0.0.1:${this.port}`, BALANCE: 'leastconn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout?.on('data', (d) => (this.output += d));

@@ -143,7 +143,7 @@ mod live {
 
     /// Opens the console's socket and keeps the snapshot current until the page goes.
     pub fn watch(desk: Desk) {
-        let socket = Socket::open(move |socket, event| match event {
+        let socket = Socket::open(None, move |socket, event| match event {
             Event::Status(status) => desk.status.set(status),
             Event::Message(ServerMsg::Welcome { .. }) => {
                 socket.send(&ClientMsg::ModWatch {});

@@ -161,7 +161,7 @@ mod live {
 
     /// Opens the page's socket, watches the directory, and stops when the page goes.
     pub fn watch(rooms: RwSignal<Vec<RoomSummary>>) {
-        let socket = Socket::open(move |socket, event| match event {
+        let socket = Socket::open(None, move |socket, event| match event {
             Event::Message(ServerMsg::Welcome { .. }) => {
                 socket.send(&ClientMsg::WatchDirectory {});
             }

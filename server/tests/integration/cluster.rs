@@ -182,7 +182,7 @@ fn behind_the_balancer_every_node_sees_and_bans_the_visitors_own_address() {
         };
         let a = node_with("a", &database, &redis, trust_the_balancer).await;
         let b = node_with("b", &database, &redis, trust_the_balancer).await;
-        let balancer = Balancer::start(&[a.addr, b.addr]);
+        let balancer = Balancer::start(&[a.addr, b.addr], "roundrobin");
         let site = TestServer::attach(balancer.addr);
         let (raider, neighbour): (IpAddr, IpAddr) =
             ("127.0.0.7".parse().expect("ip"), "127.0.0.8".parse().expect("ip"));
@@ -228,5 +228,43 @@ fn behind_the_balancer_every_node_sees_and_bans_the_visitors_own_address() {
         next_door.send(&ClientMsg::WatchDirectory {}).await;
         next_door.recv_until(|m| matches!(m, ServerMsg::Directory { .. })).await;
         drop(balancer);
+    });
+}
+
+/// Balanced on the room a socket names (`deploy/nodes.example.cfg`): every socket for one room
+/// lands on one node, so only that node listens to the room's messages; sockets that name no
+/// room (the directory, the console) still spread over the nodes.
+#[test]
+fn behind_the_balancer_a_rooms_members_meet_on_one_node() {
+    run(async {
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let trust_the_balancer = |config: &mut Config| {
+            config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+        };
+        let a = node_with("a", &database, &redis, trust_the_balancer).await;
+        let b = node_with("b", &database, &redis, trust_the_balancer).await;
+        let balancer = Balancer::start(&[a.addr, b.addr], "url_param room");
+        let site = TestServer::attach(balancer.addr);
+        let origin = site.origin();
+        let mut members = Vec::new();
+        for n in 0..4 {
+            let mut member =
+                site.connect_with(Some(&origin), "/ws?v=1&room=lobby").await.expect("through the balancer");
+            member.recv_until(|m| matches!(m, ServerMsg::Welcome { .. })).await;
+            let nickname = format!("member{n}");
+            member.join("lobby", &nickname, &crate::support::session_for(&nickname), None).await.expect("joined");
+            members.push(member);
+        }
+        let counts = [a.health().await["connections"].as_u64(), b.health().await["connections"].as_u64()];
+        assert!(counts == [Some(4), Some(0)] || counts == [Some(0), Some(4)], "one node has them all: {counts:?}");
+        let mut others = Vec::new();
+        for _ in 0..4 {
+            others.push(site.connect_with(Some(&origin), "/ws?v=1").await.expect("through the balancer"));
+        }
+        let counts = [a.health().await["connections"].as_u64(), b.health().await["connections"].as_u64()];
+        let [on_a, on_b] = counts.map(Option::unwrap_or_default);
+        assert_eq!(on_a + on_b, 8, "{counts:?}");
+        assert!(on_a.min(on_b) >= 2, "sockets naming no room go round: {counts:?}");
+        drop((members, others, balancer));
     });
 }

@@ -266,7 +266,9 @@ impl Drop for Redis {
     }
 }
 
-/// haproxy with the repository's configuration (`deploy/haproxy.cfg`) in front of `nodes`.
+/// haproxy with the repository's configuration (`deploy/haproxy.cfg`) in front of `nodes`,
+/// spreading sockets with `balance` (`roundrobin`, or `url_param room` as in
+/// `deploy/nodes.example.cfg`).
 pub struct Balancer {
     pub addr: SocketAddr,
     pid: u32,
@@ -274,11 +276,11 @@ pub struct Balancer {
 }
 
 impl Balancer {
-    pub fn start(nodes: &[SocketAddr]) -> Self {
+    pub fn start(nodes: &[SocketAddr], balance: &str) -> Self {
         let dir = tempfile::Builder::new().prefix("burner-lb-").tempdir().expect("scratch directory");
         let backend = dir.path().join("nodes.cfg");
-        let mut lines = String::from(
-            "backend nodes\n    balance roundrobin\n    option httpchk GET /healthz\n    default-server check inter 1s\n",
+        let mut lines = format!(
+            "backend nodes\n    balance {balance}\n    hash-type consistent\n    option httpchk GET /healthz\n    default-server check inter 1s\n",
         );
         for (n, node) in nodes.iter().enumerate() {
             lines.push_str(&format!("    server node{n} {node}\n"));

@@ -583,7 +583,8 @@ impl Chat {
             return;
         }
         let chat = *self;
-        let socket = crate::ws_client::Socket::open(move |_, event| match event {
+        let room = self.room.with_untracked(|r| r.slug.clone());
+        let socket = crate::ws_client::Socket::open(Some(room), move |_, event| match event {
             crate::ws_client::Event::Status(status) => chat.on_status(status),
             crate::ws_client::Event::Message(message) => chat.on_message(message),
         });
