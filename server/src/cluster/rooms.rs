@@ -715,8 +715,7 @@ impl Rooms {
         for slug in hub.slugs() {
             let snapshot = self.snapshot(&slug).await?;
             if let Some(room) = hub.room(&slug) {
-                room.apply_snapshot(snapshot, self.node());
-                self.give_back_orphans(&room);
+                self.adopt(&room, snapshot);
             }
         }
         self.recount_after_catching_up().await;
@@ -765,8 +764,7 @@ impl Rooms {
         };
         match snapshot {
             Some(snapshot) => {
-                room.apply_snapshot(snapshot, self.node());
-                self.give_back_orphans(&room);
+                self.adopt(&room, snapshot);
                 self.interest.mark_warm(slug);
                 true
             }
@@ -780,10 +778,12 @@ impl Rooms {
         let _ = tokio::time::timeout(super::CALL_TIMEOUT, sink.unsubscribe(room_channel(slug))).await;
     }
 
-    /// Gives back the places Redis says this node holds in the room but no connection here has
-    /// (a `joined` event lost while the subscription was down, its joiner long gone), unless a
-    /// join for that connection is still under way.
-    fn give_back_orphans(self: &Arc<Self>, room: &crate::hub::Room) {
+    /// Takes Redis's state of the room into the replica, then gives back the places Redis says
+    /// this node holds there but no connection here has (a `joined` event lost while the
+    /// subscription was down, its joiner long gone), unless a join for that connection is still
+    /// under way.
+    fn adopt(self: &Arc<Self>, room: &crate::hub::Room, snapshot: Snapshot) {
+        room.apply_snapshot(snapshot, self.node());
         let joining: Vec<u64> = self.pending().values().map(|p| p.conn.id).collect();
         for (member_id, conn_id) in room.orphans_on(self.node()) {
             if !joining.contains(&conn_id) {

@@ -18,7 +18,12 @@ async fn node(name: &str, database: &str, redis: &Redis) -> TestServer {
     node_with(name, database, redis, |_| {}).await
 }
 
-async fn node_with(name: &str, database: &str, redis: &Redis, adjust: impl FnOnce(&mut Config)) -> TestServer {
+pub(crate) async fn node_with(
+    name: &str,
+    database: &str,
+    redis: &Redis,
+    adjust: impl FnOnce(&mut Config),
+) -> TestServer {
     let mut config = config();
     adjust(&mut config);
     config.database_url = Some(database.to_owned());
@@ -28,6 +33,19 @@ async fn node_with(name: &str, database: &str, redis: &Redis, adjust: impl FnOnc
     // Started (Postgres migrated, Redis reached, subscribed) and healthy.
     eventually(Duration::from_secs(10), "the node starts", || async { server.health().await["status"] == "ok" }).await;
     server
+}
+
+/// Two nodes that trust the balancer, and haproxy (`deploy/haproxy.cfg`) in front of them
+/// spreading sockets with `balance`.
+async fn behind_the_balancer(balance: &str) -> (Redis, TestServer, TestServer, Balancer) {
+    let (database, redis) = (Postgres::shared().database().await, Redis::start());
+    let trust_the_balancer = |config: &mut Config| {
+        config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+    };
+    let a = node_with("a", &database, &redis, trust_the_balancer).await;
+    let b = node_with("b", &database, &redis, trust_the_balancer).await;
+    let balancer = Balancer::start(&[a.addr, b.addr], balance);
+    (redis, a, b, balancer)
 }
 
 /// Signs in through `a`; the cookie, once `b` takes it too.
@@ -176,13 +194,7 @@ fn redis_hung_never_hangs_a_node() {
 #[test]
 fn behind_the_balancer_every_node_sees_and_bans_the_visitors_own_address() {
     run(async {
-        let (database, redis) = (Postgres::shared().database().await, Redis::start());
-        let trust_the_balancer = |config: &mut Config| {
-            config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
-        };
-        let a = node_with("a", &database, &redis, trust_the_balancer).await;
-        let b = node_with("b", &database, &redis, trust_the_balancer).await;
-        let balancer = Balancer::start(&[a.addr, b.addr], "roundrobin");
+        let (_redis, a, b, balancer) = behind_the_balancer("roundrobin").await;
         let site = TestServer::attach(balancer.addr);
         let (raider, neighbour): (IpAddr, IpAddr) =
             ("127.0.0.7".parse().expect("ip"), "127.0.0.8".parse().expect("ip"));
@@ -237,13 +249,7 @@ fn behind_the_balancer_every_node_sees_and_bans_the_visitors_own_address() {
 #[test]
 fn behind_the_balancer_a_rooms_members_meet_on_one_node() {
     run(async {
-        let (database, redis) = (Postgres::shared().database().await, Redis::start());
-        let trust_the_balancer = |config: &mut Config| {
-            config.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
-        };
-        let a = node_with("a", &database, &redis, trust_the_balancer).await;
-        let b = node_with("b", &database, &redis, trust_the_balancer).await;
-        let balancer = Balancer::start(&[a.addr, b.addr], "url_param room");
+        let (_redis, a, b, balancer) = behind_the_balancer("url_param room").await;
         let site = TestServer::attach(balancer.addr);
         let origin = site.origin();
         let mut members = Vec::new();

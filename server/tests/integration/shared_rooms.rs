@@ -4,11 +4,13 @@
 //! node, and a killed node's members leaving.
 
 use crate::{
+    cluster::node_with,
     faults::spawn_binary_with,
     services::{Postgres, Redis},
-    support::{Client, TestServer, config, eventually, run, session_for},
+    support::{Client, TestServer, eventually, run, session_for},
 };
 use app::protocol::{ClientMsg, Continuity, ErrorCode, LOBBY_SLUG, ModAction, Resume, RoomSummary, ServerMsg, close};
+use server::config::Config;
 use std::{collections::HashSet, time::Duration};
 use tokio::time::Instant;
 
@@ -16,13 +18,7 @@ use tokio::time::Instant;
 const EVERYWHERE: Duration = Duration::from_secs(1);
 
 async fn node(name: &str, database: &str, redis: &Redis) -> TestServer {
-    let mut config = config();
-    config.database_url = Some(database.to_owned());
-    config.redis_url = Some(redis.url());
-    config.node_id = Some(name.to_owned());
-    let server = TestServer::with(config).await;
-    eventually(Duration::from_secs(10), "the node starts", || async { server.health().await["status"] == "ok" }).await;
-    server
+    node_with(name, database, redis, |_| {}).await
 }
 
 async fn two_nodes() -> (Redis, [TestServer; 2]) {
@@ -308,26 +304,15 @@ async fn eventually_joined(client: &mut Client, slug: &str, resume: Resume) -> c
 fn per_address_limits_hold_across_nodes() {
     run(async {
         let (database, redis) = (Postgres::shared().database().await, Redis::start());
-        let limited = |name: &str| {
-            let mut config = config();
-            config.database_url = Some(database.clone());
-            config.redis_url = Some(redis.url());
-            config.node_id = Some(name.to_owned());
+        let limited = |config: &mut Config| {
             config.message_burst_per_ip = 5;
             config.message_interval_per_ip = Duration::from_secs(60);
             config.join_burst_per_ip = 4;
             config.join_interval_per_ip = Duration::from_secs(60);
             config.max_connections_per_ip = 6;
-            config
         };
-        let a = TestServer::with(limited("a")).await;
-        let b = TestServer::with(limited("b")).await;
-        for server in [&a, &b] {
-            eventually(Duration::from_secs(10), "the node starts", || async {
-                server.health().await["status"] == "ok"
-            })
-            .await;
-        }
+        let a = node_with("a", &database, &redis, limited).await;
+        let b = node_with("b", &database, &redis, limited).await;
         let (mut on_a, _) = a.member(LOBBY_SLUG, "on-a").await;
         let (mut on_b, _) = b.member(LOBBY_SLUG, "on-b").await;
         for i in 0..3 {
@@ -423,21 +408,9 @@ fn moderators_decisions_on_one_node_hold_on_another_within_a_second() {
 fn an_empty_room_expires_everywhere_and_one_occupied_elsewhere_does_not() {
     run(async {
         let (database, redis) = (Postgres::shared().database().await, Redis::start());
-        let expiring = |name: &str| {
-            let mut config = config();
-            config.database_url = Some(database.clone());
-            config.redis_url = Some(redis.url());
-            config.node_id = Some(name.to_owned());
-            config.room_expiry = Duration::from_millis(600);
-            config
-        };
-        let nodes = [TestServer::with(expiring("a")).await, TestServer::with(expiring("b")).await];
-        for server in &nodes {
-            eventually(Duration::from_secs(10), "the node starts", || async {
-                server.health().await["status"] == "ok"
-            })
-            .await;
-        }
+        let expiring = |config: &mut Config| config.room_expiry = Duration::from_millis(600);
+        let nodes =
+            [node_with("a", &database, &redis, expiring).await, node_with("b", &database, &redis, expiring).await];
         let [a, b] = &nodes;
         let empty = a.create_room("Short-lived", 10, false).await;
         let busy = a.create_room("Still talking", 10, false).await;
