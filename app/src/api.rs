@@ -19,6 +19,9 @@ pub struct RoomPreview {
     /// Latest messages of a normal room; `None` in a one-way room, whose history depends on who
     /// is asking (authors never see their own messages).
     pub recent: Option<Vec<ChatMessage>>,
+    /// The Discord channel the room is bridged to: what is said here is also said there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridged_to: Option<String>,
 }
 
 /// A refusal with a code for programs and a sentence for people.

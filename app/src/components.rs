@@ -9,7 +9,7 @@ mod status;
 mod time;
 
 pub use avatar::Avatar;
-pub use badges::{FullBadge, OneWayBadge};
+pub use badges::{DiscordBadge, FullBadge, OneWayBadge};
 pub use ban::BanNotice;
 pub use flame::Flame;
 pub use message_text::MessageText;

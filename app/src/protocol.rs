@@ -118,6 +118,17 @@ pub enum ModAction {
         room: String,
         reason: String,
     },
+    /// Bridge a room to a Discord channel (by its id), telling Discord of joins and leaves too
+    /// when `joins`. Only when the server runs a Discord bridge.
+    LinkDiscord {
+        room: String,
+        channel_id: String,
+        #[serde(default)]
+        joins: bool,
+    },
+    UnlinkDiscord {
+        room: String,
+    },
     ResolveReport {
         id: i64,
     },
@@ -292,6 +303,33 @@ pub struct ModSnapshot {
     pub bans: Vec<BanView>,
     pub reports: Vec<ReportView>,
     pub audit: Vec<AuditView>,
+    /// The Discord bridge, when the server runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord: Option<DiscordView>,
+}
+
+/// The Discord bridge as the console shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscordView {
+    /// `starting`, `connected`, `reconnecting`, `standby`, `stopped`.
+    pub state: String,
+    /// Why it stopped, or what goes wrong now.
+    pub error: Option<String>,
+    pub links: Vec<DiscordLinkView>,
+    pub sent: u64,
+    pub received: u64,
+    pub refused: u64,
+}
+
+/// A room bridged to a Discord channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscordLinkView {
+    pub room: String,
+    pub channel_id: String,
+    pub channel_name: String,
+    pub joins: bool,
+    /// Why the link does not work, if it does not.
+    pub problem: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,6 +434,26 @@ pub struct ChatMessage {
     /// room had them when it was posted), as those members are named.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
+    /// Where it was written. A message from a bridged Discord channel names its Discord author
+    /// in `author.nickname` (`author.id` is the bridge's place in the room); only the server
+    /// sets this, so nobody here can pass for a Discord author, nor the other way round.
+    #[serde(default, skip_serializing_if = "Source::is_burner")]
+    pub source: Source,
+}
+
+/// Where a message was written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Burner,
+    Discord,
+}
+
+impl Source {
+    pub fn is_burner(&self) -> bool {
+        *self == Source::Burner
+    }
 }
 
 /// Server limits, announced in `welcome` so clients and bots can respect them up front.

@@ -101,6 +101,7 @@ mod checks {
         "admin",
         "administrator",
         "burner",
+        "discord",
         "everyone",
         "here",
         "mod",
@@ -131,6 +132,12 @@ mod checks {
             return Err(NameError::Reserved);
         }
         Ok(name)
+    }
+
+    /// The name of a bridge's place in a room ("Discord"): the rules of a nickname but for the
+    /// reserved words, which only the server itself can ask for.
+    pub fn bridge_nickname(raw: &str) -> Result<Name, NameError> {
+        name(raw, NICKNAME_MAX_CHARS)
     }
 
     pub fn room_name(raw: &str) -> Result<Name, NameError> {

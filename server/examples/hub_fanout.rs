@@ -45,6 +45,7 @@ fn main() {
         let session = format!("hub-fanout-session-{m:08}");
         let nickname = format!("m{m}");
         let request = JoinRequest {
+            bridge: false,
             nickname: &nickname,
             session: &session,
             resume: None,

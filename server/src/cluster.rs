@@ -104,6 +104,24 @@ impl Cluster {
         Err(result)
     }
 
+    /// Takes or keeps the lease `key` for `holder` for `ttl`: true while `holder` has it. A
+    /// lease nobody renews lapses, and the next node to ask takes it.
+    pub async fn lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, ClusterError> {
+        let script = redis::Script::new(
+            "local held = redis.call('GET', KEYS[1])
+             if held == false or held == ARGV[1] then
+               redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+               return 1
+             end
+             return 0",
+        );
+        let mut redis = self.commands.clone();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut invocation = script.key(key);
+        invocation.arg(holder).arg(ttl_ms);
+        self.call(invocation.invoke_async::<i64>(&mut redis)).await.map(|held| held == 1)
+    }
+
     /// Tells every node, this one included.
     pub async fn publish(&self, control: &Control) -> Result<(), ClusterError> {
         let mut redis = self.commands.clone();

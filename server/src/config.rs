@@ -204,6 +204,19 @@ pub struct Config {
     #[arg(long, env = "BURNER_MAX_LINKS", default_value_t = 3)]
     pub max_links: u32,
 
+    /// The Discord bridge's bot token. Unset: no bridge, and nothing about it shows. Set: a
+    /// moderator can link a room to a Discord channel in the console (see docs/DISCORD.md).
+    #[arg(long, env = "BURNER_DISCORD_TOKEN", hide_env_values = true)]
+    pub discord_token: Option<String>,
+
+    /// Where Discord's REST API is (`https://discord.com` unless a proxy or a test stands in).
+    #[arg(long, env = "BURNER_DISCORD_API_URL", default_value = "https://discord.com")]
+    pub discord_api_url: String,
+
+    /// Where Discord's gateway is (`wss://gateway.discord.gg` unless a proxy or a test stands in).
+    #[arg(long, env = "BURNER_DISCORD_GATEWAY_URL", default_value = "wss://gateway.discord.gg")]
+    pub discord_gateway_url: String,
+
     /// Log filter, in `tracing` syntax (e.g. `info`, `server=debug`).
     #[arg(long, env = "BURNER_LOG", default_value = "info")]
     pub log: String,

@@ -14,8 +14,8 @@ mod room;
 
 pub use local::LocalMembers;
 pub use room::{
-    Accepted, JoinRequest, Joiner, MAX_SLOW_MODE, Membership, ReplicaMember, ReplicaPost, Room, RoomSpec, Snapshot,
-    valid_session,
+    Accepted, JoinRequest, Joiner, MAX_SLOW_MODE, Membership, Relayed, ReplicaMember, ReplicaPost, Room, RoomSpec,
+    Snapshot, valid_session,
 };
 
 use crate::{
@@ -263,7 +263,7 @@ impl Hub {
             Some(rooms) if !rooms.hears(slug) => Some(rooms.recent(slug).await),
             _ => Some(room.recent_messages()),
         };
-        Some(RoomPreview { room: room.summary(), recent })
+        Some(RoomPreview { room: room.summary(), recent, bridged_to: None })
     }
 
     pub fn join(&self, slug: &str, conn: &ConnHandle, request: JoinRequest<'_>) -> Result<Membership, Refusal> {

@@ -6,6 +6,7 @@
 // Leptos view types nest deeply; the compiler needs more room to lay them out.
 #![recursion_limit = "256"]
 
+pub mod bridge;
 pub mod broker;
 pub mod cluster;
 pub mod config;
@@ -45,7 +46,7 @@ use axum::{
 use config::Config;
 use leptos::prelude::provide_context;
 use state::AppState;
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tower_http::{
     CompressionLevel, compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
@@ -79,6 +80,12 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         if tokio::time::timeout(Duration::from_secs(5), subscribed).await.is_err() {
             tracing::warn!("cluster: not subscribed yet; serving anyway (degraded)");
         }
+    }
+    // Kept here for the life of the server (its tasks and the console hold clones).
+    let bridge = bridge::Bridge::new(&state)?;
+    if let Some(bridge) = &bridge {
+        let _ = state.moderation.discord.set(Arc::downgrade(bridge));
+        bridge.start();
     }
     tracing::info!(addr = %listener.local_addr()?, site = %state.config.site_dir.display(), "Burner is listening");
 
@@ -219,9 +226,12 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         .as_ref()
         .map(|cluster| serde_json::json!({ "node": &*cluster.node, "error": cluster.trouble() }));
     let cluster_error = cluster.as_ref().is_some_and(|c| !c["error"].is_null());
+    // The bridge's trouble is its own: the chat works without it, so the status stays `ok`.
+    let discord = state.moderation.bridge().map(|bridge| bridge.health());
     Json(serde_json::json!({
         "status": if log_error.is_some() || cluster_error { "degraded" } else { "ok" },
         "cluster": cluster,
+        "discord": discord,
         "rooms": state.hub.room_count(),
         "connections": state.connections.open(),
         "connection_log": {

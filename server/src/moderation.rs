@@ -49,6 +49,8 @@ pub struct Moderation {
     pub consoles: Consoles,
     /// In cluster mode, the other nodes: bans and moderator sessions reach them through it.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The Discord bridge, when there is one (set once it exists; it holds this, hence weak).
+    pub discord: std::sync::OnceLock<std::sync::Weak<crate::bridge::Bridge>>,
 }
 
 /// Console connections: their moderator session, and the last snapshot each was sent.
@@ -215,6 +217,10 @@ impl Moderation {
                 .await;
                 Ok("The message is deleted.".to_owned())
             }
+            ModAction::LinkDiscord { .. } | ModAction::UnlinkDiscord { .. } => {
+                // The bridge takes these (`site`); without one there is nothing to link.
+                Err(Refusal::new(app::protocol::ErrorCode::Unavailable, "This server runs no Discord bridge."))
+            }
             ModAction::LockRoom { room, locked } => {
                 let target = hub.room(&room).ok_or_else(|| Refusal::no_such("room"))?;
                 target.update_settings(|s| s.locked = locked);
@@ -371,6 +377,11 @@ impl Moderation {
         Ok(())
     }
 
+    /// The Discord bridge, if the server runs one.
+    pub fn bridge(&self) -> Option<Arc<crate::bridge::Bridge>> {
+        self.discord.get().and_then(std::sync::Weak::upgrade)
+    }
+
     /// Everything the console shows.
     pub async fn snapshot(&self, hub: &Hub) -> ModSnapshot {
         let reports = self.store.reports(CONSOLE_ROWS).await.unwrap_or_else(|error| {
@@ -409,6 +420,7 @@ impl Moderation {
                 .into_iter()
                 .map(|a| AuditView { at: a.at, action: a.action, target: a.target, reason: a.reason })
                 .collect(),
+            discord: self.bridge().map(|bridge| bridge.view()),
         }
     }
 

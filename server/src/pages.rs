@@ -54,7 +54,7 @@ pub async fn room(
     request: Request<Body>,
 ) -> Response {
     let preview = match is_valid_slug(&slug) {
-        true => state.hub.preview(&slug).await,
+        true => state.backend.preview(&slug).await,
         false => None,
     };
     match preview {

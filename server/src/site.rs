@@ -66,7 +66,9 @@ impl Backend for Site {
     }
 
     async fn preview(&self, slug: &str) -> Option<RoomPreview> {
-        self.hub.preview(slug).await
+        let mut preview = self.hub.preview(slug).await?;
+        preview.bridged_to = self.moderation.bridge().and_then(|bridge| bridge.bridged_to(slug));
+        Some(preview)
     }
 
     async fn create_room(&self, peer: IpAddr, headers: &HeaderMap, room: NewRoom) -> Result<RoomSummary, ApiError> {
@@ -75,7 +77,20 @@ impl Backend for Site {
 
     async fn moderate(&self, headers: &HeaderMap, action: ModAction) -> Result<String, ApiError> {
         self.moderator(headers)?;
-        let done = self.moderation.command(&self.hub, action).await?;
+        let done = match (action, self.moderation.bridge()) {
+            (ModAction::LinkDiscord { room, channel_id, joins }, Some(bridge)) => {
+                let done = bridge.link(&room, &channel_id, joins).await?;
+                let detail = format!("channel {}", channel_id.trim());
+                self.moderation.audit("link_discord", &room, "", detail).await;
+                done
+            }
+            (ModAction::UnlinkDiscord { room }, Some(bridge)) => {
+                let done = bridge.unlink(&room).await?;
+                self.moderation.audit("unlink_discord", &room, "", String::new()).await;
+                done
+            }
+            (action, _) => self.moderation.command(&self.hub, action).await?,
+        };
         self.moderation.refresh_consoles(&self.hub).await;
         Ok(done)
     }

@@ -90,6 +90,7 @@ impl AppState {
             ipv6_prefix: config.ipv6_ban_prefix,
             consoles: Consoles::default(),
             cluster: cluster.clone(),
+            discord: std::sync::OnceLock::new(),
         };
         let broker: Arc<dyn Broker> = Arc::new(MemoryBroker);
         let hub = Hub::new(

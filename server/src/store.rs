@@ -1,4 +1,5 @@
-//! Durable data: the connection log, bans, reports, the audit log and room settings.
+//! Durable data: the connection log, bans, reports, the audit log, room settings and the
+//! Discord bridge's links, outbox and message map (`discord`).
 //!
 //! A small interface ([`Store`]) with two implementations: [`SqliteStore`], one file under the
 //! data directory (the embedded default), and [`PostgresStore`], shared by every node of a
@@ -7,9 +8,11 @@
 //! message path waits for it: the connection log is written in batches by a background task
 //! (`conn_log`), bans are checked against an in-memory copy.
 
+pub mod discord;
 mod postgres;
 mod sqlite;
 
+pub use discord::{BridgeStore, BridgedMessage, DiscordLink, GatewaySession, QueuedJob};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -161,7 +164,7 @@ pub struct RoomRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: BridgeStore + Send + Sync + 'static {
     /// Appends connection-log events, in order, in one transaction.
     async fn record(&self, events: &[LogEvent]) -> Result<(), StoreError>;
     /// Connections whose address, address hash (prefix) or nickname matches, newest first.

@@ -22,3 +22,17 @@ pub fn FullBadge() -> impl IntoView {
         </span>
     }
 }
+
+/// Marks a message written in the bridged Discord channel: its author is a Discord user, not
+/// a member here (only the server sets it, so nobody here can pass for one).
+#[component]
+pub fn DiscordBadge() -> impl IntoView {
+    view! {
+        <span
+            title="Written in the bridged Discord channel"
+            class="shrink-0 rounded bg-indigo-100 px-1.5 text-[0.6875rem] font-medium text-indigo-800 dark:bg-indigo-500/15 dark:text-indigo-300"
+        >
+            "Discord"
+        </span>
+    }
+}

@@ -8,8 +8,8 @@ use super::{BUTTON, INPUT};
 use crate::{
     api::RoomPreview,
     browser,
-    components::{Avatar, BanNotice, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
-    protocol::ChatMessage,
+    components::{Avatar, BanNotice, DiscordBadge, LocalTime, MessageText, OneWayBadge, StatusLine, use_hydrated},
+    protocol::{ChatMessage, Source},
     rules, text,
 };
 use chat::{Chat, Phase};
@@ -25,6 +25,7 @@ pub fn RoomPage(
     banned: Option<String>,
 ) -> impl IntoView {
     let chat = Chat::new(&preview);
+    let bridged_to = preview.bridged_to.clone();
     let recent = StoredValue::new(preview.recent);
     on_cleanup(move || chat.disconnect());
     // A memo: the conversation is built once per join, not again whenever the phase is set.
@@ -55,7 +56,7 @@ pub fn RoomPage(
     let height = move || chat.viewport_height.get().map(|h| format!("{}px", h.round() as i64));
     view! {
         <div class="flex h-dvh flex-col" style:height=height>
-            <Header chat joined />
+            <Header chat joined bridged_to />
             {move || {
                 if joined.get() {
                     Either::Left(view! { <conversation::Conversation chat /> })
@@ -68,7 +69,7 @@ pub fn RoomPage(
 }
 
 #[component]
-fn Header(chat: Chat, joined: Memo<bool>) -> impl IntoView {
+fn Header(chat: Chat, joined: Memo<bool>, bridged_to: Option<String>) -> impl IntoView {
     let room = chat.room;
     let status = chat.status.read_only();
     let people = move || {
@@ -95,6 +96,14 @@ fn Header(chat: Chat, joined: Memo<bool>) -> impl IntoView {
                     </div>
                     <div class="flex min-w-0 items-center gap-3">
                         <p class="shrink-0 text-xs tabular-nums text-stone-600 dark:text-stone-400">{people}</p>
+                        {bridged_to.map(|channel| view! {
+                            <p
+                                title="What is said here is also posted in this Discord channel, and what is said there appears here"
+                                class="min-w-0 truncate text-xs font-medium text-indigo-700 dark:text-indigo-300"
+                            >
+                                "Bridged to Discord #"<bdi>{channel}</bdi>
+                            </p>
+                        })}
                         <StatusLine status />
                     </div>
                 </div>
@@ -234,6 +243,7 @@ fn PreviewMessage(slug: String, message: ChatMessage, continued: bool) -> impl I
                 {(!continued).then(|| view! {
                     <p class="flex items-baseline gap-2">
                         <bdi class="truncate text-sm font-semibold">{message.author.nickname}</bdi>
+                        {(message.source == Source::Discord).then(|| view! { <DiscordBadge /> })}
                         <LocalTime at=message.at />
                     </p>
                 })}

@@ -13,7 +13,14 @@ fn room() -> RoomSummary {
 }
 
 fn message() -> ChatMessage {
-    ChatMessage { seq: 42, at: 1_763_750_000_000, author: member(7, "alice"), text: "hello".into(), mentions: vec![] }
+    ChatMessage {
+        seq: 42,
+        at: 1_763_750_000_000,
+        author: member(7, "alice"),
+        text: "hello".into(),
+        mentions: vec![],
+        source: Source::Burner,
+    }
 }
 
 fn assert_server(msg: ServerMsg, expected: Value) {
@@ -131,6 +138,13 @@ fn server_messages() {
                "author": {"id": 7, "nickname": "alice"}, "text": "@bob look", "mentions": ["Bob"]}}),
     );
     assert_server(
+        ServerMsg::MessagePosted {
+            message: ChatMessage { author: member(3, "dana"), source: Source::Discord, ..message() },
+        },
+        json!({"type": "message_posted", "message": {"seq": 42, "at": 1_763_750_000_000_i64,
+               "author": {"id": 3, "nickname": "dana"}, "text": "hello", "source": "discord"}}),
+    );
+    assert_server(
         ServerMsg::MemberTyping { member: member(7, "alice") },
         json!({"type": "member_typing", "member": {"id": 7, "nickname": "alice"}}),
     );
@@ -206,6 +220,7 @@ fn moderator_messages() {
             target: "address 0a1b2c3d4e5f60718293a4b5".into(),
             reason: "spam".into(),
         }],
+        discord: None,
     };
     let encoded = ServerMsg::ModSnapshot { snapshot: snapshot.clone() }.encode();
     assert_eq!(ServerMsg::from_json(&encoded).expect("decodes"), ServerMsg::ModSnapshot { snapshot });

@@ -95,7 +95,8 @@ fn stacks_of_combining_marks_are_refused() {
 
 #[test]
 fn reserved_names_and_their_look_alikes_are_refused() {
-    for reserved in ["admin", "Admin", "ADMINISTRATOR", "аdmin", "System", "moderator", "burner", "ｓｙｓｔｅｍ"]
+    for reserved in
+        ["admin", "Admin", "ADMINISTRATOR", "аdmin", "System", "moderator", "burner", "Discord", "ｓｙｓｔｅｍ"]
     {
         assert_eq!(nickname(reserved), Err(NameError::Reserved), "{reserved:?}");
     }

@@ -25,12 +25,12 @@
 use super::{Cluster, ClusterError, interest::Interest};
 use crate::{
     error::Refusal,
-    hub::{Hub, JoinRequest, Membership, ReplicaMember, ReplicaPost, Snapshot},
+    hub::{Hub, JoinRequest, Membership, Relayed, ReplicaMember, ReplicaPost, Snapshot},
     outbox::ConnHandle,
     store::RoomRecord,
 };
 use app::{
-    protocol::{ChatMessage, Member},
+    protocol::{ChatMessage, Member, Source},
     rules,
 };
 use redis::{AsyncCommands, Script};
@@ -173,6 +173,8 @@ struct WirePost {
     author_hash: String,
     shadow_muted: bool,
     client_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Source::is_burner")]
+    source: Source,
 }
 
 impl WireMember {
@@ -202,6 +204,7 @@ impl WirePost {
                 author: Member { id: author_id, nickname: post.nickname },
                 text: post.text,
                 mentions: post.mentions,
+                source: post.source,
             },
             session: post.session.into(),
             author_hash: post.author_hash.into(),
@@ -338,7 +341,9 @@ impl Rooms {
         rate: &SharedRate,
     ) -> Result<Membership, Refusal> {
         let room = hub.room(slug).ok_or_else(Refusal::room_not_found)?;
-        let name = rules::nickname(request.nickname).map_err(Refusal::nickname)?;
+        let name =
+            if request.bridge { rules::bridge_nickname(request.nickname) } else { rules::nickname(request.nickname) }
+                .map_err(Refusal::nickname)?;
         if !crate::hub::valid_session(request.session) {
             return Err(Refusal::session_invalid());
         }
@@ -432,22 +437,28 @@ impl Rooms {
         membership: &Membership,
         text: String,
         client_ref: Option<String>,
+        relayed: Option<&Relayed>,
         rate: &SharedRate,
     ) -> Result<crate::hub::Accepted, Refusal> {
         let room = &membership.room;
         let context = room.post_context(membership.member_id, &text).ok_or_else(Refusal::not_joined)?;
+        let (nickname, source) = match relayed {
+            Some(relayed) => (relayed.name.clone(), relayed.source),
+            None => (context.author.nickname, Source::Burner),
+        };
         let token: u64 = rand::random();
         let (applied, is_applied) = oneshot::channel();
         self.posts.lock().unwrap_or_else(PoisonError::into_inner).insert(token, applied);
         let body = json(&Body::Posted(WirePost {
             token,
-            nickname: context.author.nickname,
+            nickname,
             text,
             mentions: context.mentions,
             session: context.session.to_string(),
             author_hash: context.author_hash.to_string(),
             shadow_muted: context.shadow_muted,
             client_ref,
+            source,
         }));
         let slug = &*room.slug;
         let mut redis = self.cluster.commands.clone();

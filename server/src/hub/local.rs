@@ -189,7 +189,7 @@ impl LocalMembers {
 mod tests {
     use super::*;
     use crate::{broker::Position, event::AuthorTab, outbox::Outbox};
-    use app::protocol::{ChatMessage, Member, ServerMsg};
+    use app::protocol::{ChatMessage, Member, ServerMsg, Source};
 
     struct Tab {
         outbox: Outbox,
@@ -224,7 +224,14 @@ mod tests {
             room: "r".into(),
             position: Position { epoch: "e".into(), seq: 1 },
             kind: EventKind::Posted {
-                message: ChatMessage { seq: 1, at: 0, author, text: text.into(), mentions: Vec::new() },
+                message: ChatMessage {
+                    seq: 1,
+                    at: 0,
+                    author,
+                    text: text.into(),
+                    mentions: Vec::new(),
+                    source: Source::Burner,
+                },
                 author: AuthorTab { session: "author".into(), shadow_muted },
             },
         }

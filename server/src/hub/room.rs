@@ -22,7 +22,7 @@ use crate::{
     outbox::{CloseReason, ConnHandle},
 };
 use app::{
-    protocol::{self, ChatMessage, Continuity, Resume, RoomSettings, RoomSummary, ServerMsg, close},
+    protocol::{self, ChatMessage, Continuity, Resume, RoomSettings, RoomSummary, ServerMsg, Source, close},
     rules,
 };
 use std::{
@@ -150,6 +150,16 @@ pub struct JoinRequest<'a> {
     pub resume: Option<&'a Resume>,
     pub ip: IpAddr,
     pub ip_hash: Arc<str>,
+    /// A bridge's own place (`crate::bridge`): it may take a reserved name.
+    pub bridge: bool,
+}
+
+/// An author on the other side of a bridge, whose message a bridge's member posts: shown
+/// under that name, marked with where it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relayed {
+    pub name: String,
+    pub source: Source,
 }
 
 /// The author's receipt for a posted message.
@@ -281,7 +291,9 @@ impl Room {
         request: JoinRequest<'_>,
         ids: &AtomicU64,
     ) -> Result<Membership, Refusal> {
-        let name = rules::nickname(request.nickname).map_err(Refusal::nickname)?;
+        let name =
+            if request.bridge { rules::bridge_nickname(request.nickname) } else { rules::nickname(request.nickname) }
+                .map_err(Refusal::nickname)?;
         if !valid_session(request.session) {
             return Err(Refusal::session_invalid());
         }
@@ -396,6 +408,7 @@ impl Room {
         conn_id: u64,
         text: String,
         client_ref: Option<String>,
+        relayed: Option<&Relayed>,
     ) -> Result<Accepted, Refusal> {
         if self.cluster.is_some() {
             // Redis numbers a cluster room's messages: posting goes through `cluster::Rooms::post`.
@@ -417,7 +430,12 @@ impl Room {
         }
         let author = &mut state.members[index];
         author.sent = author.sent.saturating_add(1);
-        let (author_ref, author_hash, shadow_muted) = (author.public(), author.ip_hash.clone(), author.shadow_muted);
+        let (mut author_ref, author_hash, shadow_muted) =
+            (author.public(), author.ip_hash.clone(), author.shadow_muted);
+        let source = relayed.map_or(Source::Burner, |relayed| {
+            author_ref.nickname.clone_from(&relayed.name);
+            relayed.source
+        });
         // Only what slow mode at its longest (an hour) could still need is kept.
         let now = Instant::now();
         if state.last_posts.len() >= state.members.len().max(64) * 2 {
@@ -437,7 +455,7 @@ impl Room {
             &state,
             seq,
             EventKind::Posted {
-                message: ChatMessage { seq, at, author: author_ref, text, mentions },
+                message: ChatMessage { seq, at, author: author_ref, text, mentions, source },
                 author: AuthorTab { session: session.clone(), shadow_muted },
             },
         );
@@ -566,7 +584,12 @@ impl Membership {
     /// Posts `text`, which the posting policy (`crate::policy`) has admitted and made
     /// ready; refused only by the room itself (slow mode) or when the member is gone.
     pub fn post(&self, text: String, client_ref: Option<String>) -> Result<Accepted, Refusal> {
-        self.room.post(self.member_id, self.conn_id, text, client_ref)
+        self.room.post(self.member_id, self.conn_id, text, client_ref, None)
+    }
+
+    /// Posts, as a bridge, what `relayed` wrote on the other side.
+    pub fn relay(&self, text: String, client_ref: Option<String>, relayed: &Relayed) -> Result<Accepted, Refusal> {
+        self.room.post(self.member_id, self.conn_id, text, client_ref, Some(relayed))
     }
 }
 

@@ -49,7 +49,14 @@ impl Client {
 }
 
 fn join<'a>(nickname: &'a str, session: &'a str) -> JoinRequest<'a> {
-    JoinRequest { nickname, session, resume: None, ip: TEST_IP, ip_hash: "0123456789abcdef01234567".into() }
+    JoinRequest {
+        nickname,
+        session,
+        resume: None,
+        ip: TEST_IP,
+        ip_hash: "0123456789abcdef01234567".into(),
+        bridge: false,
+    }
 }
 
 const TEST_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));

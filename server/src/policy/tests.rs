@@ -32,6 +32,7 @@ fn member(hub: &Hub, room: &str, nickname: &str) -> (Membership, Outbox) {
     let (handle, outbox) = ConnHandle::new(IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed), 256);
     let session = format!("policy-test-session-{nickname}");
     let request = JoinRequest {
+        bridge: false,
         nickname,
         session: &session,
         resume: None,

@@ -351,3 +351,5 @@ impl Store for PostgresStore {
         .collect()
     }
 }
+
+super::discord::bridge_store!(PostgresStore, sqlx::Postgres, sqlx::postgres::PgRow);

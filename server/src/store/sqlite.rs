@@ -311,3 +311,5 @@ impl Store for SqliteStore {
         .collect()
     }
 }
+
+super::discord::bridge_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -7,6 +7,7 @@ mod support;
 mod abuse;
 mod chat;
 mod cluster;
+mod discord;
 mod faults;
 mod handshake;
 mod identity;

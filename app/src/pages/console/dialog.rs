@@ -30,6 +30,10 @@ pub enum Form {
         room: String,
         name: String,
     },
+    LinkDiscord {
+        room: String,
+        name: String,
+    },
 }
 
 impl Form {
@@ -39,6 +43,7 @@ impl Form {
             Form::Ban { who, .. } => format!("Ban {who}"),
             Form::Delete { .. } => "Delete a message".to_owned(),
             Form::Close { name, .. } => format!("Close {name}"),
+            Form::LinkDiscord { name, .. } => format!("Bridge {name} to a Discord channel"),
         }
     }
 
@@ -48,6 +53,7 @@ impl Form {
             Form::Ban { .. } => "Confirm ban",
             Form::Delete { .. } => "Confirm delete",
             Form::Close { .. } => "Confirm close",
+            Form::LinkDiscord { .. } => "Link",
         }
     }
 
@@ -58,10 +64,21 @@ impl Form {
             Form::Ban { .. } => "They see it, with the end of the ban, whenever they try to come back.",
             Form::Delete { .. } => "For the audit log: nobody else sees it.",
             Form::Close { .. } => "Everyone in the room sees it.",
+            Form::LinkDiscord { .. } => {
+                "In Discord, with developer mode on, right-click the channel and copy its id. The bot must see the channel and may post there."
+            }
         }
     }
 
-    fn action(self, reason: String, duration: &str) -> Result<ModAction, &'static str> {
+    /// What the one text field asks for.
+    fn field(&self) -> (&'static str, &'static str) {
+        match self {
+            Form::LinkDiscord { .. } => ("Discord channel id", "Give the channel's id: a number."),
+            _ => ("Reason", "Give a reason: it goes to the audit log."),
+        }
+    }
+
+    fn action(self, reason: String, duration: &str, joins: bool) -> Result<ModAction, &'static str> {
         Ok(match self {
             Form::Kick { room, member, .. } => ModAction::Kick { room, member, reason },
             Form::Ban { target, .. } => {
@@ -69,6 +86,7 @@ impl Form {
             }
             Form::Delete { room, seq, .. } => ModAction::DeleteMessage { room, seq, reason },
             Form::Close { room, .. } => ModAction::CloseRoom { room, reason },
+            Form::LinkDiscord { room, .. } => ModAction::LinkDiscord { room, channel_id: reason, joins },
         })
     }
 }
@@ -84,6 +102,9 @@ fn Dialog(desk: Desk, form: Form) -> impl IntoView {
     let duration = RwSignal::new("7d".to_owned());
     let problem = RwSignal::new(None::<String>);
     let is_ban = matches!(form, Form::Ban { .. });
+    let is_link = matches!(form, Form::LinkDiscord { .. });
+    let joins = RwSignal::new(false);
+    let (label, missing) = form.field();
     let title = form.title();
     let confirm = form.confirm();
     let help = form.reason_help();
@@ -97,10 +118,10 @@ fn Dialog(desk: Desk, form: Form) -> impl IntoView {
             event.prevent_default();
             let text = reason.get_untracked().trim().to_owned();
             if text.is_empty() {
-                problem.set(Some("Give a reason: it goes to the audit log.".to_owned()));
+                problem.set(Some(missing.to_owned()));
                 return;
             }
-            match form.clone().action(text, &duration.get_untracked()) {
+            match form.clone().action(text, &duration.get_untracked(), joins.get_untracked()) {
                 Ok(action) => {
                     problem.set(None);
                     desk.act(action);
@@ -133,7 +154,7 @@ fn Dialog(desk: Desk, form: Form) -> impl IntoView {
                 })}
                 <form on:submit=on_submit class="mt-4 space-y-4">
                     <div>
-                        <label for="action-reason" class="block text-sm font-medium">"Reason"</label>
+                        <label for="action-reason" class="block text-sm font-medium">{label}</label>
                         <input
                             id="action-reason"
                             name="reason"
@@ -169,6 +190,12 @@ fn Dialog(desk: Desk, form: Form) -> impl IntoView {
                                 "30m, 12h, 7d, 4w… or “permanent”. Members are banned with their address (IPv6: its /64)."
                             </p>
                         </div>
+                    })}
+                    {is_link.then(|| view! {
+                        <label class="flex items-center gap-2 text-sm">
+                            <input type="checkbox" bind:checked=joins />
+                            "Also tell Discord when people join and leave"
+                        </label>
                     })}
                     <p role="alert" class="text-sm font-medium text-red-700 empty:hidden dark:text-red-400">{error}</p>
                     <div class="flex justify-end gap-2">

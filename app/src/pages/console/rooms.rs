@@ -18,6 +18,14 @@ pub fn Rooms(desk: Desk) -> impl IntoView {
     view! {
         <section aria-labelledby="rooms-title" class="space-y-4">
             <h2 id="rooms-title" class="text-lg font-semibold">"Rooms " <span class="tabular-nums text-stone-500 dark:text-stone-400">{count}</span></h2>
+            {move || desk.snapshot.read().discord.as_ref().map(|discord| view! {
+                <p class="text-sm text-stone-600 dark:text-stone-400">
+                    {format!("Discord bridge: {} · {} sent · {} received · {} refused", discord.state, discord.sent, discord.received, discord.refused)}
+                    {discord.error.clone().map(|error| view! {
+                        <span class="block font-medium text-red-700 dark:text-red-400">{error}</span>
+                    })}
+                </p>
+            })}
             {move || {
                 desk.snapshot.get().rooms.into_iter().map(|room| view! { <RoomPanel desk room /> }).collect_view()
             }}
@@ -48,6 +56,24 @@ fn RoomPanel(desk: Desk, room: ModRoom) -> impl IntoView {
         let (room, name) = (slug.clone(), summary.name.clone());
         move |_| desk.ask(Form::Close { room: room.clone(), name: name.clone() })
     };
+    let discord =
+        desk.snapshot.read_untracked().discord.as_ref().map(|d| d.links.iter().find(|l| l.room == slug).cloned());
+    let bridge = discord.map(|link| match link {
+        Some(link) => {
+            let room = slug.clone();
+            let unlink = move |_| desk.act(ModAction::UnlinkDiscord { room: room.clone() });
+            leptos::either::Either::Left(view! {
+                <span class="text-xs font-medium text-indigo-700 dark:text-indigo-300">"Bridged to Discord #"<bdi>{link.channel_name}</bdi></span>
+                {link.problem.map(|problem| view! { <span class="text-xs font-medium text-red-700 dark:text-red-400">{problem}</span> })}
+                <button type="button" class=SMALL on:click=unlink>"Unlink Discord"</button>
+            })
+        }
+        None => {
+            let (room, name) = (slug.clone(), summary.name.clone());
+            let link = move |_| desk.ask(Form::LinkDiscord { room: room.clone(), name: name.clone() });
+            leptos::either::Either::Right(view! { <button type="button" class=SMALL on:click=link>"Link Discord channel"</button> })
+        }
+    });
     let slow_id = format!("slow-{slug}");
     let lobby = slug == crate::protocol::LOBBY_SLUG;
     view! {
@@ -75,6 +101,7 @@ fn RoomPanel(desk: Desk, room: ModRoom) -> impl IntoView {
                             <option value=settings.slow_mode_secs.to_string() selected>{format!("{} s", settings.slow_mode_secs)}</option>
                         })}
                     </select>
+                    {bridge}
                     <button type="button" class=SMALL on:click=lock>{if settings.locked { "Unlock room" } else { "Lock room" }}</button>
                     {(!lobby).then(|| view! { <button type="button" class=DANGER on:click=close>"Close room"</button> })}
                 </div>

@@ -7,8 +7,8 @@ use super::{
 use crate::components::LinkStatus;
 use crate::{
     browser,
-    components::{Avatar, LocalTime, MessageText},
-    protocol::{ChatMessage, Member},
+    components::{Avatar, DiscordBadge, LocalTime, MessageText},
+    protocol::{ChatMessage, Member, Source},
     rules,
 };
 use leptos::{
@@ -177,7 +177,7 @@ fn MessageItem(
     mentioned: bool,
     shape: Shape,
 ) -> impl IntoView {
-    let ChatMessage { seq, at, author, text, .. } = message;
+    let ChatMessage { seq, at, author, text, source, .. } = message;
     let reported = RwSignal::new(false);
     let report = move |_| {
         if !reported.get_untracked() {
@@ -223,6 +223,7 @@ fn MessageItem(
             <div class="min-w-0 flex-1">
                 <p class=header>
                     <bdi class="truncate text-sm font-semibold">{author.nickname}</bdi>
+                    {(source == Source::Discord).then(|| view! { <DiscordBadge /> })}
                     <span class="text-xs text-stone-600 dark:text-stone-400">{if mine { "(you)" } else { "" }}</span>
                     <LocalTime at />
                 </p>

@@ -314,6 +314,12 @@ impl Room {
     pub(crate) fn epoch(&self) -> Arc<str> {
         self.lock().epoch.clone()
     }
+
+    /// Where the history stands: the epoch and the last message's number (0: none yet).
+    pub(crate) fn position(&self) -> (Arc<str>, u64) {
+        let state = self.lock();
+        (state.epoch.clone(), state.next_seq.saturating_sub(1))
+    }
 }
 
 pub struct PostContext {

@@ -17,6 +17,7 @@ pub(super) fn join(session: &mut Session, room: &str, nickname: &str, tab: &str,
         return Flow::Continue;
     }
     let request = JoinRequest {
+        bridge: false,
         nickname,
         session: tab,
         resume: resume.as_ref(),

@@ -24,6 +24,7 @@ pub(super) async fn join(session: &mut Session, room: &str, nickname: &str, tab:
         return Flow::Continue;
     }
     let request = JoinRequest {
+        bridge: false,
         nickname,
         session: tab,
         resume: resume.as_ref(),
@@ -53,7 +54,7 @@ pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<S
             let fingerprint = admitted.fingerprint;
             let rate =
                 shared_rate(session, session.config.message_burst_per_ip, session.config.message_interval_per_ip);
-            let posted = rooms.post(membership, admitted.text, client_ref.clone(), &rate).await;
+            let posted = rooms.post(membership, admitted.text, client_ref.clone(), None, &rate).await;
             if posted.is_ok() {
                 session.policy.posted(&session.sender, fingerprint);
             }

@@ -1,0 +1,393 @@
+//! The Discord bridge: a Burner room and a Discord channel as one conversation, both ways.
+//!
+//! Off unless `BURNER_DISCORD_TOKEN` is set. A moderator links a room to a channel in the
+//! console; the link is stored (`store::discord`), audited, and shown on the room page.
+//!
+//! - **A place in the room** (`place`): the bridge joins each linked room as a member named
+//!   "Discord", through the same hub (or cluster) as a browser, and reads the same frames. So
+//!   the room's rules decide what crosses: a one-way room still shows Discord every message (the
+//!   bridge is never their author), a shadow-muted member's messages never reach the bridge, and
+//!   a member who deleted nothing can delete nothing. What arrives is queued in the store's
+//!   outbox, with the room's position as the cursor a restarted bridge rejoins from.
+//! - **Toward Discord** (`outbound`): one worker drains the outbox in order, within Discord's
+//!   rate limits (`rest`), as embeds that ping nobody (`text::neutralise`, `allowed_mentions`
+//!   empty), each with a nonce Discord deduplicates a resend by.
+//! - **From Discord** (`gateway`): twilight's gateway shard, resumed across restarts; each
+//!   message of a linked channel goes to that room's place, which posts it through the posting
+//!   policy as its Discord author (its own rate bucket per Discord user) and records the pair of
+//!   ids, which also makes a replayed event a no-op.
+//! - **Faults**: a 401 (or gateway close 4004 / 4014) stops the bridge; a 403 stops one link;
+//!   `/healthz` and the console say which and why. Nothing the bridge does is on a browser's
+//!   path: an outage of any length only grows the (bounded) outbox.
+//! - **Several nodes**: one node at a time runs the bridge, the holder of a Redis lease
+//!   (`lease`); the others only read the links, for their room pages.
+
+mod gateway;
+mod lease;
+mod outbound;
+mod place;
+pub mod rest;
+pub mod text;
+
+use crate::{
+    config::Config,
+    conn_log::now_ms,
+    error::Refusal,
+    hub::Hub,
+    moderation::Moderation,
+    policy::Policy,
+    store::{DiscordLink, Store},
+};
+use app::protocol::ErrorCode;
+use hyper::Method;
+use rest::{Reply, Rest};
+use serde::Serialize;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// How often the links are read again from the store (another node may have changed them).
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Bridge {
+    rest: Rest,
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    policy: Arc<Policy>,
+    moderation: Arc<Moderation>,
+    config: Arc<Config>,
+    next_conn_id: Arc<AtomicU64>,
+    tracker: TaskTracker,
+    /// Cancelled when Burner shuts down.
+    shutdown: CancellationToken,
+    links: Mutex<HashMap<String, Linked>>,
+    health: Mutex<Health>,
+    /// The outbox has new work.
+    queued: Notify,
+    /// The bot's own Discord user id (from the gateway's READY or `users/@me`): its own posts
+    /// coming back through the gateway are never bridged again.
+    bot_id: AtomicU64,
+    /// Running here (always in one process; while holding the lease in a cluster).
+    active: Mutex<Option<CancellationToken>>,
+}
+
+/// A link as this node runs it.
+struct Linked {
+    link: DiscordLink,
+    /// Messages from the channel for the room's place, when it runs here.
+    inbox: Option<mpsc::Sender<place::Inbound>>,
+    /// Why the link does not work (a 403 in its channel, the room gone), if it does not.
+    problem: Option<String>,
+    stop: CancellationToken,
+}
+
+/// What `/healthz` and the console say of the bridge.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Health {
+    /// `starting`, `connected`, `reconnecting`, `standby` (another node runs it), `stopped`.
+    pub state: &'static str,
+    /// Why it stopped, or what goes wrong now.
+    pub error: Option<String>,
+    pub sent: u64,
+    pub received: u64,
+    /// Messages refused on the way in (the posting policy) or given up on the way out.
+    pub refused: u64,
+    /// Jobs dropped because the outbox was full (Discord away for long).
+    pub dropped: u64,
+    /// Refused requests in Discord's 10-minute window.
+    pub invalid_requests: usize,
+    /// Seconds until Discord takes requests again (a global 429).
+    pub rate_limited_secs: Option<f64>,
+}
+
+impl Bridge {
+    /// The bridge, when a token is configured; its tasks are started by [`Bridge::start`].
+    pub fn new(state: &crate::state::AppState) -> anyhow::Result<Option<Arc<Self>>> {
+        let Some(token) = state.config.discord_token.clone().filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
+        };
+        // rustls needs one crypto provider for the whole process (twilight's gateway and the
+        // REST client both use it); a second install is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rest = Rest::new(&state.config.discord_api_url, &token)?;
+        Ok(Some(Arc::new(Self {
+            rest,
+            store: state.moderation.store.clone(),
+            hub: state.hub.clone(),
+            policy: state.policy.clone(),
+            moderation: state.moderation.clone(),
+            config: state.config.clone(),
+            next_conn_id: state.next_conn_id.clone(),
+            tracker: state.tracker.clone(),
+            shutdown: state.shutdown.clone(),
+            links: Mutex::default(),
+            health: Mutex::new(Health { state: "starting", ..Health::default() }),
+            queued: Notify::new(),
+            bot_id: AtomicU64::new(0),
+            active: Mutex::default(),
+        })))
+    }
+
+    /// Starts the bridge's upkeep: here at once in one process; in a cluster, whenever this
+    /// node holds the lease.
+    pub fn start(self: &Arc<Self>) {
+        let bridge = self.clone();
+        self.tracker.spawn(async move {
+            match bridge.moderation.cluster.clone() {
+                Some(cluster) => lease::hold(bridge, cluster).await,
+                None => {
+                    bridge.activate();
+                    bridge.keep_links().await;
+                }
+            }
+        });
+    }
+
+    /// Runs the bridge's workers on this node until `deactivate` or shutdown.
+    fn activate(self: &Arc<Self>) {
+        let stop = self.shutdown.child_token();
+        *self.active.lock().unwrap_or_else(PoisonError::into_inner) = Some(stop.clone());
+        self.set_health(|h| {
+            h.state = "starting";
+            h.error = None;
+        });
+        self.tracker.spawn(outbound::run(self.clone(), stop.clone()));
+        self.tracker.spawn(gateway::run(self.clone(), stop));
+    }
+
+    /// Stops this node's workers and places (the lease went elsewhere).
+    fn deactivate(&self) {
+        if let Some(stop) = self.active.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            stop.cancel();
+        }
+        for linked in self.lock_links().values_mut() {
+            linked.stop.cancel();
+            linked.inbox = None;
+        }
+        self.set_health(|h| h.state = "standby");
+    }
+
+    fn is_active(&self) -> bool {
+        self.active.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|stop| !stop.is_cancelled())
+    }
+
+    /// Reads the links now and then, and runs a place for each while active.
+    async fn keep_links(self: &Arc<Self>) {
+        loop {
+            self.reload().await;
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                () = tokio::time::sleep(RELOAD_EVERY) => {}
+            }
+        }
+    }
+
+    /// Brings the links in memory (and this node's places) in line with the store.
+    async fn reload(self: &Arc<Self>) {
+        let stored = match self.store.discord_links().await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "discord: cannot read the links");
+                return;
+            }
+        };
+        let active = self.is_active();
+        let mut links = self.lock_links();
+        links.retain(|room, linked| {
+            let keep = stored.iter().any(|l| l.room == *room && l.channel_id == linked.link.channel_id);
+            if !keep {
+                linked.stop.cancel();
+            }
+            keep
+        });
+        for link in stored {
+            let linked = links.entry(link.room.clone()).or_insert_with(|| Linked {
+                link: link.clone(),
+                inbox: None,
+                problem: None,
+                stop: CancellationToken::new(),
+            });
+            linked.link.channel_name.clone_from(&link.channel_name);
+            linked.link.joins = link.joins;
+            let running = linked.inbox.as_ref().is_some_and(|inbox| !inbox.is_closed());
+            if active && !running && linked.problem.is_none() {
+                let (inbox, receiver) = mpsc::channel(place::INBOX);
+                linked.stop = self.shutdown.child_token();
+                linked.inbox = Some(inbox);
+                self.tracker.spawn(place::run(self.clone(), link, receiver, linked.stop.clone()));
+            }
+        }
+    }
+
+    fn lock_links(&self) -> MutexGuard<'_, HashMap<String, Linked>> {
+        self.links.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_health(&self, change: impl FnOnce(&mut Health)) {
+        change(&mut self.health.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The bridge stops for good (until restarted): a rejected token or intent.
+    fn fail(&self, why: String) {
+        tracing::error!(why, "discord: the bridge stops");
+        self.set_health(|h| {
+            h.state = "stopped";
+            h.error = Some(why);
+        });
+        if let Some(stop) = self.active.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            stop.cancel();
+        }
+        for linked in self.lock_links().values() {
+            linked.stop.cancel();
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner).state == "stopped"
+    }
+
+    /// One link stops working (its room stays as it is): the console says why.
+    fn link_failed(&self, room: &str, why: String) {
+        tracing::warn!(room, why, "discord: a link stops");
+        if let Some(linked) = self.lock_links().get_mut(room) {
+            linked.problem = Some(why);
+            linked.stop.cancel();
+            linked.inbox = None;
+        }
+    }
+
+    /// Where `room`'s channel is, if the link works.
+    fn channel_of(&self, room: &str) -> Option<(u64, bool)> {
+        let links = self.lock_links();
+        let linked = links.get(room)?;
+        linked.problem.is_none().then_some((linked.link.channel_id, linked.link.joins))
+    }
+
+    /// Whose place a message from `channel` goes to.
+    fn inbox_for(&self, channel: u64) -> Option<mpsc::Sender<place::Inbound>> {
+        self.lock_links().values().find(|l| l.link.channel_id == channel).and_then(|l| l.inbox.clone())
+    }
+
+    pub fn health(&self) -> Health {
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        health.invalid_requests = self.rest.invalid_requests();
+        health.rate_limited_secs = self.rest.global_wait().map(|d| d.as_secs_f64());
+        health
+    }
+
+    /// The bridge as the console shows it.
+    pub fn view(&self) -> app::protocol::DiscordView {
+        let health = self.health();
+        app::protocol::DiscordView {
+            state: health.state.to_owned(),
+            error: health.error,
+            links: self.links(),
+            sent: health.sent,
+            received: health.received,
+            refused: health.refused,
+        }
+    }
+
+    /// The channel name a room is bridged to, for its page ("Bridged to Discord #name").
+    pub fn bridged_to(&self, room: &str) -> Option<String> {
+        self.lock_links().get(room).map(|l| l.link.channel_name.clone())
+    }
+
+    /// Every link as the console shows it: room, channel, and its problem if any.
+    pub fn links(&self) -> Vec<app::protocol::DiscordLinkView> {
+        let mut links: Vec<_> = self
+            .lock_links()
+            .values()
+            .map(|l| app::protocol::DiscordLinkView {
+                room: l.link.room.clone(),
+                channel_id: l.link.channel_id.to_string(),
+                channel_name: l.link.channel_name.clone(),
+                joins: l.link.joins,
+                problem: l.problem.clone(),
+            })
+            .collect();
+        links.sort_by(|a, b| a.room.cmp(&b.room));
+        links
+    }
+
+    /// A moderator links `room` to the channel `channel_id`: checked with Discord first (the
+    /// channel must exist and the bot see it), then stored. The sentence confirming it.
+    pub async fn link(self: &Arc<Self>, room: &str, channel_id: &str, joins: bool) -> Result<String, Refusal> {
+        if self.stopped() {
+            return Err(Refusal::new(ErrorCode::Unavailable, "The Discord bridge is stopped: see /healthz."));
+        }
+        let target = self.hub.room(room).ok_or_else(|| Refusal::no_such("room"))?;
+        let channel: u64 = channel_id.trim().parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::BadRequest,
+                "A Discord channel id is a number (copy it from Discord with developer mode on).",
+            )
+        })?;
+        if let Some(other) = self.lock_links().values().find(|l| l.link.channel_id == channel && l.link.room != room) {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("That channel is already linked to the room {}.", other.link.room),
+            ));
+        }
+        let name = match self.rest.call(Method::GET, "channels", &format!("channels/{channel}"), None).await {
+            Reply::Done(json) => json.get("name").and_then(|n| n.as_str()).unwrap_or("channel").to_owned(),
+            Reply::NotFound { .. } => {
+                return Err(Refusal::new(ErrorCode::BadRequest, "Discord knows no channel with that id."));
+            }
+            Reply::Forbidden { .. } => {
+                return Err(Refusal::new(
+                    ErrorCode::BadRequest,
+                    "The bot cannot see that channel: invite it to the server and give it access to the channel.",
+                ));
+            }
+            Reply::Unauthorized => {
+                self.fail("Discord refused the bot token (401)".into());
+                return Err(Refusal::new(ErrorCode::Unavailable, "Discord refused the bot token: see /healthz."));
+            }
+            other => {
+                tracing::warn!(?other, "discord: cannot look the channel up");
+                return Err(Refusal::new(ErrorCode::Unavailable, "Discord did not answer: try again in a moment."));
+            }
+        };
+        let link = DiscordLink {
+            room: target.slug.to_string(),
+            channel_id: channel,
+            channel_name: name.clone(),
+            joins,
+            created_at: now_ms(),
+            // From now on: what was said before the link stays in Burner.
+            cursor: Some({
+                let (epoch, seq) = target.position();
+                (epoch.to_string(), seq)
+            }),
+        };
+        self.store.save_discord_link(&link).await?;
+        if let Some(old) = self.lock_links().remove(&link.room) {
+            old.stop.cancel();
+        }
+        self.reload().await;
+        Ok(format!("{} is bridged to Discord #{name}.", target.name))
+    }
+
+    /// A moderator unlinks `room`; what still waited for its channel is dropped.
+    pub async fn unlink(self: &Arc<Self>, room: &str) -> Result<String, Refusal> {
+        if !self.store.delete_discord_link(room).await? {
+            return Err(Refusal::no_such("link"));
+        }
+        if let Some(old) = self.lock_links().remove(room) {
+            old.stop.cancel();
+        }
+        Ok("The room is no longer bridged.".to_owned())
+    }
+
+    fn next_conn_id(&self) -> u64 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

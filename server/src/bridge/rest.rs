@@ -1,0 +1,224 @@
+//! Discord's REST API as the bridge uses it: one request at a time per caller, within
+//! Discord's rate limits as Discord announces them.
+//!
+//! Every response's `X-RateLimit-*` headers are read (not only a 429's): a route whose
+//! `Remaining` reaches 0 waits for its reset before the next request, and a 429 waits its
+//! `retry_after`, for its route or, when global, for every route. Requests are also paced under
+//! Discord's global 50 per second. Refused requests (401, 403, 429 other than `shared`) are
+//! counted over Discord's 10-minute window, so `/healthz` shows how close the bot is to the
+//! limit that bans a bot for an hour; the bridge itself stops at the first 401 or 403.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde_json::Value;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+use tokio::time::Instant;
+
+/// A request that takes longer than this is given up (and retried by the caller).
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Discord's global limit is 50 requests a second: one every 20 ms at most.
+const SPACING: Duration = Duration::from_millis(20);
+/// Discord counts refused requests over this window.
+const INVALID_WINDOW: Duration = Duration::from_secs(600);
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+pub struct Rest {
+    client: Client<Https, Full<Bytes>>,
+    /// `…/api/v10`, no trailing slash.
+    base: String,
+    authorization: String,
+    limits: Mutex<Limits>,
+}
+
+#[derive(Default)]
+struct Limits {
+    /// Per route: not before this instant (its bucket is spent, or a 429 said so).
+    routes: HashMap<String, Instant>,
+    /// Every route: not before this instant (a global 429).
+    global: Option<Instant>,
+    last_sent: Option<Instant>,
+    /// When each refused request of the last 10 minutes came back.
+    invalid: VecDeque<Instant>,
+}
+
+/// How a request ended.
+#[derive(Debug)]
+pub enum Reply {
+    /// 2xx, with the body as JSON (`Null` for 204).
+    Done(Value),
+    /// 429: wait this long (the limiter already does), then try again.
+    RateLimited { retry_after: Duration, global: bool },
+    /// 401: the token is wrong or revoked.
+    Unauthorized,
+    /// 403: the bot may not do this here (Discord's JSON error code).
+    Forbidden { code: u64, message: String },
+    /// 404 (Discord's code: 10003 unknown channel, 10008 unknown message).
+    NotFound { code: u64 },
+    /// Another 4xx: this request will never succeed as it is.
+    Refused { status: u16, message: String },
+    /// 5xx, a timeout, or no connection: try again later.
+    Unavailable(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("Discord API address: {0}")]
+pub struct BadUrl(String);
+
+impl Rest {
+    /// A client for the API at `api_url` (`https://discord.com`, or a stand-in's `http://…`).
+    pub fn new(api_url: &str, token: &str) -> Result<Self, BadUrl> {
+        let api_url = api_url.trim_end_matches('/');
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return Err(BadUrl(format!("{api_url} is not an http(s) address")));
+        }
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+        let token = token.trim();
+        let token = token.strip_prefix("Bot ").unwrap_or(token);
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            base: format!("{api_url}/api/v10"),
+            authorization: format!("Bot {token}"),
+            limits: Mutex::default(),
+        })
+    }
+
+    fn limits(&self) -> std::sync::MutexGuard<'_, Limits> {
+        self.limits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Refused requests in Discord's current 10-minute window.
+    pub fn invalid_requests(&self) -> usize {
+        let mut limits = self.limits();
+        limits.forget_old(Instant::now());
+        limits.invalid.len()
+    }
+
+    /// Until when every request waits (a global 429), if it does.
+    pub fn global_wait(&self) -> Option<Duration> {
+        self.limits().global.and_then(|until| until.checked_duration_since(Instant::now()))
+    }
+
+    /// Sends one request, after waiting as the limits say; `route` names its rate-limit bucket
+    /// (the path with message ids left out).
+    pub async fn call(&self, method: Method, route: &str, path: &str, body: Option<&Value>) -> Reply {
+        self.wait_turn(route).await;
+        let uri = format!("{}/{path}", self.base);
+        let mut request =
+            Request::builder().method(method).uri(uri).header("authorization", &self.authorization).header(
+                "user-agent",
+                concat!("DiscordBot (https://github.com/burner-chat, ", env!("CARGO_PKG_VERSION"), ")"),
+            );
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Full::new(Bytes::from(body.to_string()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let Ok(request) = request.body(body) else {
+            return Reply::Refused { status: 0, message: "bad request".into() };
+        };
+        let response = match tokio::time::timeout(TIMEOUT, self.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return Reply::Unavailable(format!("no answer: {error}")),
+            Err(_) => return Reply::Unavailable("no answer within 10 s".into()),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = match tokio::time::timeout(TIMEOUT, response.into_body().collect()).await {
+            Ok(Ok(body)) => body.to_bytes(),
+            _ => return Reply::Unavailable("the answer was cut off".into()),
+        };
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        self.learn(route, status, &headers, &json)
+    }
+
+    async fn wait_turn(&self, route: &str) {
+        loop {
+            let now = Instant::now();
+            let until = {
+                let mut limits = self.limits();
+                let paced = limits.last_sent.map(|last| last + SPACING);
+                let until = [limits.global, limits.routes.get(route).copied(), paced].into_iter().flatten().max();
+                match until {
+                    Some(until) if until > now => until,
+                    _ => {
+                        limits.last_sent = Some(now);
+                        return;
+                    }
+                }
+            };
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// What the answer says of the limits, and what it means for the caller.
+    fn learn(&self, route: &str, status: StatusCode, headers: &HeaderMap, json: &Value) -> Reply {
+        let now = Instant::now();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let seconds = |text: &str| text.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0);
+        let mut limits = self.limits();
+        limits.forget_old(now);
+        if header("x-ratelimit-remaining") == Some("0")
+            && let Some(reset) = header("x-ratelimit-reset-after").and_then(seconds)
+        {
+            limits.routes.insert(route.to_owned(), now + Duration::from_secs_f64(reset.min(3600.0)));
+        }
+        let code = json.get("code").and_then(Value::as_u64).unwrap_or(0);
+        let message = json.get("message").and_then(Value::as_str).unwrap_or("").to_owned();
+        match status.as_u16() {
+            200..=299 => Reply::Done(json.clone()),
+            429 => {
+                let retry_after = json
+                    .get("retry_after")
+                    .and_then(Value::as_f64)
+                    .or_else(|| header("retry-after").and_then(seconds))
+                    .unwrap_or(1.0)
+                    .clamp(0.0, 3600.0);
+                let retry_after = Duration::from_secs_f64(retry_after);
+                let global = json.get("global").and_then(Value::as_bool).unwrap_or(false)
+                    || header("x-ratelimit-global") == Some("true");
+                if global {
+                    limits.global = Some(now + retry_after);
+                } else {
+                    limits.routes.insert(route.to_owned(), now + retry_after);
+                }
+                if header("x-ratelimit-scope") != Some("shared") {
+                    limits.invalid.push_back(now);
+                }
+                Reply::RateLimited { retry_after, global }
+            }
+            401 => {
+                limits.invalid.push_back(now);
+                Reply::Unauthorized
+            }
+            403 => {
+                limits.invalid.push_back(now);
+                Reply::Forbidden { code, message }
+            }
+            404 => Reply::NotFound { code },
+            400..=499 => Reply::Refused { status: status.as_u16(), message },
+            _ => Reply::Unavailable(format!("Discord answered {status}")),
+        }
+    }
+}
+
+impl Limits {
+    fn forget_old(&mut self, now: Instant) {
+        while self.invalid.front().is_some_and(|at| now.duration_since(*at) > INVALID_WINDOW) {
+            self.invalid.pop_front();
+        }
+        self.routes.retain(|_, until| *until > now);
+    }
+}
