@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, clippy (server; the benchmark; app with ssr; app, frontend and
+# Runs every test: formatting, clippy (server; the benchmark; the Discord stand-in; app with ssr; app, frontend and
 # console on wasm32), unit and integration tests, then Playwright end-to-end in headless Chromium
 # against the release build (axe-core grading every page state), Lighthouse on three pages, and
 # a short smoke run of the side-by-side benchmark. Installs
@@ -20,6 +20,7 @@ timed "setup" "$root/scripts/setup.sh" test
 timed "rustfmt" cargo fmt --all --check
 timed "clippy: server (ssr)" cargo clippy --locked -p server --all-targets -- -D warnings
 timed "clippy: benchmark generator and peer" cargo clippy --locked -p bench --all-targets -- -D warnings
+timed "clippy: Discord stand-in" cargo clippy --locked -p discord-standin --all-targets -- -D warnings
 timed "clippy: app with ssr" cargo clippy --locked -p app --features ssr --all-targets -- -D warnings
 timed "clippy: app and frontend on wasm32" \
   cargo clippy --locked -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
@@ -29,6 +30,7 @@ timed "clippy: moderator console on wasm32" \
 timed "unit tests: app (rules, protocol, text)" cargo test --release --locked -p app --features ssr
 timed "unit and integration tests: server" cargo test --release --locked -p server
 timed "unit tests: benchmark generator" cargo test --release --locked -p bench
+timed "tests: Discord stand-in" cargo test --release --locked -p discord-standin
 timed "build: browser bundle and release server" "$root/scripts/build.sh"
 timed "bundle size: within 5 KB of docs/BENCHMARKS.md" "$root/scripts/bundle-size.sh"
 export BURNER_BIN="$CARGO_TARGET_DIR/release/burner" BURNER_SITE_DIR="$root/target/site"

@@ -225,6 +225,12 @@ pub enum ServerMsg {
     MessageDeleted {
         seq: u64,
     },
+    /// A message's text changed (its author edited it on the other side of a bridge): the
+    /// history holds the new text, marked `edited`.
+    MessageEdited {
+        seq: u64,
+        text: String,
+    },
     /// The room's moderation settings changed.
     RoomSettingsChanged {
         settings: RoomSettings,
@@ -439,6 +445,13 @@ pub struct ChatMessage {
     /// sets this, so nobody here can pass for a Discord author, nor the other way round.
     #[serde(default, skip_serializing_if = "Source::is_burner")]
     pub source: Source,
+    /// Its author changed it since it was posted (present only when true).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub edited: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Where a message was written.

@@ -45,6 +45,11 @@ pub enum EventKind {
     Deleted {
         seq: u64,
     },
+    /// Its author changed it (beyond a bridge).
+    Edited {
+        seq: u64,
+        text: Arc<str>,
+    },
     SettingsChanged {
         settings: RoomSettings,
     },
@@ -73,6 +78,7 @@ impl RoomEvent {
             }
             EventKind::Typing { member, .. } => ServerMsg::MemberTyping { member: member.clone() },
             EventKind::Deleted { seq } => ServerMsg::MessageDeleted { seq: *seq },
+            EventKind::Edited { seq, text } => ServerMsg::MessageEdited { seq: *seq, text: text.to_string() },
             EventKind::SettingsChanged { settings } => ServerMsg::RoomSettingsChanged { settings: settings.clone() },
             EventKind::Closed { .. } => return None,
         })

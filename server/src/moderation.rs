@@ -461,6 +461,16 @@ impl Moderation {
 /// In cluster mode, the other nodes redo on their replicas what a moderator just did here.
 async fn share(hub: &Hub, room: &str, decision: Decision) {
     if let Some(rooms) = hub.cluster() {
-        rooms.moderated(room, decision).await;
+        rooms.moderated(room, decision, None).await;
     }
+}
+
+/// A message's author changed it on the other side of a bridge: the room shows and keeps the
+/// new text, on every node. False if the room no longer has the message.
+pub async fn edit_message(hub: &Hub, room: &str, seq: u64, text: &str) -> bool {
+    let Some(before) = hub.room(room).and_then(|r| r.edit_message(seq, text)) else { return false };
+    if let Some(rooms) = hub.cluster() {
+        rooms.moderated(room, Decision::Edit { seq, text: text.to_owned() }, Some(before)).await;
+    }
+    true
 }

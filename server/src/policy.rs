@@ -196,6 +196,14 @@ impl Policy {
         Ok(Admission::New(Admitted { text, fingerprint }))
     }
 
+    /// A message's new text (its author edited it beyond a bridge), as the message rules and
+    /// filters make it: no rate or repeat check, the message is already there.
+    pub fn edit(&self, membership: &Membership, text: &str) -> Result<String, Refusal> {
+        let text = rules::message(text).map_err(Refusal::message)?;
+        filters::links(&text, self.max_links)?;
+        filters::profanity(text, membership.room.settings().profanity)
+    }
+
     /// The room took the admitted message: it counts against repeats from now on.
     pub fn posted(&self, sender: &Sender, fingerprint: filters::Fingerprint) {
         self.repeats.record(sender.key, fingerprint);

@@ -72,6 +72,12 @@ struct Seq {
 }
 
 #[derive(Deserialize)]
+struct Edited {
+    seq: u64,
+    text: String,
+}
+
+#[derive(Deserialize)]
 struct Settings {
     settings: RoomSettings,
 }
@@ -133,6 +139,10 @@ impl ServerMsg {
                 ServerMsg::MessageAccepted { client_ref, seq, at }
             }
             "message_deleted" => ServerMsg::MessageDeleted { seq: serde_json::from_str::<Seq>(text)?.seq },
+            "message_edited" => {
+                let Edited { seq, text } = serde_json::from_str(text)?;
+                ServerMsg::MessageEdited { seq, text }
+            }
             "room_settings_changed" => {
                 ServerMsg::RoomSettingsChanged { settings: serde_json::from_str::<Settings>(text)?.settings }
             }

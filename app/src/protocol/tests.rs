@@ -20,6 +20,7 @@ fn message() -> ChatMessage {
         text: "hello".into(),
         mentions: vec![],
         source: Source::Burner,
+        edited: false,
     }
 }
 
@@ -143,6 +144,15 @@ fn server_messages() {
         },
         json!({"type": "message_posted", "message": {"seq": 42, "at": 1_763_750_000_000_i64,
                "author": {"id": 3, "nickname": "dana"}, "text": "hello", "source": "discord"}}),
+    );
+    assert_server(
+        ServerMsg::MessageEdited { seq: 44, text: "hi from Discord (typo fixed)".into() },
+        json!({"type": "message_edited", "seq": 44, "text": "hi from Discord (typo fixed)"}),
+    );
+    assert_server(
+        ServerMsg::MessagePosted { message: ChatMessage { edited: true, ..message() } },
+        json!({"type": "message_posted", "message": {"seq": 42, "at": 1_763_750_000_000_i64,
+               "author": {"id": 7, "nickname": "alice"}, "text": "hello", "edited": true}}),
     );
     assert_server(
         ServerMsg::MemberTyping { member: member(7, "alice") },

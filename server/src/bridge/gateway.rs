@@ -59,6 +59,7 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
     let wanted = EventTypeFlags::READY
         | EventTypeFlags::RESUMED
         | EventTypeFlags::MESSAGE_CREATE
+        | EventTypeFlags::MESSAGE_UPDATE
         | EventTypeFlags::MESSAGE_DELETE
         | EventTypeFlags::MESSAGE_DELETE_BULK;
     let mut last_close: Option<u16> = None;
@@ -116,6 +117,12 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
                     if inbox.try_send(Inbound::Created(Box::new(message))).is_err() {
                         bridge.set_health(|h| h.refused += 1);
                     }
+                }
+            }
+            // An edit (not an unfurl, which leaves `edited_timestamp` unset).
+            Event::MessageUpdate(updated) if updated.0.edited_timestamp.is_some() => {
+                if let Some(inbox) = bridge.inbox_for(updated.0.channel_id.get()) {
+                    let _ = inbox.try_send(Inbound::Edited(Box::new(updated.0)));
                 }
             }
             Event::MessageDelete(deleted) => {

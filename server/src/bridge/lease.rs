@@ -1,6 +1,6 @@
 //! Several nodes, one bridge: the node holding the Redis lease `burner:discord:lease` runs the
 //! gateway, the outbox worker and the rooms' places; the others stand by and keep the links in
-//! memory for their room pages. A holder renews every 2 s for 10 s; a node that dies (or loses
+//! memory for their room pages. Every node reads the links again at each renewal. A holder renews every 2 s for 10 s; a node that dies (or loses
 //! Redis) lets it lapse and another takes over within about 10 s. Its places leave their
 //! rooms when its connections go (as any node's members do), the new holder's places rejoin
 //! from the stored cursors, the gateway resumes the stored session, and the outbox is in the
@@ -18,7 +18,6 @@ pub async fn hold(bridge: Arc<Bridge>, cluster: Arc<Cluster>) {
     // Unique per start: a restarted node must not think it still holds its old lease.
     let holder = format!("{}.{:08x}", cluster.node, rand::random::<u32>());
     let mut holding = false;
-    let mut since_reload = Duration::MAX;
     loop {
         let held = match cluster.lease(LEASE_KEY, &holder, LEASE_TTL).await {
             Ok(held) => held,
@@ -40,15 +39,12 @@ pub async fn hold(bridge: Arc<Bridge>, cluster: Arc<Cluster>) {
                 }
             });
         }
-        let changed = held != holding;
         holding = held;
-        if changed || since_reload >= Duration::from_secs(5) {
-            bridge.reload().await;
-            since_reload = Duration::ZERO;
-        }
+        // A link made on another node starts here within one renewal.
+        bridge.reload().await;
         tokio::select! {
             () = bridge.shutdown.cancelled() => return,
-            () = tokio::time::sleep(RENEW_EVERY) => since_reload = since_reload.saturating_add(RENEW_EVERY),
+            () = tokio::time::sleep(RENEW_EVERY) => {}
         }
     }
 }

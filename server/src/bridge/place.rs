@@ -42,6 +42,7 @@ const SENDERS_KEPT: usize = 1000;
 #[derive(Debug)]
 pub enum Inbound {
     Created(Box<Message>),
+    Edited(Box<Message>),
     Deleted(u64),
 }
 
@@ -103,6 +104,7 @@ pub async fn run(bridge: Arc<Bridge>, link: DiscordLink, mut inbox: mpsc::Receiv
                 },
                 inbound = inbox.recv() => match inbound {
                     Some(Inbound::Created(message)) => place.relay(&membership, *message).await,
+                    Some(Inbound::Edited(message)) => place.edited_in_discord(&membership, &message).await,
                     Some(Inbound::Deleted(id)) => place.deleted_in_discord(id).await,
                     None => return,
                 },
@@ -126,7 +128,8 @@ impl Place {
         let hub = &self.bridge.hub;
         let joined = match hub.cluster() {
             Some(rooms) => {
-                let rate = SharedRate { key: "discord".into(), burst: u32::MAX, interval: Duration::from_millis(1) };
+                // The bridge's own joins: rare (a rejoin after a fault), never worth refusing.
+                let rate = SharedRate { key: "discord".into(), burst: 100, interval: Duration::from_millis(10) };
                 rooms.join(hub, &self.link.room, handle, request, &rate).await
             }
             None => hub.join(&self.link.room, handle, request),
@@ -272,6 +275,31 @@ impl Place {
         };
         if let Err(error) = self.bridge.store.map_discord(&mapped).await {
             tracing::error!(%error, "discord: cannot record a bridged message");
+        }
+    }
+
+    /// Its author edited a message in Discord: the Burner copy shows the new text (through
+    /// the same rules and filters as a new message; refused, the copy stays as it was).
+    async fn edited_in_discord(&mut self, membership: &Membership, message: &Message) {
+        let mapped = match self.bridge.store.bridged_by_discord(message.id.get()).await {
+            Ok(Some(mapped)) if mapped.from_discord && mapped.room == self.link.room && mapped.epoch == self.epoch => {
+                mapped
+            }
+            Ok(_) => return,
+            Err(error) => {
+                tracing::error!(%error, "discord: cannot look up an edited message");
+                return;
+            }
+        };
+        let Some(text) = text::from_discord(message, app::rules::MESSAGE_MAX_CHARS) else { return };
+        match self.bridge.policy.edit(membership, &text) {
+            Ok(text) => {
+                crate::moderation::edit_message(&self.bridge.hub, &self.link.room, mapped.seq, &text).await;
+            }
+            Err(refusal) => {
+                tracing::info!(room = %self.link.room, %refusal, "discord: an edit from Discord was refused");
+                self.bridge.set_health(|h| h.refused += 1);
+            }
         }
     }
 

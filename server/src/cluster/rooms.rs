@@ -144,6 +144,7 @@ pub enum Decision {
     Kick { member: u64, reason: String },
     ShadowMute { member: u64, muted: bool },
     Delete { seq: u64 },
+    Edit { seq: u64, text: String },
     Lock { locked: bool },
     SlowMode { seconds: u32 },
 }
@@ -175,6 +176,9 @@ struct WirePost {
     client_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Source::is_burner")]
     source: Source,
+    /// Set in the shared history when the message is edited (`EDIT`).
+    #[serde(default)]
+    edited: bool,
 }
 
 impl WireMember {
@@ -205,6 +209,7 @@ impl WirePost {
                 text: post.text,
                 mentions: post.mentions,
                 source: post.source,
+                edited: post.edited,
             },
             session: post.session.into(),
             author_hash: post.author_hash.into(),
@@ -295,6 +300,7 @@ struct Scripts {
     remove: Script,
     snapshot: Script,
     delete: Script,
+    edit: Script,
 }
 
 impl Rooms {
@@ -311,6 +317,7 @@ impl Rooms {
                 remove: Script::new(REMOVE),
                 snapshot: Script::new(SNAPSHOT),
                 delete: Script::new(DELETE),
+                edit: Script::new(EDIT),
             },
             pending: Mutex::default(),
             posts: Mutex::default(),
@@ -459,6 +466,7 @@ impl Rooms {
             shadow_muted: context.shadow_muted,
             client_ref,
             source,
+            edited: false,
         }));
         let slug = &*room.slug;
         let mut redis = self.cluster.commands.clone();
@@ -603,13 +611,24 @@ impl Rooms {
 
     /// Tells the other nodes what a moderator did here (already done on this node's replica).
     /// A deleted message also leaves the history Redis keeps, so no node brings it back.
-    pub async fn moderated(&self, slug: &str, decision: Decision) {
+    pub async fn moderated(&self, slug: &str, decision: Decision, before: Option<String>) {
         let mut redis = self.cluster.commands.clone();
         if let Decision::Delete { seq } = decision {
             let mut invocation = self.scripts.delete.prepare_invoke();
             invocation.key(room_key(slug, "history")).arg(seq);
             if let Err(error) = self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
                 tracing::error!(%error, room = slug, seq, "cluster: cannot delete a message from the shared history");
+            }
+        }
+        if let Decision::Edit { seq, text } = &decision
+            && let Some(before) = before
+        {
+            // The text as the history's JSON has it, replaced where it stands (the rest of the
+            // entry, large numbers included, is left byte for byte).
+            let mut invocation = self.scripts.edit.prepare_invoke();
+            invocation.key(room_key(slug, "history")).arg(*seq).arg(json(&before)).arg(json(text));
+            if let Err(error) = self.cluster.call(invocation.invoke_async::<u8>(&mut redis)).await {
+                tracing::error!(%error, room = slug, seq, "cluster: cannot edit a message in the shared history");
             }
         }
         let body = json(&Body::Moderated { node: self.node().to_owned(), decision });
@@ -684,6 +703,9 @@ impl Rooms {
                     }
                     Decision::Delete { seq } => {
                         replica.delete_message(seq);
+                    }
+                    Decision::Edit { seq, text } => {
+                        replica.edit_message(seq, &text);
                     }
                     Decision::Lock { locked } => {
                         replica.update_settings(|s| s.locked = locked);
@@ -1077,6 +1099,25 @@ return {epoch, rev, seq, redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KE
 "#;
 
 /// KEYS: history. ARGV: seq. Removes that message from the kept history.
+/// ARGV: seq, the old text as JSON, the new text as JSON. Marks the entry edited once.
+const EDIT: &str = r#"
+local marker = ',"seq":' .. ARGV[1] .. ','
+local old = '"text":' .. ARGV[2]
+local entries = redis.call('LRANGE', KEYS[1], 0, -1)
+for index, entry in ipairs(entries) do
+  if string.find(entry, marker, 1, true) then
+    local at = string.find(entry, old, 1, true)
+    if not at then return 0 end
+    local new = '"text":' .. ARGV[3]
+    if not string.find(entry, '"edited":true', 1, true) then new = new .. ',"edited":true' end
+    local edited = string.sub(entry, 1, at - 1) .. new .. string.sub(entry, at + string.len(old))
+    redis.call('LSET', KEYS[1], index - 1, edited)
+    return 1
+  end
+end
+return 0
+"#;
+
 const DELETE: &str = r#"
 local marker = ',"seq":' .. ARGV[1] .. ','
 for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do

@@ -161,7 +161,9 @@ impl LocalMembers {
                 }
                 Audience::Everyone
             }
-            EventKind::Deleted { .. } | EventKind::SettingsChanged { .. } => Audience::Everyone,
+            EventKind::Deleted { .. } | EventKind::Edited { .. } | EventKind::SettingsChanged { .. } => {
+                Audience::Everyone
+            }
             EventKind::Closed { reason } => {
                 for local in state.members.drain(..) {
                     local.conn.close(CloseReason::new(close::ROOM_CLOSED, reason));
@@ -231,6 +233,7 @@ mod tests {
                     text: text.into(),
                     mentions: Vec::new(),
                     source: Source::Burner,
+                    edited: false,
                 },
                 author: AuthorTab { session: "author".into(), shadow_muted },
             },

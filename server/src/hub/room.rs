@@ -455,7 +455,7 @@ impl Room {
             &state,
             seq,
             EventKind::Posted {
-                message: ChatMessage { seq, at, author: author_ref, text, mentions, source },
+                message: ChatMessage { seq, at, author: author_ref, text, mentions, source, edited: false },
                 author: AuthorTab { session: session.clone(), shadow_muted },
             },
         );

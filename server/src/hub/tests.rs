@@ -322,6 +322,7 @@ impl Broker for Recording {
             Kicked { .. } => "kicked",
             Typing { .. } => "typing",
             Deleted { .. } => "deleted",
+            Edited { .. } => "edited",
             SettingsChanged { .. } => "settings",
             Closed { .. } => "closed",
         };

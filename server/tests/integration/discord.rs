@@ -135,7 +135,7 @@ fn mentions_and_markdown_reach_discord_as_plain_words() {
 }
 
 #[test]
-fn deletions_cross_both_ways() {
+fn edits_and_deletions_cross() {
     run(async {
         let discord = standin().await;
         let server = bridged_server(&discord, |_| {}).await;
@@ -151,9 +151,19 @@ fn deletions_cross_both_ways() {
         server.must_moderate(&cookie, &delete).await;
         eventually(WAIT, "the Discord copy is deleted", || async { embeds(&discord).is_empty() }).await;
 
-        // A Discord moderator deletes a Discord message: it goes from Burner.
-        let posted = discord.post_as_user(CHANNEL, 42, "dana", "oops");
+        // Its author edits a Discord message: the Burner copy follows (an unfurl would not).
+        let posted = discord.post_as_user(CHANNEL, 42, "dana", "oops, a tpyo");
         let message = from_discord(&mut alice).await;
+        discord.edit_as_user(CHANNEL, posted.id.get(), "oops, a typo").expect("edited");
+        let edited = alice.recv_until(|m| matches!(m, ServerMsg::MessageEdited { .. })).await;
+        assert!(
+            matches!(edited, ServerMsg::MessageEdited { seq, ref text } if seq == message.seq && text == "oops, a typo")
+        );
+        let (_bob, joined) = server.member(&room.slug, "bob").await;
+        let kept = joined.history.iter().find(|m| m.seq == message.seq).expect("in the history");
+        assert!(kept.edited && kept.text == "oops, a typo", "{kept:?}");
+
+        // A Discord moderator deletes a Discord message: it goes from Burner.
         assert!(discord.delete_as_user(CHANNEL, posted.id.get()));
         let deleted = alice.recv_until(|m| matches!(m, ServerMsg::MessageDeleted { .. })).await;
         assert!(matches!(deleted, ServerMsg::MessageDeleted { seq } if seq == message.seq));
@@ -409,5 +419,98 @@ fn the_round_trip_takes_milliseconds() {
         discord.post_as_user(CHANNEL, 42, "dana", "pong");
         from_discord(&mut alice).await;
         assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    });
+}
+
+#[test]
+fn three_nodes_carry_each_message_once_each_way_even_when_the_bridge_moves() {
+    run(async {
+        use crate::{
+            cluster::node_with,
+            services::{Postgres, Redis},
+        };
+        let discord = standin().await;
+        let (database, redis) = (Postgres::shared().database().await, Redis::start());
+        let mut nodes = Vec::new();
+        for name in ["a", "b", "c"] {
+            nodes.push(node_with(name, &database, &redis, |config| bridged(config, &discord)).await);
+        }
+        let state = |health: serde_json::Value| health["discord"]["state"].as_str().unwrap_or("").to_owned();
+        let mut active = None;
+        eventually(WAIT, "one node runs the bridge", || async {
+            let mut states = Vec::new();
+            for node in &nodes {
+                states.push(state(node.health().await));
+            }
+            states.iter().filter(|s| *s == "connected").count() == 1
+                && states.iter().filter(|s| *s == "standby").count() == 2
+        })
+        .await;
+        for (index, node) in nodes.iter().enumerate() {
+            if state(node.health().await) == "connected" {
+                active = Some(index);
+            }
+        }
+        let active = active.expect("an active node");
+        let room = nodes[0].create_room("Everywhere", 10, false).await;
+        link(&nodes[(active + 1) % 3], &room.slug).await;
+        // People on the two other nodes.
+        let (mut alice, _) = nodes[(active + 1) % 3].member(&room.slug, "alice").await;
+        let (mut carol, _) = nodes[(active + 2) % 3].member(&room.slug, "carol").await;
+        let bridge_joined =
+            |m: &ServerMsg| matches!(m, ServerMsg::MemberJoined { member, .. } if member.nickname == "Discord");
+        tokio::time::timeout(WAIT, carol.recv_until(bridge_joined)).await.expect("the bridge takes its place");
+        for i in 1..=3 {
+            alice.say(&format!("burner {i}"), &format!("a{i}")).await.expect("posted");
+        }
+        for i in 1..=3 {
+            discord.post_as_user(CHANNEL, 42, "dana", &format!("discord {i}"));
+        }
+        for member in [&mut alice, &mut carol] {
+            for i in 1..=3 {
+                assert_eq!(from_discord(member).await.text, format!("discord {i}"));
+            }
+        }
+        let sent = wait_for_embeds(&discord, 3).await;
+        assert_eq!(sent.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), ["burner 1", "burner 2", "burner 3"]);
+
+        // An edit in Discord reaches every node, and the history Redis keeps.
+        let first = discord.messages(CHANNEL).into_iter().find(|m| m.content == "discord 1").expect("in the channel");
+        discord.edit_as_user(CHANNEL, first.id.get(), "discord 1, edited");
+        for member in [&mut alice, &mut carol] {
+            let edited = member.recv_until(|m| matches!(m, ServerMsg::MessageEdited { .. })).await;
+            assert!(matches!(edited, ServerMsg::MessageEdited { ref text, .. } if text == "discord 1, edited"));
+        }
+        let mut redis = crate::shared_rooms::inspect(&redis).await;
+        let history: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("burner:room:{}:history", room.slug))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut redis)
+            .await
+            .expect("LRANGE");
+        let edited: Vec<_> =
+            history.iter().filter(|e| e.contains(r#""text":"discord 1, edited","edited":true"#)).collect();
+        assert_eq!(edited.len(), 1, "{history:?}");
+
+        // The active node goes away: another takes the bridge over, and nothing crosses twice.
+        let gone = nodes.remove(active);
+        gone.stop().await;
+        eventually(Duration::from_secs(20), "another node runs the bridge", || async {
+            let mut connected = 0;
+            for node in &nodes {
+                connected += usize::from(state(node.health().await) == "connected");
+            }
+            connected == 1
+        })
+        .await;
+        alice.say("burner 4", "a4").await.expect("posted");
+        discord.post_as_user(CHANNEL, 42, "dana", "discord 4");
+        assert_eq!(from_discord(&mut carol).await.text, "discord 4");
+        let sent = wait_for_embeds(&discord, 4).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let texts: Vec<_> = embeds(&discord).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(texts, ["burner 1", "burner 2", "burner 3", "burner 4"], "each once, in order ({sent:?})");
+        carol.assert_silent(Duration::from_millis(300)).await;
     });
 }

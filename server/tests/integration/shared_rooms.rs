@@ -433,7 +433,7 @@ fn an_empty_room_expires_everywhere_and_one_occupied_elsewhere_does_not() {
 }
 
 /// A connection to look at what Redis holds.
-async fn inspect(redis: &Redis) -> redis::aio::MultiplexedConnection {
+pub(crate) async fn inspect(redis: &Redis) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(redis.url()).expect("a Redis URL");
     client.get_multiplexed_async_connection().await.expect("Redis answers")
 }

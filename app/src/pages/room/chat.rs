@@ -421,6 +421,20 @@ impl Chat {
                     }
                 });
             }
+            ServerMsg::MessageEdited { seq, text } => {
+                // A new entry id: the row is drawn again with the new text.
+                let redrawn = self.next_id();
+                self.entries.update(|entries| {
+                    if let Some(entry) =
+                        entries.iter_mut().find(|e| matches!(&e.kind, EntryKind::Message(m) if m.seq == seq))
+                        && let EntryKind::Message(message) = &mut entry.kind
+                    {
+                        message.text = text;
+                        message.edited = true;
+                        entry.id = redrawn;
+                    }
+                });
+            }
             ServerMsg::RoomSettingsChanged { settings } => {
                 let before = self.settings.get_untracked();
                 if settings.slow_mode_secs != before.slow_mode_secs {

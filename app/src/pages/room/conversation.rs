@@ -177,7 +177,7 @@ fn MessageItem(
     mentioned: bool,
     shape: Shape,
 ) -> impl IntoView {
-    let ChatMessage { seq, at, author, text, source, .. } = message;
+    let ChatMessage { seq, at, author, text, source, edited, .. } = message;
     let reported = RwSignal::new(false);
     let report = move |_| {
         if !reported.get_untracked() {
@@ -231,6 +231,7 @@ fn MessageItem(
                     <div class="min-w-0 flex-1">
                         <span class="sr-only">{if mentioned { "Mentions you: " } else { "" }}</span>
                         <MessageText text />
+                        {edited.then(|| view! { <span class="text-xs text-stone-600 dark:text-stone-400">" (edited)"</span> })}
                     </div>
                     {report_button}
                 </div>

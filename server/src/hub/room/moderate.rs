@@ -49,6 +49,17 @@ impl Room {
         Some(removed.message.author)
     }
 
+    /// Changes a message's text (its author edited it beyond a bridge) in the history and on
+    /// every member's screen; the text it had, or `None` if the history no longer holds it.
+    pub fn edit_message(&self, seq: u64, text: &str) -> Option<String> {
+        let mut state = self.lock();
+        let stored = state.history.iter_mut().find(|s| s.message.seq == seq)?;
+        let before = std::mem::replace(&mut stored.message.text, text.to_owned());
+        stored.message.edited = true;
+        self.publish(&mut state, EventKind::Edited { seq, text: text.into() });
+        Some(before)
+    }
+
     /// Changes the room's settings and tells its members.
     pub fn update_settings(&self, change: impl FnOnce(&mut RoomSettings)) -> RoomSettings {
         let mut state = self.lock();

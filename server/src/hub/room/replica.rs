@@ -62,8 +62,9 @@ pub struct Joiner {
 
 impl ReplicaMember {
     fn into_member(self) -> Option<Member> {
-        // The nickname passed the rules when it joined; only a foreign writer could fail this.
-        let name = rules::nickname(&self.nickname).ok()?;
+        // The nickname passed the rules when it joined (a bridge's reserved name included); only
+        // a foreign writer could fail this.
+        let name = rules::bridge_nickname(&self.nickname).ok()?;
         Some(Member {
             id: self.id,
             name,
