@@ -129,6 +129,15 @@ pub enum ModAction {
     UnlinkDiscord {
         room: String,
     },
+    /// Stop bridging what the Discord author of message `seq` writes into this room.
+    MuteDiscordAuthor {
+        room: String,
+        seq: u64,
+    },
+    UnmuteDiscordAuthor {
+        room: String,
+        author_id: String,
+    },
     ResolveReport {
         id: i64,
     },
@@ -336,6 +345,15 @@ pub struct DiscordLinkView {
     pub joins: bool,
     /// Why the link does not work, if it does not.
     pub problem: Option<String>,
+    /// Discord authors whose messages do not cross into the room.
+    #[serde(default)]
+    pub muted: Vec<MutedDiscordAuthor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutedDiscordAuthor {
+    pub id: String,
+    pub name: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,6 +385,9 @@ pub struct ModMessage {
     pub text: String,
     /// Sent while the author was shadow-muted: nobody else saw it.
     pub shadow_muted: bool,
+    /// Written in a bridged Discord channel (the author is a Discord user).
+    #[serde(default, skip_serializing_if = "Source::is_burner")]
+    pub source: Source,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -68,6 +68,8 @@ pub struct Bridge {
     /// Cancelled when Burner shuts down.
     shutdown: CancellationToken,
     links: Mutex<HashMap<String, Linked>>,
+    /// Muted Discord authors, by room: (author id, name).
+    mutes: Mutex<HashMap<String, Vec<(u64, String)>>>,
     health: Mutex<Health>,
     /// The outbox has new work.
     queued: Notify,
@@ -128,6 +130,7 @@ impl Bridge {
             tracker: state.tracker.clone(),
             shutdown: state.shutdown.clone(),
             links: Mutex::default(),
+            mutes: Mutex::default(),
             health: Mutex::new(Health { state: "starting", ..Health::default() }),
             queued: Notify::new(),
             bot_id: AtomicU64::new(0),
@@ -189,8 +192,18 @@ impl Bridge {
         }
     }
 
-    /// Brings the links in memory (and this node's places) in line with the store.
+    /// Brings the links and mutes in memory (and this node's places) in line with the store.
     async fn reload(self: &Arc<Self>) {
+        match self.store.discord_mutes().await {
+            Ok(stored) => {
+                let mut mutes: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+                for (room, author, name) in stored {
+                    mutes.entry(room).or_default().push((author, name));
+                }
+                *self.mutes.lock().unwrap_or_else(PoisonError::into_inner) = mutes;
+            }
+            Err(error) => tracing::warn!(%error, "discord: cannot read the muted authors"),
+        }
         let stored = match self.store.discord_links().await {
             Ok(stored) => stored,
             Err(error) => {
@@ -311,6 +324,21 @@ impl Bridge {
                 channel_name: l.link.channel_name.clone(),
                 joins: l.link.joins,
                 problem: l.problem.clone(),
+                muted: self
+                    .mutes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&l.link.room)
+                    .map(|muted| {
+                        muted
+                            .iter()
+                            .map(|(id, name)| app::protocol::MutedDiscordAuthor {
+                                id: id.to_string(),
+                                name: name.clone(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect();
         links.sort_by(|a, b| a.room.cmp(&b.room));
@@ -385,6 +413,42 @@ impl Bridge {
             old.stop.cancel();
         }
         Ok("The room is no longer bridged.".to_owned())
+    }
+
+    fn is_muted(&self, room: &str, author: u64) -> bool {
+        let mutes = self.mutes.lock().unwrap_or_else(PoisonError::into_inner);
+        mutes.get(room).is_some_and(|muted| muted.iter().any(|(id, _)| *id == author))
+    }
+
+    /// A moderator mutes the Discord author of message `seq` in `room`: what they write in the
+    /// channel no longer crosses (their earlier messages stay; delete them as any other).
+    pub async fn mute(self: &Arc<Self>, room: &str, seq: u64) -> Result<String, Refusal> {
+        let target = self.hub.room(room).ok_or_else(|| Refusal::no_such("room"))?;
+        let (epoch, _) = target.position();
+        let mapped = self
+            .store
+            .bridged_by_seq(room, &epoch, seq)
+            .await?
+            .filter(|m| m.from_discord && m.author_id != 0)
+            .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, "That message did not come from Discord."))?;
+        let name = target
+            .mod_view()
+            .recent
+            .into_iter()
+            .find(|m| m.seq == seq)
+            .map_or_else(|| format!("Discord user {}", mapped.author_id), |m| m.author.nickname);
+        self.store.set_discord_mute(room, mapped.author_id, Some(&name), now_ms()).await?;
+        self.reload().await;
+        Ok(format!("What {name} writes in Discord no longer reaches {}.", target.name))
+    }
+
+    pub async fn unmute(self: &Arc<Self>, room: &str, author_id: &str) -> Result<String, Refusal> {
+        let author = author_id.trim().parse::<u64>().map_err(|_| Refusal::no_such("Discord author"))?;
+        if !self.store.set_discord_mute(room, author, None, now_ms()).await? {
+            return Err(Refusal::no_such("muted Discord author"));
+        }
+        self.reload().await;
+        Ok("Their messages cross again.".to_owned())
     }
 
     fn next_conn_id(&self) -> u64 {

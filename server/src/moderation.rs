@@ -217,7 +217,10 @@ impl Moderation {
                 .await;
                 Ok("The message is deleted.".to_owned())
             }
-            ModAction::LinkDiscord { .. } | ModAction::UnlinkDiscord { .. } => {
+            ModAction::LinkDiscord { .. }
+            | ModAction::UnlinkDiscord { .. }
+            | ModAction::MuteDiscordAuthor { .. }
+            | ModAction::UnmuteDiscordAuthor { .. } => {
                 // The bridge takes these (`site`); without one there is nothing to link.
                 Err(Refusal::new(app::protocol::ErrorCode::Unavailable, "This server runs no Discord bridge."))
             }

@@ -89,6 +89,17 @@ impl Backend for Site {
                 self.moderation.audit("unlink_discord", &room, "", String::new()).await;
                 done
             }
+            (ModAction::MuteDiscordAuthor { room, seq }, Some(bridge)) => {
+                let done = bridge.mute(&room, seq).await?;
+                self.moderation.audit("mute_discord_author", &format!("#{seq} in {room}"), "", String::new()).await;
+                done
+            }
+            (ModAction::UnmuteDiscordAuthor { room, author_id }, Some(bridge)) => {
+                let done = bridge.unmute(&room, &author_id).await?;
+                let target = format!("Discord user {author_id} in {room}");
+                self.moderation.audit("unmute_discord_author", &target, "", String::new()).await;
+                done
+            }
             (action, _) => self.moderation.command(&self.hub, action).await?,
         };
         self.moderation.refresh_consoles(&self.hub).await;

@@ -214,6 +214,7 @@ fn moderator_messages() {
                 author_hash: "0a1b2c3d4e5f60718293a4b5".into(),
                 text: "hello".into(),
                 shadow_muted: false,
+                source: Source::Burner,
             }],
         }],
         bans: vec![BanView {

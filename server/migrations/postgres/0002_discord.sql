@@ -30,6 +30,7 @@ CREATE TABLE discord_messages (
     seq          BIGINT NOT NULL,
     discord_id   TEXT NOT NULL,
     channel_id   TEXT NOT NULL,
+    author_id    TEXT NOT NULL DEFAULT '',
     from_discord BOOLEAN NOT NULL DEFAULT false,
     at           BIGINT NOT NULL,
     PRIMARY KEY (room, epoch, seq)
@@ -43,4 +44,13 @@ CREATE TABLE discord_gateway (
     session_id TEXT NOT NULL,
     sequence   BIGINT NOT NULL,
     resume_url TEXT NOT NULL
+);
+
+-- Discord authors a moderator muted in a room: their messages do not cross into it.
+CREATE TABLE discord_mutes (
+    room       TEXT NOT NULL,
+    author_id  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (room, author_id)
 );

@@ -30,6 +30,7 @@ CREATE TABLE discord_messages (
     seq          INTEGER NOT NULL,
     discord_id   TEXT NOT NULL,
     channel_id   TEXT NOT NULL,
+    author_id    TEXT NOT NULL DEFAULT '',
     from_discord INTEGER NOT NULL DEFAULT 0,
     at           INTEGER NOT NULL,
     PRIMARY KEY (room, epoch, seq)
@@ -43,4 +44,13 @@ CREATE TABLE discord_gateway (
     session_id TEXT NOT NULL,
     sequence   INTEGER NOT NULL,
     resume_url TEXT NOT NULL
+);
+
+-- Discord authors a moderator muted in a room: their messages do not cross into it.
+CREATE TABLE discord_mutes (
+    room       TEXT NOT NULL,
+    author_id  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (room, author_id)
 );

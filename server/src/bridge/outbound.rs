@@ -145,6 +145,7 @@ async fn execute(bridge: &Bridge, queued: &QueuedJob, channel: u64) -> Outcome {
                     seq,
                     discord_id,
                     channel_id: channel,
+                    author_id: 0,
                     from_discord: false,
                     at,
                 })

@@ -223,6 +223,11 @@ impl Place {
         let Some(text) = text::from_discord(&message, max_chars) else { return };
         let relayed = Relayed { name: text::author_name(&message), source: Source::Discord };
         let author = message.author.id.get();
+        if self.bridge.is_muted(&self.link.room, author) {
+            tracing::debug!(room = %self.link.room, author, "discord: a muted author's message stays in Discord");
+            self.bridge.set_health(|h| h.refused += 1);
+            return;
+        }
         if self.senders.len() >= SENDERS_KEPT && !self.senders.contains_key(&author) {
             self.senders.clear();
         }
@@ -270,6 +275,7 @@ impl Place {
             seq: accepted.seq,
             discord_id,
             channel_id: self.link.channel_id,
+            author_id: author,
             from_discord: true,
             at: accepted.at,
         };

@@ -874,6 +874,7 @@ impl Rooms {
             author_hash: post.author_hash.to_string(),
             text: post.message.text,
             shadow_muted: post.shadow_muted,
+            source: post.message.source,
         });
         Some(messages.collect())
     }

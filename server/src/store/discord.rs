@@ -38,6 +38,8 @@ pub struct BridgedMessage {
     pub seq: u64,
     pub discord_id: u64,
     pub channel_id: u64,
+    /// The Discord author's id, for a message written in Discord (else 0).
+    pub author_id: u64,
     /// Written in Discord (else in Burner).
     pub from_discord: bool,
     pub at: i64,
@@ -73,6 +75,17 @@ pub trait BridgeStore: Send + Sync {
     /// Keeps (or with `None` forgets) the gateway session a restarted bridge resumes.
     async fn save_gateway_session(&self, session: Option<&GatewaySession>) -> Result<(), StoreError>;
     async fn gateway_session(&self) -> Result<Option<GatewaySession>, StoreError>;
+    /// Mutes (with the name to show) or unmutes a Discord author in a room; false if that
+    /// changed nothing.
+    async fn set_discord_mute(
+        &self,
+        room: &str,
+        author_id: u64,
+        name: Option<&str>,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Every muted Discord author: (room, author id, name).
+    async fn discord_mutes(&self) -> Result<Vec<(String, u64, String)>, StoreError>;
 }
 
 /// A Discord gateway session that can be resumed.
@@ -102,14 +115,15 @@ macro_rules! bridge_store {
             E: sqlx::Executor<'e, Database = $db>,
         {
             let done = sqlx::query(
-                "INSERT INTO discord_messages (room, epoch, seq, discord_id, channel_id, from_discord, at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                "INSERT INTO discord_messages (room, epoch, seq, discord_id, channel_id, author_id, from_discord, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
             .bind(&mapped.room)
             .bind(&mapped.epoch)
             .bind($crate::store::discord::int(mapped.seq))
             .bind(mapped.discord_id.to_string())
             .bind(mapped.channel_id.to_string())
+            .bind(mapped.author_id.to_string())
             .bind(mapped.from_discord)
             .bind(mapped.at)
             .execute(executor)
@@ -125,6 +139,7 @@ macro_rules! bridge_store {
                 seq: u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0),
                 discord_id: $crate::store::discord::id_from(&row.try_get::<String, _>("discord_id")?)?,
                 channel_id: $crate::store::discord::id_from(&row.try_get::<String, _>("channel_id")?)?,
+                author_id: row.try_get::<String, _>("author_id")?.parse().unwrap_or(0),
                 from_discord: row.try_get("from_discord")?,
                 at: row.try_get("at")?,
             })
@@ -160,6 +175,7 @@ macro_rules! bridge_store {
             async fn delete_discord_link(&self, room: &str) -> Result<bool, $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("DELETE FROM discord_outbox WHERE room = $1").bind(room).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM discord_mutes WHERE room = $1").bind(room).execute(&mut *tx).await?;
                 let gone =
                     sqlx::query("DELETE FROM discord_links WHERE room = $1").bind(room).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -345,6 +361,53 @@ macro_rules! bridge_store {
                     sequence: u64::try_from(row.try_get::<i64, _>("sequence")?).unwrap_or(0),
                     resume_url: row.try_get("resume_url")?,
                 }))
+            }
+
+            async fn set_discord_mute(
+                &self,
+                room: &str,
+                author_id: u64,
+                name: Option<&str>,
+                at: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = match name {
+                    Some(name) => {
+                        sqlx::query(
+                            "INSERT INTO discord_mutes (room, author_id, name, created_at) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(room)
+                        .bind(author_id.to_string())
+                        .bind(name)
+                        .bind(at)
+                        .execute(&self.pool)
+                        .await?
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM discord_mutes WHERE room = $1 AND author_id = $2")
+                            .bind(room)
+                            .bind(author_id.to_string())
+                            .execute(&self.pool)
+                            .await?
+                    }
+                };
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn discord_mutes(&self) -> Result<Vec<(String, u64, String)>, $crate::store::StoreError> {
+                use sqlx::Row;
+                sqlx::query("SELECT room, author_id, name FROM discord_mutes ORDER BY created_at")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get("room")?,
+                            $crate::store::discord::id_from(&row.try_get::<String, _>("author_id")?)?,
+                            row.try_get("name")?,
+                        ))
+                    })
+                    .collect()
             }
         }
     };

@@ -514,3 +514,37 @@ fn three_nodes_carry_each_message_once_each_way_even_when_the_bridge_moves() {
         carol.assert_silent(Duration::from_millis(300)).await;
     });
 }
+
+#[test]
+fn a_moderator_mutes_a_discord_author_in_a_room() {
+    run(async {
+        let discord = standin().await;
+        let server = bridged_server(&discord, |_| {}).await;
+        let room = server.create_room("Muting", 10, false).await;
+        link(&server, &room.slug).await;
+        let (mut alice, _) = server.member(&room.slug, "alice").await;
+        discord.post_as_user(CHANNEL, 66, "troll", "first");
+        let first = from_discord(&mut alice).await;
+        let cookie = server.sign_in().await;
+        let mute = ModAction::MuteDiscordAuthor { room: room.slug.clone(), seq: first.seq };
+        let done = server.must_moderate(&cookie, &mute).await;
+        assert!(done.contains("troll"), "{done}");
+        // A Burner message is not a Discord author's.
+        let (seq, _) = alice.say("mine", "a1").await.expect("posted");
+        let refused =
+            server.moderate(Some(&cookie), &ModAction::MuteDiscordAuthor { room: room.slug.clone(), seq }).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+
+        discord.post_as_user(CHANNEL, 66, "troll", "second");
+        discord.post_as_user(CHANNEL, 42, "dana", "still heard");
+        assert_eq!(from_discord(&mut alice).await.text, "still heard", "the muted author's message stays in Discord");
+        let snapshot = server.mod_snapshot(&cookie).await;
+        let muted = &snapshot.discord.expect("the bridge").links[0].muted;
+        assert_eq!(muted.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["troll"]);
+
+        let unmute = ModAction::UnmuteDiscordAuthor { room: room.slug.clone(), author_id: muted[0].id.clone() };
+        server.must_moderate(&cookie, &unmute).await;
+        discord.post_as_user(CHANNEL, 66, "troll", "third");
+        assert_eq!(from_discord(&mut alice).await.text, "third");
+    });
+}

@@ -3,8 +3,8 @@
 
 use super::{DANGER, Desk, PANEL, SMALL, dialog::Form};
 use crate::{
-    components::{LocalTime, OneWayBadge},
-    protocol::{BanTarget, ModAction, ModMember, ModMessage, ModRoom},
+    components::{DiscordBadge, LocalTime, OneWayBadge},
+    protocol::{BanTarget, ModAction, ModMember, ModMessage, ModRoom, Source},
 };
 use leptos::prelude::*;
 
@@ -65,6 +65,15 @@ fn RoomPanel(desk: Desk, room: ModRoom) -> impl IntoView {
             leptos::either::Either::Left(view! {
                 <span class="text-xs font-medium text-indigo-700 dark:text-indigo-300">"Bridged to Discord #"<bdi>{link.channel_name}</bdi></span>
                 {link.problem.map(|problem| view! { <span class="text-xs font-medium text-red-700 dark:text-red-400">{problem}</span> })}
+                {link.muted.into_iter().map(|author| {
+                    let (room, id) = (slug.clone(), author.id.clone());
+                    let unmute = move |_| desk.act(ModAction::UnmuteDiscordAuthor { room: room.clone(), author_id: id.clone() });
+                    view! {
+                        <button type="button" class=SMALL on:click=unmute title="This Discord author's messages do not reach the room">
+                            "Unmute "<bdi>{author.name}</bdi>
+                        </button>
+                    }
+                }).collect_view()}
                 <button type="button" class=SMALL on:click=unlink>"Unlink Discord"</button>
             })
         }
@@ -183,6 +192,11 @@ fn RecentMessages(desk: Desk, slug: String, recent: Vec<ModMessage>) -> impl Int
             .rev()
             .map(|message| {
                 let (room, seq, text) = (slug.clone(), message.seq, message.text.clone());
+                let from_discord = message.source == Source::Discord;
+                let mute = {
+                    let room = room.clone();
+                    move |_| desk.act(ModAction::MuteDiscordAuthor { room: room.clone(), seq })
+                };
                 let delete = move |_| desk.ask(Form::Delete { room: room.clone(), seq, text: text.clone() });
                 view! {
                     <li class="flex items-start gap-2 py-1">
@@ -192,9 +206,11 @@ fn RecentMessages(desk: Desk, slug: String, recent: Vec<ModMessage>) -> impl Int
                                 <span class="font-mono">{message.author_hash}</span>
                                 <LocalTime at=message.at />
                                 {message.shadow_muted.then(|| view! { <span class="text-amber-700 dark:text-amber-400">"shadow-muted"</span> })}
+                                {from_discord.then(|| view! { <DiscordBadge /> })}
                             </p>
                             <p class="whitespace-pre-wrap break-words text-sm"><bdi>{message.text}</bdi></p>
                         </div>
+                        {from_discord.then(|| view! { <button type="button" class=SMALL on:click=mute.clone()>"Mute in bridge"</button> })}
                         <button type="button" class=SMALL on:click=delete>"Delete"</button>
                     </li>
                 }

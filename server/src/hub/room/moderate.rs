@@ -121,5 +121,6 @@ fn mod_message(stored: &Stored) -> ModMessage {
         author_hash: stored.author_hash.to_string(),
         text: stored.message.text.clone(),
         shadow_muted: stored.shadow_muted,
+        source: stored.message.source,
     }
 }
