@@ -205,6 +205,56 @@ mod tests {
         assert_eq!(neutralise("hello, world: 3 < 4 and a@b.c"), "hello, world: 3 < 4 and a@b.c");
     }
 
+    fn discord_message(content: &str, extra: serde_json::Value) -> Message {
+        let mut json = serde_json::json!({
+            "attachments": [], "author": {"id": "42", "username": "dana", "discriminator": "0", "avatar": null},
+            "channel_id": "600", "content": content, "edited_timestamp": null, "embeds": [], "id": "7",
+            "mention_everyone": false, "mention_roles": [], "mentions": [], "pinned": false,
+            "timestamp": "2026-12-02T16:30:00.000000+00:00", "tts": false, "type": 0,
+        });
+        if let (Some(json), Some(extra)) = (json.as_object_mut(), extra.as_object()) {
+            json.extend(extra.clone());
+        }
+        serde_json::from_value(json).expect("a Discord message")
+    }
+
+    #[test]
+    fn discord_tokens_become_words_and_files_become_links() {
+        let message = discord_message(
+            "hi <@42> and <@!9>, see <#600> <:blob:123> <a:party:456> <@&77> <t:1764000000:R> <b>",
+            serde_json::json!({
+                "mentions": [{"id": "42", "username": "dana", "discriminator": "0", "avatar": null, "public_flags": 0}],
+                "sticker_items": [{"id": "5", "name": "wave", "format_type": 1}],
+                "attachments": [{"id": "8", "filename": "a.png", "size": 3, "url": "https://cdn.example/a.png", "proxy_url": "https://m.example/a.png"}],
+            }),
+        );
+        assert_eq!(
+            from_discord(&message, 2_000).as_deref(),
+            Some(
+                "hi @dana and @someone, see #channel :blob: :party: @role 1764000000 <b>\n[attachment: a.png] https://cdn.example/a.png\n[sticker: wave]"
+            )
+        );
+        assert_eq!(from_discord(&discord_message("", serde_json::json!({})), 2_000), None, "nothing to show");
+    }
+
+    #[test]
+    fn a_long_discord_message_is_clipped_with_a_marker() {
+        let clipped = from_discord(&discord_message(&"é".repeat(2_500), serde_json::json!({})), 2_000).expect("text");
+        assert!(clipped.chars().count() <= 2_000);
+        assert!(clipped.ends_with("é [… 536 more characters in Discord]"), "{}", &clipped[clipped.len() - 50..]);
+    }
+
+    #[test]
+    fn the_author_is_named_as_the_server_names_them() {
+        let plain = discord_message("x", serde_json::json!({}));
+        assert_eq!(author_name(&plain), "dana");
+        let named = discord_message(
+            "x",
+            serde_json::json!({"member": {"nick": "Dana\u{0007} B", "roles": [], "joined_at": null, "deaf": false, "mute": false, "flags": 0}}),
+        );
+        assert_eq!(author_name(&named), "Dana B");
+    }
+
     #[test]
     fn clipping_counts_characters() {
         assert_eq!(clip_chars("héllo", 10), "héllo");

@@ -183,3 +183,60 @@ fn nodes_sharing_a_database_share_its_secrets() {
         assert_eq!((first.as_str(), second.as_str()), ("made-by-a", "made-by-a"));
     });
 }
+
+#[test]
+fn the_discord_bridge_keeps_links_an_ordered_bounded_outbox_and_one_mapping_per_message() {
+    use server::store::{BridgedMessage, DiscordLink, GatewaySession};
+    on_both(|store| async move {
+        let link = |room: &str| DiscordLink {
+            room: room.into(),
+            channel_id: 600,
+            channel_name: "general".into(),
+            joins: false,
+            created_at: 1,
+            cursor: Some(("e1".into(), 4)),
+        };
+        store.save_discord_link(&link("lobby")).await.expect("linked");
+        assert_eq!(store.discord_links().await.expect("links"), [link("lobby")]);
+
+        // Queued in order; the cursor moves with each message; beyond the cap the oldest go.
+        for seq in 5..=8 {
+            let dropped =
+                store.queue_discord("lobby", Some(("e1", seq)), &format!("job {seq}"), 3, 2).await.expect("queued");
+            assert_eq!(dropped, u64::from(seq == 8));
+        }
+        let queue = store.discord_queue(10).await.expect("queue");
+        assert_eq!(queue.iter().map(|j| j.job.as_str()).collect::<Vec<_>>(), ["job 6", "job 7", "job 8"]);
+        assert_eq!(store.discord_links().await.expect("links")[0].cursor, Some(("e1".into(), 8)));
+
+        // Done: out of the outbox and mapped, at once; a second mapping of that Discord id is a replay.
+        let mapped = BridgedMessage {
+            room: "lobby".into(),
+            epoch: "e1".into(),
+            seq: 6,
+            discord_id: 1_320_000_000_000_000_001,
+            channel_id: 600,
+            author_id: 0,
+            from_discord: false,
+            at: 3,
+        };
+        store.finish_discord(queue[0].id, Some(&mapped)).await.expect("finished");
+        assert_eq!(store.discord_queue(10).await.expect("queue").len(), 2);
+        assert_eq!(store.bridged_by_seq("lobby", "e1", 6).await.expect("by seq"), Some(mapped.clone()));
+        assert_eq!(store.bridged_by_discord(mapped.discord_id).await.expect("by id"), Some(mapped.clone()));
+        assert!(!store.map_discord(&BridgedMessage { seq: 9, ..mapped.clone() }).await.expect("replay"));
+
+        // Mutes, and the gateway session.
+        assert!(store.set_discord_mute("lobby", 66, Some("troll"), 4).await.expect("muted"));
+        assert_eq!(store.discord_mutes().await.expect("mutes"), [("lobby".to_owned(), 66, "troll".to_owned())]);
+        let session = GatewaySession { id: "s-1".into(), sequence: 7, resume_url: "ws://127.0.0.1:1/resume".into() };
+        store.save_gateway_session(Some(&session)).await.expect("kept");
+        assert_eq!(store.gateway_session().await.expect("session"), Some(session));
+
+        // Unlinking drops what waited and the mutes.
+        assert!(store.delete_discord_link("lobby").await.expect("unlinked"));
+        assert!(store.discord_queue(10).await.expect("queue").is_empty());
+        assert!(store.discord_mutes().await.expect("mutes").is_empty());
+        assert!(!store.delete_discord_link("lobby").await.expect("nothing to unlink"));
+    });
+}
