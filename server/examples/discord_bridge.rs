@@ -45,8 +45,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     wait_connected(&server).await?;
-    link(&server).await?;
+    // In the lobby first, so the bridge's arrival is seen.
     let mut member = server.join("lobby", 0).await?;
+    link(&server).await?;
     // The bridge takes its place in the lobby.
     read_until(&mut member, |text| text.contains("\"member_joined\"") && text.contains("\"Discord\"")).await?;
 

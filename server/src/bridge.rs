@@ -43,7 +43,7 @@ use hyper::Method;
 use rest::{Reply, Rest};
 use serde::Serialize;
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU64, Ordering},
@@ -54,7 +54,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// How often the links are read again from the store (another node may have changed them).
-const RELOAD_EVERY: Duration = Duration::from_secs(5);
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// Why the bridge stops when Discord answers 401.
+const TOKEN_REFUSED: &str = "Discord refused the bot token (401): set a valid BURNER_DISCORD_TOKEN";
 
 pub struct Bridge {
     rest: Rest,
@@ -78,6 +80,35 @@ pub struct Bridge {
     bot_id: AtomicU64,
     /// Running here (always in one process; while holding the lease in a cluster).
     active: Mutex<Option<CancellationToken>>,
+    watermark: Watermark,
+}
+
+/// Gateway events handed to places and not handled yet, by sequence number: the session is
+/// kept only up to the first of them, so a restart (or the next lease holder) has Discord replay
+/// whatever was still waiting, and the recorded Discord ids make the rest of the replay a no-op.
+#[derive(Default)]
+struct Watermark(Mutex<BTreeMap<u64, u32>>);
+
+impl Watermark {
+    fn handed(&self, seq: u64) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(seq).or_default() += 1;
+    }
+
+    fn handled(&self, seq: u64) {
+        let mut pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = pending.get_mut(&seq) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&seq);
+            }
+        }
+    }
+
+    /// The sequence number the session may be kept at, the gateway being at `latest`.
+    fn safe(&self, latest: u64) -> u64 {
+        let pending = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.keys().next().map_or(latest, |first| first.saturating_sub(1).min(latest))
+    }
 }
 
 /// A link as this node runs it.
@@ -118,7 +149,7 @@ impl Bridge {
         // rustls needs one crypto provider for the whole process (twilight's gateway and the
         // REST client both use it); a second install is refused harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let rest = Rest::new(&state.config.discord_api_url, &token)?;
+        let rest = Rest::new(&state.config.discord_api_url, &token, state.shutdown.clone())?;
         Ok(Some(Arc::new(Self {
             rest,
             store: state.moderation.store.clone(),
@@ -135,6 +166,7 @@ impl Bridge {
             queued: Notify::new(),
             bot_id: AtomicU64::new(0),
             active: Mutex::default(),
+            watermark: Watermark::default(),
         })))
     }
 
@@ -276,11 +308,10 @@ impl Bridge {
         }
     }
 
-    /// Where `room`'s channel is, if the link works.
-    fn channel_of(&self, room: &str) -> Option<(u64, bool)> {
+    /// The links that work now: (room, channel).
+    fn working_links(&self) -> Vec<(String, u64)> {
         let links = self.lock_links();
-        let linked = links.get(room)?;
-        linked.problem.is_none().then_some((linked.link.channel_id, linked.link.joins))
+        links.values().filter(|l| l.problem.is_none()).map(|l| (l.link.room.clone(), l.link.channel_id)).collect()
     }
 
     /// Whose place a message from `channel` goes to.
@@ -376,7 +407,7 @@ impl Bridge {
                 ));
             }
             Reply::Unauthorized => {
-                self.fail("Discord refused the bot token (401)".into());
+                self.fail(TOKEN_REFUSED.into());
                 return Err(Refusal::new(ErrorCode::Unavailable, "Discord refused the bot token: see /healthz."));
             }
             other => {

@@ -15,6 +15,9 @@ CREATE TABLE discord_links (
 
 -- What waits to be done in Discord (a message to post, one to delete), oldest first. Bounded
 -- per room by the bridge: beyond the cap the oldest are dropped and counted.
+-- One room per channel.
+CREATE UNIQUE INDEX discord_links_channel ON discord_links (channel_id);
+
 CREATE TABLE discord_outbox (
     id         BIGSERIAL PRIMARY KEY,
     room       TEXT NOT NULL,

@@ -1,20 +1,33 @@
 //! From Discord: the gateway, through twilight's shard (heartbeats, zombie detection, resume and
-//! reconnect with backoff are twilight's). The session is kept in the store after every event
-//! handled here, so a restarted bridge resumes it and Discord replays what it missed; the
-//! recorded Discord ids make a replayed message a no-op.
+//! reconnect with backoff are twilight's). The session is kept in the store, up to the first
+//! event a room's place has not handled yet (`Watermark`), so a restarted bridge resumes it and
+//! Discord replays what was missed or still waiting; the recorded Discord ids make a replayed
+//! message a no-op. A session Discord no longer resumes starts afresh: what was said meanwhile
+//! is not fetched (no backfill yet).
 //!
 //! What is never bridged: the bot's own posts coming back, webhook posts, and other bots (two
 //! bridges facing each other would echo for ever).
 
-use super::{Bridge, place::Inbound, rest::Reply};
+use super::{
+    Bridge,
+    place::{FromDiscord, Inbound},
+    rest::Reply,
+};
 use crate::store::GatewaySession;
 use hyper::Method;
-use std::sync::{Arc, atomic::Ordering};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 use tokio_util::sync::CancellationToken;
 use twilight_gateway::{CloseFrame, Event, EventTypeFlags, Intents, Session, Shard, ShardId, StreamExt as _};
 
 /// Discord's default gateway; any other address is a proxy or a test stand-in.
 const DISCORD_GATEWAY: &str = "wss://gateway.discord.gg";
+/// How often the session is kept in the store (while it changes).
+const KEEP_EVERY: Duration = Duration::from_secs(1);
+/// How long the gateway waits for room in a place's inbox.
+const HAND_WAIT: Duration = Duration::from_secs(5);
 
 pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
     // The token first, and the bot's own id (a resumed session gets no READY to read it from).
@@ -26,7 +39,7 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
                 break;
             }
             Reply::Unauthorized => {
-                bridge.fail("Discord refused the bot token (401): set a valid BURNER_DISCORD_TOKEN".into());
+                bridge.fail(super::TOKEN_REFUSED.into());
                 return;
             }
             other => {
@@ -34,13 +47,12 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
                 bridge.set_health(|h| h.error = Some("Discord is unavailable: the bot cannot sign in yet".into()));
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
                 }
             }
         }
     }
-    let token = bridge.config.discord_token.clone().unwrap_or_default();
-    let token = token.trim().strip_prefix("Bot ").unwrap_or(token.trim()).to_owned();
+    let token = bridge.config.discord_token.as_deref().map(super::rest::bare_token).unwrap_or_default().to_owned();
     let intents = Intents::GUILD_MESSAGES | Intents::MESSAGE_CONTENT;
     let mut config = twilight_gateway::ConfigBuilder::new(token, intents);
     let url = bridge.config.discord_gateway_url.trim_end_matches('/');
@@ -64,13 +76,20 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
         | EventTypeFlags::MESSAGE_DELETE_BULK;
     let mut last_close: Option<u16> = None;
     let mut kept: Option<GatewaySession> = None;
+    // The session is kept once a second at most (and at the end), not once per event.
+    let mut keep = tokio::time::interval(KEEP_EVERY);
+    keep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
             () = stop.cancelled() => {
                 // Resumable: a restart (or the next lease holder) picks the session up.
                 shard.close(CloseFrame::RESUME);
-                keep_session(&bridge, session_of(&shard), &mut kept).await;
+                keep_session(&bridge, session_of(&bridge, &shard), &mut kept).await;
                 return;
+            }
+            _ = keep.tick() => {
+                keep_session(&bridge, session_of(&bridge, &shard), &mut kept).await;
+                continue;
             }
             event = shard.next_event(wanted) => event,
         };
@@ -91,6 +110,8 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
                 return;
             }
         };
+        // This event's number in the session (every dispatch carries one).
+        let seq = shard.session().map_or(0, Session::sequence);
         match event {
             Event::Ready(ready) => {
                 bridge.bot_id.store(ready.user.id.get(), Ordering::Relaxed);
@@ -109,37 +130,38 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
                 let message = created.message;
                 let bot = bridge.bot_id.load(Ordering::Relaxed);
                 let own = message.author.id.get() == bot;
-                if !(own || message.author.bot || message.webhook_id.is_some())
-                    && let Some(inbox) = bridge.inbox_for(message.channel_id.get())
-                {
-                    // A place that cannot keep up loses the message here rather than stall
-                    // every other room's; Discord's own limits keep this far away.
-                    if inbox.try_send(Inbound::Created(Box::new(message))).is_err() {
-                        bridge.set_health(|h| h.refused += 1);
-                    }
+                if !(own || message.author.bot || message.webhook_id.is_some()) {
+                    let channel = message.channel_id.get();
+                    hand(&bridge, channel, seq, FromDiscord::Created(Box::new(message))).await;
                 }
             }
             // An edit (not an unfurl, which leaves `edited_timestamp` unset).
             Event::MessageUpdate(updated) if updated.0.edited_timestamp.is_some() => {
-                if let Some(inbox) = bridge.inbox_for(updated.0.channel_id.get()) {
-                    let _ = inbox.try_send(Inbound::Edited(Box::new(updated.0)));
-                }
+                let channel = updated.0.channel_id.get();
+                hand(&bridge, channel, seq, FromDiscord::Edited(Box::new(updated.0))).await;
             }
             Event::MessageDelete(deleted) => {
-                if let Some(inbox) = bridge.inbox_for(deleted.channel_id.get()) {
-                    let _ = inbox.try_send(Inbound::Deleted(deleted.id.get()));
-                }
+                hand(&bridge, deleted.channel_id.get(), seq, FromDiscord::Deleted(deleted.id.get())).await;
             }
             Event::MessageDeleteBulk(deleted) => {
-                if let Some(inbox) = bridge.inbox_for(deleted.channel_id.get()) {
-                    for id in deleted.ids {
-                        let _ = inbox.try_send(Inbound::Deleted(id.get()));
-                    }
+                for id in deleted.ids {
+                    hand(&bridge, deleted.channel_id.get(), seq, FromDiscord::Deleted(id.get())).await;
                 }
             }
             _ => {}
         }
-        keep_session(&bridge, session_of(&shard), &mut kept).await;
+    }
+}
+
+/// Gives the place of `channel`'s room its event, waiting a little for room in its inbox rather
+/// than dropping it. The event counts as handed until the place says it is handled; one that no
+/// inbox took stays so, and the kept session never passes it.
+async fn hand(bridge: &Bridge, channel: u64, seq: u64, event: FromDiscord) {
+    let Some(inbox) = bridge.inbox_for(channel) else { return };
+    bridge.watermark.handed(seq);
+    if !matches!(tokio::time::timeout(HAND_WAIT, inbox.send(Inbound { seq, event })).await, Ok(Ok(()))) {
+        tracing::warn!(channel, "discord: a room's place did not take a Discord event; a restart replays it");
+        bridge.set_health(|h| h.refused += 1);
     }
 }
 
@@ -152,12 +174,12 @@ fn connected(bridge: &Bridge) {
     });
 }
 
-/// The shard's session as the store keeps it.
-fn session_of(shard: &Shard) -> Option<GatewaySession> {
+/// The shard's session as the store keeps it: up to the first event not handled yet.
+fn session_of(bridge: &Bridge, shard: &Shard) -> Option<GatewaySession> {
     match (shard.session(), shard.resume_url()) {
         (Some(session), Some(url)) => Some(GatewaySession {
             id: session.id().to_owned(),
-            sequence: session.sequence(),
+            sequence: bridge.watermark.safe(session.sequence()),
             resume_url: url.to_owned(),
         }),
         _ => None,

@@ -43,87 +43,71 @@ pub enum Job {
 enum Outcome {
     /// Done (or pointless now): it leaves the outbox, with its mapping if one was made.
     Done(Option<BridgedMessage>),
-    /// Not now: the same job goes first again after the wait.
+    /// Not now: the same job goes first again after the wait (its room's others wait too).
     Later(Duration),
-    /// The link cannot work (a 403, the channel gone): its jobs wait until it is fixed.
+    /// The link cannot work (a 403, the channel gone): its room is skipped until it is linked
+    /// again (which empties its outbox).
     LinkBroken(String),
     /// The bridge cannot work (a 401): everything stops.
     Stop(String),
 }
 
+/// Drains the outbox room by room, each room's jobs in order, until `stop` (shutdown, a 401,
+/// or the lease gone elsewhere). One room waiting (its route limited, Discord failing for it)
+/// never holds up another's.
 pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
     let mut backoff = BACKOFF_FIRST;
     while !stop.is_cancelled() {
-        let jobs = match bridge.store.discord_queue(BATCH).await {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                tracing::error!(%error, "discord: cannot read the outbox");
-                pause(&stop, backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                continue;
-            }
-        };
-        if jobs.is_empty() {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = bridge.queued.notified() => {}
-                () = tokio::time::sleep(IDLE_LOOK) => {}
-            }
-            continue;
-        }
-        let mut broken: Vec<String> = Vec::new();
-        for job in jobs {
-            if stop.is_cancelled() {
-                return;
-            }
-            if broken.contains(&job.room) {
-                continue;
-            }
-            let Some((channel, _)) = bridge.channel_of(&job.room) else {
-                // Unlinked (its jobs were dropped with it) or broken: skip for now.
-                broken.push(job.room.clone());
-                continue;
-            };
-            match execute(&bridge, &job, channel).await {
-                Outcome::Done(mapped) => {
-                    if let Err(error) = bridge.store.finish_discord(job.id, mapped.as_ref()).await {
-                        tracing::error!(%error, "discord: cannot mark a job done");
-                        pause(&stop, backoff).await;
-                        break;
-                    }
-                    backoff = BACKOFF_FIRST;
-                }
-                Outcome::Later(wait) => {
-                    pause(&stop, wait).await;
+        let mut worked = false;
+        let mut soonest: Option<Duration> = None;
+        for (room, channel) in bridge.working_links() {
+            let jobs = match bridge.store.discord_queue(&room, BATCH).await {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    tracing::error!(%error, "discord: cannot read the outbox");
+                    soonest = Some(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
                     break;
                 }
-                Outcome::LinkBroken(why) => {
-                    bridge.link_failed(&job.room, why);
-                    broken.push(job.room.clone());
-                }
-                Outcome::Stop(why) => {
-                    bridge.fail(why);
-                    return;
+            };
+            for job in jobs {
+                let outcome = tokio::select! {
+                    () = stop.cancelled() => return,
+                    outcome = execute(&bridge, &job, channel) => outcome,
+                };
+                match outcome {
+                    Outcome::Done(mapped) => {
+                        if let Err(error) = bridge.store.finish_discord(job.id, mapped.as_ref()).await {
+                            // Sent but still queued: the resend carries the same nonce.
+                            tracing::error!(%error, "discord: cannot mark a job done");
+                            soonest = Some(backoff);
+                            break;
+                        }
+                        worked = true;
+                        backoff = BACKOFF_FIRST;
+                    }
+                    Outcome::Later(wait) => {
+                        soonest = Some(soonest.map_or(wait, |s| s.min(wait)));
+                        break;
+                    }
+                    Outcome::LinkBroken(why) => {
+                        bridge.link_failed(&room, why);
+                        break;
+                    }
+                    Outcome::Stop(why) => {
+                        bridge.fail(why);
+                        return;
+                    }
                 }
             }
         }
-        if !broken.is_empty()
-            && bridge.store.discord_queue(BATCH).await.is_ok_and(|left| left.iter().all(|j| broken.contains(&j.room)))
-        {
-            // Only broken links' jobs are left: wait for new work rather than spin.
+        if !worked {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = bridge.queued.notified() => {}
-                () = tokio::time::sleep(IDLE_LOOK) => {}
+                () = tokio::time::sleep(soonest.unwrap_or(IDLE_LOOK)) => {}
             }
         }
-    }
-}
-
-async fn pause(stop: &CancellationToken, wait: Duration) {
-    tokio::select! {
-        () = stop.cancelled() => {}
-        () = tokio::time::sleep(wait) => {}
     }
 }
 
@@ -162,10 +146,16 @@ async fn execute(bridge: &Bridge, queued: &QueuedJob, channel: u64) -> Outcome {
                 }
             };
             let path = format!("channels/{}/messages/{}", mapped.channel_id, mapped.discord_id);
-            let reply = bridge.rest.call(Method::DELETE, &format!("{route}/*"), &path, None).await;
-            match reply {
-                // Gone already (deleted in Discord meanwhile): done all the same.
-                Reply::NotFound { code: 10008 } => Outcome::Done(None),
+            let route = format!("channels/{}/messages/*", mapped.channel_id);
+            match bridge.rest.call(Method::DELETE, &route, &path, None).await {
+                // Gone already (deleted in Discord meanwhile, or its channel unlinked since), or
+                // someone else's message without Manage Messages: the Burner side is gone, the
+                // link goes on.
+                Reply::NotFound { .. } | Reply::Forbidden { .. } => {
+                    tracing::info!(room = queued.room, seq, "discord: the Discord copy could not be deleted");
+                    bridge.set_health(|h| h.refused += 1);
+                    Outcome::Done(None)
+                }
                 reply => outcome(bridge, reply, |_| None),
             }
         }
@@ -193,9 +183,7 @@ fn outcome(bridge: &Bridge, reply: Reply, mapped: impl FnOnce(&Value) -> Option<
         }
         // The limiter already holds the route (or everything) until then.
         Reply::RateLimited { retry_after, .. } => Outcome::Later(retry_after.min(BACKOFF_MAX)),
-        Reply::Unauthorized => {
-            Outcome::Stop("Discord refused the bot token (401): set a valid BURNER_DISCORD_TOKEN".into())
-        }
+        Reply::Unauthorized => Outcome::Stop(super::TOKEN_REFUSED.into()),
         Reply::Forbidden { code, message } => {
             Outcome::LinkBroken(format!("the bot lacks a permission in this channel (Discord: {message}, {code})"))
         }

@@ -13,7 +13,7 @@ use crate::{
     policy::{Admission, Denied, Sender},
     store::{BridgedMessage, DiscordLink},
 };
-use app::protocol::{ChatMessage, ModAction, Resume, ServerMsg, Source};
+use app::protocol::{ChatMessage, ErrorCode, ModAction, Resume, ServerMsg, Source};
 use std::{
     collections::{HashMap, HashSet},
     net::{IpAddr, Ipv6Addr},
@@ -35,12 +35,21 @@ const QUEUE_CAP: u32 = 1000;
 const REJOIN_AFTER: Duration = Duration::from_secs(5);
 /// The bridge's place has no address: bans and caps of addresses never apply to it.
 const NO_ADDRESS: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+/// Tries at posting a message from Discord while Redis does not answer.
+const POST_TRIES: u32 = 4;
 /// Discord authors' rate buckets kept per room (the oldest go first).
 const SENDERS_KEPT: usize = 1000;
 
-/// What the gateway hands a place.
+/// What the gateway hands a place: an event, with the gateway sequence number it came with
+/// (the place reports it handled, see `Watermark`).
 #[derive(Debug)]
-pub enum Inbound {
+pub struct Inbound {
+    pub seq: u64,
+    pub event: FromDiscord,
+}
+
+#[derive(Debug)]
+pub enum FromDiscord {
     Created(Box<Message>),
     Edited(Box<Message>),
     Deleted(u64),
@@ -87,30 +96,41 @@ pub async fn run(bridge: Arc<Bridge>, link: DiscordLink, mut inbox: mpsc::Receiv
                 }
             }
         };
-        loop {
+        let mut queued = true;
+        while queued {
             tokio::select! {
                 () = stop.cancelled() => return,
-                ready = outbox.ready() => match ready {
-                    Ready::Frames => {
-                        while let Some(frame) = outbox.pop() {
-                            place.read(frame.as_str()).await;
-                        }
+                ready = outbox.ready() => {
+                    // What the room sent before it closed the place still counts (a deletion, say).
+                    while queued && let Some(frame) = outbox.pop() {
+                        queued = place.read(frame.as_str()).await;
                     }
-                    // Kicked, too slow, or the room closed: take the place again (or stop).
-                    Ready::Close(reason) => {
+                    if let Ready::Close(reason) = ready {
+                        // Kicked, too slow, or the room closed: take the place again (or stop).
                         tracing::info!(room = %place.link.room, code = reason.code, "discord: the bridge's place was closed");
                         break;
                     }
                 },
-                inbound = inbox.recv() => match inbound {
-                    Some(Inbound::Created(message)) => place.relay(&membership, *message).await,
-                    Some(Inbound::Edited(message)) => place.edited_in_discord(&membership, &message).await,
-                    Some(Inbound::Deleted(id)) => place.deleted_in_discord(id).await,
-                    None => return,
+                inbound = inbox.recv() => {
+                    let Some(Inbound { seq, event }) = inbound else { return };
+                    match event {
+                        FromDiscord::Created(message) => place.relay(&membership, *message).await,
+                        FromDiscord::Edited(message) => place.edited_in_discord(&membership, &message).await,
+                        FromDiscord::Deleted(id) => place.deleted_in_discord(id).await,
+                    }
+                    place.bridge.watermark.handled(seq);
                 },
             }
         }
         drop(membership);
+        if !queued {
+            // The store refused a job: rejoin from the cursor (the last job it took) later, so
+            // what it refused is read again rather than skipped.
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(REJOIN_AFTER) => {}
+            }
+        }
     }
 }
 
@@ -137,43 +157,57 @@ impl Place {
         joined.map_err(|refusal| refusal.to_string())
     }
 
-    /// One frame the room sent the bridge's place.
-    async fn read(&mut self, frame: &str) {
-        let Ok(message) = serde_json::from_str::<ServerMsg>(frame) else { return };
+    /// One frame the room sent the bridge's place; false if the store refused to queue what
+    /// it meant for Discord.
+    async fn read(&mut self, frame: &str) -> bool {
+        let Ok(message) = serde_json::from_str::<ServerMsg>(frame) else { return true };
         match message {
             ServerMsg::Joined { epoch, history, .. } => {
                 self.epoch = epoch;
                 for message in history {
-                    self.posted(message).await;
+                    if !self.posted(message).await {
+                        return false;
+                    }
                 }
+                true
             }
             ServerMsg::MessagePosted { message } => self.posted(message).await,
             ServerMsg::MessageDeleted { seq } => {
-                if !self.deleted_here.remove(&seq) {
-                    self.queue(Job::Delete { epoch: self.epoch.clone(), seq }, None).await;
+                if self.deleted_here.remove(&seq) {
+                    return true;
+                }
+                // Deleted before it crossed: it never will.
+                match self.bridge.store.cancel_discord_post(&self.link.room, &self.epoch, seq).await {
+                    Ok(true) => true,
+                    Ok(false) => self.queue(Job::Delete { epoch: self.epoch.clone(), seq }, None).await,
+                    Err(error) => {
+                        tracing::error!(%error, "discord: cannot drop a deleted message from the outbox");
+                        false
+                    }
                 }
             }
             ServerMsg::MemberJoined { member, .. } if self.link.joins => {
-                self.queue(Job::Notice { text: format!("{} joined", member.nickname) }, None).await;
+                self.queue(Job::Notice { text: format!("{} joined", member.nickname) }, None).await
             }
             ServerMsg::MemberLeft { member, .. } if self.link.joins => {
-                self.queue(Job::Notice { text: format!("{} left", member.nickname) }, None).await;
+                self.queue(Job::Notice { text: format!("{} left", member.nickname) }, None).await
             }
-            _ => {}
+            _ => true,
         }
     }
 
-    /// A message the bridge may show Discord, unless it came from Discord or crossed already.
-    async fn posted(&mut self, message: ChatMessage) {
+    /// A message the bridge may show Discord, unless it came from Discord or crossed already;
+    /// false if the store refused it.
+    async fn posted(&mut self, message: ChatMessage) -> bool {
         if message.source != Source::Burner {
-            return;
+            return true;
         }
         let new = match &self.cursor {
             Some((epoch, seq)) => *epoch != self.epoch || message.seq > *seq,
             None => true,
         };
         if !new {
-            return;
+            return true;
         }
         let cursor = (self.epoch.clone(), message.seq);
         let job = Job::Post {
@@ -183,9 +217,11 @@ impl Place {
             text: message.text,
             at: message.at,
         };
-        if self.queue(job, Some((&cursor.0, cursor.1))).await {
+        let queued = self.queue(job, Some((&cursor.0, cursor.1))).await;
+        if queued {
             self.cursor = Some(cursor);
         }
+        queued
     }
 
     /// Puts a job in the outbox (with the cursor, for a message); false if the store refused.
@@ -238,16 +274,28 @@ impl Place {
             Ok(Admission::Resent(accepted)) => Ok(accepted),
             Ok(Admission::New(admitted)) => {
                 let fingerprint = admitted.fingerprint;
-                let posted = match self.bridge.hub.cluster() {
-                    Some(rooms) => {
-                        let rate = SharedRate {
-                            key: format!("discord:{author}"),
-                            burst: self.bridge.config.message_burst_per_ip,
-                            interval: self.bridge.config.message_interval_per_ip,
-                        };
-                        rooms.post(membership, admitted.text, Some(client_ref), Some(&relayed), &rate).await
+                let mut tries = 0;
+                let posted = loop {
+                    let text = admitted.text.clone();
+                    let posted = match self.bridge.hub.cluster() {
+                        Some(rooms) => {
+                            let rate = SharedRate {
+                                key: format!("discord:{author}"),
+                                burst: self.bridge.config.message_burst_per_ip,
+                                interval: self.bridge.config.message_interval_per_ip,
+                            };
+                            rooms.post(membership, text, Some(client_ref.clone()), Some(&relayed), &rate).await
+                        }
+                        None => membership.relay(text, Some(client_ref.clone()), &relayed),
+                    };
+                    // Redis did not answer: nothing was posted, so try again a little later.
+                    tries += 1;
+                    match posted {
+                        Err(refusal) if refusal.code() == ErrorCode::Unavailable && tries < POST_TRIES => {
+                            tokio::time::sleep(REJOIN_AFTER / 5 * tries).await;
+                        }
+                        posted => break posted,
                     }
-                    None => membership.relay(admitted.text, Some(client_ref), &relayed),
                 };
                 if posted.is_ok() {
                     policy.posted(sender, fingerprint);
@@ -287,6 +335,9 @@ impl Place {
     /// Its author edited a message in Discord: the Burner copy shows the new text (through
     /// the same rules and filters as a new message; refused, the copy stays as it was).
     async fn edited_in_discord(&mut self, membership: &Membership, message: &Message) {
+        if self.bridge.is_muted(&self.link.room, message.author.id.get()) {
+            return;
+        }
         let mapped = match self.bridge.store.bridged_by_discord(message.id.get()).await {
             Ok(Some(mapped)) if mapped.from_discord && mapped.room == self.link.room && mapped.epoch == self.epoch => {
                 mapped

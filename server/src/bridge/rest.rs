@@ -3,10 +3,11 @@
 //!
 //! Every response's `X-RateLimit-*` headers are read (not only a 429's): a route whose
 //! `Remaining` reaches 0 waits for its reset before the next request, and a 429 waits its
-//! `retry_after`, for its route or, when global, for every route. Requests are also paced under
-//! Discord's global 50 per second. Refused requests (401, 403, 429 other than `shared`) are
-//! counted over Discord's 10-minute window, so `/healthz` shows how close the bot is to the
-//! limit that bans a bot for an hour; the bridge itself stops at the first 401 or 403.
+//! `retry_after`, for its route or, when global, for every route. Requests are also kept under
+//! Discord's global 50 per second by a token bucket (a lone request goes at once). Refused
+//! requests (401, 403, 429 other than `shared`) are counted over Discord's 10-minute window, so
+//! `/healthz` shows how close the bot is to the limit that bans a bot for an hour; the bridge
+//! stops at the first 401, a link at the first 403 in its channel. Waits end at shutdown.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -22,11 +23,13 @@ use std::{
     time::Duration,
 };
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// A request that takes longer than this is given up (and retried by the caller).
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Discord's global limit is 50 requests a second: one every 20 ms at most.
-const SPACING: Duration = Duration::from_millis(20);
+/// Discord's global limit is 50 requests a second: a token every 20 ms, at most 10 saved up.
+const TOKEN_EVERY: Duration = Duration::from_millis(20);
+const TOKENS_MAX: f64 = 10.0;
 /// Discord counts refused requests over this window.
 const INVALID_WINDOW: Duration = Duration::from_secs(600);
 
@@ -38,6 +41,8 @@ pub struct Rest {
     base: String,
     authorization: String,
     limits: Mutex<Limits>,
+    /// Burner is shutting down: waits and requests end.
+    shutdown: CancellationToken,
 }
 
 #[derive(Default)]
@@ -46,7 +51,9 @@ struct Limits {
     routes: HashMap<String, Instant>,
     /// Every route: not before this instant (a global 429).
     global: Option<Instant>,
-    last_sent: Option<Instant>,
+    /// The global pace: tokens left, as of `refilled`.
+    tokens: f64,
+    refilled: Option<Instant>,
     /// When each refused request of the last 10 minutes came back.
     invalid: VecDeque<Instant>,
 }
@@ -70,26 +77,31 @@ pub enum Reply {
     Unavailable(String),
 }
 
+/// A bot token as Discord's headers and gateway want it after their own `Bot ` prefix.
+pub fn bare_token(token: &str) -> &str {
+    let token = token.trim();
+    token.strip_prefix("Bot ").unwrap_or(token)
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("Discord API address: {0}")]
 pub struct BadUrl(String);
 
 impl Rest {
     /// A client for the API at `api_url` (`https://discord.com`, or a stand-in's `http://…`).
-    pub fn new(api_url: &str, token: &str) -> Result<Self, BadUrl> {
+    pub fn new(api_url: &str, token: &str, shutdown: CancellationToken) -> Result<Self, BadUrl> {
         let api_url = api_url.trim_end_matches('/');
         if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
             return Err(BadUrl(format!("{api_url} is not an http(s) address")));
         }
         let connector =
             hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
-        let token = token.trim();
-        let token = token.strip_prefix("Bot ").unwrap_or(token);
         Ok(Self {
             client: Client::builder(TokioExecutor::new()).build(connector),
             base: format!("{api_url}/api/v10"),
-            authorization: format!("Bot {token}"),
+            authorization: format!("Bot {}", bare_token(token)),
             limits: Mutex::default(),
+            shutdown,
         })
     }
 
@@ -112,6 +124,13 @@ impl Rest {
     /// Sends one request, after waiting as the limits say; `route` names its rate-limit bucket
     /// (the path with message ids left out).
     pub async fn call(&self, method: Method, route: &str, path: &str, body: Option<&Value>) -> Reply {
+        tokio::select! {
+            () = self.shutdown.cancelled() => Reply::Unavailable("Burner is shutting down".into()),
+            reply = self.send(method, route, path, body) => reply,
+        }
+    }
+
+    async fn send(&self, method: Method, route: &str, path: &str, body: Option<&Value>) -> Reply {
         self.wait_turn(route).await;
         let uri = format!("{}/{path}", self.base);
         let mut request =
@@ -149,12 +168,17 @@ impl Rest {
             let now = Instant::now();
             let until = {
                 let mut limits = self.limits();
-                let paced = limits.last_sent.map(|last| last + SPACING);
+                let refilled = limits.refilled.unwrap_or(now);
+                let earned = now.duration_since(refilled).as_secs_f64() / TOKEN_EVERY.as_secs_f64();
+                limits.tokens =
+                    if limits.refilled.is_none() { TOKENS_MAX } else { (limits.tokens + earned).min(TOKENS_MAX) };
+                limits.refilled = Some(now);
+                let paced = (limits.tokens < 1.0).then(|| now + TOKEN_EVERY.mul_f64(1.0 - limits.tokens));
                 let until = [limits.global, limits.routes.get(route).copied(), paced].into_iter().flatten().max();
                 match until {
                     Some(until) if until > now => until,
                     _ => {
-                        limits.last_sent = Some(now);
+                        limits.tokens -= 1.0;
                         return;
                     }
                 }

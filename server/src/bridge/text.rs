@@ -7,8 +7,8 @@ use twilight_model::channel::Message;
 
 /// Discord's limit on an embed's description, in characters.
 pub const EMBED_DESCRIPTION_MAX: usize = 4096;
-/// The longest Discord author name shown in Burner.
-const NAME_MAX: usize = 32;
+/// Characters of a Discord author's name looked at (Burner's nickname limit is 24).
+const NAME_MAX: usize = app::rules::NICKNAME_MAX_CHARS;
 
 /// Zero-width space: breaks a mention or a markdown sign without changing what one reads.
 const BREAK: char = '\u{200B}';
@@ -18,6 +18,9 @@ const BREAK: char = '\u{200B}';
 /// and lists only where they would start a line). `allowed_mentions` empty already stops pings;
 /// this also stops the pills and formatting a reader would otherwise see.
 pub fn neutralise(text: &str) -> String {
+    // Clipped before escaping, so a cut never falls between an escape and what it escapes (a
+    // Burner message is at most 2 000 characters: escaped, it fits 4 096 anyway).
+    let text = clip_chars(text, EMBED_DESCRIPTION_MAX / 2);
     let mut out = String::with_capacity(text.len() + 16);
     for (index, line) in text.split('\n').enumerate() {
         if index > 0 {
@@ -31,7 +34,7 @@ pub fn neutralise(text: &str) -> String {
         }
         escape_inline(rest, &mut out);
     }
-    clip_chars(&out, EMBED_DESCRIPTION_MAX)
+    out
 }
 
 fn starts_numbered_list(line: &str) -> bool {
@@ -56,7 +59,7 @@ fn escape_inline(text: &str, out: &mut String) {
             }
             '<' => {
                 out.push('<');
-                if chars.peek().is_some_and(|next| matches!(next, '@' | '#' | '/' | ':' | 'a' | 't')) {
+                if chars.peek().is_some_and(|next| matches!(next, '@' | '#' | '/' | ':' | 'a' | 't' | 'i')) {
                     out.push(BREAK);
                 }
             }
@@ -74,7 +77,9 @@ pub fn clip_chars(text: &str, max: usize) -> String {
 }
 
 /// The name a Discord author is shown under in Burner: the server nickname, else the display
-/// name, else the user name; control characters gone, at most 32 characters.
+/// name, else the user name, as a Burner nickname would be written (NFKC, no invisible or
+/// direction-changing characters, at most 24 characters; reserved words allowed, the
+/// "Discord" mark says who it is). A name that cannot be made one: "Discord user".
 pub fn author_name(message: &Message) -> String {
     let name = message
         .member
@@ -82,9 +87,8 @@ pub fn author_name(message: &Message) -> String {
         .and_then(|member| member.nick.as_deref())
         .or(message.author.global_name.as_deref())
         .unwrap_or(&message.author.name);
-    let clean: String = name.chars().filter(|c| !c.is_control()).collect();
-    let clean = clean.trim();
-    if clean.is_empty() { "Discord user".to_owned() } else { clip_chars(clean, NAME_MAX) }
+    let clean: String = name.chars().filter(|c| !c.is_control()).take(NAME_MAX).collect();
+    app::rules::bridge_nickname(clean.trim()).map_or_else(|_| "Discord user".to_owned(), |name| name.display)
 }
 
 /// A Discord message as Burner text: mentions as `@name` / `#channel`, custom emoji as

@@ -176,8 +176,9 @@ struct WirePost {
     client_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Source::is_burner")]
     source: Source,
-    /// Set in the shared history when the message is edited (`EDIT`).
-    #[serde(default)]
+    /// Set in the shared history when the message is edited (`EDIT`); absent until then, so
+    /// the script adds it once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     edited: bool,
 }
 
@@ -476,7 +477,8 @@ impl Rooms {
             .arg(membership.member_id)
             .arg(format!("{}/{}", self.node(), membership.conn_id()))
             .arg(&*context.session)
-            .arg(u64::from(context.slow_mode_secs) * 1000)
+            // Slow mode is per tab: not for a bridge's tab, which speaks for many people.
+            .arg(if relayed.is_some() { 0 } else { u64::from(context.slow_mode_secs) * 1000 })
             .arg(&body)
             .arg(rules::HISTORY_LEN)
             .arg(room_channel(slug))
@@ -1099,8 +1101,8 @@ local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
 return {epoch, rev, seq, redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[3], 0, -1)}
 "#;
 
-/// KEYS: history. ARGV: seq. Removes that message from the kept history.
-/// ARGV: seq, the old text as JSON, the new text as JSON. Marks the entry edited once.
+/// KEYS: history. ARGV: seq, the old text as JSON, the new text as JSON. Replaces the text
+/// where it stands (the rest of the entry byte for byte) and marks the entry edited, once.
 const EDIT: &str = r#"
 local marker = ',"seq":' .. ARGV[1] .. ','
 local old = '"text":' .. ARGV[2]
@@ -1119,6 +1121,7 @@ end
 return 0
 "#;
 
+/// KEYS: history. ARGV: seq. Removes that message from the kept history.
 const DELETE: &str = r#"
 local marker = ',"seq":' .. ARGV[1] .. ','
 for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do

@@ -422,7 +422,10 @@ impl Room {
             .position(|m| m.id == member_id && m.conn_id == conn_id)
             .ok_or_else(Refusal::not_joined)?;
         let session = state.members[index].session.clone();
+        // Slow mode is per tab; a bridge's one tab speaks for many people, each of whom the
+        // posting policy limits on their own.
         if let Some(last) = state.last_posts.get(&session)
+            && relayed.is_none()
             && !slow_mode.is_zero()
             && last.elapsed() < slow_mode
         {

@@ -52,9 +52,9 @@ pub trait BridgeStore: Send + Sync {
     /// Unlinks a room, dropping what waited for its channel; false if it was not linked.
     async fn delete_discord_link(&self, room: &str) -> Result<bool, StoreError>;
     async fn discord_links(&self) -> Result<Vec<DiscordLink>, StoreError>;
-    /// Queues a job for a room's channel and, for a message, moves the room's cursor to it, in
-    /// one transaction. Keeps at most `cap` jobs for the room: returns how many of the oldest
-    /// had to go.
+    /// Queues a job for a room's channel (if the room is still linked) and, for a message, moves
+    /// the room's cursor to it, in one transaction. Keeps at most `cap` jobs for the room:
+    /// returns how many of the oldest had to go.
     async fn queue_discord(
         &self,
         room: &str,
@@ -63,8 +63,11 @@ pub trait BridgeStore: Send + Sync {
         cap: u32,
         at: i64,
     ) -> Result<u64, StoreError>;
-    /// The oldest jobs, in order.
-    async fn discord_queue(&self, limit: u32) -> Result<Vec<QueuedJob>, StoreError>;
+    /// A room's oldest jobs, in order.
+    async fn discord_queue(&self, room: &str, limit: u32) -> Result<Vec<QueuedJob>, StoreError>;
+    /// Drops a message's post still waiting in the outbox (deleted before it crossed); false if
+    /// none waited.
+    async fn cancel_discord_post(&self, room: &str, epoch: &str, seq: u64) -> Result<bool, StoreError>;
     /// A job is done: it leaves the outbox and, for a message that now exists in Discord, its
     /// mapping is recorded, in one transaction.
     async fn finish_discord(&self, id: i64, mapped: Option<&BridgedMessage>) -> Result<(), StoreError>;
@@ -218,12 +221,15 @@ macro_rules! bridge_store {
             ) -> Result<u64, $crate::store::StoreError> {
                 use sqlx::Row;
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("INSERT INTO discord_outbox (room, job, created_at) VALUES ($1, $2, $3)")
-                    .bind(room)
-                    .bind(job)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO discord_outbox (room, job, created_at)
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM discord_links WHERE room = $1)",
+                )
+                .bind(room)
+                .bind(job)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
                 if let Some((epoch, seq)) = cursor {
                     sqlx::query("UPDATE discord_links SET out_epoch = $1, out_seq = $2 WHERE room = $3")
                         .bind(epoch)
@@ -254,12 +260,31 @@ macro_rules! bridge_store {
                 Ok(dropped)
             }
 
+            async fn cancel_discord_post(
+                &self,
+                room: &str,
+                epoch: &str,
+                seq: u64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // The job's JSON starts with these fields, in this order (`outbound::Job`); an
+                // epoch is hex, so it holds no LIKE wildcard.
+                let pattern = format!(r#"{{"kind":"post","epoch":"{epoch}","seq":{seq},%"#);
+                let done = sqlx::query("DELETE FROM discord_outbox WHERE room = $1 AND job LIKE $2")
+                    .bind(room)
+                    .bind(pattern)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn discord_queue(
                 &self,
+                room: &str,
                 limit: u32,
             ) -> Result<Vec<$crate::store::discord::QueuedJob>, $crate::store::StoreError> {
                 use sqlx::Row;
-                sqlx::query("SELECT id, room, job FROM discord_outbox ORDER BY id LIMIT $1")
+                sqlx::query("SELECT id, room, job FROM discord_outbox WHERE room = $1 ORDER BY id LIMIT $2")
+                    .bind(room)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?

@@ -492,6 +492,7 @@ fn three_nodes_carry_each_message_once_each_way_even_when_the_bridge_moves() {
         let edited: Vec<_> =
             history.iter().filter(|e| e.contains(r#""text":"discord 1, edited","edited":true"#)).collect();
         assert_eq!(edited.len(), 1, "{history:?}");
+        assert_eq!(edited[0].matches(r#""edited""#).count(), 1, "one key, so the entry still reads: {}", edited[0]);
 
         // The active node goes away: another takes the bridge over, and nothing crosses twice.
         let gone = nodes.remove(active);

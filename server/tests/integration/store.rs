@@ -196,17 +196,18 @@ fn the_discord_bridge_keeps_links_an_ordered_bounded_outbox_and_one_mapping_per_
             created_at: 1,
             cursor: Some(("e1".into(), 4)),
         };
+        // A job as the bridge writes it (`bridge::outbound::Job`).
+        let post = |seq: u64| format!(r#"{{"kind":"post","epoch":"e1","seq":{seq},"author":"a","text":"t","at":0}}"#);
         store.save_discord_link(&link("lobby")).await.expect("linked");
         assert_eq!(store.discord_links().await.expect("links"), [link("lobby")]);
 
         // Queued in order; the cursor moves with each message; beyond the cap the oldest go.
         for seq in 5..=8 {
-            let dropped =
-                store.queue_discord("lobby", Some(("e1", seq)), &format!("job {seq}"), 3, 2).await.expect("queued");
+            let dropped = store.queue_discord("lobby", Some(("e1", seq)), &post(seq), 3, 2).await.expect("queued");
             assert_eq!(dropped, u64::from(seq == 8));
         }
-        let queue = store.discord_queue(10).await.expect("queue");
-        assert_eq!(queue.iter().map(|j| j.job.as_str()).collect::<Vec<_>>(), ["job 6", "job 7", "job 8"]);
+        let queue = store.discord_queue("lobby", 10).await.expect("queue");
+        assert_eq!(queue.iter().map(|j| j.job.clone()).collect::<Vec<_>>(), [post(6), post(7), post(8)]);
         assert_eq!(store.discord_links().await.expect("links")[0].cursor, Some(("e1".into(), 8)));
 
         // Done: out of the outbox and mapped, at once; a second mapping of that Discord id is a replay.
@@ -221,7 +222,7 @@ fn the_discord_bridge_keeps_links_an_ordered_bounded_outbox_and_one_mapping_per_
             at: 3,
         };
         store.finish_discord(queue[0].id, Some(&mapped)).await.expect("finished");
-        assert_eq!(store.discord_queue(10).await.expect("queue").len(), 2);
+        assert_eq!(store.discord_queue("lobby", 10).await.expect("queue").len(), 2);
         assert_eq!(store.bridged_by_seq("lobby", "e1", 6).await.expect("by seq"), Some(mapped.clone()));
         assert_eq!(store.bridged_by_discord(mapped.discord_id).await.expect("by id"), Some(mapped.clone()));
         assert!(!store.map_discord(&BridgedMessage { seq: 9, ..mapped.clone() }).await.expect("replay"));
@@ -233,9 +234,16 @@ fn the_discord_bridge_keeps_links_an_ordered_bounded_outbox_and_one_mapping_per_
         store.save_gateway_session(Some(&session)).await.expect("kept");
         assert_eq!(store.gateway_session().await.expect("session"), Some(session));
 
+        // A post deleted before it crossed leaves the outbox; another room's jobs are its own.
+        assert!(store.cancel_discord_post("lobby", "e1", 7).await.expect("cancelled"));
+        assert!(!store.cancel_discord_post("lobby", "e1", 7).await.expect("gone already"));
+        assert_eq!(store.discord_queue("lobby", 10).await.expect("queue").len(), 1);
+        assert_eq!(store.queue_discord("cats", None, "not linked", 3, 5).await.expect("ignored"), 0);
+        assert!(store.discord_queue("cats", 10).await.expect("queue").is_empty(), "only linked rooms queue");
+
         // Unlinking drops what waited and the mutes.
         assert!(store.delete_discord_link("lobby").await.expect("unlinked"));
-        assert!(store.discord_queue(10).await.expect("queue").is_empty());
+        assert!(store.discord_queue("lobby", 10).await.expect("queue").is_empty());
         assert!(store.discord_mutes().await.expect("mutes").is_empty());
         assert!(!store.delete_discord_link("lobby").await.expect("nothing to unlink"));
     });
