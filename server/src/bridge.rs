@@ -41,7 +41,7 @@ use crate::{
 use app::protocol::ErrorCode;
 use hyper::Method;
 use rest::{Reply, Rest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{
@@ -80,6 +80,8 @@ pub struct Bridge {
     bot_id: AtomicU64,
     /// Running here (always in one process; while holding the lease in a cluster).
     active: Mutex<Option<CancellationToken>>,
+    /// What the node running the bridge last said, when it is another node.
+    remote: Mutex<Option<lease::Report>>,
     watermark: Watermark,
 }
 
@@ -121,11 +123,24 @@ struct Linked {
     stop: CancellationToken,
 }
 
+/// Where the bridge stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    #[default]
+    Starting,
+    Connected,
+    Reconnecting,
+    /// Another node runs it (cluster mode).
+    Standby,
+    /// A rejected token or intent: nothing more is tried until Burner restarts.
+    Stopped,
+}
+
 /// What `/healthz` and the console say of the bridge.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Health {
-    /// `starting`, `connected`, `reconnecting`, `standby` (another node runs it), `stopped`.
-    pub state: &'static str,
+    pub state: State,
     /// Why it stopped, or what goes wrong now.
     pub error: Option<String>,
     pub sent: u64,
@@ -138,6 +153,9 @@ pub struct Health {
     pub invalid_requests: usize,
     /// Seconds until Discord takes requests again (a global 429).
     pub rate_limited_secs: Option<f64>,
+    /// In a cluster, the node that runs the bridge (when it is another one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_node: Option<String>,
 }
 
 impl Bridge {
@@ -162,10 +180,11 @@ impl Bridge {
             shutdown: state.shutdown.clone(),
             links: Mutex::default(),
             mutes: Mutex::default(),
-            health: Mutex::new(Health { state: "starting", ..Health::default() }),
+            health: Mutex::new(Health::default()),
             queued: Notify::new(),
             bot_id: AtomicU64::new(0),
             active: Mutex::default(),
+            remote: Mutex::default(),
             watermark: Watermark::default(),
         })))
     }
@@ -176,7 +195,12 @@ impl Bridge {
         let bridge = self.clone();
         self.tracker.spawn(async move {
             match bridge.moderation.cluster.clone() {
-                Some(cluster) => lease::hold(bridge, cluster).await,
+                Some(cluster) => {
+                    // The links are read on their own beat: a slow store never delays a renewal.
+                    let links = bridge.clone();
+                    bridge.tracker.spawn(async move { links.keep_links().await });
+                    lease::hold(bridge, cluster).await;
+                }
                 None => {
                     bridge.activate();
                     bridge.keep_links().await;
@@ -190,7 +214,7 @@ impl Bridge {
         let stop = self.shutdown.child_token();
         *self.active.lock().unwrap_or_else(PoisonError::into_inner) = Some(stop.clone());
         self.set_health(|h| {
-            h.state = "starting";
+            h.state = State::Starting;
             h.error = None;
         });
         self.tracker.spawn(outbound::run(self.clone(), stop.clone()));
@@ -206,7 +230,7 @@ impl Bridge {
             linked.stop.cancel();
             linked.inbox = None;
         }
-        self.set_health(|h| h.state = "standby");
+        self.set_health(|h| h.state = State::Standby);
     }
 
     fn is_active(&self) -> bool {
@@ -246,7 +270,10 @@ impl Bridge {
         let active = self.is_active();
         let mut links = self.lock_links();
         links.retain(|room, linked| {
-            let keep = stored.iter().any(|l| l.room == *room && l.channel_id == linked.link.channel_id);
+            // The same link (a link made again is new: its problem and place start afresh).
+            let keep = stored.iter().any(|l| {
+                l.room == *room && l.channel_id == linked.link.channel_id && l.created_at == linked.link.created_at
+            });
             if !keep {
                 linked.stop.cancel();
             }
@@ -283,7 +310,7 @@ impl Bridge {
     fn fail(&self, why: String) {
         tracing::error!(why, "discord: the bridge stops");
         self.set_health(|h| {
-            h.state = "stopped";
+            h.state = State::Stopped;
             h.error = Some(why);
         });
         if let Some(stop) = self.active.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
@@ -295,7 +322,7 @@ impl Bridge {
     }
 
     fn stopped(&self) -> bool {
-        self.health.lock().unwrap_or_else(PoisonError::into_inner).state == "stopped"
+        self.health.lock().unwrap_or_else(PoisonError::into_inner).state == State::Stopped
     }
 
     /// One link stops working (its room stays as it is): the console says why.
@@ -320,6 +347,14 @@ impl Bridge {
     }
 
     pub fn health(&self) -> Health {
+        if !self.is_active()
+            && let Some(remote) = self.remote.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+        {
+            // Standing by: the running node's account, as it left it in Redis.
+            let mut health = remote.health.clone();
+            health.active_node = Some(remote.node.clone());
+            return health;
+        }
         let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner).clone();
         health.invalid_requests = self.rest.invalid_requests();
         health.rate_limited_secs = self.rest.global_wait().map(|d| d.as_secs_f64());
@@ -330,7 +365,10 @@ impl Bridge {
     pub fn view(&self) -> app::protocol::DiscordView {
         let health = self.health();
         app::protocol::DiscordView {
-            state: health.state.to_owned(),
+            state: serde_json::to_value(health.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             error: health.error,
             links: self.links(),
             sent: health.sent,
@@ -344,6 +382,16 @@ impl Bridge {
         self.lock_links().get(room).map(|l| l.link.channel_name.clone())
     }
 
+    /// Why each link that does not work does not (for the other nodes).
+    fn problems(&self) -> HashMap<String, String> {
+        let links = self.lock_links();
+        links.iter().filter_map(|(room, l)| Some((room.clone(), l.problem.clone()?))).collect()
+    }
+
+    fn set_remote(&self, report: Option<lease::Report>) {
+        *self.remote.lock().unwrap_or_else(PoisonError::into_inner) = report;
+    }
+
     /// Every link as the console shows it: room, channel, and its problem if any.
     pub fn links(&self) -> Vec<app::protocol::DiscordLinkView> {
         let mut links: Vec<_> = self
@@ -354,7 +402,10 @@ impl Bridge {
                 channel_id: l.link.channel_id.to_string(),
                 channel_name: l.link.channel_name.clone(),
                 joins: l.link.joins,
-                problem: l.problem.clone(),
+                problem: l.problem.clone().or_else(|| {
+                    let remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+                    remote.as_ref().filter(|_| !self.is_active()).and_then(|r| r.problems.get(&l.link.room).cloned())
+                }),
                 muted: self
                     .mutes
                     .lock()

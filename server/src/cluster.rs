@@ -122,6 +122,30 @@ impl Cluster {
         self.call(invocation.invoke_async::<i64>(&mut redis)).await.map(|held| held == 1)
     }
 
+    /// Gives the lease `key` back if `holder` has it (a clean stop: the next node need not wait
+    /// for it to lapse).
+    pub async fn release(&self, key: &str, holder: &str) {
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        );
+        let mut redis = self.commands.clone();
+        let mut invocation = script.key(key);
+        invocation.arg(holder);
+        let _ = self.call(invocation.invoke_async::<i64>(&mut redis)).await;
+    }
+
+    /// A value every node may read for `ttl` (a node's report to the others).
+    pub async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), ClusterError> {
+        let mut redis = self.commands.clone();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.call(redis.pset_ex::<_, _, ()>(key, value, ttl_ms)).await
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, ClusterError> {
+        let mut redis = self.commands.clone();
+        self.call(redis.get::<_, Option<String>>(key)).await
+    }
+
     /// Tells every node, this one included.
     pub async fn publish(&self, control: &Control) -> Result<(), ClusterError> {
         let mut redis = self.commands.clone();

@@ -9,7 +9,7 @@
 //! bridges facing each other would echo for ever).
 
 use super::{
-    Bridge,
+    Bridge, State,
     place::{FromDiscord, Inbound},
     rest::Reply,
 };
@@ -98,8 +98,8 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
             Some(Err(error)) => {
                 tracing::warn!(%error, "discord: gateway trouble");
                 bridge.set_health(|h| {
-                    if h.state != "stopped" {
-                        h.state = "reconnecting";
+                    if h.state != State::Stopped {
+                        h.state = State::Reconnecting;
                         h.error = Some(format!("gateway: {error}"));
                     }
                 });
@@ -121,8 +121,8 @@ pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
             Event::GatewayClose(frame) => {
                 last_close = frame.map(|f| f.code);
                 bridge.set_health(|h| {
-                    if h.state != "stopped" {
-                        h.state = "reconnecting";
+                    if h.state != State::Stopped {
+                        h.state = State::Reconnecting;
                     }
                 });
             }
@@ -167,8 +167,8 @@ async fn hand(bridge: &Bridge, channel: u64, seq: u64, event: FromDiscord) {
 
 fn connected(bridge: &Bridge) {
     bridge.set_health(|h| {
-        if h.state != "stopped" {
-            h.state = "connected";
+        if h.state != State::Stopped {
+            h.state = State::Connected;
             h.error = None;
         }
     });

@@ -8,7 +8,7 @@
 //! `enforce_nonce`: if Burner stops between Discord's answer and the outbox commit, the resend
 //! returns the message Discord already has instead of posting it twice.
 
-use super::{Bridge, rest::Reply, text};
+use super::{Bridge, State, rest::Reply, text};
 use crate::store::{BridgedMessage, QueuedJob};
 use hyper::Method;
 use serde::{Deserialize, Serialize};
@@ -175,7 +175,9 @@ fn outcome(bridge: &Bridge, reply: Reply, mapped: impl FnOnce(&Value) -> Option<
         Reply::Done(json) => {
             bridge.set_health(|h| {
                 h.sent += 1;
-                if h.state != "stopped" && h.error.as_deref().is_some_and(|e| e.starts_with("Discord is unavailable")) {
+                if h.state != State::Stopped
+                    && h.error.as_deref().is_some_and(|e| e.starts_with("Discord is unavailable"))
+                {
                     h.error = None;
                 }
             });
