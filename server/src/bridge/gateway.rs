@@ -29,6 +29,8 @@ const KEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long the gateway waits for room in a place's inbox.
 const HAND_WAIT: Duration = Duration::from_secs(5);
 
+/// Checks the token (and learns the bot's id), then reads the gateway until `stop`; a fatal
+/// close (4004, 4014…) stops the bridge with the reason.
 pub async fn run(bridge: Arc<Bridge>, stop: CancellationToken) {
     // The token first, and the bot's own id (a resumed session gets no READY to read it from).
     loop {

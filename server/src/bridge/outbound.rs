@@ -30,7 +30,8 @@ const IDLE_LOOK: Duration = Duration::from_secs(5);
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// Something to do in a room's channel, as the outbox keeps it.
+/// Something to do in a room's channel, as the outbox keeps it (JSON; the store's
+/// `cancel_discord_post` relies on a post's first three fields being written in this order).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {

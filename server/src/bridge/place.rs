@@ -24,10 +24,10 @@ use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 use twilight_model::channel::Message;
 
-/// Messages from the channel waiting for the place (the gateway never waits on a place).
+/// Messages from the channel waiting for the place (the gateway waits up to 5 s for room).
 pub const INBOX: usize = 256;
 /// Frames the room may queue for the bridge before it counts as slow; a slow bridge rejoins
-/// from its cursor, so nothing is lost.
+/// from its cursor and the room's history (its last 50 messages) fills the gap.
 const OUTBOX_FRAMES: usize = 4096;
 /// The most outbox jobs kept per room while Discord does not take them.
 const QUEUE_CAP: u32 = 1000;
@@ -69,6 +69,9 @@ struct Place {
     tab: String,
 }
 
+/// Holds the bridge's place in `link`'s room until `stop` (unlinked, the link broken, the lease
+/// gone, shutdown) or the room is gone: joins (again after a close or a refusal), reads what the
+/// room sends, and posts what comes from the channel.
 pub async fn run(bridge: Arc<Bridge>, link: DiscordLink, mut inbox: mpsc::Receiver<Inbound>, stop: CancellationToken) {
     let tab = format!("discord-bridge-{:016x}", rand::random::<u64>());
     let mut place = Place {
