@@ -554,3 +554,27 @@ fn a_moderator_mutes_a_discord_author_in_a_room() {
         assert_eq!(from_discord(&mut alice).await.text, "third");
     });
 }
+
+#[test]
+fn joins_and_leaves_cross_only_when_the_link_asks_for_them() {
+    run(async {
+        let discord = standin().await;
+        let server = bridged_server(&discord, |_| {}).await;
+        let quiet = server.create_room("Quiet", 10, false).await;
+        let told = server.create_room("Told", 10, false).await;
+        link(&server, &quiet.slug).await;
+        let cookie = server.sign_in().await;
+        let action = ModAction::LinkDiscord { room: told.slug.clone(), channel_id: "601".into(), joins: true };
+        server.must_moderate(&cookie, &action).await;
+        let (alice, _) = server.member(&quiet.slug, "alice").await;
+        let (bob, _) = server.member(&told.slug, "bob").await;
+        drop(bob);
+        let notices =
+            || discord.messages(601).into_iter().map(|m| m.content).filter(|c| !c.is_empty()).collect::<Vec<_>>();
+        eventually(WAIT, "the told channel hears of bob", || async { notices().len() >= 2 }).await;
+        assert_eq!(notices(), ["*bob joined*", "*bob left*"]);
+        drop(alice);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(discord.messages(CHANNEL).is_empty(), "the quiet channel is told nothing");
+    });
+}
