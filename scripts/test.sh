@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy (server; the benchmark; the Discord stand-in; app with ssr; app, frontend and
 # console on wasm32), unit and integration tests, then Playwright end-to-end in headless Chromium
-# against the release build (axe-core grading every page state), Lighthouse on three pages, and
+# against the release build (axe-core grading every page state), the Autobahn WebSocket cases, Lighthouse on three pages, and
 # a short smoke run of the side-by-side benchmark. Installs
 # whatever is missing first. Prints how long each step took.
 set -euo pipefail
@@ -29,6 +29,7 @@ timed "clippy: moderator console on wasm32" \
 # Release mode: the tests then share their build with the binary the end-to-end tests run.
 timed "unit tests: app (rules, protocol, text)" cargo test --release --locked -p app --features ssr
 timed "unit and integration tests: server" cargo test --release --locked -p server
+timed "Autobahn WebSocket cases: Burner's own socket layer" "$root/scripts/autobahn.sh"
 timed "unit tests: benchmark generator" cargo test --release --locked -p bench
 timed "tests: Discord stand-in" cargo test --release --locked -p discord-standin
 timed "build: browser bundle and release server" "$root/scripts/build.sh"

@@ -2,12 +2,12 @@
 //!
 //! Burner's own type, so the hub, the bus and moderation do not depend on how a socket library
 //! holds text. Inside, the shared UTF-8 bytes the WebSocket layer writes as they are: cloning a
-//! frame shares them, which is how one message is encoded once for a whole room. Only the socket
-//! task (`ws`) turns a frame into a WebSocket message.
+//! frame shares them, which is how one message is encoded once for a whole room, and the socket
+//! (`websocket`) writes those very bytes as its frame's payload.
 
 use app::protocol::ServerMsg;
-use axum::extract::ws::{Message, Utf8Bytes};
 use std::ops::Deref;
+use tungstenite::Utf8Bytes;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frame(Utf8Bytes);
@@ -21,10 +21,11 @@ impl Frame {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+}
 
-    /// The WebSocket text message carrying this frame (the bytes are shared, not copied).
-    pub(crate) fn into_message(self) -> Message {
-        Message::Text(self.0)
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_str().as_bytes()
     }
 }
 
@@ -52,7 +53,6 @@ mod tests {
         assert_eq!(frame.as_str(), r#"{"type":"message_deleted","seq":7}"#);
         let copy = frame.clone();
         assert_eq!(copy.as_ptr(), frame.as_ptr(), "one encoding, shared");
-        let Message::Text(text) = copy.into_message() else { panic!("a text message") };
-        assert_eq!(text.as_str(), frame.as_str());
+        assert_eq!(copy.as_ref(), frame.as_str().as_bytes());
     }
 }

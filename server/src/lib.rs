@@ -23,12 +23,13 @@ pub mod outbox;
 mod pages;
 pub mod peer;
 pub mod policy;
-mod serve;
+pub mod serve;
 pub mod shutdown;
 mod site;
 pub mod state;
 pub mod store;
 pub mod visitor;
+pub mod websocket;
 pub mod ws;
 
 use app::{

@@ -153,6 +153,23 @@ impl Outbox {
         frame
     }
 
+    /// Moves as many queued frames as fit into `batch`, under one lock; how many it moved.
+    /// Nothing once the connection is closing.
+    pub fn pop_into(&self, batch: &mut [Frame]) -> usize {
+        let mut state = self.link.lock();
+        if state.close.is_some() {
+            return 0;
+        }
+        let taken = batch.len().min(state.queue.len());
+        for (slot, frame) in batch.iter_mut().zip(state.queue.drain(..taken)) {
+            *slot = frame;
+        }
+        if state.queue.is_empty() && state.queue.capacity() > KEPT_SLOTS {
+            state.queue.shrink_to(KEPT_SLOTS);
+        }
+        taken
+    }
+
     /// Whether the connection has been told to close.
     pub fn closing(&self) -> Option<CloseReason> {
         self.link.lock().close.clone()
@@ -220,6 +237,23 @@ mod tests {
         handle.close(SLOW.clone());
         assert_eq!(outbox.ready().await, Ready::Close(CloseReason::fixed(4102, "replaced")));
         assert_eq!(handle.offer(frame("x")), Offer::Gone);
+    }
+
+    #[test]
+    fn a_batch_takes_frames_in_order_and_leaves_the_rest() {
+        let (handle, outbox) = ConnHandle::new(1, 16);
+        for text in ["a", "b", "c"] {
+            handle.offer(frame(text));
+        }
+        let mut batch: [Frame; 2] = Default::default();
+        assert_eq!(outbox.pop_into(&mut batch), 2);
+        assert_eq!(batch.each_ref().map(|f| f.as_str()), ["a", "b"]);
+        assert_eq!(outbox.pop_into(&mut batch), 1);
+        assert_eq!(batch[0].as_str(), "c");
+        assert_eq!(outbox.pop_into(&mut batch), 0);
+        handle.offer(frame("d"));
+        handle.close(SLOW.clone());
+        assert_eq!(outbox.pop_into(&mut batch), 0, "nothing more is written once closing");
     }
 
     #[test]

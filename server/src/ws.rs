@@ -18,10 +18,11 @@ use crate::{
     outbox::{CloseReason, ConnHandle, Outbox},
     state::AppState,
     visitor::Visitor,
+    websocket::{Socket, Upgrade},
 };
 use app::protocol::{ErrorCode, PROTOCOL_VERSION, close};
 use axum::{
-    extract::{Query, State, WebSocketUpgrade, ws::WebSocket},
+    extract::{Query, State},
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
@@ -34,11 +35,6 @@ use tracing::Instrument;
 /// Frames and messages are capped at 64 KiB: far above the 2 000-character message limit, far
 /// below tungstenite's 16/64 MiB defaults, so an oversized frame is refused from its header.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Socket read buffer. axum's default (128 KiB) is most of the memory of an idle connection; a
-/// chat frame fits in a few hundred bytes, and larger ones are simply read in several calls.
-const READ_BUFFER_BYTES: usize = 512;
-/// Frames are gathered up to this size before a write: one syscall for a burst of messages.
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -51,7 +47,7 @@ pub async fn upgrade(
     visitor: Visitor,
     Query(query): Query<WsQuery>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Response {
     if !origin_allowed(&state.allowed_origins, &headers) {
         return Refusal::permission_denied("This page may not open a Burner connection (origin not allowed).")
@@ -110,21 +106,13 @@ pub async fn upgrade(
         _registered: registered,
         _tracked: state.tracker.token(),
     });
-    ws.max_frame_size(MAX_FRAME_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        // No cap of tungstenite's own: our outbox bounds what is queued, and a `joined` with 50
-        // long messages can be far larger than any frame a client may send.
-        .max_write_buffer_size(usize::MAX)
-        .on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
-        // The socket's whole life is one boxed future, allocated once at its exact size: the
-        // upgrade task around it stays small, and nothing is kept twice.
-        .on_upgrade(move |socket| {
-            // Moving out of the box frees it now, not when the socket closes.
-            let connection = *connection;
-            Box::pin(connection.serve(socket)).instrument(tracing::info_span!("conn", id = conn_id))
-        })
+    // The socket's whole life is one boxed future, allocated once at its exact size: the upgrade
+    // task around it stays small, and nothing is kept twice.
+    ws.on_upgrade(MAX_FRAME_BYTES, move |socket| {
+        // Moving out of the box frees it now, not when the socket closes.
+        let connection = *connection;
+        Box::pin(connection.serve(socket)).instrument(tracing::info_span!("conn", id = conn_id))
+    })
 }
 
 fn connecting_too_fast(wait: std::time::Duration) -> Response {
@@ -168,7 +156,7 @@ impl Drop for Registered {
 }
 
 impl Connection {
-    async fn serve(self, socket: WebSocket) {
+    async fn serve(self, socket: Socket) {
         let Connection { session, outbox, shutdown, version_ok, _slot, _ip_slot, _shared_slot, _registered, _tracked } =
             self;
         if version_ok {

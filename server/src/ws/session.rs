@@ -6,6 +6,10 @@
 //! state, not the largest thing it ever did. What each request does lives in `request/`.
 
 use super::clock::{Clock, Tick};
+use crate::websocket::{
+    MAX_BATCH, Socket,
+    frames::{Incoming, WireError},
+};
 use crate::{
     config::Config,
     error::Refusal,
@@ -19,19 +23,12 @@ use crate::{
     visitor::Visitor,
 };
 use app::protocol::{ClientMsg, ErrorCode, Limits, PROTOCOL_VERSION, ServerMsg, close};
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::SinkExt;
 use std::{pin::pin, sync::Arc, time::Duration};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-/// Most frames written before one flush; keeps one busy room from starving a socket's reads.
-const MAX_BATCH: usize = 64;
 /// A write that cannot finish in this long means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a closing handshake may take before the socket is simply dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
 const GOING_AWAY: CloseReason = CloseReason::fixed(close::GOING_AWAY, "server shutting down");
 const SLOW: CloseReason = CloseReason::fixed(close::SLOW, "too slow to keep up");
 /// Recorded on the outbox when the peer went away by itself.
@@ -64,8 +61,10 @@ pub struct Session {
 pub(super) enum Flow {
     Continue,
     Close(CloseReason),
-    /// The client sent a close frame; tungstenite answers it.
-    PeerClosed,
+    /// The client sent a close frame (with this code, if any), to be answered in kind.
+    PeerClosed(Option<u16>),
+    /// The client pinged: answer with its payload.
+    Pong(Vec<u8>),
     /// A request only Redis can decide (cluster mode: a join or a message): answered by
     /// `request::shared`, which waits for Redis.
     Shared(ClientMsg),
@@ -74,8 +73,18 @@ pub(super) enum Flow {
 enum Event {
     Close(CloseReason),
     Write,
-    Read(Option<Result<Message, axum::Error>>),
+    Read(Option<Result<Incoming, WireError>>),
     Tick,
+}
+
+/// How the socket's loop ended.
+enum End {
+    /// We close, for this reason.
+    Close(CloseReason),
+    /// The client closed (with this code): answer it.
+    Answer(Option<u16>),
+    /// The connection is gone; nothing more can be said.
+    Gone,
 }
 
 impl Session {
@@ -102,13 +111,13 @@ impl Session {
         }
     }
 
-    pub async fn run(mut self, mut socket: WebSocket, outbox: Outbox, shutdown: CancellationToken) {
+    pub async fn run(mut self, mut socket: Socket, outbox: Outbox, shutdown: CancellationToken) {
         self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
         let mut clock = Clock::new(&self.config, Instant::now());
         let mut deadline = clock.next();
         let mut timer = pin!(sleep_until(deadline));
 
-        let reason = loop {
+        let end = loop {
             // Not `biased`: a queue that never empties must not starve reading (pongs included),
             // nor reading starve the queue.
             let event = tokio::select! {
@@ -121,14 +130,14 @@ impl Session {
                 () = &mut timer => Event::Tick,
             };
             match event {
-                Event::Close(reason) => break Some(reason),
+                Event::Close(reason) => break End::Close(reason),
                 Event::Write => {
                     if let Err(end) = Box::pin(write_queued(&mut socket, &outbox, &shutdown)).await {
                         break end;
                     }
                 }
-                Event::Read(None) => break None,
-                Event::Read(Some(Err(error))) => break read_error(error),
+                Event::Read(None) => break End::Gone,
+                Event::Read(Some(Err(error))) => break End::Close(read_error(error)),
                 Event::Read(Some(Ok(message))) => {
                     let now = Instant::now();
                     clock.heard(now);
@@ -145,8 +154,13 @@ impl Session {
                     };
                     match flow {
                         Flow::Continue | Flow::Shared(_) => {}
-                        Flow::Close(reason) => break Some(reason),
-                        Flow::PeerClosed => break None,
+                        Flow::Pong(payload) => {
+                            if let Err(end) = Box::pin(pong(&mut socket, payload, &shutdown)).await {
+                                break end;
+                            }
+                        }
+                        Flow::Close(reason) => break End::Close(reason),
+                        Flow::PeerClosed(code) => break End::Answer(code),
                     }
                     clock.subscribed(self.subscribed(), now);
                 }
@@ -158,9 +172,9 @@ impl Session {
                         }
                     }
                     Tick::Dead => {
-                        break Some(CloseReason::fixed(close::HEARTBEAT_TIMEOUT, "no answer to ping"));
+                        break End::Close(CloseReason::fixed(close::HEARTBEAT_TIMEOUT, "no answer to ping"));
                     }
-                    Tick::Idle => break Some(CloseReason::fixed(close::IDLE, "joined no room in time")),
+                    Tick::Idle => break End::Close(CloseReason::fixed(close::IDLE, "joined no room in time")),
                 },
             }
             if clock.next() != deadline {
@@ -171,14 +185,21 @@ impl Session {
 
         // Refuse new frames at once, then leave, so the room hears of it before the closing
         // handshake runs out its time.
-        outbox.close(reason.clone().unwrap_or(GONE));
+        outbox.close(match &end {
+            End::Close(reason) => reason.clone(),
+            End::Answer(_) | End::Gone => GONE,
+        });
         self.end();
-        match reason {
-            Some(reason) => {
+        match end {
+            End::Close(reason) => {
                 tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
                 Box::pin(close_socket(socket, reason)).await;
             }
-            None => tracing::debug!("peer gone"),
+            End::Answer(code) => {
+                tracing::debug!(?code, "peer closed");
+                Box::pin(socket.answer_close(code)).await;
+            }
+            End::Gone => tracing::debug!("peer gone"),
         }
     }
 
@@ -224,18 +245,19 @@ impl Session {
         self.strike()
     }
 
-    pub(super) fn on_frame(&mut self, message: Message) -> Flow {
-        // Every frame counts, pings included: answering is cheap, but not free.
+    pub(super) fn on_frame(&mut self, message: Incoming) -> Flow {
+        // Every message counts, pings included: answering is cheap, but not free.
         if self.frames.take(1).is_err() {
             return Flow::Close(CloseReason::fixed(close::FLOOD, "too many frames"));
         }
         match message {
-            Message::Text(text) => self.on_text(text.as_str()),
-            Message::Binary(_) => {
+            Incoming::Text(text) => self.on_text(&text),
+            Incoming::Binary(_) => {
                 Flow::Close(CloseReason::fixed(close::UNSUPPORTED_DATA, "binary frames are not part of the protocol"))
             }
-            Message::Ping(_) | Message::Pong(_) => Flow::Continue,
-            Message::Close(_) => Flow::PeerClosed,
+            Incoming::Ping(payload) => Flow::Pong(payload),
+            Incoming::Pong => Flow::Continue,
+            Incoming::Close(code) => Flow::PeerClosed(code.map(|(code, _)| code)),
         }
     }
 
@@ -265,40 +287,31 @@ impl Session {
     }
 }
 
-/// Writes what is queued (up to a batch), then flushes once. A write that stalls past the
+/// Writes what is queued (up to a batch) in one vectored write. A write that stalls past the
 /// timeout means the client stopped reading; shutdown interrupts it.
-async fn write_queued(
-    socket: &mut WebSocket,
-    outbox: &Outbox,
-    shutdown: &CancellationToken,
-) -> Result<(), Option<CloseReason>> {
-    let write = async {
-        for _ in 0..MAX_BATCH {
-            let Some(frame) = outbox.pop() else { break };
-            socket.feed(frame.into_message()).await?;
-        }
-        socket.flush().await
-    };
+async fn write_queued(socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) -> Result<(), End> {
+    let mut batch: [Frame; MAX_BATCH] = std::array::from_fn(|_| Frame::default());
+    let taken = outbox.pop_into(&mut batch);
     tokio::select! {
-        written = timeout(WRITE_TIMEOUT, write) => match written {
-            Ok(Ok(())) => outbox.closing().map_or(Ok(()), |reason| Err(Some(reason))),
-            Ok(Err(_)) => Err(None),
-            Err(_) => Err(Some(SLOW)),
+        written = timeout(WRITE_TIMEOUT, socket.send_texts(&batch[..taken])) => match written {
+            Ok(Ok(())) => outbox.closing().map_or(Ok(()), |reason| Err(End::Close(reason))),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Close(SLOW)),
         },
-        () = shutdown.cancelled() => Err(Some(GOING_AWAY)),
+        () = shutdown.cancelled() => Err(End::Close(GOING_AWAY)),
     }
 }
 
 /// Waits for a request Redis decides while still writing what reaches the socket meanwhile (a
 /// member posting keeps receiving the room); the next request is read only after this one is
-/// answered, so answers keep their order. The request's flow, and why the socket must end if a
+/// answered, so answers keep their order. The request's flow, and how the socket must end if a
 /// write failed meanwhile.
 async fn writing_meanwhile(
     request: impl std::future::Future<Output = Flow>,
-    socket: &mut WebSocket,
+    socket: &mut Socket,
     outbox: &Outbox,
     shutdown: &CancellationToken,
-) -> (Flow, Option<Option<CloseReason>>) {
+) -> (Flow, Option<End>) {
     let mut request = pin!(request);
     let mut ended = None;
     // Off once the outbox is closing (the socket's loop sees that again afterwards) or a write
@@ -320,37 +333,40 @@ async fn writing_meanwhile(
 }
 
 /// Pings, unless the socket will not take it within the write timeout or the server stops.
-async fn ping(socket: &mut WebSocket, shutdown: &CancellationToken) -> Result<(), Option<CloseReason>> {
+async fn ping(socket: &mut Socket, shutdown: &CancellationToken) -> Result<(), End> {
+    control(socket.ping(), shutdown).await
+}
+
+/// Answers a ping, on the same terms.
+async fn pong(socket: &mut Socket, payload: Vec<u8>, shutdown: &CancellationToken) -> Result<(), End> {
+    control(socket.pong(&payload), shutdown).await
+}
+
+async fn control(
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+    shutdown: &CancellationToken,
+) -> Result<(), End> {
     tokio::select! {
-        sent = timeout(WRITE_TIMEOUT, socket.send(Message::Ping(Default::default()))) => match sent {
+        sent = timeout(WRITE_TIMEOUT, write) => match sent {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(None),
-            Err(_) => Err(Some(SLOW)),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Close(SLOW)),
         },
-        () = shutdown.cancelled() => Err(Some(GOING_AWAY)),
+        () = shutdown.cancelled() => Err(End::Close(GOING_AWAY)),
     }
 }
 
-/// Maps a read failure to the close code the client should see (1009 too big, 1007 not UTF-8,
-/// 1002 protocol error); a dropped connection gets none.
-fn read_error(error: axum::Error) -> Option<CloseReason> {
-    use tungstenite::Error;
-    let error = error.into_inner().downcast::<Error>().ok()?;
-    match *error {
-        Error::Capacity(_) => Some(CloseReason::fixed(close::TOO_BIG, "frame over 64 KiB")),
-        Error::Utf8(_) => Some(CloseReason::fixed(close::INVALID_PAYLOAD, "text frame is not UTF-8")),
-        Error::Protocol(_) => Some(CloseReason::fixed(1002, "WebSocket protocol error")),
-        _ => None,
+/// The close code the client gets for bytes that break the protocol (1009 too big, 1007 not
+/// UTF-8, 1002 anything else).
+fn read_error(error: WireError) -> CloseReason {
+    match error {
+        WireError::TooBig => CloseReason::fixed(close::TOO_BIG, "frame over 64 KiB"),
+        WireError::NotUtf8 => CloseReason::fixed(close::INVALID_PAYLOAD, "text frame is not UTF-8"),
+        WireError::Protocol(_) => CloseReason::fixed(error.close_code(), "WebSocket protocol error"),
     }
 }
 
 /// Sends the close frame and waits (briefly) for the client's answer.
-pub async fn close_socket(mut socket: WebSocket, reason: CloseReason) {
-    let frame = CloseFrame { code: reason.code, reason: reason.reason.into_owned().into() };
-    let _ = timeout(CLOSE_TIMEOUT, async {
-        if socket.send(Message::Close(Some(frame))).await.is_ok() {
-            while let Some(Ok(_)) = socket.recv().await {}
-        }
-    })
-    .await;
+pub async fn close_socket(socket: Socket, reason: CloseReason) {
+    socket.close(reason.code, &reason.reason).await;
 }

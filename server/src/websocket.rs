@@ -1,0 +1,237 @@
+//! Burner's own server side of the WebSocket protocol (RFC 6455): the upgrade, and a socket that
+//! writes frames straight from the room's shared bytes.
+//!
+//! Why not a library's socket: a chat server writes the same few hundred bytes to many sockets.
+//! tungstenite copies each frame into a per-socket write buffer first, which keeps the capacity
+//! of the largest frame it ever wrote (a `joined` frame listing a room's members) for the life of
+//! the socket, and reads through a buffer held while idle. Here a batch of queued frames goes out
+//! in one vectored write (each frame's header from the stack, its payload the room's own bytes,
+//! no copy), and reading waits for the socket to be readable before it takes a buffer from the
+//! stack; the parser keeps bytes only while a message is half-received. An idle socket holds its
+//! TCP stream and nothing else.
+//!
+//! The framing rules live in [`frames`]; the Autobahn test cases check the whole of it
+//! (`server/examples/autobahn_echo.rs`, run by `make test`).
+
+pub mod frames;
+
+use crate::error::Refusal;
+use app::protocol::ErrorCode;
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use base64::Engine;
+use frames::{Incoming, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Parser, WireError};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use sha1::{Digest, Sha1};
+use std::{future::Future, io, io::IoSlice, time::Duration};
+use tokio::{io::AsyncWriteExt, net::TcpStream, time::timeout};
+
+/// Most frames one vectored write carries (two slices each: header and payload).
+pub const MAX_BATCH: usize = 64;
+/// How much one read takes from the kernel, on the stack; a longer message takes several reads.
+const READ_CHUNK: usize = 8 * 1024;
+/// How long a closing handshake may take before the connection is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A request to open a WebSocket, checked (RFC 6455 4.2.1) and ready to be accepted.
+pub struct Upgrade {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Refusal> {
+        let headers = &parts.headers;
+        let is_upgrade = parts.method == Method::GET
+            && header_has(headers, header::CONNECTION, "upgrade")
+            && header_has(headers, header::UPGRADE, "websocket");
+        if !is_upgrade {
+            return Err(bad_request("This address speaks WebSocket only: open it with a WebSocket upgrade."));
+        }
+        if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
+            return Err(bad_request("Only WebSocket version 13 is spoken here."));
+        }
+        let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
+            return Err(bad_request("The WebSocket upgrade has no Sec-WebSocket-Key."));
+        };
+        let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+            return Err(bad_request("This connection cannot be upgraded to a WebSocket."));
+        };
+        Ok(Self { key, on_upgrade })
+    }
+}
+
+fn bad_request(sentence: &'static str) -> Refusal {
+    Refusal::new(ErrorCode::BadRequest, sentence)
+}
+
+/// Whether a comma-separated header lists `token` (case-insensitively).
+fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|part| part.trim().eq_ignore_ascii_case(token))
+}
+
+/// The `Sec-WebSocket-Accept` answer to a key (RFC 6455 4.2.2).
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha1 = Sha1::new();
+    sha1.update(key);
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
+}
+
+impl Upgrade {
+    /// Answers 101 and hands the socket to `serve` once the HTTP connection has switched.
+    /// Messages over `max_message` bytes close the socket with 1009.
+    pub fn on_upgrade<F, Fut>(self, max_message: usize, serve: F) -> Response
+    where
+        F: FnOnce(Socket) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Self { key, on_upgrade } = self;
+        tokio::spawn(async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(error) => return tracing::debug!(%error, "upgrade failed"),
+            };
+            // Burner's HTTP server runs on plain TCP streams (`serve`): take the stream back.
+            match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    let mut parser = Parser::new(max_message);
+                    // Bytes a client sent right behind its request, before our answer.
+                    parser.feed(&parts.read_buf);
+                    serve(Socket { io: parts.io.into_inner(), parser }).await;
+                }
+                Err(_) => tracing::warn!("upgraded connection is not a TCP stream"),
+            }
+        });
+        let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        if let Ok(accept) = HeaderValue::try_from(accept_key(key.as_bytes())) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        response
+    }
+}
+
+/// An open WebSocket. Reading ([`Socket::recv`]) is cancel-safe, so it can wait in a
+/// `select!` beside the outbox; a write must run to its end (or the socket be dropped).
+#[derive(Debug)]
+pub struct Socket {
+    io: TcpStream,
+    parser: Parser,
+}
+
+impl Socket {
+    /// The next whole message. `None` when the connection ended (closed or failed) without a
+    /// close frame; an error when the client broke the protocol, and the socket must then be
+    /// closed with [`WireError::close_code`].
+    pub async fn recv(&mut self) -> Option<Result<Incoming, WireError>> {
+        loop {
+            match self.parser.next_message() {
+                Ok(Some(message)) => return Some(Ok(message)),
+                Ok(None) => {}
+                Err(error) => return Some(Err(error)),
+            }
+            self.io.readable().await.ok()?;
+            // On the stack and never across an await: an idle socket holds no read buffer.
+            let mut chunk = [0; READ_CHUNK];
+            match self.io.try_read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(read) => self.parser.feed(&chunk[..read]),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Writes text frames, as many as given (up to [`MAX_BATCH`]), in as few vectored writes as
+    /// the socket takes: headers from the stack, payloads from their shared bytes.
+    pub async fn send_texts<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<()> {
+        let texts = &texts[..texts.len().min(MAX_BATCH)];
+        let mut headers = [[0; MAX_HEADER]; MAX_BATCH];
+        let mut lens = [0; MAX_BATCH];
+        for ((text, header), len) in texts.iter().zip(&mut headers).zip(&mut lens) {
+            *len = frames::header(OP_TEXT, text.as_ref().len(), header);
+        }
+        let mut slices = [IoSlice::new(&[]); 2 * MAX_BATCH];
+        for (i, text) in texts.iter().enumerate() {
+            slices[2 * i] = IoSlice::new(&headers[i][..lens[i]]);
+            slices[2 * i + 1] = IoSlice::new(text.as_ref());
+        }
+        self.write_slices(&mut slices[..2 * texts.len()]).await
+    }
+
+    /// Writes one data message (text or binary) in one frame.
+    pub async fn send(&mut self, text: bool, payload: &[u8]) -> io::Result<()> {
+        let mut header = [0; MAX_HEADER];
+        let len = frames::header(if text { OP_TEXT } else { OP_BINARY }, payload.len(), &mut header);
+        self.write_slices(&mut [IoSlice::new(&header[..len]), IoSlice::new(payload)]).await
+    }
+
+    pub async fn ping(&mut self) -> io::Result<()> {
+        self.io.write_all(&frames::control(OP_PING, &[])).await
+    }
+
+    /// Answers a ping with its own payload.
+    pub async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.io.write_all(&frames::control(OP_PONG, payload)).await
+    }
+
+    /// Closes from our side: the close frame, then the client's answer is awaited (briefly),
+    /// and the connection dropped.
+    pub async fn close(mut self, code: u16, reason: &str) {
+        let _ = timeout(CLOSE_TIMEOUT, async {
+            if self.io.write_all(&frames::close(code, reason)).await.is_ok() {
+                while let Some(Ok(message)) = self.recv().await {
+                    if matches!(message, Incoming::Close(_)) {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Answers the client's close frame with the same code (RFC 6455 5.5.1) and drops the
+    /// connection: the server ends the TCP connection first.
+    pub async fn answer_close(mut self, code: Option<u16>) {
+        let frame = match code {
+            Some(code) => frames::close(code, ""),
+            None => frames::control(OP_CLOSE, &[]),
+        };
+        let _ = timeout(CLOSE_TIMEOUT, self.io.write_all(&frame)).await;
+    }
+
+    async fn write_slices(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+        while !slices.is_empty() {
+            let written = self.io.write_vectored(slices).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut slices, written);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accept_key_is_the_rfcs_example() {
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+}
