@@ -26,17 +26,19 @@ async fn main() -> anyhow::Result<()> {
 
 async fn echo(mut socket: Socket) {
     loop {
-        let sent = match socket.recv().await {
+        let written = match socket.recv().await {
             None => return,
             Some(Err(error)) => return socket.close(error.close_code(), "").await,
-            Some(Ok(Incoming::Text(text))) => socket.send(true, text.as_bytes()).await,
-            Some(Ok(Incoming::Binary(data))) => socket.send(false, &data).await,
-            Some(Ok(Incoming::Ping(payload))) => socket.pong(&payload).await,
-            Some(Ok(Incoming::Pong)) => Ok(()),
+            Some(Ok(Incoming::Text(text))) => socket.write_message(true, text.as_bytes()),
+            Some(Ok(Incoming::Binary(data))) => socket.write_message(false, &data),
+            Some(Ok(Incoming::Ping(payload))) => socket.write_pong(&payload),
+            Some(Ok(Incoming::Pong)) => Ok(false),
             Some(Ok(Incoming::Close(code))) => return socket.answer_close(code.map(|(code, _)| code)).await,
         };
-        if sent.is_err() {
-            return;
+        match written {
+            Ok(false) => {}
+            Ok(true) if socket.flush().await.is_ok() => {}
+            _ => return,
         }
     }
 }

@@ -5,10 +5,11 @@
 //! tungstenite copies each frame into a per-socket write buffer first, which keeps the capacity
 //! of the largest frame it ever wrote (a `joined` frame listing a room's members) for the life of
 //! the socket, and reads through a buffer held while idle. Here a batch of queued frames goes out
-//! in one vectored write (each frame's header from the stack, its payload the room's own bytes,
-//! no copy), and reading waits for the socket to be readable before it takes a buffer from the
-//! stack; the parser keeps bytes only while a message is half-received. An idle socket holds its
-//! TCP stream and nothing else.
+//! in one vectored write, done at once (each frame's header from the stack, its payload the
+//! room's own bytes, no copy); only what the kernel does not take is copied, to wait. Reading
+//! waits for the socket to be readable before it takes a buffer from the stack; the parser keeps
+//! bytes only while a message is half-received. An idle socket holds its TCP stream and nothing
+//! else.
 //!
 //! The framing rules live in [`frames`]; the Autobahn test cases check the whole of it
 //! (`server/examples/autobahn_echo.rs`, run by `make test`).
@@ -28,7 +29,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
 use std::{future::Future, io, io::IoSlice, time::Duration};
-use tokio::{io::AsyncWriteExt, net::TcpStream, time::timeout};
+use tokio::{net::TcpStream, time::timeout};
 
 /// Most frames one vectored write carries (two slices each: header and payload).
 pub const MAX_BATCH: usize = 64;
@@ -107,9 +108,12 @@ impl Upgrade {
             match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(parts) => {
                     let mut parser = Parser::new(max_message);
-                    // Bytes a client sent right behind its request, before our answer.
-                    parser.feed(&parts.read_buf);
-                    serve(Socket { io: parts.io.into_inner(), parser }).await;
+                    // Bytes a client sent right behind its request, before our answer. Copied
+                    // and let go at once: they share the HTTP connection's whole read buffer.
+                    let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+                    parser.feed(&read_buf);
+                    drop(read_buf);
+                    serve(Socket { io: io.into_inner(), parser, unsent: Vec::new() }).await;
                 }
                 Err(_) => tracing::warn!("upgraded connection is not a TCP stream"),
             }
@@ -126,11 +130,18 @@ impl Upgrade {
 }
 
 /// An open WebSocket. Reading ([`Socket::recv`]) is cancel-safe, so it can wait in a
-/// `select!` beside the outbox; a write must run to its end (or the socket be dropped).
+/// `select!` beside the outbox.
+///
+/// Writing is done now, without waiting, as far as the kernel takes it ([`Socket::write_texts`]
+/// and the like); what it does not take is kept, copied, in `unsent`, and [`Socket::flush`]
+/// waits for the socket to drain it. Nothing is kept once it is sent: the batch of frames and
+/// their headers live on the stack of the call that writes them, never in the socket's future.
 #[derive(Debug)]
 pub struct Socket {
     io: TcpStream,
     parser: Parser,
+    /// Bytes written by us but not yet taken by the kernel, in order.
+    unsent: Vec<u8>,
 }
 
 impl Socket {
@@ -145,55 +156,79 @@ impl Socket {
                 Err(error) => return Some(Err(error)),
             }
             self.io.readable().await.ok()?;
-            // On the stack and never across an await: an idle socket holds no read buffer.
-            let mut chunk = [0; READ_CHUNK];
-            match self.io.try_read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(read) => self.parser.feed(&chunk[..read]),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return None,
+            if !self.read_now()? {
+                return None;
             }
         }
     }
 
-    /// Writes text frames, as many as given (up to [`MAX_BATCH`]), in as few vectored writes as
-    /// the socket takes: headers from the stack, payloads from their shared bytes.
-    pub async fn send_texts<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<()> {
+    /// Reads what has arrived into the parser. `Some(false)` at the end of the stream, `None`
+    /// when it failed. The buffer is on this call's stack: an idle socket holds none.
+    fn read_now(&mut self) -> Option<bool> {
+        let mut chunk = [0; READ_CHUNK];
+        match self.io.try_read(&mut chunk) {
+            Ok(0) => Some(false),
+            Ok(read) => {
+                self.parser.feed(&chunk[..read]);
+                Some(true)
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Some(true),
+            Err(_) => None,
+        }
+    }
+
+    /// Writes text frames (up to [`MAX_BATCH`] of them) with one vectored write: headers from
+    /// the stack, payloads from their shared bytes. Whether some are left for [`Socket::flush`].
+    pub fn write_texts<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<bool> {
         let texts = &texts[..texts.len().min(MAX_BATCH)];
         let mut headers = [[0; MAX_HEADER]; MAX_BATCH];
-        let mut lens = [0; MAX_BATCH];
-        for ((text, header), len) in texts.iter().zip(&mut headers).zip(&mut lens) {
-            *len = frames::header(OP_TEXT, text.as_ref().len(), header);
-        }
         let mut slices = [IoSlice::new(&[]); 2 * MAX_BATCH];
-        for (i, text) in texts.iter().enumerate() {
-            slices[2 * i] = IoSlice::new(&headers[i][..lens[i]]);
+        for (i, (text, header)) in texts.iter().zip(&mut headers).enumerate() {
+            let len = frames::header(OP_TEXT, text.as_ref().len(), header);
+            slices[2 * i] = IoSlice::new(&header[..len]);
             slices[2 * i + 1] = IoSlice::new(text.as_ref());
         }
-        self.write_slices(&mut slices[..2 * texts.len()]).await
+        self.write_slices(&mut slices[..2 * texts.len()])
     }
 
     /// Writes one data message (text or binary) in one frame.
-    pub async fn send(&mut self, text: bool, payload: &[u8]) -> io::Result<()> {
+    pub fn write_message(&mut self, text: bool, payload: &[u8]) -> io::Result<bool> {
         let mut header = [0; MAX_HEADER];
         let len = frames::header(if text { OP_TEXT } else { OP_BINARY }, payload.len(), &mut header);
-        self.write_slices(&mut [IoSlice::new(&header[..len]), IoSlice::new(payload)]).await
+        self.write_slices(&mut [IoSlice::new(&header[..len]), IoSlice::new(payload)])
     }
 
-    pub async fn ping(&mut self) -> io::Result<()> {
-        self.io.write_all(&frames::control(OP_PING, &[])).await
+    pub fn write_ping(&mut self) -> io::Result<bool> {
+        self.write_slices(&mut [IoSlice::new(&frames::control(OP_PING, &[]))])
     }
 
     /// Answers a ping with its own payload.
-    pub async fn pong(&mut self, payload: &[u8]) -> io::Result<()> {
-        self.io.write_all(&frames::control(OP_PONG, payload)).await
+    pub fn write_pong(&mut self, payload: &[u8]) -> io::Result<bool> {
+        self.write_slices(&mut [IoSlice::new(&frames::control(OP_PONG, payload))])
+    }
+
+    /// Waits until everything written so far has been taken by the kernel.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        let mut sent = 0;
+        while sent < self.unsent.len() {
+            self.io.writable().await?;
+            match self.io.try_write(&self.unsent[sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => sent += written,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Err(error),
+            }
+        }
+        self.unsent = Vec::new();
+        Ok(())
     }
 
     /// Closes from our side: the close frame, then the client's answer is awaited (briefly),
     /// and the connection dropped.
     pub async fn close(mut self, code: u16, reason: &str) {
         let _ = timeout(CLOSE_TIMEOUT, async {
-            if self.io.write_all(&frames::close(code, reason)).await.is_ok() {
+            let frame = frames::close(code, reason);
+            if self.write_slices(&mut [IoSlice::new(&frame)]).is_ok() && self.flush().await.is_ok() {
                 while let Some(Ok(message)) = self.recv().await {
                     if matches!(message, Incoming::Close(_)) {
                         break;
@@ -211,18 +246,26 @@ impl Socket {
             Some(code) => frames::close(code, ""),
             None => frames::control(OP_CLOSE, &[]),
         };
-        let _ = timeout(CLOSE_TIMEOUT, self.io.write_all(&frame)).await;
+        if self.write_slices(&mut [IoSlice::new(&frame)]).is_ok() {
+            let _ = timeout(CLOSE_TIMEOUT, self.flush()).await;
+        }
     }
 
-    async fn write_slices(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-        while !slices.is_empty() {
-            let written = self.io.write_vectored(slices).await?;
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+    /// Writes as much as the kernel takes now; keeps a copy of the rest in `unsent`. Behind
+    /// bytes already waiting, everything waits, so frames keep their order.
+    fn write_slices(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<bool> {
+        while self.unsent.is_empty() && !slices.is_empty() {
+            match self.io.try_write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => IoSlice::advance_slices(&mut slices, written),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => return Err(error),
             }
-            IoSlice::advance_slices(&mut slices, written);
         }
-        Ok(())
+        for slice in slices.iter() {
+            self.unsent.extend_from_slice(slice);
+        }
+        Ok(!self.unsent.is_empty())
     }
 }
 

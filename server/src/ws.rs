@@ -106,11 +106,11 @@ pub async fn upgrade(
         _registered: registered,
         _tracked: state.tracker.token(),
     });
-    // The socket's whole life is one boxed future, allocated once at its exact size: the upgrade
-    // task around it stays small, and nothing is kept twice.
+    // The socket's whole life is one boxed future, allocated once at its exact size, beside the
+    // boxed connection it works on: the upgrade task around it stays small, and nothing is kept
+    // twice (an async fn keeps its arguments apart from its locals, so a connection moved into
+    // one by value would be held twice for the socket's life).
     ws.on_upgrade(MAX_FRAME_BYTES, move |socket| {
-        // Moving out of the box frees it now, not when the socket closes.
-        let connection = *connection;
         Box::pin(connection.serve(socket)).instrument(tracing::info_span!("conn", id = conn_id))
     })
 }
@@ -156,10 +156,9 @@ impl Drop for Registered {
 }
 
 impl Connection {
-    async fn serve(self, socket: Socket) {
-        let Connection { session, outbox, shutdown, version_ok, _slot, _ip_slot, _shared_slot, _registered, _tracked } =
-            self;
-        if version_ok {
+    async fn serve(mut self: Box<Self>, socket: Socket) {
+        if self.version_ok {
+            let Self { session, outbox, shutdown, .. } = &mut *self;
             session.run(socket, outbox, shutdown).await;
         } else {
             let reason = CloseReason::fixed(close::UNSUPPORTED_VERSION, "protocol version not supported");

@@ -103,8 +103,9 @@ pub struct Parser {
     buf: Vec<u8>,
     /// Where the unread part of `buf` starts.
     start: usize,
-    /// The message being put together from fragments, if one was started.
-    partial: Option<Partial>,
+    /// The message being put together from fragments, if one was started (boxed: an idle
+    /// socket keeps only the pointer's room).
+    partial: Option<Box<Partial>>,
     /// The largest message accepted, in bytes.
     max_message: usize,
 }
@@ -159,7 +160,7 @@ impl Parser {
                 OP_CLOSE => Some(Incoming::Close(close_payload(body)?)),
                 OP_TEXT | OP_BINARY if fin => Some(whole(opcode == OP_TEXT, body.to_vec())?),
                 OP_TEXT | OP_BINARY => {
-                    let mut partial = Partial { text: opcode == OP_TEXT, data: body.to_vec(), checked: 0 };
+                    let mut partial = Box::new(Partial { text: opcode == OP_TEXT, data: body.to_vec(), checked: 0 });
                     partial.check()?;
                     self.partial = Some(partial);
                     None
@@ -173,8 +174,8 @@ impl Parser {
                     partial.data.extend_from_slice(body);
                     partial.check()?;
                     if fin {
-                        let Partial { text, data, .. } = self.partial.take().ok_or(WireError::Protocol("lost"))?;
-                        Some(whole(text, data)?)
+                        let partial = self.partial.take().ok_or(WireError::Protocol("lost"))?;
+                        Some(whole(partial.text, partial.data)?)
                     } else {
                         None
                     }

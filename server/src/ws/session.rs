@@ -111,7 +111,7 @@ impl Session {
         }
     }
 
-    pub async fn run(mut self, mut socket: Socket, outbox: Outbox, shutdown: CancellationToken) {
+    pub async fn run(&mut self, mut socket: Socket, outbox: &Outbox, shutdown: &CancellationToken) {
         self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
         let mut clock = Clock::new(&self.config, Instant::now());
         let mut deadline = clock.next();
@@ -132,8 +132,13 @@ impl Session {
             match event {
                 Event::Close(reason) => break End::Close(reason),
                 Event::Write => {
-                    if let Err(end) = Box::pin(write_queued(&mut socket, &outbox, &shutdown)).await {
+                    // Most writes are taken whole at once: only a flush needs a future of its own.
+                    let write = write_batch(&mut socket, outbox);
+                    if let Err(end) = finish(write, &mut socket, shutdown).await {
                         break end;
+                    }
+                    if let Some(reason) = outbox.closing() {
+                        break End::Close(reason);
                     }
                 }
                 Event::Read(None) => break End::Gone,
@@ -145,7 +150,7 @@ impl Session {
                         // Boxed: only a cluster's requests carry the Redis call's state.
                         Flow::Shared(request) => {
                             let answered = self.on_shared(request);
-                            match Box::pin(writing_meanwhile(answered, &mut socket, &outbox, &shutdown)).await {
+                            match Box::pin(writing_meanwhile(answered, &mut socket, outbox, shutdown)).await {
                                 (flow, None) => flow,
                                 (_, Some(end)) => break end,
                             }
@@ -155,7 +160,8 @@ impl Session {
                     match flow {
                         Flow::Continue | Flow::Shared(_) => {}
                         Flow::Pong(payload) => {
-                            if let Err(end) = Box::pin(pong(&mut socket, payload, &shutdown)).await {
+                            let write = socket.write_pong(&payload);
+                            if let Err(end) = finish(write, &mut socket, shutdown).await {
                                 break end;
                             }
                         }
@@ -167,7 +173,8 @@ impl Session {
                 Event::Tick => match clock.tick(Instant::now()) {
                     Tick::Nothing => {}
                     Tick::Ping => {
-                        if let Err(end) = Box::pin(ping(&mut socket, &shutdown)).await {
+                        let write = socket.write_ping();
+                        if let Err(end) = finish(write, &mut socket, shutdown).await {
                             break end;
                         }
                     }
@@ -287,18 +294,35 @@ impl Session {
     }
 }
 
-/// Writes what is queued (up to a batch) in one vectored write. A write that stalls past the
-/// timeout means the client stopped reading; shutdown interrupts it.
+/// Writes what is queued (up to a batch) at once, and waits only for what the kernel did not
+/// take. Ends the socket if it is closing.
 async fn write_queued(socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) -> Result<(), End> {
+    written(write_batch(socket, outbox), socket, shutdown).await?;
+    outbox.closing().map_or(Ok(()), |reason| Err(End::Close(reason)))
+}
+
+/// Takes a batch from the outbox and writes it. The batch lives on this call's stack, not in
+/// the socket's future. Whether some of it waits to be flushed.
+fn write_batch(socket: &mut Socket, outbox: &Outbox) -> std::io::Result<bool> {
     let mut batch: [Frame; MAX_BATCH] = std::array::from_fn(|_| Frame::default());
     let taken = outbox.pop_into(&mut batch);
-    tokio::select! {
-        written = timeout(WRITE_TIMEOUT, socket.send_texts(&batch[..taken])) => match written {
-            Ok(Ok(())) => outbox.closing().map_or(Ok(()), |reason| Err(End::Close(reason))),
-            Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(End::Close(SLOW)),
+    socket.write_texts(&batch[..taken])
+}
+
+/// Follows a write: a failed one ends the socket; one the kernel did not take whole is flushed,
+/// unless that stalls past the timeout (the client stopped reading) or the server stops.
+async fn written(write: std::io::Result<bool>, socket: &mut Socket, shutdown: &CancellationToken) -> Result<(), End> {
+    match write {
+        Ok(false) => Ok(()),
+        Ok(true) => tokio::select! {
+            flushed = timeout(WRITE_TIMEOUT, socket.flush()) => match flushed {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::Gone),
+                Err(_) => Err(End::Close(SLOW)),
+            },
+            () = shutdown.cancelled() => Err(End::Close(GOING_AWAY)),
         },
-        () = shutdown.cancelled() => Err(End::Close(GOING_AWAY)),
+        Err(_) => Err(End::Gone),
     }
 }
 
@@ -332,27 +356,12 @@ async fn writing_meanwhile(
     }
 }
 
-/// Pings, unless the socket will not take it within the write timeout or the server stops.
-async fn ping(socket: &mut Socket, shutdown: &CancellationToken) -> Result<(), End> {
-    control(socket.ping(), shutdown).await
-}
-
-/// Answers a ping, on the same terms.
-async fn pong(socket: &mut Socket, payload: Vec<u8>, shutdown: &CancellationToken) -> Result<(), End> {
-    control(socket.pong(&payload), shutdown).await
-}
-
-async fn control(
-    write: impl std::future::Future<Output = std::io::Result<()>>,
-    shutdown: &CancellationToken,
-) -> Result<(), End> {
-    tokio::select! {
-        sent = timeout(WRITE_TIMEOUT, write) => match sent {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(End::Close(SLOW)),
-        },
-        () = shutdown.cancelled() => Err(End::Close(GOING_AWAY)),
+/// Finishes a write done at once: only when the kernel did not take it whole does a (boxed)
+/// flush run, so the socket's own future never holds a flush's state.
+async fn finish(write: std::io::Result<bool>, socket: &mut Socket, shutdown: &CancellationToken) -> Result<(), End> {
+    match write {
+        Ok(false) => Ok(()),
+        write => Box::pin(written(write, socket, shutdown)).await,
     }
 }
 
