@@ -223,9 +223,9 @@ impl Socket {
         Ok(())
     }
 
-    /// Closes from our side: the close frame, then the client's answer is awaited (briefly),
-    /// and the connection dropped.
-    pub async fn close(mut self, code: u16, reason: &str) {
+    /// Closes from our side: the close frame, then the client's answer is awaited (briefly).
+    /// The connection ends when the socket is dropped.
+    pub async fn close(&mut self, code: u16, reason: &str) {
         let _ = timeout(CLOSE_TIMEOUT, async {
             let frame = frames::close(code, reason);
             if self.write_slices(&mut [IoSlice::new(&frame)]).is_ok() && self.flush().await.is_ok() {
@@ -239,9 +239,9 @@ impl Socket {
         .await;
     }
 
-    /// Answers the client's close frame with the same code (RFC 6455 5.5.1) and drops the
-    /// connection: the server ends the TCP connection first.
-    pub async fn answer_close(mut self, code: Option<u16>) {
+    /// Answers the client's close frame with the same code (RFC 6455 5.5.1). Drop the socket
+    /// right after: the server ends the TCP connection first.
+    pub async fn answer_close(&mut self, code: Option<u16>) {
         let frame = match code {
             Some(code) => frames::close(code, ""),
             None => frames::control(OP_CLOSE, &[]),

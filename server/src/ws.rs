@@ -156,13 +156,19 @@ impl Drop for Registered {
 }
 
 impl Connection {
-    async fn serve(mut self: Box<Self>, socket: Socket) {
-        if self.version_ok {
-            let Self { session, outbox, shutdown, .. } = &mut *self;
-            session.run(socket, outbox, shutdown).await;
-        } else {
-            let reason = CloseReason::fixed(close::UNSUPPORTED_VERSION, "protocol version not supported");
-            Box::pin(session::close_socket(socket, reason)).await;
+    /// The socket's life. Not an async fn: one keeps its arguments apart from its locals, and the
+    /// socket would be held twice for as long as it is open. The block's captures are used in
+    /// place.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    fn serve(mut self: Box<Self>, mut socket: Socket) -> impl Future<Output = ()> {
+        async move {
+            if self.version_ok {
+                let Self { session, outbox, shutdown, .. } = &mut *self;
+                session.run(&mut socket, outbox, shutdown).await;
+            } else {
+                let reason = CloseReason::fixed(close::UNSUPPORTED_VERSION, "protocol version not supported");
+                Box::pin(session::close_socket(&mut socket, reason)).await;
+            }
         }
     }
 }

@@ -111,7 +111,7 @@ impl Session {
         }
     }
 
-    pub async fn run(&mut self, mut socket: Socket, outbox: &Outbox, shutdown: &CancellationToken) {
+    pub async fn run(&mut self, socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) {
         self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
         let mut clock = Clock::new(&self.config, Instant::now());
         let mut deadline = clock.next();
@@ -133,8 +133,8 @@ impl Session {
                 Event::Close(reason) => break End::Close(reason),
                 Event::Write => {
                     // Most writes are taken whole at once: only a flush needs a future of its own.
-                    let write = write_batch(&mut socket, outbox);
-                    if let Err(end) = finish(write, &mut socket, shutdown).await {
+                    let write = write_batch(socket, outbox);
+                    if let Err(end) = finish(write, socket, shutdown).await {
                         break end;
                     }
                     if let Some(reason) = outbox.closing() {
@@ -150,7 +150,7 @@ impl Session {
                         // Boxed: only a cluster's requests carry the Redis call's state.
                         Flow::Shared(request) => {
                             let answered = self.on_shared(request);
-                            match Box::pin(writing_meanwhile(answered, &mut socket, outbox, shutdown)).await {
+                            match Box::pin(writing_meanwhile(answered, socket, outbox, shutdown)).await {
                                 (flow, None) => flow,
                                 (_, Some(end)) => break end,
                             }
@@ -161,7 +161,7 @@ impl Session {
                         Flow::Continue | Flow::Shared(_) => {}
                         Flow::Pong(payload) => {
                             let write = socket.write_pong(&payload);
-                            if let Err(end) = finish(write, &mut socket, shutdown).await {
+                            if let Err(end) = finish(write, socket, shutdown).await {
                                 break end;
                             }
                         }
@@ -174,7 +174,7 @@ impl Session {
                     Tick::Nothing => {}
                     Tick::Ping => {
                         let write = socket.write_ping();
-                        if let Err(end) = finish(write, &mut socket, shutdown).await {
+                        if let Err(end) = finish(write, socket, shutdown).await {
                             break end;
                         }
                     }
@@ -376,6 +376,6 @@ fn read_error(error: WireError) -> CloseReason {
 }
 
 /// Sends the close frame and waits (briefly) for the client's answer.
-pub async fn close_socket(socket: Socket, reason: CloseReason) {
+pub async fn close_socket(socket: &mut Socket, reason: CloseReason) {
     socket.close(reason.code, &reason.reason).await;
 }
