@@ -116,12 +116,15 @@ impl Session {
         let mut clock = Clock::new(&self.config, Instant::now());
         let mut deadline = clock.next();
         let mut timer = pin!(sleep_until(deadline));
+        // Made once: a wait made anew each turn of the loop would register with the server-wide
+        // shutdown signal, and leave it again, for every batch written.
+        let mut stopping = pin!(shutdown.cancelled());
 
         let end = loop {
             // Not `biased`: a queue that never empties must not starve reading (pongs included),
             // nor reading starve the queue.
             let event = tokio::select! {
-                () = shutdown.cancelled() => Event::Close(GOING_AWAY),
+                () = &mut stopping => Event::Close(GOING_AWAY),
                 ready = outbox.ready() => match ready {
                     Ready::Frames => Event::Write,
                     Ready::Close(reason) => Event::Close(reason),
