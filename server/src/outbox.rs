@@ -28,11 +28,7 @@ impl CloseReason {
 
     /// A reason written at run time (a moderator's words), cut to what a close frame can carry.
     pub fn new(code: u16, reason: &str) -> Self {
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        Self { code, reason: Cow::Owned(reason[..end].to_owned()) }
+        Self { code, reason: Cow::Owned(crate::websocket::frames::close_reason(reason).to_owned()) }
     }
 }
 

@@ -177,10 +177,17 @@ impl Socket {
         }
     }
 
-    /// Writes text frames (up to [`MAX_BATCH`] of them) with one vectored write: headers from
-    /// the stack, payloads from their shared bytes. Whether some are left for [`Socket::flush`].
+    /// Writes text frames with one vectored write per [`MAX_BATCH`] of them: headers from the
+    /// stack, payloads from their shared bytes. Whether some are left for [`Socket::flush`].
     pub fn write_texts<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<bool> {
-        let texts = &texts[..texts.len().min(MAX_BATCH)];
+        let mut unsent = false;
+        for batch in texts.chunks(MAX_BATCH) {
+            unsent = self.write_batch(batch)?;
+        }
+        Ok(unsent)
+    }
+
+    fn write_batch<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<bool> {
         let mut headers = [[0; MAX_HEADER]; MAX_BATCH];
         let mut slices = [IoSlice::new(&[]); 2 * MAX_BATCH];
         for (i, (text, header)) in texts.iter().zip(&mut headers).enumerate() {
@@ -272,6 +279,59 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use tokio::io::AsyncReadExt;
+
+    /// A socket on one end of a loopback connection, the raw stream on the other.
+    async fn pair() -> (Socket, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (Socket { io: server, parser: Parser::new(1 << 20), unsent: Vec::new() }, client)
+    }
+
+    /// The payloads of the unmasked text frames in `bytes`.
+    fn frames_in(bytes: &[u8]) -> Vec<&[u8]> {
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            assert_eq!(bytes[at], 0x81, "a final, unmasked text frame");
+            let (len, header) = match bytes[at + 1] {
+                126 => (usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])), 4),
+                127 => {
+                    let len = u64::from_be_bytes(bytes[at + 2..at + 10].try_into().expect("8 bytes"));
+                    (usize::try_from(len).expect("length"), 10)
+                }
+                short => (usize::from(short), 2),
+            };
+            frames.push(&bytes[at + header..at + header + len]);
+            at += header + len;
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn what_the_kernel_does_not_take_waits_and_goes_out_in_order() {
+        let (mut socket, mut client) = pair().await;
+        // 12 MB in 300 frames (more than one batch) with nobody reading: far more than the
+        // kernel's buffers hold.
+        let texts: Vec<String> = (0..300).map(|i| format!("{i:05}{}", "x".repeat(40_000))).collect();
+        assert!(socket.write_texts(&texts).expect("written"), "some of it waits");
+        assert!(socket.write_texts(&["last"]).expect("queued behind"), "behind what waits");
+        let reader = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            client.read_to_end(&mut bytes).await.expect("read");
+            bytes
+        });
+        socket.flush().await.expect("flushed");
+        assert_eq!(socket.unsent.capacity(), 0, "nothing kept once sent");
+        drop(socket);
+        let bytes = reader.await.expect("reader");
+        let frames = frames_in(&bytes);
+        assert_eq!(frames.len(), 301, "no frame dropped");
+        assert!(frames.iter().zip(&texts).all(|(frame, text)| *frame == text.as_bytes()), "in order, whole");
+        assert_eq!(frames[300], b"last");
+    }
 
     #[test]
     fn the_accept_key_is_the_rfcs_example() {

@@ -77,12 +77,16 @@ pub fn control(opcode: u8, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-/// A close frame with a code and a reason (cut to fit, on a character boundary).
+/// What of `reason` a close frame can carry: 123 bytes (125 less the code), cut on a character
+/// boundary.
+pub fn close_reason(reason: &str) -> &str {
+    &reason[..reason.floor_char_boundary(123)]
+}
+
+/// A close frame with a code and a reason (cut to fit, see [`close_reason`]).
 pub fn close(code: u16, reason: &str) -> Vec<u8> {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
+    let reason = close_reason(reason);
+    let end = reason.len();
     let mut payload = Vec::with_capacity(2 + end);
     payload.extend_from_slice(&code.to_be_bytes());
     payload.extend_from_slice(&reason.as_bytes()[..end]);
@@ -182,7 +186,8 @@ impl Parser {
                 }
             };
             if let Some(message) = message {
-                self.compact();
+                // Consumed bytes are dropped only when more must be read: a burst of messages
+                // that arrived together is not moved along the buffer once per message.
                 return Ok(Some(message));
             }
         }

@@ -135,13 +135,8 @@ impl Session {
             match event {
                 Event::Close(reason) => break End::Close(reason),
                 Event::Write => {
-                    // Most writes are taken whole at once: only a flush needs a future of its own.
-                    let write = write_batch(socket, outbox);
-                    if let Err(end) = finish(write, socket, shutdown).await {
+                    if let Err(end) = write_queued(socket, outbox, shutdown).await {
                         break end;
-                    }
-                    if let Some(reason) = outbox.closing() {
-                        break End::Close(reason);
                     }
                 }
                 Event::Read(None) => break End::Gone,
@@ -298,9 +293,10 @@ impl Session {
 }
 
 /// Writes what is queued (up to a batch) at once, and waits only for what the kernel did not
-/// take. Ends the socket if it is closing.
+/// take (most writes are taken whole: only a flush needs a future of its own). Ends the socket
+/// if it is closing.
 async fn write_queued(socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) -> Result<(), End> {
-    written(write_batch(socket, outbox), socket, shutdown).await?;
+    finish(write_batch(socket, outbox), socket, shutdown).await?;
     outbox.closing().map_or(Ok(()), |reason| Err(End::Close(reason)))
 }
 
