@@ -353,10 +353,12 @@ pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Re
             let shares: Vec<String> = step.cpu_per_process.iter().map(|cpu| format!("{cpu:.2}")).collect();
             println!("          CPU-s per process (nodes, then Redis): {}", shares.join(", "));
         }
+        // A smoke run proves that every server starts and delivers everything; its latency on a
+        // machine busy with other tests is not a test (timings belong to the real runs).
+        if settings.smoke && step.lost() > 0 {
+            anyhow::bail!("the smoke step lost messages: {} lost, p99 {:.1} ms", step.lost(), step.p99);
+        }
         if !step.passed() {
-            if settings.smoke {
-                anyhow::bail!("the smoke step did not pass: {} lost, p99 {:.1} ms", step.lost(), step.p99);
-            }
             break;
         }
         generator_bound = step.generator_busy > GENERATOR_LIMIT;
