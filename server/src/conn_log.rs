@@ -96,14 +96,15 @@ async fn write(
     let mut pending: VecDeque<LogEvent> = VecDeque::new();
     let mut backoff = Duration::from_millis(100);
     loop {
+        // Once stopping, only what is queued already is written: nothing waits for more.
         let stopping = stop.is_cancelled();
-        if pending.is_empty() {
+        if pending.is_empty() && !stopping {
             tokio::select! {
                 event = inbox.recv() => match event {
                     Some(event) => pending.push_back(event),
                     None => return,
                 },
-                () = stop.cancelled(), if !stopping => {}
+                () = stop.cancelled() => {}
             }
         }
         while pending.len() < BATCH {
@@ -113,7 +114,8 @@ async fn write(
             }
         }
         if pending.is_empty() {
-            if stopping {
+            // Asked again, not `stopping`: the wait above may have ended because of the stop.
+            if stop.is_cancelled() {
                 return;
             }
             continue;

@@ -5,7 +5,7 @@ use app::protocol::close;
 use std::time::Duration;
 
 #[test]
-fn shutdown_closes_every_socket_with_1001_within_5_seconds() {
+fn shutdown_closes_every_socket_with_1001_at_once() {
     run(async {
         let server = TestServer::start().await;
         let addr = server.addr;
@@ -17,7 +17,9 @@ fn shutdown_closes_every_socket_with_1001_within_5_seconds() {
             (member.close_code().await, watcher.close_code().await, idle.close_code().await)
         });
         assert_eq!(codes, (Some(close::GOING_AWAY), Some(close::GOING_AWAY), Some(close::GOING_AWAY)));
-        assert!(stopped < Duration::from_secs(5), "took {stopped:?}");
+        // Every client answers the close at once: nothing may wait out the 4.5 s grace period
+        // (the connection log's writer once did, on every shutdown).
+        assert!(stopped < Duration::from_secs(2), "took {stopped:?}");
         assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
     })
 }
