@@ -200,21 +200,25 @@ impl Bridge {
                     lease::hold(bridge, cluster).await;
                 }
                 None => {
-                    bridge.activate();
+                    bridge.activate().await;
                     bridge.keep_links().await;
                 }
             }
         });
     }
 
-    /// Runs the bridge's workers on this node until `deactivate` or shutdown.
-    fn activate(self: &Arc<Self>) {
+    /// Runs the bridge's workers on this node until `deactivate` or shutdown. The links and
+    /// their places come first: a resumed gateway replays at once what was said meanwhile, and
+    /// an event for a link not read yet would have no place to go (the outbox worker, likewise,
+    /// would find no room to drain).
+    async fn activate(self: &Arc<Self>) {
         let stop = self.shutdown.child_token();
         *self.active.lock().unwrap_or_else(PoisonError::into_inner) = Some(stop.clone());
         self.set_health(|h| {
             h.state = State::Starting;
             h.error = None;
         });
+        self.reload().await;
         self.tracker.spawn(outbound::run(self.clone(), stop.clone()));
         self.tracker.spawn(gateway::run(self.clone(), stop));
     }

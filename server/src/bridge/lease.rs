@@ -45,8 +45,7 @@ pub async fn hold(bridge: Arc<Bridge>, cluster: Arc<Cluster>) {
                 if !holding {
                     tracing::info!(node = %cluster.node, "discord: this node runs the bridge");
                     holding = true;
-                    bridge.activate();
-                    bridge.reload().await;
+                    bridge.activate().await;
                 }
                 let report =
                     Report { node: cluster.node.to_string(), health: bridge.health(), problems: bridge.problems() };

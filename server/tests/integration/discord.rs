@@ -393,9 +393,7 @@ fn a_restarted_bridge_neither_loses_nor_duplicates() {
         let texts: Vec<_> = sent.iter().map(|(_, text)| text.as_str()).collect();
         assert_eq!(texts, ["before", "queued"], "the queued message crossed, once");
         let page = format!("/r/{}", room.slug);
-        // Twice the usual wait: after a restart this message arrives about 5 s late in most runs
-        // (one of the bridge's 5-second retries; not yet pinned down).
-        eventually(WAIT * 2, "the missed Discord message arrives", || async {
+        eventually(WAIT, "the missed Discord message arrives", || async {
             server.http("GET", &page, None).await.body.contains("said while Burner was down")
         })
         .await;
