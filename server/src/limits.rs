@@ -1,4 +1,4 @@
-//! Rate limits (token buckets, via governor): per connection for messages and raw frames, per IP
+//! Rate limits (token buckets; per address via governor): per connection for messages and raw frames, per IP
 //! address for new connections, joins, messages and room creation; and the cap on connections one address
 //! may hold open. IPv6 addresses are limited per /64, the block one subscriber usually gets, so
 //! rotating addresses within it buys nothing.
@@ -6,14 +6,17 @@
 use governor::{
     Quota, RateLimiter,
     clock::{Clock, DefaultClock},
-    state::{InMemoryState, NotKeyed, keyed::DefaultKeyedStateStore},
+    state::keyed::DefaultKeyedStateStore,
 };
 use std::{
     collections::HashMap,
     net::IpAddr,
     num::NonZeroU32,
-    sync::{Arc, LazyLock, Mutex, PoisonError},
-    time::Duration,
+    sync::{
+        Arc, LazyLock, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
 };
 
 /// The one clock every bucket reads. Making a clock is not free (quanta asks the CPU what it
@@ -21,7 +24,6 @@ use std::{
 /// in a connect-join-leave churn, two buckets per connection.
 static CLOCK: LazyLock<DefaultClock> = LazyLock::new(DefaultClock::default);
 
-type Direct = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 type Keyed = RateLimiter<IpKey, DefaultKeyedStateStore<IpKey>, DefaultClock>;
 
 /// What shared limits are counted under: an IPv4 address, or the /64 prefix of an IPv6
@@ -71,22 +73,47 @@ pub fn quota(burst: u32, interval: Duration) -> Quota {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryAfter(pub Duration);
 
-/// One bucket, e.g. one connection's messages.
-pub struct Bucket(Direct);
+/// What [`Bucket`]s count time from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// One bucket, e.g. one connection's messages: a token every `interval`, up to a burst. Kept as
+/// the time at which the bucket will be full again (GCRA, as governor does it), in three words:
+/// every socket holds two of these for its whole life, where a governor limiter takes 72 bytes.
+pub struct Bucket {
+    /// When every token taken so far will have come back, in nanoseconds since [`EPOCH`].
+    full_at: AtomicU64,
+    /// Nanoseconds per token.
+    interval: u64,
+    /// Nanoseconds the whole burst takes to come back.
+    span: u64,
+}
 
 impl Bucket {
     pub fn new(quota: Quota) -> Self {
-        Self(RateLimiter::direct_with_clock(quota, CLOCK.clone()))
+        let interval = u64::try_from(quota.replenish_interval().as_nanos()).unwrap_or(u64::MAX).max(1);
+        let span = interval.saturating_mul(u64::from(quota.burst_size().get()));
+        Self { full_at: AtomicU64::new(0), interval, span }
     }
 
     /// Takes `cost` tokens, or says when they will be there.
     pub fn take(&self, cost: u32) -> Result<(), RetryAfter> {
-        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
-        match self.0.check_n(cost) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(RetryAfter(not_until.wait_time_from(CLOCK.now()))),
+        let needed = self.interval.saturating_mul(u64::from(cost.max(1)));
+        if needed > self.span {
             // More than the burst can ever hold: never possible with our costs, refuse for long.
-            Err(_) => Err(RetryAfter(Duration::from_secs(60))),
+            return Err(RetryAfter(Duration::from_secs(60)));
+        }
+        let now = u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut full_at = self.full_at.load(Relaxed);
+        loop {
+            let after = full_at.max(now).saturating_add(needed);
+            // Holding more than the burst: wait until enough of it has come back.
+            if after - now > self.span {
+                return Err(RetryAfter(Duration::from_nanos(after - now - self.span)));
+            }
+            match self.full_at.compare_exchange_weak(full_at, after, Relaxed, Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(now_held) => full_at = now_held,
+            }
         }
     }
 }
@@ -207,6 +234,18 @@ mod tests {
         }
         let retry = bucket.take(1).expect_err("burst spent");
         assert!(retry.0 > Duration::from_secs(8) && retry.0 <= Duration::from_secs(10), "{retry:?}");
+    }
+
+    #[test]
+    fn a_bucket_counts_costs_and_refills_at_its_rate() {
+        let bucket = Bucket::new(quota(4, Duration::from_millis(20)));
+        assert_eq!(bucket.take(3), Ok(()));
+        let retry = bucket.take(2).expect_err("one token left, two asked");
+        assert!(retry.0 > Duration::from_millis(10) && retry.0 <= Duration::from_millis(20), "{retry:?}");
+        assert_eq!(bucket.take(1), Ok(()), "a refusal takes nothing");
+        assert!(bucket.take(5).is_err_and(|retry| retry.0 == Duration::from_secs(60)), "more than the burst, ever");
+        std::thread::sleep(Duration::from_millis(45));
+        assert_eq!(bucket.take(2), Ok(()), "two came back in 40 ms");
     }
 
     #[test]

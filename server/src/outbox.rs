@@ -2,16 +2,18 @@
 //! the connection to close. Offering never waits.
 //!
 //! A `VecDeque` behind a mutex rather than a channel: an idle connection then holds an empty
-//! queue (no preallocated blocks), and the queue and the close signal share one allocation and
-//! one wake-up.
+//! queue (no preallocated blocks), and the queue, the close signal and the waiting
+//! connection's waker share one allocation. The connection polls it ([`Outbox::poll_ready`])
+//! beside its socket, so waiting stores nothing in the connection's own future.
 
 use crate::frame::Frame;
 use std::{
     borrow::Cow,
     collections::VecDeque,
+    future::poll_fn,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::{Context, Poll, Waker},
 };
-use tokio::sync::Notify;
 
 /// Why the server is closing a connection: a WebSocket close code and a short reason (at most
 /// 123 bytes go out in the close frame).
@@ -48,8 +50,6 @@ pub struct Outbox {
 #[derive(Debug)]
 struct Link {
     state: Mutex<State>,
-    /// Woken when the queue stops being empty, or when the connection must close.
-    wake: Notify,
     /// Frames queued before the client counts as too slow to keep up.
     capacity: usize,
 }
@@ -58,6 +58,8 @@ struct Link {
 struct State {
     queue: VecDeque<Frame>,
     close: Option<CloseReason>,
+    /// The connection waiting for the queue to stop being empty, or for the order to close.
+    waiting: Option<Waker>,
 }
 
 /// The outcome of offering a frame to a connection.
@@ -87,7 +89,7 @@ impl ConnHandle {
     /// The queue is bounded so one client that stops reading costs at most `capacity` frames
     /// (bytes shared with the room) of memory; it is closed instead of buffering without end.
     pub fn new(id: u64, capacity: usize) -> (Self, Outbox) {
-        let link = Arc::new(Link { state: Mutex::default(), wake: Notify::new(), capacity: capacity.max(1) });
+        let link = Arc::new(Link { state: Mutex::default(), capacity: capacity.max(1) });
         (Self { id, link: link.clone() }, Outbox { link })
     }
 
@@ -99,16 +101,20 @@ impl ConnHandle {
         }
         if state.queue.len() >= self.link.capacity {
             state.close = Some(SLOW.clone());
+            let waiting = state.waiting.take();
             drop(state);
-            self.link.wake.notify_one();
+            if let Some(waker) = waiting {
+                waker.wake();
+            }
             return Offer::Slow;
         }
         state.queue.push_back(frame);
-        let first = state.queue.len() == 1;
+        // Only the first frame wakes: the connection takes everything queued when it runs. (A
+        // connection that has not polled yet finds the frames when it first looks.)
+        let waiting = if state.queue.len() == 1 { state.waiting.take() } else { None };
         drop(state);
-        if first {
-            // notify_one keeps a permit when nobody waits yet, so the wake-up is never lost.
-            self.link.wake.notify_one();
+        if let Some(waker) = waiting {
+            waker.wake();
         }
         Offer::Queued
     }
@@ -122,18 +128,28 @@ impl ConnHandle {
 impl Outbox {
     /// Resolves when there is something to send or the connection must close.
     pub async fn ready(&self) -> Ready {
-        loop {
-            {
-                let state = self.link.lock();
-                if let Some(reason) = &state.close {
-                    return Ready::Close(reason.clone());
-                }
-                if !state.queue.is_empty() {
-                    return Ready::Frames;
-                }
-            }
-            self.link.wake.notified().await;
+        poll_fn(|cx| self.poll_ready(cx)).await
+    }
+
+    /// Whether there is something to send or the connection must close; if neither, the task
+    /// is woken when there is. One task waits on an outbox: the last to poll is woken.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Ready> {
+        let mut state = self.link.lock();
+        if let Some(reason) = &state.close {
+            return Poll::Ready(Ready::Close(reason.clone()));
         }
+        if !state.queue.is_empty() {
+            return Poll::Ready(Ready::Frames);
+        }
+        // A connection that waits holds no queue: most wait far longer than they write.
+        if state.queue.capacity() > 0 {
+            state.queue = VecDeque::new();
+        }
+        match &mut state.waiting {
+            Some(waker) => waker.clone_from(cx.waker()),
+            waiting => *waiting = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// The next queued frame, unless the connection is closing.
@@ -188,8 +204,11 @@ impl Link {
         let mut state = self.lock();
         if state.close.is_none() {
             state.close = Some(reason);
+            let waiting = state.waiting.take();
             drop(state);
-            self.wake.notify_one();
+            if let Some(waker) = waiting {
+                waker.wake();
+            }
         }
     }
 }
@@ -250,6 +269,25 @@ mod tests {
         handle.offer(frame("d"));
         handle.close(SLOW.clone());
         assert_eq!(outbox.pop_into(&mut batch), 0, "nothing more is written once closing");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_connection_holds_no_queue_and_is_woken_by_the_next_frame() {
+        let (handle, outbox) = ConnHandle::new(1, 8);
+        handle.offer(frame("a"));
+        handle.offer(frame("b"));
+        let mut batch: [Frame; 4] = Default::default();
+        assert_eq!(outbox.pop_into(&mut batch), 2);
+        let waiter = tokio::spawn(async move {
+            let ready = outbox.ready().await;
+            (ready, outbox)
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(handle.link.lock().queue.capacity(), 0, "waiting, it holds no slots");
+        handle.offer(frame("c"));
+        let (ready, outbox) = waiter.await.expect("joined");
+        assert_eq!(ready, Ready::Frames);
+        assert_eq!(outbox.pop().as_deref(), Some("c"));
     }
 
     #[test]

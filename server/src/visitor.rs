@@ -18,7 +18,8 @@ pub struct Visitor {
     pub moderator: Option<String>,
     /// The ban on the address, if any. A moderator's session outranks it: a ban on a shared
     /// address (an office, a carrier's NAT) must not lock out the people who can lift it.
-    pub ban: Option<Ban>,
+    /// (Boxed: rare, and a socket keeps its visitor for its whole life.)
+    pub ban: Option<Box<Ban>>,
 }
 
 impl Visitor {
@@ -38,7 +39,7 @@ impl Moderation {
         let ip = self.proxies.client_ip(peer, headers);
         let ip_hash: Arc<str> = self.hasher.hash(ip).into();
         let moderator = self.auth.session(headers);
-        let ban = if moderator.is_some() { None } else { self.bans.find(ip, &ip_hash, now_ms()) };
+        let ban = if moderator.is_some() { None } else { self.bans.find(ip, &ip_hash, now_ms()).map(Box::new) };
         Visitor { ip, ip_hash, moderator, ban }
     }
 }

@@ -28,7 +28,13 @@ use frames::{Incoming, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEX
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
-use std::{future::Future, io, io::IoSlice, time::Duration};
+use std::{
+    future::{Future, poll_fn},
+    io,
+    io::IoSlice,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
 use tokio::{net::TcpStream, time::timeout};
 
 /// Most frames one vectored write carries (two slices each: header and payload).
@@ -91,7 +97,8 @@ pub fn accept_key(key: &[u8]) -> String {
 }
 
 impl Upgrade {
-    /// Answers 101 and hands the socket to `serve` once the HTTP connection has switched.
+    /// Answers 101 and runs `serve` on the socket, as a task of its own, once the HTTP
+    /// connection has switched.
     /// Messages over `max_message` bytes close the socket with 1009.
     pub fn on_upgrade<F, Fut>(self, max_message: usize, serve: F) -> Response
     where
@@ -113,7 +120,9 @@ impl Upgrade {
                     let hyper::upgrade::Parts { io, read_buf, .. } = parts;
                     parser.feed(&read_buf);
                     drop(read_buf);
-                    serve(Socket { io: io.into_inner(), parser, unsent: Vec::new() }).await;
+                    // A task of its own, holding only the socket's future: the one that waited
+                    // for the switch ends here.
+                    tokio::spawn(serve(Socket { io: io.into_inner(), parser, unsent: Vec::new() }));
                 }
                 Err(_) => tracing::warn!("upgraded connection is not a TCP stream"),
             }
@@ -149,15 +158,25 @@ impl Socket {
     /// close frame; an error when the client broke the protocol, and the socket must then be
     /// closed with [`WireError::close_code`].
     pub async fn recv(&mut self) -> Option<Result<Incoming, WireError>> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`Socket::recv`] as a poll: the next whole message if one is in, else the task is woken
+    /// when the socket has more (the waker is kept by the runtime's registration, not here).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, WireError>>> {
         loop {
             match self.parser.next_message() {
-                Ok(Some(message)) => return Some(Ok(message)),
+                Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
                 Ok(None) => {}
-                Err(error) => return Some(Err(error)),
+                Err(error) => return Poll::Ready(Some(Err(error))),
             }
-            self.io.readable().await.ok()?;
-            if !self.read_now()? {
-                return None;
+            if ready!(self.io.poll_read_ready(cx)).is_err() {
+                return Poll::Ready(None);
+            }
+            // Ended or failed. (A read that found nothing after all cleared the readiness: the
+            // next poll of it waits for the kernel.)
+            if self.read_now() != Some(true) {
+                return Poll::Ready(None);
             }
         }
     }

@@ -8,6 +8,7 @@ mod clock;
 mod request;
 mod session;
 
+pub use session::GOING_AWAY;
 use session::Session;
 
 use crate::{
@@ -95,23 +96,21 @@ pub async fn upgrade(
     moderation.log.opened(conn_id, ip, visitor.ip_hash.to_string(), user_agent.to_owned());
     moderation.registry.add(ip, visitor.ip_hash.clone(), visitor.is_moderator(), handle.clone());
     let registered = Registered { moderation: moderation.clone(), conn_id };
-    let connection = Box::new(Connection {
+    let connection = Connection {
         session: Session::new(&state, visitor, handle),
         outbox,
         shutdown: state.shutdown.clone(),
         version_ok: query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string()),
         _slot: slot,
         _ip_slot: ip_slot,
-        _shared_slot: shared_slot,
+        _shared_slot: shared_slot.map(Box::new),
         _registered: registered,
         _tracked: state.tracker.token(),
-    });
-    // The socket's whole life is one boxed future, allocated once at its exact size, beside the
-    // boxed connection it works on: the upgrade task around it stays small, and nothing is kept
-    // twice (an async fn keeps its arguments apart from its locals, so a connection moved into
-    // one by value would be held twice for the socket's life).
+    };
+    // The socket's whole life is one task, its future holding the connection, the socket and the
+    // loop's waiting state in one allocation.
     ws.on_upgrade(MAX_FRAME_BYTES, move |socket| {
-        Box::pin(connection.serve(socket)).instrument(tracing::info_span!("conn", id = conn_id))
+        connection.serve(socket).instrument(tracing::info_span!("conn", id = conn_id))
     })
 }
 
@@ -135,7 +134,7 @@ struct Connection {
     _slot: OwnedSemaphorePermit,
     _ip_slot: IpSlot,
     /// The address's place under the same caps across the cluster.
-    _shared_slot: Option<SharedConnection>,
+    _shared_slot: Option<Box<SharedConnection>>,
     _registered: Registered,
     /// Lets shutdown wait for this socket.
     _tracked: TaskTrackerToken,
@@ -157,13 +156,13 @@ impl Drop for Registered {
 
 impl Connection {
     /// The socket's life. Not an async fn: one keeps its arguments apart from its locals, and the
-    /// socket would be held twice for as long as it is open. The block's captures are used in
-    /// place.
+    /// connection and the socket would be held twice for as long as it is open. The block's
+    /// captures are used in place.
     #[allow(clippy::manual_async_fn)] // on purpose: see above
-    fn serve(mut self: Box<Self>, mut socket: Socket) -> impl Future<Output = ()> {
+    fn serve(mut self, mut socket: Socket) -> impl Future<Output = ()> {
         async move {
             if self.version_ok {
-                let Self { session, outbox, shutdown, .. } = &mut *self;
+                let Self { session, outbox, shutdown, .. } = &mut self;
                 session.run(&mut socket, outbox, shutdown).await;
             } else {
                 let reason = CloseReason::fixed(close::UNSUPPORTED_VERSION, "protocol version not supported");

@@ -42,6 +42,13 @@ impl Registry {
         closed
     }
 
+    /// Tells every connection to close (the server is stopping), moderators' too.
+    pub fn close_all(&self, reason: &CloseReason) {
+        for entry in self.conns.lock().unwrap_or_else(PoisonError::into_inner).values() {
+            entry.handle.close(reason.clone());
+        }
+    }
+
     /// The address behind a hash, if someone with it is connected now.
     pub fn address_of(&self, hash: &str) -> Option<IpAddr> {
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);

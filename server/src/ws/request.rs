@@ -18,7 +18,7 @@ impl Session {
     pub(super) fn on_message(&mut self, message: ClientMsg) -> Flow {
         match message {
             ClientMsg::Join { .. } | ClientMsg::SendMessage { .. } if self.hub.cluster().is_some() => {
-                Flow::Shared(message)
+                Flow::Shared(Box::new(message))
             }
             ClientMsg::WatchDirectory {} => directory::watch(self),
             ClientMsg::UnwatchDirectory {} => directory::unwatch(self),
@@ -34,8 +34,8 @@ impl Session {
 
 impl Session {
     /// Answers a request that Redis decides (cluster mode).
-    pub(super) async fn on_shared(&mut self, message: ClientMsg) -> Flow {
-        match message {
+    pub(super) async fn on_shared(&mut self, message: Box<ClientMsg>) -> Flow {
+        match *message {
             ClientMsg::Join { room, nickname, session, resume } => {
                 shared::join(self, &room, &nickname, &session, resume).await
             }

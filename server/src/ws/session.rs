@@ -1,9 +1,13 @@
 //! One socket's life: welcome, the read / answer / write loop, heartbeat, and a clean close.
 //!
-//! The loop waits on four things only (shutdown, the outbox, the socket, one timer), and the
-//! work that takes longer (writing a batch, pinging, the closing handshake) runs in short-lived
-//! boxed futures. What an idle connection keeps in memory is therefore just this small waiting
-//! state, not the largest thing it ever did. What each request does lives in `request/`.
+//! The loop waits on three things only (the outbox, the socket, one timer) by polling them
+//! itself: their wakers are kept where the wake-up comes from (the outbox, the runtime's
+//! registration of the socket, the timer), so waiting adds nothing to the socket's future.
+//! Shutdown reaches it through the outbox like any other order to close. The work that takes
+//! longer (a flush the kernel did not take at once, a request Redis decides, the closing
+//! handshake) runs in short-lived boxed futures. What an idle connection keeps in memory is
+//! therefore just this small waiting state, not the largest thing it ever did. What each request
+//! does lives in `request/`.
 
 use super::clock::{Clock, Tick};
 use crate::websocket::{
@@ -23,13 +27,20 @@ use crate::{
     visitor::Visitor,
 };
 use app::protocol::{ClientMsg, ErrorCode, Limits, PROTOCOL_VERSION, ServerMsg, close};
-use std::{pin::pin, sync::Arc, time::Duration};
-use tokio::time::{Instant, sleep_until, timeout};
+use std::{
+    future::poll_fn,
+    pin::{Pin, pin},
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+use tokio::time::{Instant, Sleep, sleep_until, timeout};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// A write that cannot finish in this long means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-const GOING_AWAY: CloseReason = CloseReason::fixed(close::GOING_AWAY, "server shutting down");
+/// What every socket is told when the server stops.
+pub const GOING_AWAY: CloseReason = CloseReason::fixed(close::GOING_AWAY, "server shutting down");
 const SLOW: CloseReason = CloseReason::fixed(close::SLOW, "too slow to keep up");
 /// Recorded on the outbox when the peer went away by itself.
 const GONE: CloseReason = CloseReason::fixed(1000, "gone");
@@ -66,8 +77,9 @@ pub(super) enum Flow {
     /// The client pinged: answer with its payload.
     Pong(Vec<u8>),
     /// A request only Redis can decide (cluster mode: a join or a message): answered by
-    /// `request::shared`, which waits for Redis.
-    Shared(ClientMsg),
+    /// `request::shared`, which waits for Redis. (Boxed: the flow is held while a pong is
+    /// written, so its size is part of the socket's future.)
+    Shared(Box<ClientMsg>),
 }
 
 enum Event {
@@ -116,22 +128,18 @@ impl Session {
         let mut clock = Clock::new(&self.config, Instant::now());
         let mut deadline = clock.next();
         let mut timer = pin!(sleep_until(deadline));
-        // Made once: a wait made anew each turn of the loop would register with the server-wide
-        // shutdown signal, and leave it again, for every batch written.
-        let mut stopping = pin!(shutdown.cancelled());
+        let mut reading_first = false;
 
         let end = loop {
-            // Not `biased`: a queue that never empties must not starve reading (pongs included),
-            // nor reading starve the queue.
-            let event = tokio::select! {
-                () = &mut stopping => Event::Close(GOING_AWAY),
-                ready = outbox.ready() => match ready {
-                    Ready::Frames => Event::Write,
-                    Ready::Close(reason) => Event::Close(reason),
-                },
-                incoming = socket.recv() => Event::Read(incoming),
-                () = &mut timer => Event::Tick,
-            };
+            // Shutdown closes every registered connection through its outbox; this catches one
+            // that was upgraded just after.
+            if shutdown.is_cancelled() {
+                break End::Close(GOING_AWAY);
+            }
+            // Reading and writing go first in turns: a queue that never empties must not starve
+            // reading (pongs included), nor reading starve the queue.
+            reading_first = !reading_first;
+            let event = poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), reading_first)).await;
             match event {
                 Event::Close(reason) => break End::Close(reason),
                 Event::Write => {
@@ -290,6 +298,30 @@ impl Session {
             Flow::Continue
         }
     }
+}
+
+/// Whatever is ready first of the socket and the outbox (in the order given), then the timer;
+/// when none is, each has the task's waker.
+fn next_event(
+    cx: &mut Context<'_>,
+    socket: &mut Socket,
+    outbox: &Outbox,
+    timer: Pin<&mut Sleep>,
+    reading_first: bool,
+) -> Poll<Event> {
+    if reading_first && let Poll::Ready(incoming) = socket.poll_recv(cx) {
+        return Poll::Ready(Event::Read(incoming));
+    }
+    if let Poll::Ready(ready) = outbox.poll_ready(cx) {
+        return Poll::Ready(match ready {
+            Ready::Frames => Event::Write,
+            Ready::Close(reason) => Event::Close(reason),
+        });
+    }
+    if !reading_first && let Poll::Ready(incoming) = socket.poll_recv(cx) {
+        return Poll::Ready(Event::Read(incoming));
+    }
+    timer.poll(cx).map(|()| Event::Tick)
 }
 
 /// Writes what is queued (up to a batch) at once, and waits only for what the kernel did not
