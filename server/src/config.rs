@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, env = "BURNER_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
 
+    /// Rendered directory and room pages kept for the next request of the same page, in MiB of
+    /// HTML (0: every request renders).
+    #[arg(long, env = "BURNER_PAGE_CACHE_MB", default_value_t = 16)]
+    pub page_cache_mb: usize,
+
     /// Invalid frames in a row after which a connection is closed.
     #[arg(long, env = "BURNER_MAX_BAD_FRAMES", default_value_t = 5)]
     pub max_bad_frames: u32,

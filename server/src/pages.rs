@@ -1,6 +1,11 @@
 //! Page routes: choose the page for a path, gather its data from the hub, and render it with
 //! leptos_axum. The page goes into the document as JSON too, for the browser to hydrate. Also the
-//! moderators' sign-in and sign-out, which are plain form posts.
+//! moderators' sign-in and sign-out, which are plain form posts. The directory and room pages
+//! are kept once rendered (`cache`): the next request for the same page only gets a new nonce.
+
+mod cache;
+
+pub use cache::PageCache;
 
 use crate::{state::AppState, visitor::Visitor};
 use app::{
@@ -15,9 +20,14 @@ use axum::{
     http::{HeaderMap, HeaderValue, Request, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use leptos::{nonce::use_nonce, prelude::use_context, server_fn::error::ServerFnUrlError};
+use leptos::{
+    nonce::{Nonce, use_nonce},
+    prelude::use_context,
+    server_fn::error::ServerFnUrlError,
+};
 use leptos_axum::ResponseOptions;
 use serde::Deserialize;
+use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -141,19 +151,49 @@ fn content_security_policy(nonce: &str) -> String {
     )
 }
 
+/// Renders `page`, or answers with the same page kept from an earlier render (directory and room
+/// pages) under a nonce of its own.
 async fn render(state: &AppState, page: Page, status: StatusCode, request: Request<Body>) -> Response {
+    let kept_as = match &page {
+        Page::Home { .. } | Page::Room { .. } => Some(request.uri().path().to_owned()),
+        _ => None,
+    };
+    if let Some(path) = &kept_as
+        && let Some(rendered) = state.pages.get(path, &page)
+    {
+        let nonce = Nonce::new().to_string();
+        if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
+            return rendered.respond(&nonce, policy);
+        }
+    }
     let options = state.leptos.clone();
+    let used_nonce = Arc::new(Mutex::new(String::new()));
     // Runs inside the render, after leptos_axum has made this response's nonce.
-    let set_policy = || {
-        if let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>())
-            && let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce))
-        {
-            response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+    let set_policy = {
+        let used_nonce = used_nonce.clone();
+        move || {
+            if let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>())
+                && let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce))
+            {
+                response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+                *used_nonce.lock().unwrap_or_else(PoisonError::into_inner) = nonce.to_string();
+            }
         }
     };
+    let kept_page = kept_as.as_ref().map(|_| page.clone());
     let render =
         leptos_axum::render_app_async_with_context(set_policy, move || app::shell(options.clone(), page.clone()));
     let mut response = render(request).await;
     *response.status_mut() = status;
-    response
+    let (Some(path), Some(page)) = (kept_as, kept_page) else { return response };
+    // Kept: the body is read whole (it was rendered whole, `render_app_async`), then sent on.
+    let (parts, body) = response.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let nonce = std::mem::take(&mut *used_nonce.lock().unwrap_or_else(PoisonError::into_inner));
+    if let Some(rendered) = cache::Rendered::new(page, parts.status, parts.headers.clone(), &body, &nonce) {
+        state.pages.put(&path, rendered);
+    }
+    Response::from_parts(parts, Body::from(body))
 }

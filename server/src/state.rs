@@ -9,6 +9,7 @@ use crate::{
     hub::{Hub, HubConfig},
     limits::{IpLimits, OpenPerIp, PerIp, quota},
     moderation::{Consoles, Moderation, auth::Auth, bans::Bans, registry::Registry},
+    pages::PageCache,
     peer::{IpHasher, TrustedProxies},
     policy::Policy,
     site,
@@ -49,6 +50,8 @@ pub struct AppState {
     pub tracker: TaskTracker,
     pub connections: Arc<ConnectionSlots>,
     pub next_conn_id: Arc<AtomicU64>,
+    /// Directory and room pages as last rendered.
+    pub pages: Arc<PageCache>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -144,6 +147,7 @@ impl AppState {
             tracker,
             connections: Arc::new(ConnectionSlots::new(config.max_connections)),
             next_conn_id: Arc::new(AtomicU64::new(1)),
+            pages: Arc::new(PageCache::new(config.page_cache_mb << 20)),
             config: Arc::new(config),
         })
     }

@@ -162,3 +162,63 @@ fn pages_go_compressed_to_browsers_that_accept_it() {
         assert!(plain.body.contains("<bdi>Lobby</bdi>"));
     })
 }
+
+/// The script nonce a page was sent with, from its `Content-Security-Policy`.
+fn nonce_of(page: &HttpResponse) -> String {
+    let policy = page.header("content-security-policy").expect("a policy");
+    let start = policy.find("'nonce-").expect("a nonce") + "'nonce-".len();
+    policy[start..].split('\'').next().expect("closed").to_owned()
+}
+
+/// The page's body with its nonce taken out, after checking the scripts carry the policy's.
+fn without_nonce(page: &HttpResponse) -> (String, String) {
+    let nonce = nonce_of(page);
+    assert!(page.body.contains(&format!("nonce=\"{nonce}\"")), "the scripts carry the policy's nonce");
+    (nonce.clone(), page.body.replace(&nonce, "NONCE"))
+}
+
+/// Directory and room pages are kept once rendered: the next request for the same page gets the
+/// same bytes with a nonce of its own, and a page that changed (a message, a join) is rendered
+/// anew, never served stale.
+#[test]
+fn a_page_served_again_is_the_page_rendered_anew_with_its_own_nonce() {
+    run(async {
+        let server = TestServer::start().await;
+        let (mut alice, _) = server.member("lobby", "alice").await;
+        alice.say("kept <b>once</b>", "k1").await.expect("posted");
+        // Rendered (the page changed with the message), then served again.
+        let fresh = server.http("GET", "/r/lobby", None).await;
+        let again = server.http("GET", "/r/lobby", None).await;
+        let ((fresh_nonce, fresh), (again_nonce, again)) = (without_nonce(&fresh), without_nonce(&again));
+        assert_ne!(fresh_nonce, again_nonce, "a nonce per response");
+        assert_eq!(fresh, again, "served again, the same page");
+        assert!(again.contains("kept &lt;b&gt;once&lt;/b&gt;") && again.contains(">1 / "));
+
+        let (mut bob, _) = server.member("lobby", "bob").await;
+        let joined = server.http("GET", "/r/lobby", None).await;
+        assert!(joined.body.contains(">2 / "), "a join is seen at once");
+        bob.say("said after the page was kept", "b1").await.expect("posted");
+        let changed = server.http("GET", "/r/lobby", None).await;
+        assert!(changed.body.contains("said after the page was kept"), "a message is seen at once");
+        let home = server.http("GET", "/", None).await;
+        assert!(home.body.contains("<bdi>Lobby</bdi>"));
+    })
+}
+
+/// What keeping pages rests on: the same page rendered twice is the same bytes but its nonce.
+#[test]
+fn a_page_rendered_twice_differs_only_in_its_nonce() {
+    run(async {
+        let mut config = config();
+        config.page_cache_mb = 0;
+        let server = TestServer::with(config).await;
+        let (mut alice, _) = server.member("lobby", "alice").await;
+        alice.say("rendered twice", "r1").await.expect("posted");
+        for path in ["/r/lobby", "/"] {
+            let (first_nonce, first) = without_nonce(&server.http("GET", path, None).await);
+            let (second_nonce, second) = without_nonce(&server.http("GET", path, None).await);
+            assert_ne!(first_nonce, second_nonce);
+            assert_eq!(first, second, "{path}");
+        }
+    })
+}

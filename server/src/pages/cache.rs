@@ -1,0 +1,171 @@
+//! Rendered pages kept for the next request that would get the same page. A page is a function
+//! of its `Page` value and of the response's CSP nonce, nothing else: the server renders no time
+//! zone, no random id and nothing of the visitor beyond what `Page` holds (a ban sentence).
+//! So a rendered body is kept cut at its nonce, and a request whose `Page` is equal to the kept
+//! one gets the pieces joined around a nonce of its own: the same bytes a fresh render would
+//! give, for a fraction of the work (rendering 50 messages is most of a room page's cost).
+//!
+//! A room's page changes with every message and every join; the `Page` comparison catches
+//! that (a kept page is used only when equal), so nothing is ever stale. Bounded in bytes: a
+//! page that does not fit pushes others out.
+
+use app::page::Page;
+use axum::{
+    body::{Body, Bytes},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::Response,
+};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+/// A page as rendered once: its body in pieces, the nonce having stood between each two.
+pub struct Rendered {
+    page: Page,
+    status: StatusCode,
+    /// The response's headers but its `Content-Security-Policy` (that names the nonce).
+    headers: HeaderMap,
+    pieces: Vec<Bytes>,
+    size: usize,
+}
+
+impl Rendered {
+    /// Cuts `body` at every `nonce`; `None` if the body does not carry it (nothing to vary, so
+    /// nothing safe to assume either).
+    pub fn new(page: Page, status: StatusCode, mut headers: HeaderMap, body: &Bytes, nonce: &str) -> Option<Self> {
+        if nonce.is_empty() {
+            return None;
+        }
+        headers.remove(header::CONTENT_SECURITY_POLICY);
+        let mut pieces = Vec::new();
+        let mut rest = body.clone();
+        // A plain search: this runs once per render, beside the render itself.
+        while let Some(at) = rest.windows(nonce.len()).position(|window| window == nonce.as_bytes()) {
+            pieces.push(rest.slice(..at));
+            rest = rest.slice(at + nonce.len()..);
+        }
+        if pieces.is_empty() {
+            return None;
+        }
+        pieces.push(rest);
+        Some(Self { page, status, headers, pieces, size: body.len() })
+    }
+
+    /// The page again, with `nonce` in every place the first one stood.
+    pub fn respond(&self, nonce: &str, policy: HeaderValue) -> Response {
+        let mut body = Vec::with_capacity(self.size + self.pieces.len() * nonce.len());
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                body.extend_from_slice(nonce.as_bytes());
+            }
+            body.extend_from_slice(piece);
+        }
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
+        response
+    }
+}
+
+/// The kept pages, by path (a room's slug, or `/`).
+pub struct PageCache {
+    budget: usize,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    pages: HashMap<String, Arc<Rendered>>,
+    bytes: usize,
+}
+
+impl PageCache {
+    /// Keeps pages up to `budget` bytes of bodies in all; 0 keeps none.
+    pub fn new(budget: usize) -> Self {
+        Self { budget, kept: Mutex::default() }
+    }
+
+    /// The page kept for `path`, if it is `page`.
+    pub fn get(&self, path: &str, page: &Page) -> Option<Arc<Rendered>> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.pages.get(path).filter(|rendered| rendered.page == *page).cloned()
+    }
+
+    /// Keeps `rendered` for `path` in place of what was kept for it, making room if it must
+    /// (whichever pages come first; a page over the whole budget is not kept).
+    pub fn put(&self, path: &str, rendered: Rendered) {
+        if rendered.size > self.budget {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = kept.pages.remove(path) {
+            kept.bytes -= old.size;
+        }
+        while kept.bytes + rendered.size > self.budget {
+            let Some(victim) = kept.pages.keys().next().cloned() else { break };
+            if let Some(old) = kept.pages.remove(&victim) {
+                kept.bytes -= old.size;
+            }
+        }
+        kept.bytes += rendered.size;
+        kept.pages.insert(path.to_owned(), Arc::new(rendered));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(page: Page, body: &str) -> Rendered {
+        Rendered::new(page, StatusCode::OK, HeaderMap::new(), &Bytes::from(body.to_owned()), "N0NCE")
+            .expect("carries the nonce")
+    }
+
+    fn body(response: Response) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let bytes = runtime.block_on(axum::body::to_bytes(response.into_body(), usize::MAX));
+        String::from_utf8(bytes.expect("body").to_vec()).expect("utf-8")
+    }
+
+    fn not_found() -> Page {
+        Page::NotFound { room: true }
+    }
+
+    #[test]
+    fn a_kept_page_comes_back_with_the_new_nonce_everywhere_the_old_one_was() {
+        let page = rendered(not_found(), "<script nonce=\"N0NCE\">a</script><p>N0NCE</p>");
+        let response = page.respond("fresh", HeaderValue::from_static("script-src 'nonce-fresh'"));
+        assert_eq!(response.headers()[header::CONTENT_SECURITY_POLICY], "script-src 'nonce-fresh'");
+        assert_eq!(body(response), "<script nonce=\"fresh\">a</script><p>fresh</p>");
+    }
+
+    #[test]
+    fn a_body_without_its_nonce_is_not_kept() {
+        let body = Bytes::from_static(b"<p>no scripts</p>");
+        assert!(Rendered::new(not_found(), StatusCode::OK, HeaderMap::new(), &body, "N0NCE").is_none());
+    }
+
+    #[test]
+    fn only_an_equal_page_is_served_from_what_is_kept() {
+        let cache = PageCache::new(1 << 20);
+        cache.put("/r/a", rendered(not_found(), "x N0NCE"));
+        assert!(cache.get("/r/a", &not_found()).is_some());
+        assert!(cache.get("/r/a", &Page::NotFound { room: false }).is_none(), "another page");
+        assert!(cache.get("/r/b", &not_found()).is_none(), "another path");
+    }
+
+    #[test]
+    fn pages_are_kept_within_the_budget() {
+        let cache = PageCache::new(20);
+        cache.put("/r/a", rendered(not_found(), "0123456789 N0NCE"));
+        cache.put("/r/b", rendered(not_found(), "0123456789 N0NCE"));
+        let kept = cache.kept.lock().expect("lock");
+        assert_eq!(kept.pages.len(), 1, "the second pushed the first out");
+        assert!(kept.bytes <= 20);
+        drop(kept);
+        cache.put("/r/c", rendered(not_found(), &format!("{} N0NCE", "x".repeat(40))));
+        assert!(cache.get("/r/c", &not_found()).is_none(), "a page over the whole budget is not kept");
+    }
+}
