@@ -155,7 +155,7 @@ fn content_security_policy(nonce: &str) -> String {
 /// pages) under a nonce of its own.
 async fn render(state: &AppState, page: Page, status: StatusCode, request: Request<Body>) -> Response {
     let kept_as = match &page {
-        Page::Home { .. } | Page::Room { .. } => Some(request.uri().path().to_owned()),
+        Page::Home { .. } | Page::Room { .. } if state.pages.keeps() => Some(request.uri().path().to_owned()),
         _ => None,
     };
     if let Some(path) = &kept_as

@@ -38,17 +38,19 @@ impl Rendered {
             return None;
         }
         headers.remove(header::CONTENT_SECURITY_POLICY);
+        // The standard library's substring search (a byte-by-byte window compare cost a fifth
+        // of a render).
+        let text = std::str::from_utf8(body).ok()?;
         let mut pieces = Vec::new();
-        let mut rest = body.clone();
-        // A plain search: this runs once per render, beside the render itself.
-        while let Some(at) = rest.windows(nonce.len()).position(|window| window == nonce.as_bytes()) {
-            pieces.push(rest.slice(..at));
-            rest = rest.slice(at + nonce.len()..);
+        let mut from = 0;
+        for (at, _) in text.match_indices(nonce) {
+            pieces.push(body.slice(from..at));
+            from = at + nonce.len();
         }
         if pieces.is_empty() {
             return None;
         }
-        pieces.push(rest);
+        pieces.push(body.slice(from..));
         Some(Self { page, status, headers, pieces, size: body.len() })
     }
 
@@ -85,6 +87,11 @@ impl PageCache {
     /// Keeps pages up to `budget` bytes of bodies in all; 0 keeps none.
     pub fn new(budget: usize) -> Self {
         Self { budget, kept: Mutex::default() }
+    }
+
+    /// Whether pages are kept at all (`BURNER_PAGE_CACHE_MB=0`: no).
+    pub fn keeps(&self) -> bool {
+        self.budget > 0
     }
 
     /// The page kept for `path`, if it is `page`.
