@@ -388,12 +388,7 @@ fn pages_carry_a_nonce_csp_and_the_hardening_headers() {
             assert_eq!(page.header("x-frame-options"), Some("DENY"), "{path}");
             let csp = page.header("content-security-policy").expect("CSP");
             assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
-            let script_src = csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).expect("script-src");
-            let nonce = script_src
-                .split_whitespace()
-                .find_map(|s| s.strip_prefix("'nonce-")?.strip_suffix('\''))
-                .expect("a nonce")
-                .to_owned();
+            let nonce = page.script_nonce().expect("a nonce in script-src").to_owned();
             // Every script on the page carries it (the page data is JSON, not a script).
             let scripts =
                 page.body.matches("<script").count() - page.body.matches("<script type=\"application/json\"").count();

@@ -1,6 +1,7 @@
 //! Server-rendered pages: readable without JavaScript, user text always shown as text.
 
 use crate::support::*;
+use app::protocol::{BanTarget, ModAction};
 
 #[test]
 fn the_directory_is_readable_without_javascript() {
@@ -163,16 +164,9 @@ fn pages_go_compressed_to_browsers_that_accept_it() {
     })
 }
 
-/// The script nonce a page was sent with, from its `Content-Security-Policy`.
-fn nonce_of(page: &HttpResponse) -> String {
-    let policy = page.header("content-security-policy").expect("a policy");
-    let start = policy.find("'nonce-").expect("a nonce") + "'nonce-".len();
-    policy[start..].split('\'').next().expect("closed").to_owned()
-}
-
 /// The page's body with its nonce taken out, after checking the scripts carry the policy's.
 fn without_nonce(page: &HttpResponse) -> (String, String) {
-    let nonce = nonce_of(page);
+    let nonce = page.script_nonce().expect("a nonce in script-src").to_owned();
     assert!(page.body.contains(&format!("nonce=\"{nonce}\"")), "the scripts carry the policy's nonce");
     (nonce.clone(), page.body.replace(&nonce, "NONCE"))
 }
@@ -220,5 +214,33 @@ fn a_page_rendered_twice_differs_only_in_its_nonce() {
             assert_ne!(first_nonce, second_nonce);
             assert_eq!(first, second, "{path}");
         }
+    })
+}
+
+/// A kept page is shared by everyone who would get the same page, and only by them: a banned
+/// visitor's page carries its ban sentence, and that sentence never reaches anyone else.
+#[test]
+fn a_kept_page_never_carries_one_visitors_ban_to_another() {
+    run(async {
+        let mut config = config();
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+        let server = TestServer::with(config).await;
+        let cookie = server.sign_in().await;
+        let ban = ModAction::Ban {
+            target: BanTarget::Address { address: "203.0.113.5".into() },
+            reason: "raid".into(),
+            duration_secs: Some(0),
+        };
+        server.must_moderate(&cookie, &ban).await;
+        let get_as = |address: &'static str| {
+            let server = &server;
+            async move { server.send_http("GET", "/r/lobby", None, &[("x-forwarded-for", address)]).await.body }
+        };
+        for page in [get_as("198.51.100.1").await, get_as("198.51.100.1").await] {
+            assert!(!page.contains("You are banned") && page.contains("Join"), "a visitor's page: no ban");
+        }
+        let banned = get_as("203.0.113.5").await;
+        assert!(banned.contains("You are banned for good. Reason: raid"), "the banned visitor's own page");
+        assert!(!get_as("198.51.100.2").await.contains("You are banned"), "and nobody else's");
     })
 }

@@ -326,6 +326,13 @@ impl HttpResponse {
         })
     }
 
+    /// The script nonce of the page's `Content-Security-Policy` (`script-src … 'nonce-…'`).
+    pub fn script_nonce(&self) -> Option<&str> {
+        let policy = self.header("content-security-policy")?;
+        let script_src = policy.split(';').map(str::trim).find(|d| d.starts_with("script-src"))?;
+        script_src.split_whitespace().find_map(|s| s.strip_prefix("'nonce-")?.strip_suffix('\''))
+    }
+
     /// Bytes first: a compressed body is not text, and chunk sizes count bytes.
     fn parse(raw: &[u8]) -> Self {
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
