@@ -154,12 +154,15 @@ fn content_security_policy(nonce: &str) -> String {
 /// Renders `page`, or answers with the same page kept from an earlier render (directory and room
 /// pages) under a nonce of its own.
 async fn render(state: &AppState, page: Page, status: StatusCode, request: Request<Body>) -> Response {
-    let kept_as = match &page {
-        Page::Home { .. } | Page::Room { .. } if state.pages.keeps() => Some(request.uri().path().to_owned()),
+    // Where the page is kept, with the page to compare the next request's with.
+    let keep = match &page {
+        Page::Home { .. } | Page::Room { .. } if state.pages.keeps() => {
+            Some((request.uri().path().to_owned(), page.clone()))
+        }
         _ => None,
     };
-    if let Some(path) = &kept_as
-        && let Some(rendered) = state.pages.get(path, &page)
+    if let Some((path, page)) = &keep
+        && let Some(rendered) = state.pages.get(path, page)
     {
         let nonce = Nonce::new().to_string();
         if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
@@ -180,12 +183,11 @@ async fn render(state: &AppState, page: Page, status: StatusCode, request: Reque
             }
         }
     };
-    let kept_page = kept_as.as_ref().map(|_| page.clone());
     let render =
         leptos_axum::render_app_async_with_context(set_policy, move || app::shell(options.clone(), page.clone()));
     let mut response = render(request).await;
     *response.status_mut() = status;
-    let (Some(path), Some(page)) = (kept_as, kept_page) else { return response };
+    let Some((path, page)) = keep else { return response };
     // Kept: the body is read whole (it was rendered whole, `render_app_async`), then sent on.
     let (parts, body) = response.into_parts();
     let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {

@@ -32,9 +32,9 @@ pub struct Rendered {
 
 impl Rendered {
     /// Cuts `body` at every `nonce`; `None` if the body does not carry it (nothing to vary, so
-    /// nothing safe to assume either).
+    /// nothing safe to assume either), or if the response sets a cookie (that is one visitor's).
     pub fn new(page: Page, status: StatusCode, mut headers: HeaderMap, body: &Bytes, nonce: &str) -> Option<Self> {
-        if nonce.is_empty() {
+        if nonce.is_empty() || headers.contains_key(header::SET_COOKIE) {
             return None;
         }
         headers.remove(header::CONTENT_SECURITY_POLICY);
@@ -94,10 +94,11 @@ impl PageCache {
         self.budget > 0
     }
 
-    /// The page kept for `path`, if it is `page`.
+    /// The page kept for `path`, if it is `page` (compared outside the lock: a room's page
+    /// holds 50 messages).
     pub fn get(&self, path: &str, page: &Page) -> Option<Arc<Rendered>> {
-        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.pages.get(path).filter(|rendered| rendered.page == *page).cloned()
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner).pages.get(path).cloned();
+        kept.filter(|rendered| rendered.page == *page)
     }
 
     /// Keeps `rendered` for `path` in place of what was kept for it, making room if it must
@@ -152,6 +153,14 @@ mod tests {
     fn a_body_without_its_nonce_is_not_kept() {
         let body = Bytes::from_static(b"<p>no scripts</p>");
         assert!(Rendered::new(not_found(), StatusCode::OK, HeaderMap::new(), &body, "N0NCE").is_none());
+    }
+
+    #[test]
+    fn a_response_that_sets_a_cookie_is_not_kept() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::SET_COOKIE, HeaderValue::from_static("session=one-visitor"));
+        let body = Bytes::from_static(b"<script nonce=\"N0NCE\"></script>");
+        assert!(Rendered::new(not_found(), StatusCode::OK, headers, &body, "N0NCE").is_none());
     }
 
     #[test]
