@@ -5,14 +5,16 @@
 //! carries its send time and number; what does not arrive is counted as lost.
 //!
 //! burner-bench [--quick | --smoke] [--only NAME[,NAME…]] [--workloads fanout,fanout1k,idle,big,churn]
-//!              [--cluster [--workloads hop,throughput]] [--write FILE]
+//!              [--cluster [--workloads hop,throughput]] [--write FILE] [--rate MSGS [--rooms N]]
 //!
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
 //! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
 //! passed), then latency at half that rate; memory per idle member; one message into a big
 //! room; churn (connect + join + leave, as fast as 32 clients can, while the 100-byte fan-out
 //! runs at half saturation). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
-//! mode instead (see `cluster`; `make bench-cluster`).
+//! mode instead (see `cluster`; `make bench-cluster`). `--rate` offers the fan-out at that one rate
+//! (messages a second) instead of stepping it up, in `--rooms` rooms: the A/B comparison of two
+//! builds of one server at equal load (`BENCH_TARGET` picks the build).
 
 // A benchmark's report is its output.
 #![allow(clippy::print_stdout)]
@@ -121,6 +123,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut quick, mut smoke, mut only, mut write) = (false, false, None::<Vec<String>>, None::<PathBuf>);
     let mut clustered = false;
+    let (mut fixed_rate, mut rooms) = (None::<u64>, None::<usize>);
     let mut workloads: Vec<String> =
         ["fanout", "fanout1k", "idle", "big", "churn"].into_iter().map(str::to_owned).collect();
     while let Some(arg) = args.next() {
@@ -130,6 +133,8 @@ fn main() -> anyhow::Result<()> {
             "--cluster" => clustered = true,
             "--only" => only = args.next().map(|list| list.split(',').map(str::to_lowercase).collect()),
             "--write" => write = args.next().map(PathBuf::from),
+            "--rate" => fixed_rate = Some(number(args.next(), "--rate")?),
+            "--rooms" => rooms = Some(number(args.next(), "--rooms")?),
             "--workloads" => {
                 workloads = args.next().map(|list| list.split(',').map(str::to_owned).collect()).unwrap_or_default();
             }
@@ -175,6 +180,13 @@ fn main() -> anyhow::Result<()> {
             big_trials: 50,
         }
     };
+    let mut settings = settings;
+    if let Some(rate) = fixed_rate {
+        (settings.first_rate, settings.max_rate) = (rate, rate);
+    }
+    if let Some(rooms) = rooms {
+        settings.rooms = rooms.max(1);
+    }
     let root = std::env::var("BURNER_ROOT").map(PathBuf::from).unwrap_or_else(|_| ".".into());
     let paths = Paths {
         target: std::env::var("BENCH_TARGET").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release")),
@@ -325,6 +337,11 @@ async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Re
     drop(members);
     drop(server);
     Ok(fanout)
+}
+
+/// A positive whole number given after `flag`.
+fn number<T: std::str::FromStr>(value: Option<String>, flag: &str) -> anyhow::Result<T> {
+    value.and_then(|value| value.parse().ok()).ok_or_else(|| anyhow::anyhow!("{flag} needs a whole number"))
 }
 
 /// Steps the load up to saturation, then measures at half of it.

@@ -29,6 +29,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
 use std::{
+    cell::RefCell,
     future::{Future, poll_fn},
     io,
     io::IoSlice,
@@ -37,12 +38,21 @@ use std::{
 };
 use tokio::{net::TcpStream, time::timeout};
 
-/// Most frames one vectored write carries (two slices each: header and payload).
+/// Most frames taken from the outbox for one write.
 pub const MAX_BATCH: usize = 64;
+/// Most bytes of small frames gathered for one write; a frame over half of it is written from
+/// its own bytes.
+const WRITE_CHUNK: usize = 64 * 1024;
 /// How much one read takes from the kernel, on the stack; a longer message takes several reads.
 const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing handshake may take before the connection is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// Where small frames are laid out for one write: one per worker thread, reused, so no socket
+    /// holds a write buffer of its own.
+    static GATHER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A request to open a WebSocket, checked (RFC 6455 4.2.1) and ready to be accepted.
 pub struct Upgrade {
@@ -196,25 +206,41 @@ impl Socket {
         }
     }
 
-    /// Writes text frames with one vectored write per [`MAX_BATCH`] of them: headers from the
-    /// stack, payloads from their shared bytes. Whether some are left for [`Socket::flush`].
+    /// Writes text frames, as few writes as it takes: small frames are laid out one after the
+    /// other in the worker thread's gathering buffer and go out in one plain write per
+    /// [`WRITE_CHUNK`] (one copy in user space is cheaper than the kernel walking two slices per
+    /// frame); a big frame goes out from its own shared bytes. Whether some are left for
+    /// [`Socket::flush`].
     pub fn write_texts<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<bool> {
-        let mut unsent = false;
-        for batch in texts.chunks(MAX_BATCH) {
-            unsent = self.write_batch(batch)?;
-        }
-        Ok(unsent)
+        GATHER.with_borrow_mut(|gathered| {
+            gathered.clear();
+            let result = self.write_gathered(texts, gathered);
+            if gathered.capacity() > 2 * WRITE_CHUNK {
+                *gathered = Vec::new();
+            }
+            result
+        })
     }
 
-    fn write_batch<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<bool> {
-        let mut headers = [[0; MAX_HEADER]; MAX_BATCH];
-        let mut slices = [IoSlice::new(&[]); 2 * MAX_BATCH];
-        for (i, (text, header)) in texts.iter().zip(&mut headers).enumerate() {
-            let len = frames::header(OP_TEXT, text.as_ref().len(), header);
-            slices[2 * i] = IoSlice::new(&header[..len]);
-            slices[2 * i + 1] = IoSlice::new(text.as_ref());
+    fn write_gathered<T: AsRef<[u8]>>(&mut self, texts: &[T], gathered: &mut Vec<u8>) -> io::Result<bool> {
+        for text in texts {
+            let text = text.as_ref();
+            if text.len() > WRITE_CHUNK / 2 {
+                self.write_slices(&mut [IoSlice::new(gathered)])?;
+                gathered.clear();
+                self.write_message(true, text)?;
+                continue;
+            }
+            let mut header = [0; MAX_HEADER];
+            let len = frames::header(OP_TEXT, text.len(), &mut header);
+            gathered.extend_from_slice(&header[..len]);
+            gathered.extend_from_slice(text);
+            if gathered.len() >= WRITE_CHUNK {
+                self.write_slices(&mut [IoSlice::new(gathered)])?;
+                gathered.clear();
+            }
         }
-        self.write_slices(&mut slices[..2 * texts.len()])
+        self.write_slices(&mut [IoSlice::new(gathered)])
     }
 
     /// Writes one data message (text or binary) in one frame.
@@ -280,8 +306,17 @@ impl Socket {
     /// Writes as much as the kernel takes now; keeps a copy of the rest in `unsent`. Behind
     /// bytes already waiting, everything waits, so frames keep their order.
     fn write_slices(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<bool> {
-        while self.unsent.is_empty() && !slices.is_empty() {
-            match self.io.try_write_vectored(slices) {
+        while self.unsent.is_empty() {
+            // An empty slice carries nothing (and a write of nothing would read as a dead peer).
+            while slices.first().is_some_and(|slice| slice.is_empty()) {
+                slices = &mut std::mem::take(&mut slices)[1..];
+            }
+            let written = match &*slices {
+                [] => break,
+                [one] => self.io.try_write(one),
+                several => self.io.try_write_vectored(several),
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => IoSlice::advance_slices(&mut slices, written),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
@@ -350,6 +385,30 @@ mod tests {
         assert_eq!(frames.len(), 301, "no frame dropped");
         assert!(frames.iter().zip(&texts).all(|(frame, text)| *frame == text.as_bytes()), "in order, whole");
         assert_eq!(frames[300], b"last");
+    }
+
+    #[tokio::test]
+    async fn small_frames_gathered_and_big_ones_written_apart_keep_their_order() {
+        let (mut socket, mut client) = pair().await;
+        // Small frames (gathered, more than one chunk's worth), a big one between them (written
+        // from its own bytes), an empty one, then more small ones; nobody reads at first.
+        // 8 MB in all: more than the kernel's buffers take, so the end of it waits.
+        let mut texts: Vec<String> = (0..80_000).map(|i| format!("{i:05}{}", "s".repeat(95))).collect();
+        texts.insert(700, "B".repeat(100_000));
+        texts.insert(701, String::new());
+        assert!(socket.write_texts(&texts).expect("written"), "some of it waits");
+        let reader = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            client.read_to_end(&mut bytes).await.expect("read");
+            bytes
+        });
+        socket.flush().await.expect("flushed");
+        drop(socket);
+        let bytes = reader.await.expect("reader");
+        let frames = frames_in(&bytes);
+        assert_eq!(frames.len(), texts.len(), "no frame dropped or doubled");
+        assert!(frames.iter().zip(&texts).all(|(frame, text)| *frame == text.as_bytes()), "in order, whole");
+        assert!(GATHER.with_borrow(Vec::capacity) <= 2 * WRITE_CHUNK, "the gathering buffer stays small");
     }
 
     #[test]
