@@ -350,7 +350,7 @@ pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Re
     // A warm-up the figures do not see (JIT compilers, first allocations).
     if !settings.smoke {
         let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
-        load.offer(settings.first_rate * 4, &warm_up).await?;
+        load.offer((settings.first_rate * 4).min(settings.max_rate), &warm_up).await?;
     }
     let mut passed: Option<Step> = None;
     let mut generator_bound = false;

@@ -80,9 +80,6 @@ pub enum Ready {
     Close(CloseReason),
 }
 
-/// Queues that grew past this many slots during a burst give the memory back once drained.
-const KEPT_SLOTS: usize = 8;
-
 const SLOW: CloseReason = CloseReason::fixed(app::protocol::close::SLOW, "too slow to keep up");
 
 impl ConnHandle {
@@ -158,28 +155,17 @@ impl Outbox {
         if state.close.is_some() {
             return None;
         }
-        let frame = state.queue.pop_front();
-        if state.queue.is_empty() && state.queue.capacity() > KEPT_SLOTS {
-            state.queue.shrink_to(KEPT_SLOTS);
-        }
-        frame
+        state.queue.pop_front()
     }
 
-    /// Moves as many queued frames as fit into `batch`, under one lock; how many it moved.
-    /// Nothing once the connection is closing.
-    pub fn pop_into(&self, batch: &mut [Frame]) -> usize {
+    /// Takes everything queued, under one lock (the queue itself changes hands: nothing is
+    /// copied). Why not, once the connection is closing: nothing more is written then.
+    pub fn take(&self) -> Result<VecDeque<Frame>, CloseReason> {
         let mut state = self.link.lock();
-        if state.close.is_some() {
-            return 0;
+        match &state.close {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(std::mem::take(&mut state.queue)),
         }
-        let taken = batch.len().min(state.queue.len());
-        for (slot, frame) in batch.iter_mut().zip(state.queue.drain(..taken)) {
-            *slot = frame;
-        }
-        if state.queue.is_empty() && state.queue.capacity() > KEPT_SLOTS {
-            state.queue.shrink_to(KEPT_SLOTS);
-        }
-        taken
     }
 
     /// Whether the connection has been told to close.
@@ -255,20 +241,17 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_takes_frames_in_order_and_leaves_the_rest() {
+    fn taking_takes_every_frame_in_order_and_nothing_once_closing() {
         let (handle, outbox) = ConnHandle::new(1, 16);
         for text in ["a", "b", "c"] {
             handle.offer(frame(text));
         }
-        let mut batch: [Frame; 2] = Default::default();
-        assert_eq!(outbox.pop_into(&mut batch), 2);
-        assert_eq!(batch.each_ref().map(|f| f.as_str()), ["a", "b"]);
-        assert_eq!(outbox.pop_into(&mut batch), 1);
-        assert_eq!(batch[0].as_str(), "c");
-        assert_eq!(outbox.pop_into(&mut batch), 0);
+        let taken = outbox.take().expect("open");
+        assert_eq!(taken.iter().map(Frame::as_str).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert!(outbox.take().expect("open").is_empty());
         handle.offer(frame("d"));
         handle.close(SLOW.clone());
-        assert_eq!(outbox.pop_into(&mut batch), 0, "nothing more is written once closing");
+        assert_eq!(outbox.take(), Err(SLOW), "nothing more is written once closing");
     }
 
     #[tokio::test]
@@ -276,8 +259,7 @@ mod tests {
         let (handle, outbox) = ConnHandle::new(1, 8);
         handle.offer(frame("a"));
         handle.offer(frame("b"));
-        let mut batch: [Frame; 4] = Default::default();
-        assert_eq!(outbox.pop_into(&mut batch), 2);
+        assert_eq!(outbox.take().expect("open").len(), 2);
         let waiter = tokio::spawn(async move {
             let ready = outbox.ready().await;
             (ready, outbox)
@@ -288,15 +270,5 @@ mod tests {
         let (ready, outbox) = waiter.await.expect("joined");
         assert_eq!(ready, Ready::Frames);
         assert_eq!(outbox.pop().as_deref(), Some("c"));
-    }
-
-    #[test]
-    fn a_drained_queue_gives_back_what_a_burst_grew() {
-        let (handle, outbox) = ConnHandle::new(1, 1024);
-        for _ in 0..500 {
-            handle.offer(frame("burst"));
-        }
-        while outbox.pop().is_some() {}
-        assert!(outbox.link.lock().queue.capacity() <= KEPT_SLOTS);
     }
 }

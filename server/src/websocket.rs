@@ -38,8 +38,6 @@ use std::{
 };
 use tokio::{net::TcpStream, time::timeout};
 
-/// Most frames taken from the outbox for one write.
-pub const MAX_BATCH: usize = 64;
 /// Most bytes of small frames gathered for one write; a frame over half of it is written from
 /// its own bytes.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -211,7 +209,7 @@ impl Socket {
     /// [`WRITE_CHUNK`] (one copy in user space is cheaper than the kernel walking two slices per
     /// frame); a big frame goes out from its own shared bytes. Whether some are left for
     /// [`Socket::flush`].
-    pub fn write_texts<T: AsRef<[u8]>>(&mut self, texts: &[T]) -> io::Result<bool> {
+    pub fn write_texts<T: AsRef<[u8]>>(&mut self, texts: impl IntoIterator<Item = T>) -> io::Result<bool> {
         GATHER.with_borrow_mut(|gathered| {
             gathered.clear();
             let result = self.write_gathered(texts, gathered);
@@ -222,7 +220,11 @@ impl Socket {
         })
     }
 
-    fn write_gathered<T: AsRef<[u8]>>(&mut self, texts: &[T], gathered: &mut Vec<u8>) -> io::Result<bool> {
+    fn write_gathered<T: AsRef<[u8]>>(
+        &mut self,
+        texts: impl IntoIterator<Item = T>,
+        gathered: &mut Vec<u8>,
+    ) -> io::Result<bool> {
         for text in texts {
             let text = text.as_ref();
             if text.len() > WRITE_CHUNK / 2 {

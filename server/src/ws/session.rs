@@ -11,7 +11,7 @@
 
 use super::clock::{Clock, Tick};
 use crate::websocket::{
-    MAX_BATCH, Socket,
+    Socket,
     frames::{Incoming, WireError},
 };
 use crate::{
@@ -324,20 +324,19 @@ fn next_event(
     timer.poll(cx).map(|()| Event::Tick)
 }
 
-/// Writes what is queued (up to a batch) at once, and waits only for what the kernel did not
-/// take (most writes are taken whole: only a flush needs a future of its own). Ends the socket
-/// if it is closing.
+/// Writes everything queued at once, and waits only for what the kernel did not take (most
+/// writes are taken whole: only a flush needs a future of its own). Ends the socket if it is
+/// closing.
 async fn write_queued(socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) -> Result<(), End> {
-    finish(write_batch(socket, outbox), socket, shutdown).await?;
-    outbox.closing().map_or(Ok(()), |reason| Err(End::Close(reason)))
+    let write = write_taken(socket, outbox).map_err(End::Close)?;
+    finish(write, socket, shutdown).await
 }
 
-/// Takes a batch from the outbox and writes it. The batch lives on this call's stack, not in
-/// the socket's future. Whether some of it waits to be flushed.
-fn write_batch(socket: &mut Socket, outbox: &Outbox) -> std::io::Result<bool> {
-    let mut batch: [Frame; MAX_BATCH] = std::array::from_fn(|_| Frame::default());
-    let taken = outbox.pop_into(&mut batch);
-    socket.write_texts(&batch[..taken])
+/// Takes the outbox's queue and writes it. The queue lives on this call's stack, not in the
+/// socket's future. Whether some of it waits to be flushed.
+fn write_taken(socket: &mut Socket, outbox: &Outbox) -> Result<std::io::Result<bool>, CloseReason> {
+    let frames = outbox.take()?;
+    Ok(socket.write_texts(&frames))
 }
 
 /// Follows a write: a failed one ends the socket; one the kernel did not take whole is flushed,
