@@ -135,11 +135,12 @@ impl Reader {
             }
             self.buffer.drain(..start);
             start = 0;
-            let len = self.buffer.len();
-            self.buffer.resize(len + READ_CHUNK, 0);
-            match self.half.read(&mut self.buffer[len..]).await {
+            // Into the buffer's spare room, as it is: zeroing 64 KiB before every read took a
+            // third of the generator's time.
+            self.buffer.reserve(READ_CHUNK);
+            match self.half.read_buf(&mut self.buffer).await {
                 Ok(0) | Err(_) => return,
-                Ok(n) => self.buffer.truncate(len + n),
+                Ok(_) => {}
             }
         }
     }
