@@ -373,7 +373,7 @@ mod tests {
         // kernel's buffers hold.
         let texts: Vec<String> = (0..300).map(|i| format!("{i:05}{}", "x".repeat(40_000))).collect();
         assert!(socket.write_texts(&texts).expect("written"), "some of it waits");
-        assert!(socket.write_texts(&["last"]).expect("queued behind"), "behind what waits");
+        assert!(socket.write_texts(["last"]).expect("queued behind"), "behind what waits");
         let reader = tokio::spawn(async move {
             let mut bytes = Vec::new();
             client.read_to_end(&mut bytes).await.expect("read");
