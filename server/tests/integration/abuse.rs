@@ -326,9 +326,7 @@ fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
 #[test]
 fn a_ban_by_hash_covers_the_ipv6_block_behind_it() {
     run(async {
-        let mut config = config();
-        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
-        let server = TestServer::with(config).await;
+        let server = TestServer::behind_a_loopback_proxy().await;
         let cookie = server.sign_in().await;
         let mut visitor = server.connect_as(&[("x-forwarded-for", "2001:db8:1:2::5")]).await.expect("open");
         visitor.recv_until(|m| matches!(m, ServerMsg::Welcome { .. })).await;

@@ -222,9 +222,7 @@ fn a_page_rendered_twice_differs_only_in_its_nonce() {
 #[test]
 fn a_kept_page_never_carries_one_visitors_ban_to_another() {
     run(async {
-        let mut config = config();
-        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
-        let server = TestServer::with(config).await;
+        let server = TestServer::behind_a_loopback_proxy().await;
         let cookie = server.sign_in().await;
         let ban = ModAction::Ban {
             target: BanTarget::Address { address: "203.0.113.5".into() },

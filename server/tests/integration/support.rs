@@ -77,6 +77,14 @@ impl TestServer {
         Self::with(config()).await
     }
 
+    /// A server behind a proxy on loopback that it trusts: each test client says which address it
+    /// is with `x-forwarded-for`.
+    pub async fn behind_a_loopback_proxy() -> Self {
+        let mut config = config();
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+        Self::with(config).await
+    }
+
     /// A server with `config`; with the default data directory, it gets a temporary one of its own.
     pub async fn with(mut config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
