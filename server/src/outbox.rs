@@ -168,7 +168,9 @@ impl Outbox {
         }
     }
 
-    /// Whether the connection has been told to close.
+    /// Whether the connection has been told to close (for tests: the socket learns it from
+    /// [`Outbox::take`] and [`Outbox::poll_ready`]).
+    #[cfg(test)]
     pub fn closing(&self) -> Option<CloseReason> {
         self.link.lock().close.clone()
     }
