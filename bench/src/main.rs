@@ -9,7 +9,7 @@
 //!
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
 //! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
-//! passed), then latency at half that rate; memory per idle member; one message into a big
+//! passed; a step that missed only on latency is run once more), then latency at half that rate; memory per idle member; one message into a big
 //! room; churn (connect + join + leave, as fast as 32 clients can, while the 100-byte fan-out
 //! runs at half saturation). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
 //! mode instead (see `cluster`; `make bench-cluster`). `--rate` offers the fan-out at that one rate
@@ -356,19 +356,18 @@ pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Re
     let mut generator_bound = false;
     let mut rate = settings.first_rate;
     while rate <= settings.max_rate {
-        let step = load.offer(rate, settings).await?;
-        println!(
-            "  {:>6} msg/s: {:>9.0} deliveries/s, lost {}, p99 {:.1} ms, {:.0} deliveries per server CPU-s, generator {:.0} %",
-            rate,
-            step.per_second(settings.step),
-            step.lost(),
-            step.p99,
-            step.per_cpu_second(),
-            step.generator_busy * 100.0
-        );
-        if step.cpu_per_process.len() > 1 {
-            let shares: Vec<String> = step.cpu_per_process.iter().map(|cpu| format!("{cpu:.2}")).collect();
-            println!("          CPU-s per process (nodes, then Redis): {}", shares.join(", "));
+        let mut step = load.offer(rate, settings).await?;
+        report(&step, settings);
+        // This machine is shared: a step that missed only on latency (a stall of the virtual
+        // machine can do that to any server) is run once more before it counts as saturation.
+        // One that lost messages is not (that server closed members it found too slow), nor one
+        // the generator could not keep up with.
+        let generator_kept_up = step.generator_busy <= GENERATOR_LIMIT;
+        if !settings.smoke && step.lost() == 0 && !step.passed() && generator_kept_up {
+            members::settle(tally, Duration::from_secs(20)).await;
+            step = load.offer(rate, settings).await?;
+            print!("  (again)");
+            report(&step, settings);
         }
         // A smoke run proves that every server starts and delivers everything; its latency on a
         // machine busy with other tests is not a test (timings belong to the real runs).
@@ -392,6 +391,25 @@ pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Re
         _ => None,
     };
     Ok(Fanout { payload: load.payload, saturation: passed, half, generator_bound, error: None })
+}
+
+/// One step's line of the output.
+fn report(step: &Step, settings: &Settings) {
+    println!(
+        "  {:>6} msg/s: {:>9.0} deliveries/s, lost {}, p50 / p99 / p99.9 {:.1} / {:.1} / {:.1} ms, {:.0} deliveries per server CPU-s, generator {:.0} %",
+        step.rate,
+        step.per_second(settings.step),
+        step.lost(),
+        step.p50,
+        step.p99,
+        step.p999,
+        step.per_cpu_second(),
+        step.generator_busy * 100.0
+    );
+    if step.cpu_per_process.len() > 1 {
+        let shares: Vec<String> = step.cpu_per_process.iter().map(|cpu| format!("{cpu:.2}")).collect();
+        println!("          CPU-s per process (nodes, then Redis): {}", shares.join(", "));
+    }
 }
 
 /// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it.
