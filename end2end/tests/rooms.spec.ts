@@ -73,3 +73,30 @@ test('markup in a message is shown as text, links are safe', async ({ browser, s
   await expect(reader.getByText(hostile.replace(' https://example.org/x', ''), { exact: false })).toBeVisible();
   await expect(reader.locator('main b, main img')).toHaveCount(0);
 });
+
+test('recent messages before joining keep the server’s rows, get local times, and come back after leaving', async ({ browser, server }) => {
+  const writer = await person(browser, server);
+  const reader = await person(browser, server);
+  const path = await createRoom(writer, 'Preview room', 5, false);
+  await join(writer, path, 'writer');
+  await say(writer, 'first of the preview, see https://example.org/x');
+  await say(writer, 'second of the preview');
+  await reader.goto(path);
+  const recent = reader.getByRole('region', { name: 'Recent messages' });
+  await expect(reader.getByRole('button', { name: 'Join' })).toBeEnabled();
+  // Hydrated: the rows the server wrote are still there, grouped under one header, and their
+  // times are written in the reader's zone.
+  await expect(recent.getByRole('listitem')).toHaveCount(2);
+  await expect(recent.getByText('writer', { exact: true })).toHaveCount(1);
+  await expect(recent.getByRole('link', { name: 'https://example.org/x' })).toHaveAttribute('rel', /noopener/);
+  await expect(recent.locator('time')).toHaveText(/^\d{2}:\d{2}$/);
+  await expect(recent.locator('time[data-at]')).toHaveCount(0);
+  // Joined, then back in the lobby: the rows are drawn by the browser this time, the same way.
+  await reader.getByLabel('Nickname').fill('reader');
+  await reader.getByRole('button', { name: 'Join' }).click();
+  await expect(log(reader).getByText('second of the preview')).toBeVisible();
+  await reader.getByRole('button', { name: 'Leave' }).click();
+  await expect(recent.getByRole('listitem')).toHaveCount(2);
+  await expect(recent.getByText('second of the preview')).toBeVisible();
+  await expect(recent.locator('time')).toHaveText(/^\d{2}:\d{2}$/);
+});

@@ -211,9 +211,7 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
                 {recent.filter(|r| !r.is_empty()).map(|recent| view! {
                     <section aria-labelledby="recent-title">
                         <h2 id="recent-title" class="text-sm font-semibold text-stone-600 dark:text-stone-400">"Recent messages"</h2>
-                        <ol class="mt-3">
-                            {grouped(recent).into_iter().map(|(continued, message)| view! { <PreviewMessage slug=slug.clone() message continued /> }).collect_view()}
-                        </ol>
+                        <RecentMessages slug recent />
                     </section>
                 })}
             </div>
@@ -232,6 +230,34 @@ fn grouped(messages: Vec<ChatMessage>) -> Vec<(bool, ChatMessage)> {
     let continued: Vec<bool> =
         std::iter::once(false).chain(messages.windows(2).map(|pair| continues(&pair[0], &pair[1]))).collect();
     continued.into_iter().zip(messages).collect()
+}
+
+/// The room's recent messages before joining. Nothing in them ever changes, so the browser keeps
+/// the server's HTML as it is instead of hydrating each row (50 rows of components were half of
+/// the room page's blocking time); drawn in the browser later (back in the lobby after leaving),
+/// the rows are built as usual.
+#[component]
+fn RecentMessages(slug: String, recent: Vec<ChatMessage>) -> impl IntoView {
+    let rows = move || {
+        grouped(recent)
+            .into_iter()
+            .map(|(continued, message)| view! { <PreviewMessage slug=slug.clone() message continued /> })
+            .collect_view()
+    };
+    if use_hydrated().get_untracked() {
+        Either::Left(view! { <ol class="mt-3">{rows()}</ol> })
+    } else {
+        // The server writes the rows out; hydrating leaves what it wrote alone (this string is
+        // not even looked at then).
+        #[cfg(feature = "ssr")]
+        let html = leptos::tachys::view::RenderHtml::to_html(rows());
+        #[cfg(not(feature = "ssr"))]
+        let html = {
+            drop(rows);
+            String::new()
+        };
+        Either::Right(view! { <ol class="mt-3" inner_html=html></ol> })
+    }
 }
 
 #[component]
