@@ -9,9 +9,9 @@
 //!
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
 //! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
-//! passed; a step that narrowly missed on latency is run once more), then latency at half that rate; memory per idle member; one message into a big
-//! room; churn (connect + join + leave, as fast as 32 clients can, while the 100-byte fan-out
-//! runs at half saturation). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
+//! passed; a step that narrowly missed on latency is run once more), then latency at half that
+//! rate; memory per idle member; one message into a big room; churn (connect + join + leave, as
+//! fast as 32 clients can, while the 100-byte fan-out runs at half saturation). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
 //! mode instead (see `cluster`; `make bench-cluster`). `--rate` offers the fan-out at that one rate
 //! (messages a second) instead of stepping it up, in `--rooms` rooms: the A/B comparison of two
 //! builds of one server at equal load (`BENCH_TARGET` picks the build).

@@ -25,6 +25,7 @@ use axum::{
 };
 use base64::Engine;
 use frames::{Incoming, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Parser, WireError};
+use futures_util::{FutureExt, future::Either};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
@@ -105,7 +106,7 @@ pub fn accept_key(key: &[u8]) -> String {
 }
 
 impl Upgrade {
-    /// Answers 101 and runs `serve` on the socket, as a task of its own, once the HTTP
+    /// Answers 101 and runs `serve` on the socket, in a task of its own, once the HTTP
     /// connection has switched.
     /// Messages over `max_message` bytes close the socket with 1009.
     pub fn on_upgrade<F, Fut>(self, max_message: usize, serve: F) -> Response
@@ -114,27 +115,32 @@ impl Upgrade {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let Self { key, on_upgrade } = self;
-        tokio::spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(error) => return tracing::debug!(%error, "upgrade failed"),
-            };
-            // Burner's HTTP server runs on plain TCP streams (`serve`): take the stream back.
-            match upgraded.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => {
-                    let mut parser = Parser::new(max_message);
-                    // Bytes a client sent right behind its request, before our answer. Copied
-                    // and let go at once: they share the HTTP connection's whole read buffer.
-                    let hyper::upgrade::Parts { io, read_buf, .. } = parts;
-                    parser.feed(&read_buf);
-                    drop(read_buf);
-                    // A task of its own, holding only the socket's future: the one that waited
-                    // for the switch ends here.
-                    tokio::spawn(serve(Socket { io: io.into_inner(), parser, unsent: Vec::new() }));
+        // One task from the switch to the end: it waits for the switch, then runs the socket.
+        // (`then` holds either the waiting or the socket's future, never both, so the task is no
+        // bigger than the socket's future; a second task would make every new connection wait
+        // its turn in the scheduler once more, which under load is a round of every socket.)
+        let socket = on_upgrade.then(move |upgraded| {
+            let parts = match upgraded.map(|upgraded| upgraded.downcast::<TokioIo<TcpStream>>()) {
+                Ok(Ok(parts)) => parts,
+                // Burner's HTTP server runs on plain TCP streams (`serve`).
+                Ok(Err(_)) => {
+                    tracing::warn!("upgraded connection is not a TCP stream");
+                    return Either::Right(std::future::ready(()));
                 }
-                Err(_) => tracing::warn!("upgraded connection is not a TCP stream"),
-            }
+                Err(error) => {
+                    tracing::debug!(%error, "upgrade failed");
+                    return Either::Right(std::future::ready(()));
+                }
+            };
+            let mut parser = Parser::new(max_message);
+            // Bytes a client sent right behind its request, before our answer. Copied and let go
+            // at once: they share the HTTP connection's whole read buffer.
+            let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+            parser.feed(&read_buf);
+            drop(read_buf);
+            Either::Left(serve(Socket { io: io.into_inner(), parser, unsent: Vec::new() }))
         });
+        tokio::spawn(socket);
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
