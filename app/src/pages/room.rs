@@ -252,10 +252,7 @@ fn RecentMessages(slug: String, recent: Vec<ChatMessage>) -> impl IntoView {
         #[cfg(feature = "ssr")]
         let html = leptos::tachys::view::RenderHtml::to_html(rows());
         #[cfg(not(feature = "ssr"))]
-        let html = {
-            drop(rows);
-            String::new()
-        };
+        let html = String::new();
         Either::Right(view! { <ol class="mt-3" inner_html=html></ol> })
     }
 }
