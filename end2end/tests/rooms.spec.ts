@@ -81,6 +81,9 @@ test('recent messages before joining keep the server’s rows, get local times, 
   await join(writer, path, 'writer');
   await say(writer, 'first of the preview, see https://example.org/x');
   await say(writer, 'second of the preview');
+  // `say` returns once the text is sent; the reader's page shows what the server has by then.
+  const page = new URL(path, writer.url()).href;
+  await expect.poll(async () => (await writer.request.get(page)).text()).toContain('second of the preview');
   await reader.goto(path);
   const recent = reader.getByRole('region', { name: 'Recent messages' });
   await expect(reader.getByRole('button', { name: 'Join' })).toBeEnabled();
