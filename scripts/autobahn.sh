@@ -17,7 +17,7 @@ if [ ! -x "$venv/bin/kosoku" ] || ! cmp -s scripts/autobahn-requirements.txt "$v
   cp scripts/autobahn-requirements.txt "$venv/.burner-requirements"
 fi
 
-cargo build --release --locked -p server --example autobahn_echo
+cargo build --release --locked "${host_packages[@]}" --example autobahn_echo
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$CARGO_TARGET_DIR/release/examples/autobahn_echo" "127.0.0.1:$port" &
 echo_pid=$!

@@ -32,7 +32,7 @@ if [ -n "${CLUSTER:-}" ] && ! command -v redis-server >/dev/null; then
 fi
 
 step "release binaries"
-cargo build --release --locked -p server -p bench
+cargo build --release --locked "${host_packages[@]}"
 
 step "side by side"
 args=()

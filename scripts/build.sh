@@ -9,4 +9,4 @@ trunk build --release --offline --config console/Trunk.toml
 ls -l target/site/pkg target/site/console | awk 'NF > 2 { print "  " $5 "\t" $9 } NF == 1 { print }'
 
 step "Server (cargo build --release)"
-cargo build --release --locked -p server -p discord-standin
+cargo build --release --locked "${host_packages[@]}"

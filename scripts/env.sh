@@ -9,4 +9,10 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 export RUSTUP_TOOLCHAIN=$toolchain
 
+# Every cargo command on the host crates names the same packages, so cargo unifies their
+# dependencies' features the same way each time and compiles each dependency once, not once per
+# command (a `cargo test -p discord-standin` alone rebuilt serde, axum, tokio-util… for its own
+# feature set; `cargo build -p server` after `cargo test -p server` rebuilt the server).
+host_packages=(-p app -p server -p bench -p discord-standin)
+
 step() { printf '\n==> %s\n' "$*"; }

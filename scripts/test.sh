@@ -18,20 +18,18 @@ timed() {
 
 timed "setup" "$root/scripts/setup.sh" test
 timed "rustfmt" cargo fmt --all --check
-timed "clippy: server (ssr)" cargo clippy --locked -p server --all-targets -- -D warnings
-timed "clippy: benchmark generator and peer" cargo clippy --locked -p bench --all-targets -- -D warnings
-timed "clippy: Discord stand-in" cargo clippy --locked -p discord-standin --all-targets -- -D warnings
-timed "clippy: app with ssr" cargo clippy --locked -p app --features ssr --all-targets -- -D warnings
+# One clippy and one test command for the host crates (see host_packages in env.sh): the same
+# feature set as every release build, so nothing is compiled twice.
+timed "clippy: server, benchmark, Discord stand-in, app with ssr" \
+  cargo clippy --locked "${host_packages[@]}" --all-targets -- -D warnings
 timed "clippy: app and frontend on wasm32" \
   cargo clippy --locked -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 timed "clippy: moderator console on wasm32" \
   cargo clippy --locked -p console --target wasm32-unknown-unknown -- -D warnings
 # Release mode: the tests then share their build with the binary the end-to-end tests run.
-timed "unit tests: app (rules, protocol, text)" cargo test --release --locked -p app --features ssr
-timed "unit and integration tests: server" cargo test --release --locked -p server
+timed "unit and integration tests: app, server, benchmark generator, Discord stand-in" \
+  cargo test --release --locked "${host_packages[@]}"
 timed "Autobahn WebSocket cases: Burner's own socket layer" "$root/scripts/autobahn.sh"
-timed "unit tests: benchmark generator" cargo test --release --locked -p bench
-timed "tests: Discord stand-in" cargo test --release --locked -p discord-standin
 timed "build: browser bundle and release server" "$root/scripts/build.sh"
 timed "bundle size: within 5 KB of docs/BENCHMARKS.md" "$root/scripts/bundle-size.sh"
 export BURNER_BIN="$CARGO_TARGET_DIR/release/burner" BURNER_SITE_DIR="$root/target/site"
