@@ -22,6 +22,7 @@ timed "rustfmt" cargo fmt --all --check
 # feature set as every release build, so nothing is compiled twice.
 timed "clippy: server, benchmark, Discord stand-in, app with ssr" \
   cargo clippy --locked "${host_packages[@]}" --all-targets -- -D warnings
+timed "one feature set for the release build and the tests" "$root/scripts/feature-sets.sh"
 timed "clippy: app and frontend on wasm32" \
   cargo clippy --locked -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
 timed "clippy: moderator console on wasm32" \
