@@ -1,7 +1,7 @@
 // Burner as a cluster, as `make cluster` runs it: two nodes with Redis and Postgres behind the
 // repo's haproxy configuration. People in real browsers go through the load balancer and land
 // on different nodes, and it is one room: they see each other, talk, and the one-way rule holds.
-import { test as base, expect, person, createRoom, join, say, log, members, freePort } from './burner';
+import { test as base, expect, person, createRoom, join, say, log, members, freePort, closePeople } from './burner';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -51,6 +51,7 @@ const test = base.extend<{ cluster: Cluster }>({
     const cluster = new Cluster(await freePort());
     await cluster.start();
     await use(cluster);
+    await closePeople();
     await cluster.stop();
   },
 });

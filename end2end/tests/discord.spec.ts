@@ -1,7 +1,7 @@
 // A room bridged to Discord, against the local Discord stand-in (its REST API and gateway, the
 // binary `discord-standin`): a moderator links the room in the console, a person in the room sees
 // a Discord message arrive marked as from Discord, and their own message reaches the channel.
-import { test as base, expect, person, join, say, log, moderator, Server, freePort } from './burner';
+import { test as base, expect, person, join, say, log, moderator, Server, freePort, closePeople } from './burner';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
@@ -70,6 +70,7 @@ const test = base.extend<{ discord: StandIn; bridged: Server }>({
       BURNER_DISCORD_GATEWAY_URL: discord.gatewayUrl,
     });
     await use(server);
+    await closePeople();
     await server.stop();
   },
 });

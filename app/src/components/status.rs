@@ -54,9 +54,11 @@ pub fn StatusLine(status: ReadSignal<LinkStatus>) -> impl IntoView {
     };
     let dot = move || match status.get() {
         LinkStatus::Online => "bg-emerald-500",
-        LinkStatus::Connecting | LinkStatus::Reconnecting { .. } => {
-            "bg-amber-500 animate-pulse motion-reduce:animate-none"
-        }
+        // The dot pulses while a connection is being tried, not through the wait before the
+        // next try: the countdown already shows that, and a page left offline for an hour should
+        // not be painting sixty frames a second all the while.
+        LinkStatus::Connecting => "bg-amber-500 animate-pulse motion-reduce:animate-none",
+        LinkStatus::Reconnecting { .. } => "bg-amber-500",
         LinkStatus::Closed(_) => "bg-red-600",
         LinkStatus::Idle => "hidden",
     };
