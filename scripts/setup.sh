@@ -39,8 +39,9 @@ fi
 # one codegen unit) took 9 min 53 s for Trunk and 2 min 19 s for wasm-bindgen on a new machine;
 # unoptimised, 4 min and 1 min 5 s. A bundle build is then as fast (17-19 s either way: it is
 # wasm-opt and Tailwind), of which wasm-bindgen takes 1.2 s instead of 0.3.
-# Trunk also leaves out its update check (nothing to reach from here).
-quick_tools=(env CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_OPT_LEVEL=0)
+# Trunk also leaves out its update check (nothing to reach from here). Burner's lints (the
+# clippy-driver wrapper in env.sh) are for Burner's crates, not for the tools'.
+quick_tools=(env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_OPT_LEVEL=0)
 
 step "Trunk"
 trunk_version=0.22.1

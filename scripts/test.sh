@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, clippy (server; the benchmark; the Discord stand-in; app with ssr; app, frontend and
-# console on wasm32), unit and integration tests, then Playwright end-to-end in headless Chromium
+# Runs every test: formatting, clippy (inside the builds: server, the benchmark, the Discord stand-in and app with
+# ssr in the tests' build; app, frontend and console on wasm32 in the bundles'), unit and integration tests, then Playwright end-to-end in headless Chromium
 # against the release build (axe-core grading every page state), the Autobahn WebSocket cases, Lighthouse on three pages, and
 # a short smoke run of the side-by-side benchmark. Installs
 # whatever is missing first. Prints how long each step took.
@@ -18,20 +18,16 @@ timed() {
 
 timed "setup" "$root/scripts/setup.sh" test
 timed "rustfmt" cargo fmt --all --check
-# One clippy and one test command for the host crates (see host_packages in env.sh): the same
-# feature set as every release build, so nothing is compiled twice.
-timed "clippy: server, benchmark, Discord stand-in, app with ssr" \
-  cargo clippy --locked "${host_packages[@]}" --all-targets -- -D warnings
 timed "one feature set for the release build and the tests" "$root/scripts/feature-sets.sh"
-timed "clippy: app and frontend on wasm32" \
-  cargo clippy --locked -p app -p frontend --features app/hydrate --target wasm32-unknown-unknown -- -D warnings
-timed "clippy: moderator console on wasm32" \
-  cargo clippy --locked -p console --target wasm32-unknown-unknown -- -D warnings
-# Release mode: the tests then share their build with the binary the end-to-end tests run.
-timed "unit and integration tests: app, server, benchmark generator, Discord stand-in" \
+# Clippy runs inside the builds (RUSTC_WORKSPACE_WRAPPER in env.sh): this one lints the host
+# crates with every target (library, binaries, tests, examples), the bundles' build below lints
+# app, frontend and console on wasm32. One test command for the host crates (host_packages in
+# env.sh), in release mode: the same feature set and profile as every release build, so the
+# tests share their build with the binary the end-to-end tests run.
+timed "clippy and unit and integration tests: app, server, benchmark generator, Discord stand-in" \
   cargo test --release --locked "${host_packages[@]}"
 timed "Autobahn WebSocket cases: Burner's own socket layer" "$root/scripts/autobahn.sh"
-timed "build: browser bundle and release server" "$root/scripts/build.sh"
+timed "build (clippy on wasm32): browser bundles and release server" "$root/scripts/build.sh"
 timed "bundle size: within 5 KB of docs/BENCHMARKS.md" "$root/scripts/bundle-size.sh"
 export BURNER_BIN="$CARGO_TARGET_DIR/release/burner" BURNER_SITE_DIR="$root/target/site"
 timed "end-to-end: Playwright in Chromium (axe-core included)" bash -c 'cd end2end && node_modules/.bin/playwright test'
