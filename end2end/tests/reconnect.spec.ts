@@ -10,6 +10,17 @@ test('after the server restarts, people reconnect by themselves and keep their n
 
   expect(await server.stop()).toBe(0);
   await expect(alice.getByRole('status')).toContainText(/Reconnecting|Connection lost|Connecting/);
+  // Waiting for the next try, the page shows a countdown and runs no animation (a page left
+  // offline must not repaint all the while): both read at the same moment, in the page.
+  await expect
+    .poll(() =>
+      alice.evaluate(() => {
+        const waiting = /Reconnecting in/.test(document.querySelector('[role="status"]')?.textContent ?? '');
+        const running = document.getAnimations().filter((a) => a.playState === 'running').length;
+        return waiting && running === 0;
+      }),
+    )
+    .toBe(true);
   await server.start();
 
   for (const page of [alice, bob]) {
