@@ -37,6 +37,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Adds to a room's list of members, growing it no further than the room's limit: a full room
+/// of 100 keeps 100 places, not the 128 that doubling would leave (a quarter more of every
+/// member's entry, for as long as the room is full).
+fn push_within<T>(list: &mut Vec<T>, item: T, limit: u32) {
+    if list.len() == list.capacity() {
+        let left = (limit as usize).saturating_sub(list.len());
+        let doubling = list.len().max(4);
+        list.reserve_exact(if left > 0 { doubling.min(left) } else { doubling });
+    }
+    list.push(item);
+}
+
 /// Room directory snapshots stop at this many rooms (most occupied first): a list people can read.
 const DIRECTORY_SNAPSHOT_MAX: usize = 200;
 /// Rooms in the moderators' console: the busiest, where moderation is needed.

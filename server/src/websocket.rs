@@ -168,6 +168,15 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// A socket on one end of a loopback connection, the raw stream on the other (for tests).
+    #[cfg(test)]
+    pub(crate) async fn loopback() -> (Socket, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (Socket { io: server, parser: Parser::new(1 << 20), unsent: Vec::new() }, client)
+    }
+
     /// The next whole message. `None` when the connection ended (closed or failed) without a
     /// close frame; an error when the client broke the protocol, and the socket must then be
     /// closed with [`WireError::close_code`].
@@ -344,12 +353,8 @@ mod tests {
 
     use tokio::io::AsyncReadExt;
 
-    /// A socket on one end of a loopback connection, the raw stream on the other.
     async fn pair() -> (Socket, TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
-        (Socket { io: server, parser: Parser::new(1 << 20), unsent: Vec::new() }, client)
+        Socket::loopback().await
     }
 
     /// The payloads of the unmasked text frames in `bytes`.

@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub struct LocalMembers {
     /// A one-way room: authors never see their own messages.
     one_way: bool,
+    /// The room's participant limit: the list never grows past it.
+    limit: u32,
     state: Mutex<State>,
 }
 
@@ -60,8 +62,8 @@ impl Audience<'_> {
 }
 
 impl LocalMembers {
-    pub fn new(one_way: bool) -> Self {
-        Self { one_way, state: Mutex::default() }
+    pub fn new(one_way: bool, limit: u32) -> Self {
+        Self { one_way, limit, state: Mutex::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -70,7 +72,7 @@ impl LocalMembers {
 
     /// A member connected here joins the fan-out.
     pub fn add(&self, member_id: u64, session: Arc<str>, conn: ConnHandle) {
-        self.lock().members.push(Local { member_id, session, conn });
+        super::push_within(&mut self.lock().members, Local { member_id, session, conn }, self.limit);
     }
 
     /// A member's tab came back on another connection: the new one takes its place; the old
@@ -80,7 +82,7 @@ impl LocalMembers {
         match state.members.iter_mut().find(|m| m.member_id == member_id) {
             Some(local) => Some(std::mem::replace(&mut local.conn, conn)),
             None => {
-                state.members.push(Local { member_id, session, conn });
+                super::push_within(&mut state.members, Local { member_id, session, conn }, self.limit);
                 None
             }
         }
@@ -211,7 +213,7 @@ mod tests {
 
     /// Three members: 1 and 2 are the same tab session (two connections of one author).
     fn room(one_way: bool) -> (LocalMembers, [Tab; 3]) {
-        let local = LocalMembers::new(one_way);
+        let local = LocalMembers::new(one_way, 100);
         let tabs = [(1, "author"), (2, "author"), (3, "reader")].map(|(id, session)| {
             let (handle, outbox) = ConnHandle::new(id, 16);
             local.add(id, session.into(), handle);
@@ -277,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_member_that_cannot_take_a_frame_is_dropped_and_noted_as_departed() {
-        let local = LocalMembers::new(false);
+        let local = LocalMembers::new(false, 100);
         let (stuck, _stuck_outbox) = ConnHandle::new(1, 1);
         let (reader, reader_outbox) = ConnHandle::new(2, 16);
         local.add(1, "s1".into(), stuck);

@@ -193,7 +193,7 @@ impl Room {
             count: AtomicU32::new(0),
             dirty: AtomicBool::new(true),
             broker,
-            local: LocalMembers::new(one_way),
+            local: LocalMembers::new(one_way, limit),
             cluster,
             state: Mutex::new(State {
                 epoch: new_epoch().into(),
@@ -339,7 +339,7 @@ impl Room {
             };
             let you = member.public();
             self.local.add(member.id, session.clone(), conn.clone());
-            state.members.push(member);
+            super::push_within(&mut state.members, member, self.limit);
             (you, session, true)
         };
 

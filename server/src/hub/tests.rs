@@ -375,3 +375,21 @@ fn every_room_event_goes_through_the_broker_with_its_position() {
     assert_eq!(a.outbox.closing().map(|r| r.code), Some(close::ROOM_CLOSED));
     drop((a_in, c_in));
 }
+
+#[test]
+fn a_full_room_keeps_as_many_places_as_its_limit() {
+    for limit in [1, 3, 100, 1000] {
+        let mut list = Vec::new();
+        for n in 0..limit {
+            push_within(&mut list, n, limit);
+        }
+        assert_eq!(list.capacity(), limit as usize, "limit {limit}");
+    }
+    // Past the limit (a replica catching up) it still grows, by doubling.
+    let mut list = Vec::new();
+    for n in 0..1000 {
+        push_within(&mut list, n, 10);
+    }
+    assert_eq!(list.len(), 1000);
+    assert!(list.capacity() < 2000);
+}

@@ -3,13 +3,11 @@
 //! are tested without waiting.
 
 use crate::config::Config;
-use std::time::Duration;
 use tokio::time::Instant;
 
+/// The deadlines only: the spans they are set from are read from the config when needed (a
+/// socket keeps its clock for its whole life, so it holds no copy of them).
 pub(super) struct Clock {
-    ping_every: Duration,
-    pong_within: Duration,
-    idle_within: Duration,
     next_ping: Instant,
     pong_due: Option<Instant>,
     idle_due: Option<Instant>,
@@ -27,18 +25,7 @@ pub(super) enum Tick {
 
 impl Clock {
     pub(super) fn new(config: &Config, now: Instant) -> Self {
-        Self::with(config.ping_interval, config.pong_timeout, config.idle_timeout, now)
-    }
-
-    fn with(ping_every: Duration, pong_within: Duration, idle_within: Duration, now: Instant) -> Self {
-        Self {
-            ping_every,
-            pong_within,
-            idle_within,
-            next_ping: now + ping_every,
-            pong_due: None,
-            idle_due: Some(now + idle_within),
-        }
+        Self { next_ping: now + config.ping_interval, pong_due: None, idle_due: Some(now + config.idle_timeout) }
     }
 
     /// When the timer should next fire.
@@ -48,23 +35,23 @@ impl Clock {
     }
 
     /// Any frame proves the peer is there.
-    pub(super) fn heard(&mut self, now: Instant) {
+    pub(super) fn heard(&mut self, now: Instant, config: &Config) {
         if self.pong_due.take().is_some() {
-            self.next_ping = now + self.ping_every;
+            self.next_ping = now + config.ping_interval;
         }
     }
 
     /// Whether the connection takes part in something (a room, the directory, the console):
     /// only a connection that does not is let go for idling.
-    pub(super) fn subscribed(&mut self, subscribed: bool, now: Instant) {
+    pub(super) fn subscribed(&mut self, subscribed: bool, now: Instant, config: &Config) {
         if subscribed {
             self.idle_due = None;
         } else if self.idle_due.is_none() {
-            self.idle_due = Some(now + self.idle_within);
+            self.idle_due = Some(now + config.idle_timeout);
         }
     }
 
-    pub(super) fn tick(&mut self, now: Instant) -> Tick {
+    pub(super) fn tick(&mut self, now: Instant, config: &Config) -> Tick {
         if self.idle_due.is_some_and(|due| due <= now) {
             return Tick::Idle;
         }
@@ -72,7 +59,7 @@ impl Clock {
             Some(due) if due <= now => Tick::Dead,
             Some(_) => Tick::Nothing,
             None if self.next_ping <= now => {
-                self.pong_due = Some(now + self.pong_within);
+                self.pong_due = Some(now + config.pong_timeout);
                 Tick::Ping
             }
             None => Tick::Nothing,
@@ -83,57 +70,62 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const S: Duration = Duration::from_secs(1);
 
-    fn clock(now: Instant) -> Clock {
-        Clock::with(25 * S, 20 * S, 15 * S, now)
+    fn config() -> Config {
+        Config { ping_interval: 25 * S, pong_timeout: 20 * S, idle_timeout: 15 * S, ..Config::defaults() }
     }
 
     #[test]
     fn a_connection_that_joins_nothing_is_let_go_after_the_idle_time() {
         let start = Instant::now();
-        let mut clock = clock(start);
+        let config = config();
+        let mut clock = Clock::new(&config, start);
         assert_eq!(clock.next(), start + 15 * S, "idle comes before the first ping");
-        assert_eq!(clock.tick(start + 14 * S), Tick::Nothing);
-        assert_eq!(clock.tick(start + 15 * S), Tick::Idle);
+        assert_eq!(clock.tick(start + 14 * S, &config), Tick::Nothing);
+        assert_eq!(clock.tick(start + 15 * S, &config), Tick::Idle);
     }
 
     #[test]
     fn taking_part_stops_the_idle_countdown_and_leaving_starts_it_again() {
         let start = Instant::now();
-        let mut clock = clock(start);
-        clock.subscribed(true, start + 5 * S);
+        let config = config();
+        let mut clock = Clock::new(&config, start);
+        clock.subscribed(true, start + 5 * S, &config);
         assert_eq!(clock.next(), start + 25 * S, "only the heartbeat is left");
-        assert_eq!(clock.tick(start + 16 * S), Tick::Nothing);
-        clock.subscribed(false, start + 20 * S);
+        assert_eq!(clock.tick(start + 16 * S, &config), Tick::Nothing);
+        clock.subscribed(false, start + 20 * S, &config);
         assert_eq!(clock.next(), start + 25 * S);
-        assert_eq!(clock.tick(start + 25 * S), Tick::Ping, "the heartbeat goes on meanwhile");
-        assert_eq!(clock.tick(start + 34 * S), Tick::Nothing);
-        assert_eq!(clock.tick(start + 35 * S), Tick::Idle);
+        assert_eq!(clock.tick(start + 25 * S, &config), Tick::Ping, "the heartbeat goes on meanwhile");
+        assert_eq!(clock.tick(start + 34 * S, &config), Tick::Nothing);
+        assert_eq!(clock.tick(start + 35 * S, &config), Tick::Idle);
     }
 
     #[test]
     fn a_ping_waits_for_an_answer_and_silence_means_dead() {
         let start = Instant::now();
-        let mut clock = clock(start);
-        clock.subscribed(true, start);
-        assert_eq!(clock.tick(start + 24 * S), Tick::Nothing);
-        assert_eq!(clock.tick(start + 25 * S), Tick::Ping);
+        let config = config();
+        let mut clock = Clock::new(&config, start);
+        clock.subscribed(true, start, &config);
+        assert_eq!(clock.tick(start + 24 * S, &config), Tick::Nothing);
+        assert_eq!(clock.tick(start + 25 * S, &config), Tick::Ping);
         assert_eq!(clock.next(), start + 45 * S, "the pong's deadline");
-        assert_eq!(clock.tick(start + 30 * S), Tick::Nothing, "one ping at a time");
-        assert_eq!(clock.tick(start + 45 * S), Tick::Dead);
+        assert_eq!(clock.tick(start + 30 * S, &config), Tick::Nothing, "one ping at a time");
+        assert_eq!(clock.tick(start + 45 * S, &config), Tick::Dead);
     }
 
     #[test]
     fn any_frame_answers_a_ping_and_schedules_the_next() {
         let start = Instant::now();
-        let mut clock = clock(start);
-        clock.subscribed(true, start);
-        assert_eq!(clock.tick(start + 25 * S), Tick::Ping);
-        clock.heard(start + 26 * S);
+        let config = config();
+        let mut clock = Clock::new(&config, start);
+        clock.subscribed(true, start, &config);
+        assert_eq!(clock.tick(start + 25 * S, &config), Tick::Ping);
+        clock.heard(start + 26 * S, &config);
         assert_eq!(clock.next(), start + 51 * S);
-        assert_eq!(clock.tick(start + 46 * S), Tick::Nothing, "no longer waiting for that pong");
-        assert_eq!(clock.tick(start + 51 * S), Tick::Ping);
+        assert_eq!(clock.tick(start + 46 * S, &config), Tick::Nothing, "no longer waiting for that pong");
+        assert_eq!(clock.tick(start + 51 * S, &config), Tick::Ping);
     }
 }

@@ -89,6 +89,16 @@ enum Event {
     Tick,
 }
 
+/// What the loop waits for after an event, if anything.
+enum Step {
+    Next,
+    /// A write was made: the kernel may not have taken all of it.
+    Wrote(std::io::Result<bool>),
+    /// A request only Redis can decide.
+    Shared(Box<ClientMsg>),
+    End(End),
+}
+
 /// How the socket's loop ended.
 enum End {
     /// We close, for this reason.
@@ -123,96 +133,106 @@ impl Session {
         }
     }
 
-    pub async fn run(&mut self, socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) {
-        self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
-        let mut clock = Clock::new(&self.config, Instant::now());
-        let mut deadline = clock.next();
-        let mut timer = pin!(sleep_until(deadline));
-        let mut reading_first = false;
+    /// The socket's loop until it closes. Not an async fn: one keeps its arguments apart from its
+    /// locals, and this future lives as long as the socket does (see `Connection::serve`).
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    pub fn run<'a>(
+        &'a mut self,
+        socket: &'a mut Socket,
+        outbox: &'a Outbox,
+        shutdown: &'a CancellationToken,
+    ) -> impl Future<Output = ()> + 'a {
+        async move {
+            self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
+            let mut clock = Clock::new(&self.config, Instant::now());
+            // The timer's own deadline is the one it was last set to (no copy is kept).
+            let mut timer = pin!(sleep_until(clock.next()));
+            let mut reading_first = false;
 
-        let end = loop {
-            // Shutdown closes every registered connection through its outbox; this catches one
-            // that was upgraded just after.
-            if shutdown.is_cancelled() {
-                break End::Close(GOING_AWAY);
-            }
-            // Reading and writing go first in turns: a queue that never empties must not starve
-            // reading (pongs included), nor reading starve the queue.
-            reading_first = !reading_first;
-            let event = poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), reading_first)).await;
-            match event {
-                Event::Close(reason) => break End::Close(reason),
-                Event::Write => {
-                    if let Err(end) = write_queued(socket, outbox, shutdown).await {
-                        break end;
-                    }
+            let end = loop {
+                // Shutdown closes every registered connection through its outbox; this catches one
+                // that was upgraded just after.
+                if shutdown.is_cancelled() {
+                    break End::Close(GOING_AWAY);
                 }
-                Event::Read(None) => break End::Gone,
-                Event::Read(Some(Err(error))) => break End::Close(read_error(error)),
-                Event::Read(Some(Ok(message))) => {
-                    let now = Instant::now();
-                    clock.heard(now);
-                    let flow = match self.on_frame(message) {
-                        // Boxed: only a cluster's requests carry the Redis call's state.
-                        Flow::Shared(request) => {
-                            let answered = self.on_shared(request);
-                            match Box::pin(writing_meanwhile(answered, socket, outbox, shutdown)).await {
-                                (flow, None) => flow,
-                                (_, Some(end)) => break end,
-                            }
-                        }
-                        flow => flow,
-                    };
-                    match flow {
-                        Flow::Continue | Flow::Shared(_) => {}
-                        Flow::Pong(payload) => {
-                            let write = socket.write_pong(&payload);
-                            if let Err(end) = finish(write, socket, shutdown).await {
-                                break end;
-                            }
-                        }
-                        Flow::Close(reason) => break End::Close(reason),
-                        Flow::PeerClosed(code) => break End::Answer(code),
-                    }
-                    clock.subscribed(self.subscribed(), now);
+                // Reading and writing go first in turns: a queue that never empties must not starve
+                // reading (pongs included), nor reading starve the queue.
+                reading_first = !reading_first;
+                let event = poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), reading_first)).await;
+                // Decided without waiting, so nothing the event carried is held while a write waits.
+                let done = match self.step(event, socket, outbox, &mut clock) {
+                    Step::Next => Ok(()),
+                    Step::Wrote(write) => finish(write, socket, shutdown).await,
+                    // Boxed: only a cluster's requests carry the Redis call's state.
+                    Step::Shared(request) => Box::pin(self.shared(request, socket, outbox, shutdown, &mut clock)).await,
+                    Step::End(end) => Err(end),
+                };
+                if let Err(end) = done {
+                    break end;
                 }
-                Event::Tick => match clock.tick(Instant::now()) {
-                    Tick::Nothing => {}
-                    Tick::Ping => {
-                        let write = socket.write_ping();
-                        if let Err(end) = finish(write, socket, shutdown).await {
-                            break end;
-                        }
-                    }
-                    Tick::Dead => {
-                        break End::Close(CloseReason::fixed(close::HEARTBEAT_TIMEOUT, "no answer to ping"));
-                    }
-                    Tick::Idle => break End::Close(CloseReason::fixed(close::IDLE, "joined no room in time")),
-                },
-            }
-            if clock.next() != deadline {
-                deadline = clock.next();
-                timer.as_mut().reset(deadline);
-            }
-        };
+                if clock.next() != timer.deadline() {
+                    timer.as_mut().reset(clock.next());
+                }
+            };
 
-        // Refuse new frames at once, then leave, so the room hears of it before the closing
-        // handshake runs out its time.
-        outbox.close(match &end {
-            End::Close(reason) => reason.clone(),
-            End::Answer(_) | End::Gone => GONE,
-        });
-        self.end();
-        match end {
-            End::Close(reason) => {
-                tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
-                Box::pin(close_socket(socket, reason)).await;
+            // Refuse new frames at once, then leave, so the room hears of it before the closing
+            // handshake runs out its time.
+            outbox.close(match &end {
+                End::Close(reason) => reason.clone(),
+                End::Answer(_) | End::Gone => GONE,
+            });
+            self.end();
+            Box::pin(end_socket(socket, end)).await;
+        }
+    }
+
+    /// A request Redis decides, then what its answer asks of the socket.
+    async fn shared(
+        &mut self,
+        request: Box<ClientMsg>,
+        socket: &mut Socket,
+        outbox: &Outbox,
+        shutdown: &CancellationToken,
+        clock: &mut Clock,
+    ) -> Result<(), End> {
+        let answered = self.on_shared(request);
+        let (flow, ended) = writing_meanwhile(answered, socket, outbox, shutdown).await;
+        if let Some(end) = ended {
+            return Err(end);
+        }
+        clock.subscribed(self.subscribed(), Instant::now(), &self.config);
+        match step_after(flow, socket) {
+            Step::Wrote(write) => finish(write, socket, shutdown).await,
+            Step::End(end) => Err(end),
+            // An answer from Redis does not ask Redis again.
+            Step::Next | Step::Shared(_) => Ok(()),
+        }
+    }
+
+    /// What an event leads to, done at once: a frame handled, a write made (its flush, if any, is
+    /// the loop's to wait for), the clock moved on.
+    fn step(&mut self, event: Event, socket: &mut Socket, outbox: &Outbox, clock: &mut Clock) -> Step {
+        match event {
+            Event::Close(reason) => Step::End(End::Close(reason)),
+            Event::Write => match outbox.take() {
+                Ok(frames) => Step::Wrote(socket.write_texts(&frames)),
+                Err(reason) => Step::End(End::Close(reason)),
+            },
+            Event::Read(None) => Step::End(End::Gone),
+            Event::Read(Some(Err(error))) => Step::End(End::Close(read_error(error))),
+            Event::Read(Some(Ok(message))) => {
+                let now = Instant::now();
+                clock.heard(now, &self.config);
+                let step = step_after(self.on_frame(message), socket);
+                clock.subscribed(self.subscribed(), now, &self.config);
+                step
             }
-            End::Answer(code) => {
-                tracing::debug!(?code, "peer closed");
-                Box::pin(socket.answer_close(code)).await;
-            }
-            End::Gone => tracing::debug!("peer gone"),
+            Event::Tick => match clock.tick(Instant::now(), &self.config) {
+                Tick::Nothing => Step::Next,
+                Tick::Ping => Step::Wrote(socket.write_ping()),
+                Tick::Dead => Step::End(End::Close(CloseReason::fixed(close::HEARTBEAT_TIMEOUT, "no answer to ping"))),
+                Tick::Idle => Step::End(End::Close(CloseReason::fixed(close::IDLE, "joined no room in time"))),
+            },
         }
     }
 
@@ -328,15 +348,37 @@ fn next_event(
 /// writes are taken whole: only a flush needs a future of its own). Ends the socket if it is
 /// closing.
 async fn write_queued(socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) -> Result<(), End> {
-    let write = write_taken(socket, outbox).map_err(End::Close)?;
+    let write = match outbox.take() {
+        Ok(frames) => socket.write_texts(&frames),
+        Err(reason) => return Err(End::Close(reason)),
+    };
     finish(write, socket, shutdown).await
 }
 
-/// Takes the outbox's queue and writes it. The queue lives on this call's stack, not in the
-/// socket's future. Whether some of it waits to be flushed.
-fn write_taken(socket: &mut Socket, outbox: &Outbox) -> Result<std::io::Result<bool>, CloseReason> {
-    let frames = outbox.take()?;
-    Ok(socket.write_texts(&frames))
+/// What a frame from the client asks of the socket, done at once.
+fn step_after(flow: Flow, socket: &mut Socket) -> Step {
+    match flow {
+        Flow::Continue => Step::Next,
+        Flow::Shared(request) => Step::Shared(request),
+        Flow::Pong(payload) => Step::Wrote(socket.write_pong(&payload)),
+        Flow::Close(reason) => Step::End(End::Close(reason)),
+        Flow::PeerClosed(code) => Step::End(End::Answer(code)),
+    }
+}
+
+/// The socket's last words: the closing handshake, ours or the answer to the client's.
+async fn end_socket(socket: &mut Socket, end: End) {
+    match end {
+        End::Close(reason) => {
+            tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
+            close_socket(socket, reason).await;
+        }
+        End::Answer(code) => {
+            tracing::debug!(?code, "peer closed");
+            socket.answer_close(code).await;
+        }
+        End::Gone => tracing::debug!("peer gone"),
+    }
 }
 
 /// Follows a write: a failed one ends the socket; one the kernel did not take whole is flushed,

@@ -123,7 +123,7 @@ impl Room {
                 held.conn_id = conn_id;
                 held.node = member.node.clone();
             }
-            None => state.members.push(member),
+            None => crate::hub::push_within(&mut state.members, member, self.limit),
         }
         // The place's previous connection, if it was here, is replaced (or let go).
         match joiner {
