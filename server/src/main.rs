@@ -9,7 +9,10 @@ use tracing_subscriber::EnvFilter;
 // jemalloc keeps allocations of one size together, so the short-lived buffers of a connection's
 // upgrade and join leave no holes between the few bytes each idle member keeps: 2.30-2.63 KiB per
 // idle member in rooms of 100 against glibc's 2.82-2.87, fan-out and churn a few per cent faster
-// (docs/BENCHMARKS.md, "Memory per idle WebSocket").
+// (docs/BENCHMARKS.md, "Memory per idle WebSocket"). Its background thread (the crate's
+// `background_threads` feature) returns the pages a burst freed (a big room's joins, a flood)
+// while the server is idle; without it jemalloc returns them only while the program allocates.
+// How soon is set where jemalloc is built (`.cargo/config.toml`).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -57,7 +57,8 @@ struct Link {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Frame>,
-    close: Option<CloseReason>,
+    /// The order to close (boxed: given once, at the end of a connection's life).
+    close: Option<Box<CloseReason>>,
     /// The connection waiting for the queue to stop being empty, or for the order to close.
     waiting: Option<Waker>,
 }
@@ -97,7 +98,7 @@ impl ConnHandle {
             return Offer::Gone;
         }
         if state.queue.len() >= self.link.capacity {
-            state.close = Some(SLOW.clone());
+            state.close = Some(Box::new(SLOW.clone()));
             let waiting = state.waiting.take();
             drop(state);
             if let Some(waker) = waiting {
@@ -133,7 +134,7 @@ impl Outbox {
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Ready> {
         let mut state = self.link.lock();
         if let Some(reason) = &state.close {
-            return Poll::Ready(Ready::Close(reason.clone()));
+            return Poll::Ready(Ready::Close(CloseReason::clone(reason)));
         }
         if !state.queue.is_empty() {
             return Poll::Ready(Ready::Frames);
@@ -162,7 +163,7 @@ impl Outbox {
     pub fn take(&self) -> Result<VecDeque<Frame>, CloseReason> {
         let mut state = self.link.lock();
         match &state.close {
-            Some(reason) => Err(reason.clone()),
+            Some(reason) => Err(CloseReason::clone(reason)),
             None => Ok(std::mem::take(&mut state.queue)),
         }
     }
@@ -171,7 +172,7 @@ impl Outbox {
     /// [`Outbox::take`] and [`Outbox::poll_ready`]).
     #[cfg(test)]
     pub fn closing(&self) -> Option<CloseReason> {
-        self.link.lock().close.clone()
+        self.link.lock().close.as_deref().cloned()
     }
 
     /// Marks the connection closed (it is going away): offers from now on say [`Offer::Gone`],
@@ -190,7 +191,7 @@ impl Link {
     fn close(&self, reason: CloseReason) {
         let mut state = self.lock();
         if state.close.is_none() {
-            state.close = Some(reason);
+            state.close = Some(Box::new(reason));
             let waiting = state.waiting.take();
             drop(state);
             if let Some(waker) = waiting {

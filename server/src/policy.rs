@@ -62,7 +62,9 @@ impl Sender {
 pub struct Sender {
     key: IpKey,
     bucket: Bucket,
-    flood: Flood,
+    /// Made at the first message over the rate (most senders never are; a socket keeps its
+    /// sender for its whole life).
+    flood: Option<Box<Flood>>,
 }
 
 /// A message got in.
@@ -120,7 +122,7 @@ impl Policy {
 
     /// A new source of messages, counted under `key` with the others that share it.
     pub fn sender(&self, key: impl Into<IpKey>) -> Sender {
-        Sender { key: key.into(), bucket: Bucket::new(self.per_sender), flood: Flood::default() }
+        Sender { key: key.into(), bucket: Bucket::new(self.per_sender), flood: None }
     }
 
     /// Whether `sender` may join a room now.
@@ -181,7 +183,11 @@ impl Policy {
             return Ok(Admission::Resent(accepted));
         }
         let rate = sender.bucket.take(1).and_then(|()| self.messages.take(sender.key, 1));
-        match sender.flood.judge(&self.flood, now, rate) {
+        let verdict = match (&mut sender.flood, rate) {
+            (None, Ok(())) => Verdict::Allow,
+            (flood, rate) => flood.get_or_insert_default().judge(&self.flood, now, rate),
+        };
+        match verdict {
             Verdict::Allow => {}
             Verdict::RateLimited(retry) => return Err(Refusal::slow_down(retry.0).into()),
             Verdict::Muted(retry) => return Err(Refusal::muted(retry.0).into()),

@@ -14,8 +14,9 @@ pub struct Visitor {
     pub ip: IpAddr,
     /// The keyed hash of `ip`: what moderators see, and what reports are filed under.
     pub ip_hash: Arc<str>,
-    /// The signed-in moderator session the request carries.
-    pub moderator: Option<String>,
+    /// The signed-in moderator session the request carries (a box, not a `String`: a socket
+    /// keeps its visitor for its whole life).
+    pub moderator: Option<Box<str>>,
     /// The ban on the address, if any. A moderator's session outranks it: a ban on a shared
     /// address (an office, a carrier's NAT) must not lock out the people who can lift it.
     /// (Boxed: rare, and a socket keeps its visitor for its whole life.)
@@ -40,7 +41,7 @@ impl Moderation {
         let ip_hash: Arc<str> = self.hasher.hash(ip).into();
         let moderator = self.auth.session(headers);
         let ban = if moderator.is_some() { None } else { self.bans.find(ip, &ip_hash, now_ms()).map(Box::new) };
-        Visitor { ip, ip_hash, moderator, ban }
+        Visitor { ip, ip_hash, moderator: moderator.map(String::into_boxed_str), ban }
     }
 }
 

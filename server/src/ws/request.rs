@@ -79,7 +79,14 @@ pub(super) mod testing {
     pub fn session_on(state: &AppState, id: u64, ip: IpAddr, moderator: Option<String>) -> (Session, Outbox) {
         let (handle, outbox) = ConnHandle::new(id, 256);
         let ip_hash = state.moderation.hasher.hash(ip).into();
-        (Session::new(state, Visitor { ip, ip_hash, moderator, ban: None }, handle), outbox)
+        (
+            Session::new(
+                state,
+                Visitor { ip, ip_hash, moderator: moderator.map(String::into_boxed_str), ban: None },
+                handle,
+            ),
+            outbox,
+        )
     }
 
     impl TestSession {

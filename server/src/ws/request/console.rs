@@ -13,7 +13,7 @@ pub(super) fn watch(session: &mut Session) -> Flow {
         return session.refuse_and_strike(&refusal, None);
     };
     if !session.watching_console {
-        session.moderation.watch(&session.handle, moderator);
+        session.moderation.watch(&session.handle, moderator.into());
         session.watching_console = true;
         // The first snapshot goes out with the next console refresh (within a second).
         let (moderation, hub) = (session.moderation.clone(), session.hub.clone());
