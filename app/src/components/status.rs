@@ -36,12 +36,14 @@ pub fn StatusLine(status: ReadSignal<LinkStatus>) -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let _ = set_tick;
     let text = move || {
-        tick.track();
         match status.get() {
             LinkStatus::Idle => String::new(),
             LinkStatus::Connecting => "Connecting…".to_owned(),
             LinkStatus::Online => "Connected".to_owned(),
             LinkStatus::Reconnecting { retry_at } => {
+                // Only the countdown follows the clock: any other status is not worked out
+                // again every second.
+                tick.track();
                 let seconds = ((retry_at - browser::now_ms()) / 1000.0).ceil() as i64;
                 if seconds >= 1 {
                     format!("Connection lost. Reconnecting in {seconds}s…")
