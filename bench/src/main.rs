@@ -10,7 +10,7 @@
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
 //! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
 //! passed; a step that narrowly missed on latency is run once more), then latency at half that
-//! rate; memory per idle member; one message into a big room; churn (connect + join + leave, as
+//! rate, on a fresh server with its rooms filled again; memory per idle member; one message into a big room; churn (connect + join + leave, as
 //! fast as 32 clients can, while the 100-byte fan-out runs at half saturation). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
 //! mode instead (see `cluster`; `make bench-cluster`). `--rate` offers the fan-out at that one rate
 //! (messages a second) instead of stepping it up, in `--rooms` rooms: the A/B comparison of two
@@ -323,20 +323,46 @@ pub(crate) async fn fill_rooms(
     Ok((members, senders))
 }
 
-/// Fills the rooms, steps the load of `payload`-byte messages up to saturation, then measures
-/// at half of it.
+/// Fills the rooms and steps the load of `payload`-byte messages up to saturation; then measures
+/// at half of it on a fresh server with its rooms filled again. A step past saturation can leave
+/// a server short of the members it closed as too slow (the half step would then deliver to
+/// fewer, and look faster than it is) or busy with what it had queued.
 async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Result<Fanout> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let server = peer.start(port).await?;
-    let tally = Shared::default();
-    let base = Instant::now();
-    let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
-    let load = Load { peer, senders: &senders, tally: &tally, pids: vec![server.pid()], base, payload };
     println!("  {payload}-byte messages");
-    let fanout = saturate(&load, settings).await?;
-    drop(members);
-    drop(server);
-    Ok(fanout)
+    let (saturation, generator_bound) = {
+        let (server, port) = start(peer).await?;
+        let tally = Shared::default();
+        let base = Instant::now();
+        let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
+        let load = Load { peer, senders: &senders, tally: &tally, pids: vec![server.pid()], base, payload };
+        let climbed = climb(&load, settings).await?;
+        drop(members);
+        drop(server);
+        climbed
+    };
+    let half = match &saturation {
+        Some(at) if !settings.smoke => {
+            let (server, port) = start(peer).await?;
+            let tally = Shared::default();
+            let base = Instant::now();
+            let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
+            let load = Load { peer, senders: &senders, tally: &tally, pids: vec![server.pid()], base, payload };
+            let half = load.half(at.rate, settings).await?;
+            print!("  (half, fresh server)");
+            report(&half, settings);
+            drop(members);
+            drop(server);
+            Some(half)
+        }
+        _ => None,
+    };
+    Ok(Fanout { payload, saturation, half, generator_bound, error: None })
+}
+
+/// The peer's server on a free loopback port.
+async fn start(peer: &Peer) -> anyhow::Result<(peer::Running, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    Ok((peer.start(port).await?, port))
 }
 
 /// A positive whole number given after `flag`.
@@ -344,8 +370,23 @@ fn number<T: std::str::FromStr>(value: Option<String>, flag: &str) -> anyhow::Re
     value.and_then(|value| value.parse().ok()).ok_or_else(|| anyhow::anyhow!("{flag} needs a whole number"))
 }
 
-/// Steps the load up to saturation, then measures at half of it.
+/// Steps the load up to saturation, then measures at half of it on the same members (cluster
+/// mode, whose two nodes and Redis are set up once; see `measure` for why one process starts
+/// afresh).
 pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Result<Fanout> {
+    let (saturation, generator_bound) = climb(load, settings).await?;
+    // What a failed step left queued must be through before the next measurement.
+    members::settle(load.tally, Duration::from_secs(20)).await;
+    let half = match &saturation {
+        Some(at) if !settings.smoke => Some(load.offer((at.rate / 2).max(1), settings).await?),
+        _ => None,
+    };
+    Ok(Fanout { payload: load.payload, saturation, half, generator_bound, error: None })
+}
+
+/// Steps the load up until a step fails: the last step that passed, and whether the generator
+/// was the limit.
+async fn climb(load: &Load<'_>, settings: &Settings) -> anyhow::Result<(Option<Step>, bool)> {
     let tally = load.tally;
     // A warm-up the figures do not see (JIT compilers, first allocations).
     if !settings.smoke {
@@ -385,13 +426,7 @@ pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Re
         }
         rate *= 2;
     }
-    // What a failed step left queued must be through before the next measurement.
-    members::settle(tally, Duration::from_secs(20)).await;
-    let half = match &passed {
-        Some(at) if !settings.smoke => Some(load.offer((at.rate / 2).max(1), settings).await?),
-        _ => None,
-    };
-    Ok(Fanout { payload: load.payload, saturation: passed, half, generator_bound, error: None })
+    Ok((passed, generator_bound))
 }
 
 /// One step's line of the output.
@@ -441,6 +476,16 @@ pub(crate) struct Load<'a> {
 
 impl Load<'_> {
     /// One step: `rate` messages a second spread over the senders for the step, then a drain.
+    /// Half of `saturation`, after a warm-up at that rate the figures do not see (a fresh
+    /// server: JIT compilers, first allocations).
+    async fn half(&self, saturation: u64, settings: &Settings) -> anyhow::Result<Step> {
+        let rate = (saturation / 2).max(1);
+        let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
+        self.offer(rate, &warm_up).await?;
+        members::settle(self.tally, Duration::from_secs(20)).await;
+        self.offer(rate, settings).await
+    }
+
     async fn offer(&self, rate: u64, settings: &Settings) -> anyhow::Result<Step> {
         let Self { peer, senders, tally, base, payload: payload_bytes, .. } = *self;
         *tally.borrow_mut() = Tally::default();
