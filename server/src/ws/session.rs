@@ -214,8 +214,8 @@ impl Session {
     fn step(&mut self, event: Event, socket: &mut Socket, outbox: &Outbox, clock: &mut Clock) -> Step {
         match event {
             Event::Close(reason) => Step::End(End::Close(reason)),
-            Event::Write => match outbox.take() {
-                Ok(frames) => Step::Wrote(socket.write_texts(&frames)),
+            Event::Write => match write_taken(socket, outbox) {
+                Ok(write) => Step::Wrote(write),
                 Err(reason) => Step::End(End::Close(reason)),
             },
             Event::Read(None) => Step::End(End::Gone),
@@ -348,11 +348,15 @@ fn next_event(
 /// writes are taken whole: only a flush needs a future of its own). Ends the socket if it is
 /// closing.
 async fn write_queued(socket: &mut Socket, outbox: &Outbox, shutdown: &CancellationToken) -> Result<(), End> {
-    let write = match outbox.take() {
-        Ok(frames) => socket.write_texts(&frames),
-        Err(reason) => return Err(End::Close(reason)),
-    };
+    let write = write_taken(socket, outbox).map_err(End::Close)?;
     finish(write, socket, shutdown).await
+}
+
+/// Takes the outbox's queue and writes it. The queue lives on this call's stack, not in the
+/// socket's future. Whether some of it waits to be flushed.
+fn write_taken(socket: &mut Socket, outbox: &Outbox) -> Result<std::io::Result<bool>, CloseReason> {
+    let frames = outbox.take()?;
+    Ok(socket.write_texts(&frames))
 }
 
 /// What a frame from the client asks of the socket, done at once.
