@@ -298,8 +298,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let run = async {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let server = peer.start(port).await?;
+        let (server, port) = start(peer).await?;
         tokio::time::timeout(Duration::from_secs(300), work(port, server)).await?
     };
     run.await.map_err(|error| format!("{error:#}"))
@@ -330,33 +329,46 @@ pub(crate) async fn fill_rooms(
 async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Result<Fanout> {
     println!("  {payload}-byte messages");
     let (saturation, generator_bound) = {
-        let (server, port) = start(peer).await?;
-        let tally = Shared::default();
-        let base = Instant::now();
-        let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
-        let load = Load { peer, senders: &senders, tally: &tally, pids: vec![server.pid()], base, payload };
-        let climbed = climb(&load, settings).await?;
-        drop(members);
-        drop(server);
-        climbed
+        let rooms = Filled::start(peer, settings).await?;
+        climb(&rooms.load(peer, payload), settings).await?
     };
     let half = match &saturation {
         Some(at) if !settings.smoke => {
-            let (server, port) = start(peer).await?;
-            let tally = Shared::default();
-            let base = Instant::now();
-            let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
-            let load = Load { peer, senders: &senders, tally: &tally, pids: vec![server.pid()], base, payload };
-            let half = load.half(at.rate, settings).await?;
+            let rooms = Filled::start(peer, settings).await?;
+            let half = rooms.load(peer, payload).half(at.rate, settings).await?;
             print!("  (half, fresh server)");
             report(&half, settings);
-            drop(members);
-            drop(server);
             Some(half)
         }
         _ => None,
     };
     Ok(Fanout { payload, saturation, half, generator_bound, error: None })
+}
+
+/// A freshly started server with its rooms filled. Dropping it closes the members, then stops
+/// the server (fields drop in order).
+struct Filled {
+    /// Held for their connections: they count what they receive into `tally`.
+    _members: Members,
+    senders: Vec<ws::Writer>,
+    tally: Shared,
+    base: Instant,
+    server: peer::Running,
+}
+
+impl Filled {
+    async fn start(peer: &Peer, settings: &Settings) -> anyhow::Result<Self> {
+        let (server, port) = start(peer).await?;
+        let tally = Shared::default();
+        let base = Instant::now();
+        let (members, senders) = fill_rooms(peer, port, settings, &tally, base).await?;
+        Ok(Self { _members: members, senders, tally, base, server })
+    }
+
+    fn load<'a>(&'a self, peer: &'a Peer, payload: usize) -> Load<'a> {
+        let Self { senders, tally, base, server, .. } = self;
+        Load { peer, senders, tally, pids: vec![server.pid()], base: *base, payload }
+    }
 }
 
 /// The peer's server on a free loopback port.
@@ -475,7 +487,6 @@ pub(crate) struct Load<'a> {
 }
 
 impl Load<'_> {
-    /// One step: `rate` messages a second spread over the senders for the step, then a drain.
     /// Half of `saturation`, after a warm-up at that rate the figures do not see (a fresh
     /// server: JIT compilers, first allocations).
     async fn half(&self, saturation: u64, settings: &Settings) -> anyhow::Result<Step> {
@@ -486,6 +497,7 @@ impl Load<'_> {
         self.offer(rate, settings).await
     }
 
+    /// One step: `rate` messages a second spread over the senders for the step, then a drain.
     async fn offer(&self, rate: u64, settings: &Settings) -> anyhow::Result<Step> {
         let Self { peer, senders, tally, base, payload: payload_bytes, .. } = *self;
         *tally.borrow_mut() = Tally::default();
