@@ -183,11 +183,7 @@ impl Policy {
             return Ok(Admission::Resent(accepted));
         }
         let rate = sender.bucket.take(1).and_then(|()| self.messages.take(sender.key, 1));
-        let verdict = match (&mut sender.flood, rate) {
-            (None, Ok(())) => Verdict::Allow,
-            (flood, rate) => flood.get_or_insert_default().judge(&self.flood, now, rate),
-        };
-        match verdict {
+        match Flood::judge_kept(&mut sender.flood, &self.flood, now, rate) {
             Verdict::Allow => {}
             Verdict::RateLimited(retry) => return Err(Refusal::slow_down(retry.0).into()),
             Verdict::Muted(retry) => return Err(Refusal::muted(retry.0).into()),

@@ -39,6 +39,21 @@ pub struct Flood {
 }
 
 impl Flood {
+    /// [`Flood::judge`] for a sender whose record is made only when first needed: a sender never
+    /// over the rate has none (a socket keeps its sender for its whole life, and most never are).
+    pub fn judge_kept(
+        record: &mut Option<Box<Flood>>,
+        policy: &FloodPolicy,
+        now: Instant,
+        rate: Result<(), RetryAfter>,
+    ) -> Verdict {
+        match (record, rate) {
+            // What an empty record says to a message within the rate.
+            (None, Ok(())) => Verdict::Allow,
+            (record, rate) => record.get_or_insert_default().judge(policy, now, rate),
+        }
+    }
+
     /// Judges one message, given what the rate limits said about it.
     pub fn judge(&mut self, policy: &FloodPolicy, now: Instant, rate: Result<(), RetryAfter>) -> Verdict {
         if let Some(until) = self.muted_until {
@@ -100,6 +115,20 @@ mod tests {
         assert!(matches!(flood.judge(&POLICY, now, Ok(())), Verdict::Muted(_)));
         assert!(matches!(flood.judge(&POLICY, now, Ok(())), Verdict::Muted(_)));
         assert_eq!(flood.judge(&POLICY, now, Ok(())), Verdict::Disconnect);
+    }
+
+    #[test]
+    fn a_record_is_made_at_the_first_message_over_the_rate_and_judges_alike() {
+        let now = Instant::now();
+        let mut kept = None;
+        let mut always = Flood::default();
+        for (i, rate) in
+            [Ok(()), Ok(()), OVER, OVER, Ok(()), OVER, OVER, Ok(()), Ok(()), Ok(()), Ok(())].into_iter().enumerate()
+        {
+            let verdict = Flood::judge_kept(&mut kept, &POLICY, now, rate);
+            assert_eq!(verdict, always.judge(&POLICY, now, rate), "message {i}");
+            assert_eq!(kept.is_some(), i >= 2, "a record only from the first message over the rate");
+        }
     }
 
     #[test]
