@@ -4,8 +4,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 step "Browser bundles (trunk build --release: visitors' pages, then the moderator console)"
-trunk build --release --offline
-trunk build --release --offline --config console/Trunk.toml
+env "${bundle_env[@]}" trunk build --release --offline
+env "${bundle_env[@]}" trunk build --release --offline --config console/Trunk.toml
 ls -l target/site/pkg target/site/console | awk 'NF > 2 { print "  " $5 "\t" $9 } NF == 1 { print }'
 
 step "Server (cargo build --release)"

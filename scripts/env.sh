@@ -26,4 +26,17 @@ host_packages=(-p app -p server -p bench -p discord-standin)
 export RUSTC_WORKSPACE_WRAPPER=clippy-driver
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
+# The browser bundles' builds (Trunk's cargo, wasm32 only) compile the standard library with
+# them, with what a bundle has no use for left out: a panic stops the program without formatting
+# a message (`panic=immediate-abort`), `{:?}` prints nothing, no source locations, the standard
+# library's size-optimised algorithms. 191 → 172 KB brotli (docs/BENCHMARKS.md, "Browser
+# bundle"). These are unstable compiler options, allowed on this pinned toolchain by
+# RUSTC_BOOTSTRAP and given only to these builds (the host crates never see them).
+# `PANIC_MESSAGES=1` builds the bundles without them, for a panic's message in the console.
+bundle_env=()
+if [ -z "${PANIC_MESSAGES:-}" ]; then
+  bundle_env=(RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
+    "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS=-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none")
+fi
+
 step() { printf '\n==> %s\n' "$*"; }

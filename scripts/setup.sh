@@ -8,13 +8,16 @@ purpose=${1:-run}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-step "Rust $toolchain with the wasm target"
+step "Rust $toolchain with the wasm target and the standard library's source"
 if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
-  rustup toolchain install "$toolchain" --profile minimal -c clippy -c rustfmt -t wasm32-unknown-unknown
+  rustup toolchain install "$toolchain" --profile minimal -c clippy -c rustfmt -c rust-src -t wasm32-unknown-unknown
 fi
-rustup component add --toolchain "$toolchain" clippy rustfmt >/dev/null 2>&1
+rustup component add --toolchain "$toolchain" clippy rustfmt rust-src >/dev/null 2>&1
 rustup target list --installed --toolchain "$toolchain" | grep -qx wasm32-unknown-unknown \
   || rustup target add --toolchain "$toolchain" wasm32-unknown-unknown
+# The bundles compile the standard library themselves (`bundle_env` in env.sh): fetch its
+# dependencies now, so that their builds can stay offline.
+env RUSTC_BOOTSTRAP=1 cargo fetch --manifest-path "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml" --quiet
 
 step "Debian packages"
 packages=(brotli)

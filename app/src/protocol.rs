@@ -289,6 +289,18 @@ pub enum Profanity {
     Block,
 }
 
+impl Profanity {
+    /// Its name on the wire, also what the console shows. (Not `{:?}`: the bundles are built
+    /// with `Debug` formatting left out.)
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Mask => "mask",
+            Self::Block => "block",
+        }
+    }
+}
+
 /// How `Joined.history` relates to what the client had before (its `resume`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -341,3 +341,10 @@ fn protocol_doc_examples_parse() {
     }
     assert!(seen >= 14, "expected an example of every message, found {seen}");
 }
+
+#[test]
+fn a_profanity_setting_is_named_as_on_the_wire() {
+    for setting in [Profanity::Off, Profanity::Mask, Profanity::Block] {
+        assert_eq!(serde_json::to_value(setting).expect("serialises"), json!(setting.as_str()));
+    }
+}

@@ -96,7 +96,7 @@ fn RoomPanel(desk: Desk, room: ModRoom) -> impl IntoView {
                     <span class="rounded-full bg-stone-200 px-2 py-0.5 text-xs font-medium dark:bg-stone-700">"Locked"</span>
                 })}
                 <span class="text-xs tabular-nums text-stone-500 dark:text-stone-400">{format!("{} / {} people", summary.members, summary.limit)}</span>
-                <span class="text-xs text-stone-500 dark:text-stone-400">{format!("profanity: {:?}", settings.profanity).to_lowercase()}</span>
+                <span class="text-xs text-stone-500 dark:text-stone-400">{format!("profanity: {}", settings.profanity.as_str())}</span>
                 <div class="ml-auto flex flex-wrap items-center gap-2">
                     <label for=slow_id.clone() class="text-xs text-stone-600 dark:text-stone-400">"Slow mode"</label>
                     <select id=slow_id on:change=slow class="rounded-md border border-stone-300 bg-white px-1 py-1 text-xs dark:border-stone-700 dark:bg-stone-900">
