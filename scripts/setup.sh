@@ -44,7 +44,7 @@ fi
 # wasm-opt and Tailwind), of which wasm-bindgen takes 1.2 s instead of 0.3.
 # Trunk also leaves out its update check (nothing to reach from here). Burner's lints (the
 # clippy-driver wrapper in env.sh) are for Burner's crates, not for the tools'.
-quick_tools=(env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_OPT_LEVEL=0)
+quick_tools=(env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_INCREMENTAL=0 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_OPT_LEVEL=0)
 
 step "Trunk"
 trunk_version=0.22.1
