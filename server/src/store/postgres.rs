@@ -99,6 +99,7 @@ fn int(value: u32) -> i32 {
 #[async_trait]
 impl Store for PostgresStore {
     async fn record(&self, events: &[LogEvent]) -> Result<(), StoreError> {
+        // Not prepared and kept: see the SQLite store's `record`.
         let batch = LogBatch::of(events);
         let mut tx = self.pool.begin().await?;
         for rows in batch.opened.chunks(LogBatch::ROWS) {
@@ -108,14 +109,14 @@ impl Store for PostgresStore {
                 row.push_bind(*key).push_bind(*at).push_bind(ip.as_str()).push_bind(*ip_hash).push_bind(*user_agent);
             });
             insert.push(" ON CONFLICT (conn_key) DO NOTHING");
-            insert.build().execute(&mut *tx).await?;
+            insert.build().persistent(false).execute(&mut *tx).await?;
         }
         for rows in batch.joined.chunks(LogBatch::ROWS) {
             let mut insert = QueryBuilder::new("INSERT INTO connection_joins (conn_key, at, room, nickname) ");
             insert.push_values(rows, |mut row, (key, at, room, nickname)| {
                 row.push_bind(*key).push_bind(*at).push_bind(*room).push_bind(*nickname);
             });
-            insert.build().execute(&mut *tx).await?;
+            insert.build().persistent(false).execute(&mut *tx).await?;
         }
         for rows in batch.closed.chunks(LogBatch::ROWS) {
             let mut update = QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
@@ -128,7 +129,7 @@ impl Store for PostgresStore {
                 keys.push_bind(*key);
             }
             update.push(")");
-            update.build().execute(&mut *tx).await?;
+            update.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
