@@ -28,7 +28,7 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
 # Burner's own crates compile incrementally in release builds too (the dependencies never do):
 # after a one-line change to the server, the tests' build took 2 min 50 s, now 16 s. Fan-out
-# cost measured the same either way (docs/BENCHMARKS.md, "The first ten minutes"). Not for the
+# cost measured the same either way (docs/BENCHMARKS.md, "Test suite time"). Not for the
 # bundles (`bundle_env`: fat LTO, one codegen unit) nor for the tools setup.sh compiles.
 export CARGO_INCREMENTAL=1
 
@@ -38,9 +38,10 @@ export CARGO_INCREMENTAL=1
 # library's size-optimised algorithms. 191 → 172 KB brotli (docs/BENCHMARKS.md, "Browser
 # bundle"). These are unstable compiler options, allowed on this pinned toolchain by
 # RUSTC_BOOTSTRAP and given only to these builds (the host crates never see them).
-# `PANIC_MESSAGES=1` builds the bundles without them, for a panic's message in the console.
+# `PANIC_MESSAGES=1` builds the bundles without them, for a panic's message in the console
+# (~19 KB larger: the size check in `make test` then only reports).
 bundle_env=(CARGO_INCREMENTAL=0)
-if [ -z "${PANIC_MESSAGES:-}" ]; then
+if [ "${PANIC_MESSAGES:-0}" != 1 ]; then
   bundle_env+=(RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
     "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS=-Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none")
 fi

@@ -3,7 +3,11 @@
 //! while the 100-byte fan-out load runs beside them at a fixed rate; how many such visits a
 //! second the server takes, and what it did to the conversation meanwhile.
 
-use crate::{Load, Settings, Step, fill_rooms, members::Shared, peer::Peer};
+use crate::{
+    Load, Settings, Step, fill_rooms,
+    members::Shared,
+    peer::{Peer, Protocol},
+};
 use std::{cell::Cell, time::Instant};
 
 /// Clients arriving and leaving at once.
@@ -57,6 +61,9 @@ pub async fn churn(peer: &Peer, settings: &Settings, rate: u64) -> anyhow::Resul
     }));
     let (beside, took) = tokio::join!(load.offer(rate, settings), visitors);
     let elapsed = took.into_iter().max().unwrap_or(settings.step);
+    if matches!(peer.protocol, Protocol::Burner) {
+        log_kept_up(port).await?;
+    }
     drop(members);
     drop(server);
     let beside = beside?;
@@ -66,4 +73,23 @@ pub async fn churn(peer: &Peer, settings: &Settings, rate: u64) -> anyhow::Resul
         failed: failed.get(),
         beside,
     })
+}
+
+/// Burner logs every visit (its connection log, for moderators); visits are only counted as
+/// taken if that log took them too: none dropped, and nothing left waiting a moment later.
+async fn log_kept_up(port: u16) -> anyhow::Result<()> {
+    let mut waiting = u64::MAX;
+    for _ in 0..50 {
+        let response = crate::http(port, "GET", "/healthz", "").await?;
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        let health: serde_json::Value = serde_json::from_str(body)?;
+        let dropped = health["connection_log"]["dropped"].as_u64().unwrap_or(u64::MAX);
+        anyhow::ensure!(dropped == 0, "the connection log dropped {dropped} events");
+        waiting = health["connection_log"]["waiting"].as_u64().unwrap_or(u64::MAX);
+        if waiting == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the connection log still had {waiting} events waiting 5 s after the churn")
 }

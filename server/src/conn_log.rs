@@ -21,8 +21,9 @@ const QUEUE: usize = 65_536;
 /// Events kept for a retry while the store fails.
 const KEPT_WHILE_FAILING: usize = 100_000;
 const BATCH: usize = 512;
-/// How long the writer lets events gather after the first one before writing: one transaction
-/// for the arrivals of a fiftieth of a second instead of one for every few. At 6 000 visits a
+/// How long the writer lets events gather after the first one before writing (unless a batch's
+/// worth arrives sooner): one transaction for the arrivals of a fiftieth of a second instead of
+/// one for every few. At 6 000 visits a
 /// second (three events each) SQLite's writer thread took a third of the server's CPU writing
 /// transactions of a few rows. Longer buys little more and keeps more events alive at once (each
 /// holds a few strings, freed among the members' long-lived allocations); a moderator searching
@@ -113,9 +114,19 @@ async fn write(
                 },
                 () = stop.cancelled() => {}
             }
-            tokio::select! {
-                () = tokio::time::sleep(LINGER) => {}
-                () = stop.cancelled() => {}
+            // Then gathers what follows, for at most LINGER: a batch's worth (a backlog, or a
+            // burst) is written at once, so the wait never caps how much is written.
+            let linger = tokio::time::sleep(LINGER);
+            tokio::pin!(linger);
+            while pending.len() < BATCH {
+                tokio::select! {
+                    event = inbox.recv() => match event {
+                        Some(event) => pending.push_back(event),
+                        None => break,
+                    },
+                    () = &mut linger => break,
+                    () = stop.cancelled() => break,
+                }
             }
         }
         while pending.len() < BATCH {
