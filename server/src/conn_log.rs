@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 const QUEUE: usize = 65_536;
 /// Events kept for a retry while the store fails.
 const KEPT_WHILE_FAILING: usize = 100_000;
-const BATCH: usize = 512;
+/// Events written in one transaction at most.
+pub const BATCH: usize = 512;
 /// How long the writer lets events gather after the first one before writing (unless a batch's
 /// worth arrives sooner): one transaction for the arrivals of a fiftieth of a second instead of
 /// one for every few. At 6 000 visits a
@@ -54,9 +55,19 @@ impl LogHealth {
 impl ConnLog {
     /// Starts the writer; it stops after writing what is queued once `stop` is cancelled.
     pub fn start(store: Arc<dyn Store>, stop: CancellationToken, tracker: &tokio_util::task::TaskTracker) -> Self {
+        Self::lingering(LINGER, store, stop, tracker)
+    }
+
+    /// [`ConnLog::start`] with another wait for more events than [`LINGER`] (for tests).
+    pub fn lingering(
+        linger: Duration,
+        store: Arc<dyn Store>,
+        stop: CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> Self {
         let (queue, inbox) = mpsc::channel(QUEUE);
         let health = Arc::new(LogHealth::default());
-        tracker.spawn(write(store, inbox, stop, health.clone()));
+        tracker.spawn(write(store, inbox, stop, health.clone(), linger));
         Self { queue, boot: format!("{:08x}", rand::random::<u32>()), health }
     }
 
@@ -100,6 +111,7 @@ async fn write(
     mut inbox: mpsc::Receiver<LogEvent>,
     stop: CancellationToken,
     health: Arc<LogHealth>,
+    linger: Duration,
 ) {
     let mut pending: VecDeque<LogEvent> = VecDeque::new();
     let mut backoff = Duration::from_millis(100);
@@ -114,9 +126,9 @@ async fn write(
                 },
                 () = stop.cancelled() => {}
             }
-            // Then gathers what follows, for at most LINGER: a batch's worth (a backlog, or a
+            // Then gathers what follows, for at most `linger`: a batch's worth (a backlog, or a
             // burst) is written at once, so the wait never caps how much is written.
-            let linger = tokio::time::sleep(LINGER);
+            let linger = tokio::time::sleep(linger);
             tokio::pin!(linger);
             while pending.len() < BATCH {
                 tokio::select! {

@@ -316,15 +316,7 @@ fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
         let snapshot = server.mod_snapshot(&cookie).await;
         let lobby = snapshot.rooms.iter().find(|r| r.room.slug == "lobby").expect("lobby");
         let member = lobby.members.iter().find(|m| m.nickname == "behind-proxy").expect("member");
-        // The log is written in the background: a moment after the join.
-        let mut results = Vec::new();
-        for _ in 0..50 {
-            results = server.search_log(&cookie, &member.ip_hash, true).await;
-            if !results.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let results = server.search_log_until_found(&cookie, &member.ip_hash, true).await;
         assert!(results.iter().any(|c| c.ip.as_deref() == Some("198.51.100.1")), "{results:?}");
     });
 }

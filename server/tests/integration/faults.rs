@@ -82,7 +82,7 @@ fn a_crash_loses_no_acknowledged_moderation_data() {
         member.recv_until(|m| matches!(m, ServerMsg::Reported { .. })).await;
         server.must_moderate(&cookie, &ModAction::SlowMode { room: room.slug.clone(), seconds: 9 }).await;
         // The connection log is written in the background; give it its moment.
-        wait_for_log(&server, &cookie, "crashtest").await;
+        server.search_log_until_found(&cookie, "crashtest", false).await;
         let ban = ModAction::Ban {
             target: BanTarget::Member { room: room.slug.clone(), member: joined.you.id },
             reason: "crash test".into(),
@@ -259,14 +259,6 @@ fn opened(key: &str, at: i64, ip: IpAddr) -> LogEvent {
 async fn health_once(server: &TestServer, status: &str, within: Duration) -> serde_json::Value {
     eventually(within, status, || async { server.health().await["status"] == status }).await;
     server.health().await
-}
-
-async fn wait_for_log(server: &TestServer, cookie: &str, nickname: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.search_log(cookie, nickname, false).await.is_empty() {
-        assert!(Instant::now() < deadline, "{nickname} never reached the connection log");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The `burner` binary on a free port with `data` as its data directory, once it answers.

@@ -355,15 +355,7 @@ fn addresses_stay_hashed_unless_a_moderator_reveals_them() {
         assert!(!json.contains("127.0.0.1"), "{json}");
         let hash = &snapshot.rooms[0].members[0].ip_hash;
 
-        // The log is written in the background: a moment after the join.
-        let mut hidden = Vec::new();
-        for _ in 0..50 {
-            hidden = server.search_log(&cookie, "visitor", false).await;
-            if !hidden.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let hidden = server.search_log_until_found(&cookie, "visitor", false).await;
         assert!(!hidden.is_empty() && hidden.iter().all(|c| c.ip.is_none() && &c.ip_hash == hash));
         assert!(hidden[0].joins.iter().any(|(_, room, nickname)| room == "lobby" && nickname == "visitor"));
         let shown = server.search_log(&cookie, hash, true).await;

@@ -4,7 +4,10 @@
 
 use crate::{services::Postgres, support::run};
 use app::protocol::Profanity;
-use server::store::{AuditEntry, BanTarget, LogEvent, PostgresStore, Report, RoomRecord, SqliteStore, Store};
+use server::{
+    conn_log::{self, ConnLog},
+    store::{AuditEntry, BanTarget, LogEvent, PostgresStore, Report, RoomRecord, SqliteStore, Store},
+};
 use std::{future::Future, net::IpAddr, sync::Arc};
 
 const DAY: i64 = 86_400_000;
@@ -246,5 +249,37 @@ fn the_discord_bridge_keeps_links_an_ordered_bounded_outbox_and_one_mapping_per_
         assert!(store.discord_queue("lobby", 10).await.expect("queue").is_empty());
         assert!(store.discord_mutes().await.expect("mutes").is_empty());
         assert!(!store.delete_discord_link("lobby").await.expect("nothing to unlink"));
+    });
+}
+
+/// The log's writer waits a moment for more events before a transaction, but never when a
+/// batch's worth is already there: with a wait of an hour, three full batches queued at once are
+/// all written at once. (Waiting before every batch capped the writer below what busy servers
+/// log, and the queue overflowed.)
+#[test]
+fn the_log_writer_waits_for_more_only_when_it_has_less_than_a_batch() {
+    run(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("burner.db")).await.expect("open sqlite"));
+        let (stop, tracker) = (tokio_util::sync::CancellationToken::new(), tokio_util::task::TaskTracker::new());
+        let log = ConnLog::lingering(std::time::Duration::from_secs(3_600), store.clone(), stop.clone(), &tracker);
+        let events = 3 * conn_log::BATCH;
+        let ip: IpAddr = "198.51.100.7".parse().expect("ip");
+        for conn_id in 0..events as u64 {
+            log.opened(conn_id, ip, format!("{conn_id:0>24}"), "test".into());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let written = store.search_connections("", 10_000).await.expect("search").len();
+            if written == events {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{written} of {events} events written");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        stop.cancel();
+        tracker.close();
+        tracker.wait().await;
     });
 }

@@ -229,6 +229,20 @@ impl TestServer {
         serde_json::from_str(&response.body).expect("connections")
     }
 
+    /// [`TestServer::search_log`] once it finds something: the connection log is written in
+    /// the background, a moment after what it records (or fails the test after 5 s).
+    pub async fn search_log_until_found(&self, cookie: &str, text: &str, reveal: bool) -> Vec<ConnectionView> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self.search_log(cookie, text, reveal).await;
+            if !found.is_empty() {
+                return found;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text:?} never reached the connection log");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The console's picture of the server now (over a console socket).
     pub async fn mod_snapshot(&self, cookie: &str) -> ModSnapshot {
         let mut console = self.connect_as(&[("cookie", cookie)]).await.expect("console socket");
