@@ -74,7 +74,7 @@ pub use checks::*;
 #[cfg(feature = "ssr")]
 mod checks {
     use super::*;
-    use std::sync::LazyLock;
+    use std::{borrow::Cow, sync::LazyLock};
     use unicode_normalization::UnicodeNormalization;
     use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
@@ -253,14 +253,20 @@ mod checks {
     /// Line endings unified, control characters other than newline and tab dropped, trailing
     /// spaces trimmed, runs of blank lines collapsed to one, blank lines at either end removed.
     /// The text is otherwise kept exactly as written, and never truncated.
+    ///
+    /// Every message passes here: a line without control characters (nearly all of them) is
+    /// copied once, as it is, into the result.
     pub fn message(raw: &str) -> Result<String, MessageError> {
-        let unified = raw.replace("\r\n", "\n").replace('\r', "\n");
-        let mut out = String::with_capacity(unified.len());
+        let mut out = String::with_capacity(raw.len());
         let mut blank_run = 0usize;
-        for line in unified.split('\n') {
-            let line: String = line.chars().filter(|c| *c == '\t' || !c.is_control()).collect();
-            let line = line.trim_end();
-            if line.trim().is_empty() {
+        for line in lines(raw) {
+            let cleaned: Cow<'_, str> = if has_controls(line) {
+                Cow::Owned(line.chars().filter(|c| *c == '\t' || !c.is_control()).collect())
+            } else {
+                Cow::Borrowed(line)
+            };
+            let line = cleaned.trim_end();
+            if line.trim_start().is_empty() {
                 blank_run += 1;
                 continue;
             }
@@ -281,6 +287,22 @@ mod checks {
             return Err(MessageError::TooLong { chars, max: MESSAGE_MAX_CHARS });
         }
         Ok(out)
+    }
+
+    /// The lines of a text whose lines may end in `\n`, `\r\n` or a lone `\r`.
+    fn lines(text: &str) -> impl Iterator<Item = &str> {
+        text.split('\n').flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
+    }
+
+    /// Whether a line holds a control character other than tab: C0 (below U+0020), DEL, or C1
+    /// (U+0080 to U+009F, in UTF-8 `C2 80` to `C2 9F`) — `char::is_control`, read off the bytes.
+    fn has_controls(line: &str) -> bool {
+        let bytes = line.as_bytes();
+        bytes.iter().enumerate().any(|(at, &byte)| {
+            (byte < 0x20 && byte != b'\t')
+                || byte == 0x7F
+                || (byte == 0xC2 && bytes.get(at + 1).is_some_and(|next| (0x80..0xA0).contains(next)))
+        })
     }
 }
 

@@ -37,26 +37,16 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
     out
 }
 
-/// Byte offset of the next scheme that starts a word.
+/// Byte offset of the next scheme that starts a word. Only an ASCII `h` or `H` can start one
+/// (and is always a character boundary), so every other byte is passed over at once.
 fn find_scheme(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
-    let mut i = 0;
-    while i + 7 <= bytes.len() {
-        let starts_word = i == 0 || !s[..i].chars().next_back().is_some_and(char::is_alphanumeric);
-        if starts_word && bytes[i].eq_ignore_ascii_case(&b'h') {
-            let rest = &bytes[i..];
-            let http = rest.len() >= 7 && rest[..7].eq_ignore_ascii_case(b"http://");
-            let https = rest.len() >= 8 && rest[..8].eq_ignore_ascii_case(b"https://");
-            if http || https {
-                return Some(i);
-            }
-        }
-        i += 1;
-        while i < bytes.len() && !s.is_char_boundary(i) {
-            i += 1;
-        }
-    }
-    None
+    (0..bytes.len().saturating_sub(6)).filter(|&at| bytes[at] | 0x20 == b'h').find(|&at| {
+        let rest = &bytes[at..];
+        let scheme = rest[..7].eq_ignore_ascii_case(b"http://")
+            || (rest.len() >= 8 && rest[..8].eq_ignore_ascii_case(b"https://"));
+        scheme && !s[..at].chars().next_back().is_some_and(char::is_alphanumeric)
+    })
 }
 
 fn url_len(s: &str) -> usize {
@@ -115,6 +105,65 @@ pub fn utc_date_time(ms: i64) -> String {
     format!("{day} {month_name} {year}, {:02}:{:02} UTC", minute_of_day / 60, minute_of_day % 60)
 }
 
+/// Texts of every kind a message can hold, made the same way on every run: line endings of
+/// each sort, controls (C0, DEL, C1), wide and combining letters, letters whose lower case is
+/// longer, links and near-links. For tests that check a fast path against the plain rule.
+#[cfg(test)]
+pub(crate) fn tricky_texts(count: usize) -> Vec<String> {
+    const PARTS: &[&str] = &[
+        "a",
+        "Z",
+        "7",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\u{7}",
+        "\u{1b}",
+        "\u{7f}",
+        "\u{85}",
+        "\u{9f}",
+        "\u{a0}",
+        "\u{3000}",
+        "é",
+        "É",
+        "İ",
+        "ß",
+        "😀",
+        "日本",
+        "e\u{301}",
+        "h",
+        "H",
+        "http://",
+        "HTTPS://x.org/(a)",
+        "https://",
+        ".",
+        ",",
+        ")",
+        "(",
+        "xhttp://glued",
+        "www",
+        "@",
+        "_",
+        "\u{200b}",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|_| {
+            let parts = next() % 24;
+            (0..parts).map(|_| PARTS[(next() % PARTS.len() as u64) as usize]).collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Piece::*, *};
@@ -162,5 +211,22 @@ mod tests {
             pieces("日本 https://例え.jp/パス 終"),
             vec![Text("日本 "), Link("https://例え.jp/パス"), Text(" 終")]
         );
+    }
+
+    /// The scheme search as first written: every character boundary looked at in turn.
+    fn find_scheme_plainly(s: &str) -> Option<usize> {
+        s.char_indices().map(|(at, _)| at).filter(|&at| at + 7 <= s.len()).find(|&at| {
+            let rest = &s.as_bytes()[at..];
+            let scheme = rest[..7].eq_ignore_ascii_case(b"http://")
+                || (rest.len() >= 8 && rest[..8].eq_ignore_ascii_case(b"https://"));
+            scheme && !s[..at].chars().next_back().is_some_and(char::is_alphanumeric)
+        })
+    }
+
+    #[test]
+    fn the_scheme_search_finds_what_looking_at_every_character_finds() {
+        for text in tricky_texts(20_000) {
+            assert_eq!(find_scheme(&text), find_scheme_plainly(&text), "{text:?}");
+        }
     }
 }

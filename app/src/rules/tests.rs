@@ -183,3 +183,35 @@ fn a_message_of_at_signs_looks_at_only_the_first_few() {
     let text = format!("{} @alice", "@x ".repeat(500));
     assert!(mentioned(&text, &names).is_empty(), "past the first ten `@`s nothing is looked at");
 }
+
+/// The message rule as first written: each step a pass of its own over the whole text.
+fn message_plainly(raw: &str) -> Result<String, MessageError> {
+    let unified = raw.replace("\r\n", "\n").replace('\r', "\n");
+    let mut out = String::new();
+    let mut blank_run = 0usize;
+    for line in unified.split('\n') {
+        let line: String = line.chars().filter(|c| *c == '\t' || !c.is_control()).collect();
+        let line = line.trim_end();
+        if line.trim().is_empty() {
+            blank_run += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank_run > 0 { "\n\n" } else { "\n" });
+        }
+        blank_run = 0;
+        out.push_str(line);
+    }
+    match out.chars().count() {
+        0 => Err(MessageError::Empty),
+        chars if chars > MESSAGE_MAX_CHARS => Err(MessageError::TooLong { chars, max: MESSAGE_MAX_CHARS }),
+        _ => Ok(out),
+    }
+}
+
+#[test]
+fn the_message_rule_reads_as_the_plain_one_on_every_kind_of_text() {
+    for text in crate::text::tricky_texts(20_000) {
+        assert_eq!(message(&text), message_plainly(&text), "{text:?}");
+    }
+}
