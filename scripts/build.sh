@@ -5,7 +5,7 @@ source "$(dirname "$0")/env.sh"
 cd "$root"
 
 # The bundles are made from these inputs alone (sources, lockfile, toolchain, flags, the tools'
-# versions and the build's own scripts). When none changed since the bundles in target/site were
+# versions, cargo's and Trunk's environment, and the build's own scripts). When none changed since the bundles in target/site were
 # built, Trunk would make the same files again — ~35 s of wasm-bindgen, wasm-opt, Tailwind and
 # compression after a change to the server only — so they are kept, if they are still the files
 # that build made (nothing else wrote to target/site since).
@@ -15,7 +15,8 @@ bundle_inputs() {
     printf '%s\n' Cargo.toml Cargo.lock Trunk.toml rust-toolchain.toml scripts/env.sh scripts/build.sh \
       scripts/site-assets.sh scripts/setup.sh
   } | LC_ALL=C sort | xargs -d '\n' sha256sum
-  printf '%s\n' "${bundle_env[@]}" "${RUSTFLAGS:-}" "$(trunk --version)"
+  printf '%s\n' "${bundle_env[@]}" "$(trunk --version)" "$(brotli --version)"
+  env | grep -E '^(CARGO|RUST|TRUNK)' | LC_ALL=C sort || true
 }
 bundle_outputs() {
   find target/site/pkg target/site/console -type f 2>/dev/null | LC_ALL=C sort | xargs -r -d '\n' sha256sum

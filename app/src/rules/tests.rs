@@ -214,4 +214,9 @@ fn the_message_rule_reads_as_the_plain_one_on_every_kind_of_text() {
     for text in crate::text::tricky_texts(20_000) {
         assert_eq!(message(&text), message_plainly(&text), "{text:?}");
     }
+    // Long enough to reach the character limit, or just under it.
+    for text in crate::text::tricky_texts(200).iter().filter(|t| !t.is_empty()) {
+        let long = text.repeat(MESSAGE_MAX_CHARS / text.chars().count() + 1);
+        assert_eq!(message(&long), message_plainly(&long), "{long:?}");
+    }
 }

@@ -148,11 +148,14 @@ impl Session {
             // The timer's own deadline is the one it was last set to (no copy is kept).
             let mut timer = pin!(sleep_until(clock.next()));
             let mut reading_first = false;
+            // Shutdown closes every registered connection through its outbox, after cancelling;
+            // this connection registered before its upgrade, so if the closing missed it, the
+            // cancel came first and is seen here. Once is enough (the check takes the token's
+            // lock, shared by every connection: not something to do per event).
+            let cancelled = shutdown.is_cancelled();
 
             let end = loop {
-                // Shutdown closes every registered connection through its outbox; this catches one
-                // that was upgraded just after.
-                if shutdown.is_cancelled() {
+                if cancelled {
                     break End::Close(GOING_AWAY);
                 }
                 // Reading and writing go first in turns: a queue that never empties must not starve
