@@ -259,9 +259,10 @@ mod checks {
     pub fn message(raw: &str) -> Result<String, MessageError> {
         let mut out = String::with_capacity(raw.len());
         let mut blank_run = 0usize;
+        let dropped = |c: char| c != '\t' && c.is_control();
         for line in lines(raw) {
-            let cleaned: Cow<'_, str> = if has_controls(line) {
-                Cow::Owned(line.chars().filter(|c| *c == '\t' || !c.is_control()).collect())
+            let cleaned: Cow<'_, str> = if line.contains(dropped) {
+                Cow::Owned(line.chars().filter(|c| !dropped(*c)).collect())
             } else {
                 Cow::Borrowed(line)
             };
@@ -292,17 +293,6 @@ mod checks {
     /// The lines of a text whose lines may end in `\n`, `\r\n` or a lone `\r`.
     fn lines(text: &str) -> impl Iterator<Item = &str> {
         text.split('\n').flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
-    }
-
-    /// Whether a line holds a control character other than tab: C0 (below U+0020), DEL, or C1
-    /// (U+0080 to U+009F, in UTF-8 `C2 80` to `C2 9F`) — `char::is_control`, read off the bytes.
-    fn has_controls(line: &str) -> bool {
-        let bytes = line.as_bytes();
-        bytes.iter().enumerate().any(|(at, &byte)| {
-            (byte < 0x20 && byte != b'\t')
-                || byte == 0x7F
-                || (byte == 0xC2 && bytes.get(at + 1).is_some_and(|next| (0x80..0xA0).contains(next)))
-        })
     }
 }
 

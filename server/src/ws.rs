@@ -206,10 +206,19 @@ mod tests {
     #[tokio::test]
     async fn a_sockets_task_stays_within_896_bytes() {
         let (state, _data) = request::testing::state(|_| {}).await;
+        let connection = registered(&state);
+        let (socket, _client) = Socket::loopback().await;
+        let task = connection.serve(socket).instrument(tracing::info_span!("conn", id = 1));
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 792, "the socket's future is {size} bytes: its task no longer fits in 896");
+    }
+
+    /// A connection as the upgrade prepares it: registered, holding its slots.
+    fn registered(state: &AppState) -> Connection {
         let ip = "192.0.2.10".parse().expect("ip");
-        let (session, outbox) = request::testing::session_on(&state, 1, ip, None);
+        let (session, outbox) = request::testing::session_on(state, 1, ip, None);
         let place = state.moderation.registry.add(ip, "hash".into(), false, session.handle.clone());
-        let connection = Connection {
+        Connection {
             session,
             outbox,
             shutdown: state.shutdown.clone(),
@@ -219,11 +228,26 @@ mod tests {
             _shared_slot: None,
             _registered: Registered { moderation: state.moderation.clone(), conn_id: 1, place },
             _tracked: state.tracker.token(),
-        };
-        let (socket, _client) = Socket::loopback().await;
-        let task = connection.serve(socket).instrument(tracing::info_span!("conn", id = 1));
-        let size = std::mem::size_of_val(&task);
-        assert!(size <= 792, "the socket's future is {size} bytes: its task no longer fits in 896");
+        }
+    }
+
+    /// Shutdown cancels, then closes the registered connections; one registered before that but
+    /// upgraded after it (its loop starting once the server is stopping) closes with 1001 too,
+    /// before it says anything else.
+    #[tokio::test]
+    async fn a_socket_upgraded_while_the_server_stops_is_closed_as_going_away() {
+        use tokio::io::AsyncReadExt;
+        let (state, _data) = request::testing::state(|_| {}).await;
+        let connection = registered(&state);
+        state.shutdown.cancel();
+        let (socket, mut client) = Socket::loopback().await;
+        let served = tokio::spawn(connection.serve(socket));
+        let mut frame = [0; 4];
+        client.read_exact(&mut frame).await.expect("a frame");
+        assert_eq!(frame[0], 0x88, "the first frame is a close");
+        assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), close::GOING_AWAY);
+        drop(client);
+        served.await.expect("the socket's task ends");
     }
 
     fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {

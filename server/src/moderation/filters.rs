@@ -106,35 +106,20 @@ impl Fingerprint {
     /// Letters and digits, lower-cased; a message with none (emoji, punctuation) by everything
     /// but its spaces, so that "👍" and "🎉" stay different messages.
     ///
-    /// Every message is fingerprinted: what is kept is laid out once, ASCII a byte at a time,
-    /// and hashed in one go.
+    /// Every message is fingerprinted: what is kept is laid out once and hashed in one go (not a
+    /// hasher call per character).
     fn of(text: &str) -> Self {
-        let wordy = if text.is_ascii() {
-            text.bytes().any(|byte| byte.is_ascii_alphanumeric())
-        } else {
-            text.chars().any(char::is_alphanumeric)
-        };
-        let keep = |c: char| if wordy { c.is_alphanumeric() } else { !c.is_whitespace() };
-        let mut kept = Vec::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(&byte) = rest.as_bytes().first() {
-            if byte.is_ascii() {
-                if keep(char::from(byte)) {
-                    kept.push(byte.to_ascii_lowercase());
-                }
-                rest = &rest[1..];
+        let wordy = text.chars().any(char::is_alphanumeric);
+        let mut kept = String::with_capacity(text.len());
+        for c in text.chars().filter(|c| if wordy { c.is_alphanumeric() } else { !c.is_whitespace() }) {
+            if c.is_ascii() {
+                kept.push(c.to_ascii_lowercase());
             } else {
-                let c = rest.chars().next().unwrap_or_default();
-                if keep(c) {
-                    for lower in c.to_lowercase() {
-                        kept.extend_from_slice(lower.encode_utf8(&mut [0; 4]).as_bytes());
-                    }
-                }
-                rest = &rest[c.len_utf8()..];
+                kept.extend(c.to_lowercase());
             }
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        hasher.write(&kept);
+        hasher.write(kept.as_bytes());
         Self(hasher.finish())
     }
 }

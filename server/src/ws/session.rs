@@ -148,16 +148,15 @@ impl Session {
             // The timer's own deadline is the one it was last set to (no copy is kept).
             let mut timer = pin!(sleep_until(clock.next()));
             let mut reading_first = false;
-            // Shutdown closes every registered connection through its outbox, after cancelling;
-            // this connection registered before its upgrade, so if the closing missed it, the
-            // cancel came first and is seen here. Once is enough (the check takes the token's
-            // lock, shared by every connection: not something to do per event).
-            let cancelled = shutdown.is_cancelled();
+            // Shutdown cancels, then closes every registered connection through its outbox. This
+            // one registered before its upgrade: if that closing missed it, the cancel came first
+            // and is seen here, and it closes the same way. Once, not per event (the check takes
+            // the token's lock, which every connection shares).
+            if shutdown.is_cancelled() {
+                self.handle.close(GOING_AWAY);
+            }
 
             let end = loop {
-                if cancelled {
-                    break End::Close(GOING_AWAY);
-                }
                 // Reading and writing go first in turns: a queue that never empties must not starve
                 // reading (pongs included), nor reading starve the queue.
                 reading_first = !reading_first;
