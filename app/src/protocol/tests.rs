@@ -234,7 +234,12 @@ fn moderator_messages() {
         discord: None,
     };
     let encoded = ServerMsg::ModSnapshot { snapshot: snapshot.clone() }.encode();
+    // The server and the console read the moderators' snapshot; the visitors' bundle is built
+    // without its reader (it never gets one), and skips it as a message it does not know.
+    #[cfg(any(feature = "ssr", feature = "console"))]
     assert_eq!(ServerMsg::from_json(&encoded).expect("decodes"), ServerMsg::ModSnapshot { snapshot });
+    #[cfg(not(any(feature = "ssr", feature = "console")))]
+    assert!(ServerMsg::from_json(&encoded).is_err(), "the visitors' build has no reader for it");
     let ban = json!({"action": "ban", "target": {"kind": "member", "room": "lobby", "member": 7},
                      "reason": "spam", "duration_secs": 3600});
     assert_eq!(
