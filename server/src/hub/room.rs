@@ -360,7 +360,7 @@ impl Room {
             room: RoomSummary { members: state.members.len() as u32, ..self.summary() },
             settings: state.settings.clone(),
             you: you.clone(),
-            members: state.members.iter().map(Member::public).collect(),
+            members: listed(&state.members, you.id),
             epoch: state.epoch.to_string(),
             continuity,
             history,
@@ -620,4 +620,20 @@ pub fn valid_session(session: &str) -> bool {
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The members a `joined` lists, in join order: the newest [`protocol::MEMBERS_LISTED`], the
+/// joiner always among them (a tab that took its place back may be far from the newest).
+fn listed(members: &[Member], you: u64) -> Vec<protocol::Member> {
+    let others = members.iter().filter(|m| m.id != you).count();
+    let mut left_out = others.saturating_sub(protocol::MEMBERS_LISTED - 1);
+    members
+        .iter()
+        .filter(|m| {
+            let out = m.id != you && left_out > 0;
+            left_out -= usize::from(out);
+            !out
+        })
+        .map(Member::public)
+        .collect()
 }

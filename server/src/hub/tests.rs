@@ -248,6 +248,48 @@ fn a_reconnecting_tab_replaces_its_ghost_quietly() {
     assert_eq!(hub.room(LOBBY_SLUG).expect("lobby").member_count(), 2, "the ghost's leave is a no-op");
 }
 
+/// A joiner in a big room hears of the newest members only (itself among them) and of how many
+/// there are: what a join writes does not grow with the room.
+#[test]
+fn a_big_room_lists_its_newest_members_and_counts_them_all() {
+    let hub = hub();
+    let room = create(&hub, "Big", 1000, false).expect("created");
+    let mut people: Vec<_> = (0..150)
+        .map(|i| {
+            let c = client(256);
+            let joined = hub.join(&room, &c.handle, join(&format!("person{i}"), &format!("session-{i:016}")));
+            (joined.expect("joined"), c)
+        })
+        .collect();
+    let listed = |c: &mut Client| {
+        c.frames()
+            .into_iter()
+            .find_map(|m| match m {
+                ServerMsg::Joined { room, you, members, .. } => Some((room.members, you.nickname, members)),
+                _ => None,
+            })
+            .expect("a joined")
+    };
+    let (mut newest, mut first) = (client(256), client(256));
+    let (count, you, members) = listed(&mut people.last_mut().expect("the last").1);
+    assert_eq!((count, you.as_str()), (150, "person149"));
+    let names: Vec<&str> = members.iter().map(|m| m.nickname.as_str()).collect();
+    assert_eq!(names.len(), app::protocol::MEMBERS_LISTED);
+    assert_eq!((names[0], names[99]), ("person50", "person149"), "the newest, in join order");
+    // The first member's tab comes back on another connection: it is listed though it is the
+    // oldest, and the newest 99 others with it.
+    hub.join(&room, &first.handle, join("person0", &format!("session-{:016}", 0))).expect("back");
+    let (count, you, members) = listed(&mut first);
+    assert_eq!((count, you.as_str(), members.len()), (150, "person0", 100));
+    assert_eq!((members[0].nickname.as_str(), members[1].nickname.as_str()), ("person0", "person51"));
+    // In a small room everyone is listed.
+    let small = create(&hub, "Small", 10, false).expect("created");
+    let _alice = hub.join(&small, &client(16).handle, join("alice", S1)).expect("joined");
+    let _bob = hub.join(&small, &newest.handle, join("bob", S2)).expect("joined");
+    let (count, _, members) = listed(&mut newest);
+    assert_eq!((count, members.len()), (2, 2));
+}
+
 #[test]
 fn a_member_that_stops_reading_is_dropped_and_the_room_goes_on() {
     let hub = hub();

@@ -288,7 +288,7 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
             }
         >
             <h2 class="text-sm font-semibold text-stone-600 dark:text-stone-400">
-                "Members " <span class="tabular-nums">{move || chat.members.read().len()}</span>
+                "Members " <span class="tabular-nums">{move || chat.room.read().members}</span>
             </h2>
             <ul class="mt-3 space-y-2">
                 // Keyed by id and name: a restarted server hands out ids again from 1.
@@ -307,6 +307,12 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
                     }
                 />
             </ul>
+            // A big room lists its newest members only (`protocol::MEMBERS_LISTED`).
+            {move || {
+                let more = (chat.room.read().members as usize).saturating_sub(chat.members.read().len());
+                (you().is_some() && more > 0)
+                    .then(|| view! { <p class="mt-2 text-sm text-stone-600 dark:text-stone-400">{format!("and {more} more")}</p> })
+            }}
             <NotifyToggle chat />
         </section>
     }
