@@ -3,9 +3,17 @@
 
 use super::{Bridge, TOKEN_REFUSED, rest::Reply};
 use crate::{conn_log::now_ms, error::Refusal, store::DiscordLink};
-use app::protocol::{DiscordLinkView, DiscordView, ErrorCode, MutedDiscordAuthor};
+use app::protocol::{DiscordLinkView, DiscordView, ErrorCode, MutedDiscordAuthor, Source};
 use hyper::Method;
-use std::sync::{Arc, PoisonError};
+use std::{
+    sync::{Arc, PoisonError},
+    time::Duration,
+};
+
+/// How long a mute waits for the record of a message the room shows as from Discord: tries, and
+/// the wait between two.
+const RECORD_TRIES: u32 = 40;
+const RECORD_WAIT: Duration = Duration::from_millis(50);
 
 impl Bridge {
     /// The bridge as the console shows it.
@@ -136,18 +144,24 @@ impl Bridge {
     pub async fn mute(self: &Arc<Self>, room: &str, seq: u64) -> Result<String, Refusal> {
         let target = self.hub.room(room).ok_or_else(|| Refusal::no_such("room"))?;
         let (epoch, _) = target.position();
-        let mapped = self
-            .store
-            .bridged_by_seq(room, &epoch, seq)
-            .await?
+        let shown = target.mod_view().recent.into_iter().find(|m| m.seq == seq);
+        // The bridge records where a message came from right after posting it, so a moderator
+        // can ask before the record is there: a message the room shows as from Discord is
+        // waited for, briefly.
+        let from_discord = shown.as_ref().is_some_and(|m| m.source == Source::Discord);
+        let mut tries = if from_discord { RECORD_TRIES } else { 1 };
+        let mapped = loop {
+            let mapped = self.store.bridged_by_seq(room, &epoch, seq).await?;
+            tries -= 1;
+            if mapped.is_some() || tries == 0 {
+                break mapped;
+            }
+            tokio::time::sleep(RECORD_WAIT).await;
+        };
+        let mapped = mapped
             .filter(|m| m.from_discord && m.author_id != 0)
             .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, "That message did not come from Discord."))?;
-        let name = target
-            .mod_view()
-            .recent
-            .into_iter()
-            .find(|m| m.seq == seq)
-            .map_or_else(|| format!("Discord user {}", mapped.author_id), |m| m.author.nickname);
+        let name = shown.map_or_else(|| format!("Discord user {}", mapped.author_id), |m| m.author.nickname);
         self.store.set_discord_mute(room, mapped.author_id, Some(&name), now_ms()).await?;
         self.reload().await;
         Ok(format!("What {name} writes in Discord no longer reaches {}.", target.name))
