@@ -118,6 +118,44 @@ test('a mention is highlighted, look-alikes included, and notifies only when ask
   expect(await alice.evaluate(() => (window as any).shown.length)).toBe(1);
 });
 
+test('a big room lists its newest hundred members and counts everyone', async ({ browser, server }) => {
+  const host = await person(browser, server);
+  const path = await createRoom(host, 'Crowd', 200, false);
+  const slug = path.split('/').pop();
+  // 110 quiet members, one after the other (so their join order is known), as sockets of the
+  // host's page.
+  await host.evaluate(async (slug) => {
+    const crowd: WebSocket[] = [];
+    (window as any).crowd = crowd;
+    for (let i = 0; i < 110; i++) {
+      const ws = new WebSocket(`ws://${location.host}/ws?v=1&room=${slug}`);
+      crowd.push(ws);
+      await new Promise((joined) => {
+        ws.onopen = () =>
+          ws.send(JSON.stringify({ type: 'join', room: slug, nickname: `guest${i}`, session: `crowd-session-${String(i).padStart(10, '0')}` }));
+        ws.onmessage = (event) => String(event.data).includes('"type":"joined"') && joined(null);
+      });
+    }
+  }, slug);
+  const viewer = await person(browser, server);
+  await join(viewer, path, 'viewer');
+  const panel = members(viewer);
+  await expect(panel.getByRole('heading')).toHaveText('Members 111');
+  await expect(panel.getByRole('listitem')).toHaveCount(100);
+  await expect(panel.getByText('and 11 more')).toBeAttached();
+  await expect(panel.getByText('viewer', { exact: true })).toBeAttached();
+  await expect(panel.getByText('guest10', { exact: true })).toHaveCount(0);
+  await expect(panel.getByText('guest11', { exact: true })).toBeAttached();
+  // An unlisted member leaves: only the count changes. A listed one: the list too.
+  await host.evaluate(() => (window as any).crowd[0].close());
+  await expect(panel.getByRole('heading')).toHaveText('Members 110');
+  await expect(panel.getByText('and 10 more')).toBeAttached();
+  await host.evaluate(() => (window as any).crowd[109].close());
+  await expect(panel.getByRole('heading')).toHaveText('Members 109');
+  await expect(panel.getByRole('listitem')).toHaveCount(99);
+  await expect(panel.getByText('and 10 more')).toBeAttached();
+});
+
 test('Tab completes a nickname from the member list, and again to the next one', async ({ browser, server }) => {
   const alice = await person(browser, server);
   const path = await createRoom(alice, 'Completion', 10, false);
