@@ -16,7 +16,7 @@ pub const TYPING_EVERY_MS: u64 = 3_000;
 /// How long "… is typing" stays up after the member's last `typing`.
 pub const TYPING_SHOWN_MS: u64 = 6_000;
 
-/// Most members a `joined` lists: the room's newest, the joiner among them (the room's summary
+/// Most members a `joined` lists: the joiner and the room's newest others (the room's summary
 /// carries the whole count). Joining a room of thousands then costs what joining a room of a
 /// hundred does, for the server and for the page.
 pub const MEMBERS_LISTED: usize = 100;
@@ -198,8 +198,8 @@ pub enum ServerMsg {
         removed: Vec<String>,
     },
     /// You are in. `history` is oldest first and never holds your own messages in a one-way room.
-    /// `members` is in join order, at most [`MEMBERS_LISTED`] of them (the newest, you among
-    /// them); `room.members` counts everyone.
+    /// `members` is in join order, at most [`MEMBERS_LISTED`] of them (you and the newest
+    /// others); `room.members` counts everyone.
     Joined {
         room: RoomSummary,
         settings: RoomSettings,

@@ -132,7 +132,7 @@ test('a big room lists its newest hundred members and counts everyone', async ({
       crowd.push(ws);
       await new Promise((joined) => {
         ws.onopen = () =>
-          ws.send(JSON.stringify({ type: 'join', room: slug, nickname: `guest${i}`, session: `crowd-session-${String(i).padStart(10, '0')}` }));
+          ws.send(JSON.stringify({ type: 'join', room: slug, nickname: i === 2 ? 'zed' : `guest${i}`, session: `crowd-session-${String(i).padStart(10, '0')}` }));
         ws.onmessage = (event) => String(event.data).includes('"type":"joined"') && joined(null);
       });
     }
@@ -146,6 +146,14 @@ test('a big room lists its newest hundred members and counts everyone', async ({
   await expect(panel.getByText('viewer', { exact: true })).toBeAttached();
   await expect(panel.getByText('guest10', { exact: true })).toHaveCount(0);
   await expect(panel.getByText('guest11', { exact: true })).toBeAttached();
+  // Someone not listed speaks: Tab completes their name too.
+  await host.evaluate(() => (window as any).crowd[2].send(JSON.stringify({ type: 'send_message', text: 'hello from the back' })));
+  await expect(log(viewer).getByText('hello from the back')).toBeVisible();
+  const box = composer(viewer);
+  await box.pressSequentially('hi @ze');
+  await box.press('Tab');
+  await expect(box).toHaveValue('hi @zed ');
+  await box.fill('');
   // An unlisted member leaves: only the count changes. A listed one: the list too.
   await host.evaluate(() => (window as any).crowd[0].close());
   await expect(panel.getByRole('heading')).toHaveText('Members 110');

@@ -379,17 +379,28 @@ fn word_before(text: &str, cursor: usize) -> (usize, &str) {
     (start, &text[start..cursor])
 }
 
-/// Members (not you) whose nickname starts with `prefix`, case aside, in member-list order.
+/// People (not you) whose nickname starts with `prefix`, case aside: the member list in its
+/// order, then — a big room lists only its newest members — whoever wrote what the log shows,
+/// latest first.
 fn candidates(chat: &Chat, prefix: &str) -> Vec<String> {
     let prefix = browser::lower(prefix);
     let you = chat.you.with_untracked(|you| you.as_ref().map(|you| you.id));
-    chat.members.with_untracked(|members| {
-        members
-            .iter()
-            .filter(|m| Some(m.id) != you && browser::lower(&m.nickname).starts_with(&prefix))
-            .map(|m| m.nickname.clone())
-            .collect()
-    })
+    let mut people: Vec<Member> = chat.members.get_untracked();
+    chat.entries.with_untracked(|entries| {
+        for entry in entries.iter().rev() {
+            if let EntryKind::Message(message) = &entry.kind
+                && message.source == Source::Burner
+                && !people.contains(&message.author)
+            {
+                people.push(message.author.clone());
+            }
+        }
+    });
+    people
+        .into_iter()
+        .filter(|m| Some(m.id) != you && browser::lower(&m.nickname).starts_with(&prefix))
+        .map(|m| m.nickname)
+        .collect()
 }
 
 /// UTF-16 offsets (what the DOM counts in) to byte offsets and back.

@@ -232,6 +232,9 @@ impl Room {
         let mine: Vec<(u64, u64)> =
             snapshot.members.iter().filter(|m| *m.node == *node).map(|m| (m.id, m.conn_id)).collect();
         state.members = snapshot.members.into_iter().filter_map(ReplicaMember::into_member).collect();
+        // Redis keeps the members in a hash, in no order; ids are handed out in join order, and
+        // a `joined` lists the newest (`listed`).
+        state.members.sort_unstable_by_key(|m| m.id);
         // Mutes are this node's memory of moderators' decisions, not the join-time record's.
         let muted = state.muted_addresses.clone();
         for member in &mut state.members {
