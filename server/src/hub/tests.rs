@@ -282,6 +282,22 @@ fn a_big_room_lists_its_newest_members_and_counts_them_all() {
     let (count, you, members) = listed(&mut first);
     assert_eq!((count, you.as_str(), members.len()), (150, "person0", 100));
     assert_eq!((members[0].nickname.as_str(), members[1].nickname.as_str()), ("person0", "person51"));
+    // At the edge: a room of 100 lists everyone, a room of 101 all but its oldest.
+    for (size, first_listed) in [(100, "edge100-0"), (101, "edge101-1")] {
+        let edge = create(&hub, &format!("Edge {size}"), 1000, false).expect("created");
+        // Memberships kept: one dropped is a member gone.
+        let mut here: Vec<_> = (0..size)
+            .map(|i| {
+                let c = client(256);
+                let name = format!("edge{size}-{i}");
+                let joined = hub.join(&edge, &c.handle, join(&name, &format!("edge-session-{size}-{i:08}")));
+                (joined.expect("joined"), c)
+            })
+            .collect();
+        let (count, _, members) = listed(&mut here.last_mut().expect("the newest").1);
+        assert_eq!((count as usize, members.len()), (size, 100), "a room of {size}");
+        assert_eq!(members[0].nickname, first_listed, "a room of {size}");
+    }
     // In a small room everyone is listed.
     let small = create(&hub, "Small", 10, false).expect("created");
     let _alice = hub.join(&small, &client(16).handle, join("alice", S1)).expect("joined");
