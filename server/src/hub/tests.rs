@@ -306,6 +306,34 @@ fn a_big_room_lists_its_newest_members_and_counts_them_all() {
     assert_eq!((count, members.len()), (2, 2));
 }
 
+/// Redis hands a replica the room's members from a hash, in no order; the replica keeps them in
+/// join order (by id), which is what a `joined` lists the newest of.
+#[test]
+fn a_replica_keeps_a_snapshots_members_in_join_order() {
+    let hub = hub();
+    let room = hub.room(LOBBY_SLUG).expect("the lobby");
+    let member = |id: u64| ReplicaMember {
+        id,
+        nickname: format!("person{id}"),
+        session: format!("session-{id:016}").into(),
+        ip: TEST_IP,
+        ip_hash: "0123456789abcdef01234567".into(),
+        joined_at: 0,
+        shadow_muted: false,
+        node: "a".into(),
+        conn_id: id,
+    };
+    let snapshot = Snapshot {
+        epoch: "e".into(),
+        rev: 1,
+        seq: 0,
+        members: [7, 3, 12, 1, 5].into_iter().map(member).collect(),
+        history: Vec::new(),
+    };
+    room.apply_snapshot(snapshot, "b");
+    assert_eq!(room.members_on("a"), [1, 3, 5, 7, 12]);
+}
+
 #[test]
 fn a_member_that_stops_reading_is_dropped_and_the_room_goes_on() {
     let hub = hub();

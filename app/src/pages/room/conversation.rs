@@ -310,7 +310,7 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
             // A big room lists its newest members only (`protocol::MEMBERS_LISTED`).
             {move || {
                 let more = (chat.room.read().members as usize).saturating_sub(chat.members.read().len());
-                (you().is_some() && more > 0)
+                (more > 0)
                     .then(|| view! { <p class="mt-2 text-sm text-stone-600 dark:text-stone-400">{format!("and {more} more")}</p> })
             }}
             <NotifyToggle chat />
@@ -381,26 +381,30 @@ fn word_before(text: &str, cursor: usize) -> (usize, &str) {
 
 /// People (not you) whose nickname starts with `prefix`, case aside: the member list in its
 /// order, then — a big room lists only its newest members — whoever wrote what the log shows,
-/// latest first.
+/// latest first. (Nicknames are unique in a room.)
 fn candidates(chat: &Chat, prefix: &str) -> Vec<String> {
     let prefix = browser::lower(prefix);
     let you = chat.you.with_untracked(|you| you.as_ref().map(|you| you.id));
-    let mut people: Vec<Member> = chat.members.get_untracked();
+    let mut names: Vec<String> = Vec::new();
+    let mut offer = |person: &Member| {
+        if Some(person.id) != you
+            && !names.contains(&person.nickname)
+            && browser::lower(&person.nickname).starts_with(&prefix)
+        {
+            names.push(person.nickname.clone());
+        }
+    };
+    chat.members.with_untracked(|members| members.iter().for_each(&mut offer));
     chat.entries.with_untracked(|entries| {
         for entry in entries.iter().rev() {
             if let EntryKind::Message(message) = &entry.kind
                 && message.source == Source::Burner
-                && !people.contains(&message.author)
             {
-                people.push(message.author.clone());
+                offer(&message.author);
             }
         }
     });
-    people
-        .into_iter()
-        .filter(|m| Some(m.id) != you && browser::lower(&m.nickname).starts_with(&prefix))
-        .map(|m| m.nickname)
-        .collect()
+    names
 }
 
 /// UTF-16 offsets (what the DOM counts in) to byte offsets and back.
