@@ -24,6 +24,8 @@ pub struct RoomPreview {
     pub bridged_to: Option<String>,
 }
 
+crate::json::read_fields!(RoomPreview { room; recent, bridged_to });
+
 /// A refusal with a code for programs and a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]

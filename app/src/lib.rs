@@ -8,6 +8,7 @@
 pub mod api;
 pub mod browser;
 pub mod components;
+pub mod json;
 pub mod page;
 pub mod pages;
 pub mod protocol;

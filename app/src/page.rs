@@ -4,7 +4,7 @@
 //! the document; the browser reads it back and hydrates exactly that page. No client-side router
 //! and no second fetch: what the server rendered is what the browser brings to life.
 
-use crate::{api::RoomPreview, protocol::RoomSummary};
+use crate::{api::RoomPreview, json, protocol::RoomSummary};
 use serde::{Deserialize, Serialize};
 
 /// What the console page carries. The visitors' bundle never shows the console, so it skips that
@@ -33,8 +33,8 @@ impl Serialize for Unread {
 /// The id of the `<script type="application/json">` holding the page.
 pub const PAGE_DATA_ID: &str = "burner-page";
 
-/// Externally tagged (`{"room": {...}}`): serde reads that without buffering, which keeps the
-/// bundle smaller than a `"page": "room"` tag would.
+/// Externally tagged (`{"room": {...}}`): the server writes it with serde, the browser reads it
+/// in one pass ([`Page::from_json`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Page {
@@ -75,7 +75,66 @@ impl Page {
     #[cfg(feature = "hydrate")]
     pub fn embedded() -> Option<Page> {
         let text = web_sys::window()?.document()?.get_element_by_id(PAGE_DATA_ID)?.text_content()?;
-        serde_json::from_str(&text).ok()
+        Page::from_json(&text).ok()
+    }
+
+    /// Reads a page back from its JSON, with the browser's reader ([`crate::json`]).
+    pub fn from_json(text: &str) -> Result<Page, json::Error> {
+        let mut page = None;
+        let mut reader = json::Reader::new(text);
+        reader.object(&mut |reader, name| {
+            page = Some(match name {
+                "home" => {
+                    let Home { rooms, form_error, banned } = json::Read::read(reader)?;
+                    Page::Home { rooms, form_error, banned }
+                }
+                "room" => {
+                    let Room { preview, banned } = json::Read::read(reader)?;
+                    Page::Room { preview, banned }
+                }
+                "not_found" => Page::NotFound { room: <NotFound as json::Read>::read(reader)?.room },
+                "sign_in" => Page::SignIn { error: <SignIn as json::Read>::read(reader)?.error },
+                "console" => Page::Console { snapshot: <Console as json::Read>::read(reader)?.snapshot },
+                _ => return Err(reader.error("a known page")),
+            });
+            Ok(())
+        })?;
+        reader.end()?;
+        page.ok_or_else(|| reader.error("a page"))
+    }
+}
+
+struct Home {
+    rooms: Vec<RoomSummary>,
+    form_error: Option<String>,
+    banned: Option<String>,
+}
+json::read_fields!(Home { rooms; form_error, banned });
+
+struct Room {
+    preview: RoomPreview,
+    banned: Option<String>,
+}
+json::read_fields!(Room { preview; banned });
+
+struct NotFound {
+    room: bool,
+}
+json::read_fields!(NotFound { room });
+
+struct SignIn {
+    error: Option<String>,
+}
+json::read_fields!(SignIn { ; error });
+
+struct Console {
+    snapshot: ConsoleData,
+}
+json::read_fields!(Console { snapshot });
+
+impl json::Read for Unread {
+    fn read(reader: &mut json::Reader<'_>) -> Result<Self, json::Error> {
+        reader.skip().map(|()| Unread)
     }
 }
 
@@ -94,5 +153,6 @@ mod tests {
         let json = page.to_embedded_json();
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'), "{json}");
         assert_eq!(serde_json::from_str::<Page>(&json).expect("still JSON"), page);
+        assert_eq!(Page::from_json(&json).expect("the browser reads it"), page);
     }
 }

@@ -171,6 +171,48 @@ impl ClientMsg {
     }
 }
 
+impl ClientMsg {
+    /// The frame's text, as the browser writes it: with its own small writer ([`crate::json`])
+    /// rather than serde_json's, which would bring its serialiser into the bundle. The golden
+    /// tests check it writes what serde would.
+    pub fn to_json(&self) -> String {
+        use crate::json::Writer;
+        match self {
+            ClientMsg::WatchDirectory {} => Writer::tagged("watch_directory").finish(),
+            ClientMsg::UnwatchDirectory {} => Writer::tagged("unwatch_directory").finish(),
+            ClientMsg::Join { room, nickname, session, resume } => {
+                let mut writer = Writer::tagged("join");
+                writer.string("room", room).string("nickname", nickname).string("session", session);
+                if let Some(Resume { epoch, seq }) = resume {
+                    writer.object("resume", |resume| {
+                        resume.string("epoch", epoch).number("seq", *seq);
+                    });
+                }
+                writer.finish()
+            }
+            ClientMsg::Leave {} => Writer::tagged("leave").finish(),
+            ClientMsg::SendMessage { text, client_ref } => {
+                let mut writer = Writer::tagged("send_message");
+                writer.string("text", text);
+                if let Some(client_ref) = client_ref {
+                    writer.string("client_ref", client_ref);
+                }
+                writer.finish()
+            }
+            ClientMsg::Typing {} => Writer::tagged("typing").finish(),
+            ClientMsg::Report { seq, reason } => {
+                let mut writer = Writer::tagged("report");
+                writer.number("seq", *seq);
+                if !reason.is_empty() {
+                    writer.string("reason", reason);
+                }
+                writer.finish()
+            }
+            ClientMsg::ModWatch {} => Writer::tagged("mod_watch").finish(),
+        }
+    }
+}
+
 /// "I have everything up to `seq` of this incarnation (`epoch`) of the room."
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

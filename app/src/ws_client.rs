@@ -57,8 +57,7 @@ impl Socket {
     /// Sends now if the connection is up; `false` if it is not (the caller keeps the message
     /// and sends it again once the connection is back).
     pub fn send(&self, message: &ClientMsg) -> bool {
-        let Ok(text) = serde_json::to_string(message) else { return false };
-        self.online.get() && self.commands.unbounded_send(Command::Send(text)).is_ok()
+        self.online.get() && self.commands.unbounded_send(Command::Send(message.to_json())).is_ok()
     }
 
     pub fn is_online(&self) -> bool {

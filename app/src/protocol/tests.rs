@@ -34,6 +34,20 @@ fn assert_server(msg: ServerMsg, expected: Value) {
 fn assert_client(msg: ClientMsg, expected: Value) {
     assert_eq!(serde_json::to_value(&msg).expect("serialises"), expected);
     assert_eq!(ClientMsg::from_json(&expected.to_string()).expect("parses"), msg);
+    let written = msg.to_json();
+    assert_eq!(serde_json::from_str::<Value>(&written).expect("the browser writes JSON"), expected, "{written}");
+    assert_eq!(ClientMsg::from_json(&written).expect("the server reads what the browser writes"), msg);
+}
+
+#[test]
+fn the_browser_writes_any_text_as_the_server_reads_it() {
+    for text in
+        ["say \"hi\"", "back\\slash / slash", "line\nbreak\ttab\r", "\u{0}\u{8}\u{c}\u{1f}\u{7f}", "\u{2028}é😀", ""]
+    {
+        let msg = ClientMsg::SendMessage { text: text.to_owned(), client_ref: Some("\"ref\"".into()) };
+        assert_eq!(ClientMsg::from_json(&msg.to_json()).expect("read back"), msg, "{text:?}");
+        assert_eq!(msg.to_json(), serde_json::to_string(&msg).expect("serialises"), "the same bytes as serde's");
+    }
 }
 
 #[test]
