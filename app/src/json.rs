@@ -4,17 +4,22 @@
 //! Why by hand: serde_json's reader is generic over every type it reads, so each of the
 //! protocol's structs brought its own copy of the parsing code, its field-name visitors and its
 //! error formatting into the wasm: 61 KB of the 524 KB before this module, 22 KB of the 172 KB
-//! brotli (docs/BENCHMARKS.md, "Browser bundle"). Here the parsing is one piece of code that does not
-//! depend on the type being read: a type says which fields it has ([`read_fields!`]) and reads
-//! each through the same few functions. The server keeps serde (it writes with it); the golden
-//! tests check that this reader reads back every message the server writes, and that what the
-//! browser writes is what the server expects.
+//! brotli (docs/BENCHMARKS.md, "Browser bundle"). Here the parsing is one piece of code that
+//! does not depend on the type being read: a type says which fields it has ([`read_fields!`])
+//! and reads each through the same few functions. The server keeps serde (it writes with it);
+//! the golden tests check that this reader reads back every message the server writes, and that
+//! the browser writes what serde would. (Smaller JSON crates, such as miniserde or nanoserde,
+//! were not measured: each brings a derive of its own, with its own rules for absent fields, to
+//! put beside serde's on the shared types and hold to serde's shapes just the same.)
 //!
-//! It reads standard JSON (RFC 8259): unknown fields are skipped (a newer server may add some),
-//! a missing field without a default is an error, numbers read into integer fields must be
-//! integers in range.
+//! It reads standard JSON (RFC 8259): unknown fields are skipped (a newer server may add some;
+//! what is skipped is checked all the same); a field given twice, a missing field without a
+//! default, and a number that is not a whole one in range of its field are errors.
+
+mod write;
 
 use std::fmt;
+pub use write::Writer;
 
 /// Why a text could not be read: what was expected, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,6 +212,14 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
+    /// Takes a run of ASCII digits.
+    fn digits(&mut self) -> &'a [u8] {
+        let rest = &self.text.as_bytes()[self.at..];
+        let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        self.at += len;
+        &rest[..len]
+    }
+
     /// A whole number (no fraction, no exponent) as its sign (when `signed` allows one) and its
     /// magnitude, which must fit in `u64`.
     fn integer(&mut self, signed: bool) -> Result<(bool, u64), Error> {
@@ -215,20 +228,38 @@ impl<'a> Reader<'a> {
         let bytes = self.text.as_bytes();
         let negative = signed && bytes.get(self.at) == Some(&b'-');
         self.at += usize::from(negative);
-        let digits = &bytes
-            [self.at..bytes[self.at..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |n| self.at + n)];
-        self.at += digits.len();
+        let digits = self.digits();
         let magnitude = digits.iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
-        let fraction = matches!(bytes.get(self.at), Some(b'.' | b'e' | b'E'));
+        let whole = !digits.is_empty()
+            && (digits.len() == 1 || digits[0] != b'0')
+            && !matches!(bytes.get(self.at), Some(b'.' | b'e' | b'E'));
         match magnitude {
-            Some(magnitude) if !digits.is_empty() && !fraction && (digits.len() == 1 || digits[0] != b'0') => {
-                Ok((negative, magnitude))
-            }
+            // `-0` is a float to serde_json, not an integer: refused here too.
+            Some(magnitude) if whole && !(negative && magnitude == 0) => Ok((negative, magnitude)),
             _ => {
                 self.at = start;
                 Err(self.error("a whole number"))
             }
         }
+    }
+
+    /// Skips a number of any kind, checked against JSON's grammar:
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn skip_number(&mut self) -> Result<(), Error> {
+        let bytes = self.text.as_bytes();
+        self.at += usize::from(bytes.get(self.at) == Some(&b'-'));
+        let whole = self.digits();
+        let mut valid = !whole.is_empty() && (whole.len() == 1 || whole[0] != b'0');
+        if bytes.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            valid &= !self.digits().is_empty();
+        }
+        if matches!(bytes.get(self.at), Some(b'e' | b'E')) {
+            self.at += 1;
+            self.at += usize::from(matches!(bytes.get(self.at), Some(b'+' | b'-')));
+            valid &= !self.digits().is_empty();
+        }
+        if valid { Ok(()) } else { Err(self.error("a number")) }
     }
 
     /// Skips any one value.
@@ -244,15 +275,7 @@ impl<'a> Reader<'a> {
             Some(b'{') => self.object(&mut |reader, _| reader.skip_nested(depth + 1)),
             Some(b'[') => self.array(&mut |reader| reader.skip_nested(depth + 1)),
             Some(b'"') => self.string().map(drop),
-            Some(b'-' | b'0'..=b'9') => {
-                // Any number: a sign, digits, a fraction, an exponent.
-                let bytes = self.text.as_bytes();
-                self.at += 1;
-                while matches!(bytes.get(self.at), Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')) {
-                    self.at += 1;
-                }
-                Ok(())
-            }
+            Some(b'-' | b'0'..=b'9') => self.skip_number(),
             _ if self.eat_word("true") || self.eat_word("false") || self.null() => Ok(()),
             _ => Err(self.error("a value")),
         }
@@ -346,8 +369,21 @@ macro_rules! read_by_name {
 }
 pub(crate) use read_by_name;
 
+/// Reads a field's value into its slot. A field given twice is refused, as serde refuses it.
+pub fn field<T: Read>(slot: &mut Option<T>, reader: &mut Reader<'_>) -> Result<(), Error> {
+    if slot.is_some() {
+        return Err(reader.error("each field once"));
+    }
+    *slot = Some(T::read(reader)?);
+    Ok(())
+}
+
 /// `impl Read` for a struct from its fields' names: first those the text must have, then (after
 /// `;`) those that default when absent. Fields it does not name are skipped.
+///
+/// Kept in step with serde by hand: the name on the wire is the field's own (no `rename`), and
+/// what may be absent is what serde lets be absent (an `Option`, a `#[serde(default)]`). The
+/// golden tests read back what serde writes, absent fields included.
 macro_rules! read_fields {
     ($ty:ident { $($field:ident),* $(; $($defaulted:ident),*)? }) => {
         impl $crate::json::Read for $ty {
@@ -356,8 +392,8 @@ macro_rules! read_fields {
                 $($(let mut $defaulted = None;)*)?
                 reader.object(&mut |reader, name| {
                     match name {
-                        $(stringify!($field) => $field = Some($crate::json::Read::read(reader)?),)*
-                        $($(stringify!($defaulted) => $defaulted = Some($crate::json::Read::read(reader)?),)*)?
+                        $(stringify!($field) => $crate::json::field(&mut $field, reader)?,)*
+                        $($(stringify!($defaulted) => $crate::json::field(&mut $defaulted, reader)?,)*)?
                         _ => reader.skip()?,
                     }
                     Ok(())
@@ -371,79 +407,6 @@ macro_rules! read_fields {
     };
 }
 pub(crate) use read_fields;
-
-/// Writes one JSON object, field by field.
-pub struct Writer {
-    out: String,
-}
-
-impl Writer {
-    /// An object whose first field is `"type": kind`, as every client message starts.
-    pub fn tagged(kind: &str) -> Self {
-        let mut writer = Self { out: String::from("{") };
-        writer.string("type", kind);
-        writer
-    }
-
-    fn name(&mut self, name: &str) {
-        if self.out.len() > 1 {
-            self.out.push(',');
-        }
-        quote(&mut self.out, name);
-        self.out.push(':');
-    }
-
-    pub fn string(&mut self, name: &str, value: &str) -> &mut Self {
-        self.name(name);
-        quote(&mut self.out, value);
-        self
-    }
-
-    pub fn number(&mut self, name: &str, value: u64) -> &mut Self {
-        self.name(name);
-        self.out.push_str(&value.to_string());
-        self
-    }
-
-    /// A field holding an object written by `inner`.
-    pub fn object(&mut self, name: &str, inner: impl FnOnce(&mut Writer)) -> &mut Self {
-        self.name(name);
-        let mut nested = Writer { out: String::from("{") };
-        inner(&mut nested);
-        self.out.push_str(&nested.finish());
-        self
-    }
-
-    pub fn finish(mut self) -> String {
-        self.out.push('}');
-        self.out
-    }
-}
-
-/// `text` as a JSON string: quotes, backslashes and control characters escaped, as serde_json
-/// escapes them.
-fn quote(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(char::from(HEX[(c as usize) >> 4]));
-                out.push(char::from(HEX[(c as usize) & 0xf]));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
 
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,9 @@ impl Page {
         let mut page = None;
         let mut reader = json::Reader::new(text);
         reader.object(&mut |reader, name| {
+            if page.is_some() {
+                return Err(reader.error("one page"));
+            }
             page = Some(match name {
                 "home" => {
                     let Home { rooms, form_error, banned } = json::Read::read(reader)?;
@@ -154,5 +157,43 @@ mod tests {
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'), "{json}");
         assert_eq!(serde_json::from_str::<Page>(&json).expect("still JSON"), page);
         assert_eq!(Page::from_json(&json).expect("the browser reads it"), page);
+    }
+
+    #[test]
+    fn the_browser_reads_back_every_page_the_server_embeds() {
+        use crate::protocol::{ChatMessage, Member, Source};
+        let room = RoomSummary { slug: "lobby".into(), name: "Lobby".into(), members: 3, limit: 1000, one_way: false };
+        let message = ChatMessage {
+            seq: 1,
+            at: 1_763_750_000_000,
+            author: Member { id: 2, nickname: "ann".into() },
+            text: "hi".into(),
+            mentions: vec!["bob".into()],
+            source: Source::Discord,
+            edited: true,
+        };
+        let pages = [
+            Page::Home { rooms: vec![room.clone()], form_error: Some("taken".into()), banned: None },
+            Page::Home { rooms: vec![], form_error: None, banned: Some("until Friday".into()) },
+            Page::Room {
+                preview: RoomPreview {
+                    room: room.clone(),
+                    recent: Some(vec![message]),
+                    bridged_to: Some("#general".into()),
+                },
+                banned: None,
+            },
+            Page::Room { preview: RoomPreview { room, recent: None, bridged_to: None }, banned: Some("no".into()) },
+            Page::NotFound { room: true },
+            Page::NotFound { room: false },
+            Page::SignIn { error: None },
+            Page::SignIn { error: Some("wrong token".into()) },
+            Page::Console { snapshot: ConsoleData::default() },
+        ];
+        for page in pages {
+            assert_eq!(Page::from_json(&page.to_embedded_json()), Ok(page));
+        }
+        assert!(Page::from_json(r#"{"not_found":{"room":true},"sign_in":{}}"#).is_err(), "one page only");
+        assert!(Page::from_json(r#"{"lost":{}}"#).is_err());
     }
 }

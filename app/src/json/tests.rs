@@ -44,6 +44,22 @@ fn a_missing_field_a_wrong_type_or_trailing_text_is_an_error_saying_where() {
 }
 
 #[test]
+fn skipped_values_are_checked_too() {
+    for number in ["0", "-0", "0.5", "-12.5e+7", "1E-3", "1e10", "123"] {
+        assert!(item(&format!(r#"{{"id":1,"name":"a","x":{number}}}"#)).is_ok(), "{number} is a number");
+    }
+    for bad in ["-", "1.2.3", "1.", ".5", "01", "1e", "1e+", "--1", "+1", "1e1.5", "tru", "nul", "\"\\q\""] {
+        assert!(item(&format!(r#"{{"id":1,"name":"a","x":{bad}}}"#)).is_err(), "{bad} is not a value");
+    }
+}
+
+#[test]
+fn a_field_given_twice_is_refused() {
+    assert_eq!(item(r#"{"id":1,"name":"a","id":2}"#).map_err(|e| e.expected), Err("each field once"));
+    assert_eq!(item(r#"{"id":1,"name":"a","note":null,"note":"n"}"#).map_err(|e| e.expected), Err("each field once"));
+}
+
+#[test]
 fn strings_unescape_every_json_escape() {
     let read = from_str::<String>(r#""q\" b\\ s\/ \b\f\n\r\t é \u00e9 \u2028 \ud83d\ude00""#);
     assert_eq!(read.as_deref(), Ok("q\" b\\ s/ \u{8}\u{c}\n\r\t é é \u{2028} 😀"));
@@ -68,7 +84,8 @@ fn integers_must_be_whole_and_in_range() {
     assert_eq!(from_str::<i64>("-9223372036854775808"), Ok(i64::MIN));
     assert_eq!(from_str::<i64>("9223372036854775807"), Ok(i64::MAX));
     assert_eq!(from_str::<u32>("4294967295"), Ok(u32::MAX));
-    assert_eq!(from_str::<i64>("-0"), Ok(0));
+    assert!(from_str::<i64>("-0").is_err(), "a float to serde_json");
+    assert_eq!(from_str::<i64>("0"), Ok(0));
     for bad in ["18446744073709551616", "-1", "1.0", "1e3", "01", "", "-", "+1"] {
         assert!(from_str::<u64>(bad).is_err(), "{bad:?} should be refused as a u64");
     }

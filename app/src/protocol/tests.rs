@@ -35,6 +35,7 @@ fn assert_client(msg: ClientMsg, expected: Value) {
     assert_eq!(serde_json::to_value(&msg).expect("serialises"), expected);
     assert_eq!(ClientMsg::from_json(&expected.to_string()).expect("parses"), msg);
     let written = msg.to_json();
+    assert_eq!(written, serde_json::to_string(&msg).expect("serialises"), "the browser writes serde's bytes");
     assert_eq!(serde_json::from_str::<Value>(&written).expect("the browser writes JSON"), expected, "{written}");
     assert_eq!(ClientMsg::from_json(&written).expect("the server reads what the browser writes"), msg);
 }
