@@ -60,6 +60,10 @@ pub enum ClientMsg {
     /// The member is writing a message: the others see "… is typing". Send it at most once
     /// every [`TYPING_EVERY_MS`] while typing; more often is dropped unanswered. Never stored.
     Typing {},
+    /// The current room's members who joined before member `before`: the newest
+    /// [`MEMBERS_LISTED`] of them, answered with `members`. A big room's `joined` lists only its
+    /// newest members; a client pages back from the oldest it lists.
+    ListMembers { before: u64 },
     /// Report a message of the current room to the moderators.
     Report {
         seq: u64,
@@ -200,6 +204,11 @@ impl ClientMsg {
                 writer.finish()
             }
             ClientMsg::Typing {} => Writer::tagged("typing").finish(),
+            ClientMsg::ListMembers { before } => {
+                let mut writer = Writer::tagged("list_members");
+                writer.number("before", *before);
+                writer.finish()
+            }
             ClientMsg::Report { seq, reason } => {
                 let mut writer = Writer::tagged("report");
                 writer.number("seq", *seq);
@@ -292,6 +301,11 @@ pub enum ServerMsg {
     /// The room's moderation settings changed.
     RoomSettingsChanged {
         settings: RoomSettings,
+    },
+    /// The answer to `list_members`: in join order; `more` when members older than these remain.
+    Members {
+        members: Vec<Member>,
+        more: bool,
     },
     /// Your report was received.
     Reported {

@@ -118,7 +118,7 @@ test('a mention is highlighted, look-alikes included, and notifies only when ask
   expect(await alice.evaluate(() => (window as any).shown.length)).toBe(1);
 });
 
-test('a big room lists its newest hundred members and counts everyone', async ({ browser, server }) => {
+test('a big room lists its newest hundred members, counts everyone, and shows the rest on request', async ({ browser, server }) => {
   const host = await person(browser, server);
   const path = await createRoom(host, 'Crowd', 200, false);
   const slug = path.split('/').pop();
@@ -162,6 +162,16 @@ test('a big room lists its newest hundred members and counts everyone', async ({
   await expect(panel.getByRole('heading')).toHaveText('Members 109');
   await expect(panel.getByRole('listitem')).toHaveCount(99);
   await expect(panel.getByText('and 10 more')).toBeAttached();
+  // The rest come a page at a time, and stay up to date like the others.
+  await panel.getByRole('button', { name: 'Show more' }).click();
+  await expect(panel.getByRole('listitem')).toHaveCount(109);
+  await expect(panel.getByText('guest1', { exact: true })).toBeAttached();
+  await expect(panel.getByText(/^and \d+ more/)).toHaveCount(0);
+  await expect(panel.getByRole('button', { name: 'Show more' })).toHaveCount(0);
+  await host.evaluate(() => (window as any).crowd[5].close());
+  await expect(panel.getByRole('heading')).toHaveText('Members 108');
+  await expect(panel.getByRole('listitem')).toHaveCount(108);
+  await expect(panel.getByText('guest5', { exact: true })).toHaveCount(0);
 });
 
 test('Tab completes a nickname from the member list, and again to the next one', async ({ browser, server }) => {

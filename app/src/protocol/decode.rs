@@ -92,6 +92,12 @@ struct MessageAccepted {
 }
 read_fields!(MessageAccepted { seq, at; client_ref });
 
+struct MemberPage {
+    members: Vec<Member>,
+    more: bool,
+}
+read_fields!(MemberPage { members, more });
+
 struct Seq {
     seq: u64,
 }
@@ -172,6 +178,10 @@ impl ServerMsg {
                 ServerMsg::MessageEdited { seq, text }
             }
             "room_settings_changed" => ServerMsg::RoomSettingsChanged { settings: read::<Settings>(text)?.settings },
+            "members" => {
+                let MemberPage { members, more } = read(text)?;
+                ServerMsg::Members { members, more }
+            }
             "reported" => ServerMsg::Reported { seq: read::<Seq>(text)?.seq },
             // Only the console reads these; the visitors' bundle is spared the code.
             #[cfg(any(feature = "ssr", feature = "console"))]

@@ -84,6 +84,7 @@ fn client_messages() {
         json!({"type": "send_message", "text": "hi"}),
     );
     assert_client(ClientMsg::Typing {}, json!({"type": "typing"}));
+    assert_client(ClientMsg::ListMembers { before: 41 }, json!({"type": "list_members", "before": 41}));
 }
 
 #[test]
@@ -200,6 +201,10 @@ fn server_messages() {
                "settings": {"profanity": "block", "slow_mode_secs": 30, "locked": true}}),
     );
     assert_server(ServerMsg::Reported { seq: 42 }, json!({"type": "reported", "seq": 42}));
+    assert_server(
+        ServerMsg::Members { members: vec![member(3, "carol"), member(5, "dave")], more: true },
+        json!({"type": "members", "members": [{"id": 3, "nickname": "carol"}, {"id": 5, "nickname": "dave"}], "more": true}),
+    );
 }
 
 #[test]

@@ -250,6 +250,17 @@ impl Room {
         !self.local.is_empty()
     }
 
+    /// The members who joined before member `before` (in join order, which is id order: a tab
+    /// that takes its place back keeps its id): the newest [`protocol::MEMBERS_LISTED`] of them,
+    /// and whether older ones remain. How a client pages back through a room bigger than its
+    /// `joined` lists.
+    pub fn members_before(&self, before: u64) -> (Vec<protocol::Member>, bool) {
+        let state = self.lock();
+        let older = state.members.partition_point(|m| m.id < before);
+        let from = older.saturating_sub(protocol::MEMBERS_LISTED);
+        (state.members[from..older].iter().map(Member::public).collect(), from > 0)
+    }
+
     pub fn member_count(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
     }

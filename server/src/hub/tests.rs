@@ -308,6 +308,37 @@ fn a_big_room_lists_its_newest_members_and_counts_them_all() {
 
 /// Redis hands a replica the room's members from a hash, in no order; the replica keeps them in
 /// join order (by id), which is what a `joined` lists the newest of.
+
+#[test]
+fn the_members_a_joined_leaves_out_are_listed_a_page_at_a_time() {
+    let hub = hub();
+    let room = create(&hub, "Big", 1000, false).expect("created");
+    // Memberships kept: one dropped is a member gone.
+    let here: Vec<_> = (0..250)
+        .map(|i| {
+            let c = client(256);
+            (hub.join(&room, &c.handle, join(&format!("person{i}"), &format!("session-{i:016}"))).expect("joined"), c)
+        })
+        .collect();
+    let room = hub.room(&room).expect("the room");
+    let names =
+        |members: &[app::protocol::Member]| -> Vec<String> { members.iter().map(|m| m.nickname.clone()).collect() };
+    let (all, more) = room.members_before(u64::MAX);
+    assert_eq!((all.len(), more), (100, true), "a page is as long as a joined's list");
+    assert_eq!((names(&all)[0].as_str(), names(&all)[99].as_str()), ("person150", "person249"));
+    let (page, more) = room.members_before(all[0].id);
+    assert_eq!((page.len(), more), (100, true));
+    assert_eq!(
+        (names(&page)[0].as_str(), names(&page)[99].as_str()),
+        ("person50", "person149"),
+        "the next older, in join order"
+    );
+    let (last, more) = room.members_before(page[0].id);
+    assert_eq!((last.len(), more), (50, false), "the oldest, and nothing older");
+    assert_eq!(names(&last)[0], "person0");
+    assert_eq!(room.members_before(last[0].id), (vec![], false));
+    drop(here);
+}
 #[test]
 fn a_replica_keeps_a_snapshots_members_in_join_order() {
     let hub = hub();

@@ -5,6 +5,7 @@
 mod console;
 mod directory;
 mod join;
+mod members;
 mod report;
 mod send;
 mod shared;
@@ -26,6 +27,7 @@ impl Session {
             ClientMsg::Leave {} => join::leave(self),
             ClientMsg::SendMessage { text, client_ref } => send::send(self, &text, client_ref),
             ClientMsg::Typing {} => typing::typing(self),
+            ClientMsg::ListMembers { before } => members::list(self, before),
             ClientMsg::Report { seq, reason } => report::report(self, seq, reason),
             ClientMsg::ModWatch {} => console::watch(self),
         }

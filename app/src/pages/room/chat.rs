@@ -185,6 +185,15 @@ impl Chat {
         self.send(&ClientMsg::Report { seq, reason: String::new() });
     }
 
+    /// Asks for the members older than those listed (a big room's `joined` lists its newest).
+    pub fn more_members(&self) {
+        let you = self.you.with_untracked(|you| you.as_ref().map(|you| you.id));
+        // The oldest listed other than you: a tab that took its old place back is listed however
+        // old it is, and the members between it and the others are the ones not yet listed.
+        let oldest = self.members.with_untracked(|m| m.iter().map(|m| m.id).filter(|id| Some(*id) != you).min());
+        self.send(&ClientMsg::ListMembers { before: oldest.unwrap_or(u64::MAX) });
+    }
+
     pub fn leave(&self) {
         self.send(&ClientMsg::Leave {});
         self.disconnect();
@@ -456,6 +465,13 @@ impl Chat {
                 self.settings.set(settings);
             }
             ServerMsg::Reported { .. } => self.notice("Thanks: the moderators will take a look.".to_owned()),
+            // Older members, in join order (ids are handed out in join order); you may be among
+            // them already.
+            ServerMsg::Members { members: older, .. } => self.members.update(|members| {
+                members.extend(older);
+                members.sort_by_key(|m| m.id);
+                members.dedup_by_key(|m| m.id);
+            }),
             ServerMsg::Directory { .. } | ServerMsg::DirectoryChanged { .. } | ServerMsg::ModSnapshot { .. } => {}
         }
     }
