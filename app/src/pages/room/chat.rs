@@ -468,9 +468,12 @@ impl Chat {
             // Older members, in join order (ids are handed out in join order); you may be among
             // them already.
             ServerMsg::Members { members: older, .. } => self.members.update(|members| {
-                members.extend(older);
-                members.sort_by_key(|m| m.id);
-                members.dedup_by_key(|m| m.id);
+                for member in older {
+                    let at = members.partition_point(|m| m.id < member.id);
+                    if members.get(at).is_none_or(|m| m.id != member.id) {
+                        members.insert(at, member);
+                    }
+                }
             }),
             ServerMsg::Directory { .. } | ServerMsg::DirectoryChanged { .. } | ServerMsg::ModSnapshot { .. } => {}
         }
