@@ -142,7 +142,7 @@ test('a big room lists its newest hundred members, counts everyone, and shows th
   const panel = members(viewer);
   await expect(panel.getByRole('heading')).toHaveText('Members 111');
   await expect(panel.getByRole('listitem')).toHaveCount(100);
-  await expect(panel.getByRole('button', { name: 'Show 11 more' })).toBeVisible();
+  await expect(panel.getByRole('button', { name: 'Show 11 more members' })).toBeVisible();
   await expect(panel.getByText('viewer', { exact: true })).toBeAttached();
   await expect(panel.getByText('guest10', { exact: true })).toHaveCount(0);
   await expect(panel.getByText('guest11', { exact: true })).toBeAttached();
@@ -157,16 +157,16 @@ test('a big room lists its newest hundred members, counts everyone, and shows th
   // An unlisted member leaves: only the count changes. A listed one: the list too.
   await host.evaluate(() => (window as any).crowd[0].close());
   await expect(panel.getByRole('heading')).toHaveText('Members 110');
-  await expect(panel.getByRole('button', { name: 'Show 10 more' })).toBeVisible();
+  await expect(panel.getByRole('button', { name: 'Show 10 more members' })).toBeVisible();
   await host.evaluate(() => (window as any).crowd[109].close());
   await expect(panel.getByRole('heading')).toHaveText('Members 109');
   await expect(panel.getByRole('listitem')).toHaveCount(99);
-  await expect(panel.getByRole('button', { name: 'Show 10 more' })).toBeVisible();
+  await expect(panel.getByRole('button', { name: 'Show 10 more members' })).toBeVisible();
   // The rest come a page at a time, and stay up to date like the others.
-  await panel.getByRole('button', { name: 'Show 10 more' }).click();
+  await panel.getByRole('button', { name: 'Show 10 more members' }).click();
   await expect(panel.getByRole('listitem')).toHaveCount(109);
   await expect(panel.getByText('guest1', { exact: true })).toBeAttached();
-  await expect(panel.getByRole('button', { name: /^Show \d+ more/ })).toBeHidden();
+  await expect(panel.getByRole('button', { name: /^Show \d+ more members/ })).toBeHidden();
   await host.evaluate(() => (window as any).crowd[5].close());
   await expect(panel.getByRole('heading')).toHaveText('Members 108');
   await expect(panel.getByRole('listitem')).toHaveCount(108);

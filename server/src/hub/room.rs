@@ -255,10 +255,16 @@ impl Room {
     /// and whether older ones remain. How a client pages back through a room bigger than its
     /// `joined` lists.
     pub fn members_before(&self, before: u64) -> (Vec<protocol::Member>, bool) {
+        page_before(&self.lock().members, before)
+    }
+
+    /// Answers `list_members` with [`Room::members_before`], queued under the room's lock as
+    /// `joined` is: a leave that comes after the page was taken is queued after it, so the
+    /// client never lists someone who has gone.
+    pub fn offer_members_before(&self, before: u64, conn: &ConnHandle) {
         let state = self.lock();
-        let older = state.members.partition_point(|m| m.id < before);
-        let from = older.saturating_sub(protocol::MEMBERS_LISTED);
-        (state.members[from..older].iter().map(Member::public).collect(), from > 0)
+        let (members, more) = page_before(&state.members, before);
+        conn.offer(Frame::encode(&ServerMsg::Members { members, more }));
     }
 
     pub fn member_count(&self) -> u32 {
@@ -631,6 +637,14 @@ pub fn valid_session(session: &str) -> bool {
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The newest [`protocol::MEMBERS_LISTED`] of the members older than `before` (by id, which is
+/// join order), and whether older ones remain.
+fn page_before(members: &[Member], before: u64) -> (Vec<protocol::Member>, bool) {
+    let older = members.partition_point(|m| m.id < before);
+    let from = older.saturating_sub(protocol::MEMBERS_LISTED);
+    (members[from..older].iter().map(Member::public).collect(), from > 0)
 }
 
 /// The members a `joined` lists, in join order: the newest [`protocol::MEMBERS_LISTED`], the

@@ -306,9 +306,6 @@ fn a_big_room_lists_its_newest_members_and_counts_them_all() {
     assert_eq!((count, members.len()), (2, 2));
 }
 
-/// Redis hands a replica the room's members from a hash, in no order; the replica keeps them in
-/// join order (by id), which is what a `joined` lists the newest of.
-
 #[test]
 fn the_members_a_joined_leaves_out_are_listed_a_page_at_a_time() {
     let hub = hub();
@@ -339,6 +336,8 @@ fn the_members_a_joined_leaves_out_are_listed_a_page_at_a_time() {
     assert_eq!(room.members_before(last[0].id), (vec![], false));
     drop(here);
 }
+/// Redis hands a replica the room's members from a hash, in no order; the replica keeps them in
+/// join order (by id), which is what a `joined` lists the newest of.
 #[test]
 fn a_replica_keeps_a_snapshots_members_in_join_order() {
     let hub = hub();
@@ -363,6 +362,12 @@ fn a_replica_keeps_a_snapshots_members_in_join_order() {
     };
     room.apply_snapshot(snapshot, "b");
     assert_eq!(room.members_on("a"), [1, 3, 5, 7, 12]);
+    // A place older than the newest (a tab taking back a place this replica never had) goes
+    // where its id puts it, so pages of the list stay in join order.
+    assert!(room.apply_joined("e", 2, member(4), true, None));
+    assert_eq!(room.members_on("a"), [1, 3, 4, 5, 7, 12]);
+    let (page, more) = room.members_before(7);
+    assert_eq!((page.iter().map(|m| m.id).collect::<Vec<_>>(), more), (vec![1, 3, 4, 5], false));
 }
 
 #[test]

@@ -187,6 +187,11 @@ impl Chat {
 
     /// Asks for the members older than those listed (a big room's `joined` lists its newest).
     pub fn more_members(&self) {
+        // Between a reconnect's `welcome` and its `joined` the list is the old one: a page asked
+        // for from it would not fit the list `joined` brings.
+        if !self.in_room.get_value() {
+            return;
+        }
         let you = self.you.with_untracked(|you| you.as_ref().map(|you| you.id));
         // The oldest listed other than you: a tab that took its old place back is listed however
         // old it is, and the members between it and the others are the ones not yet listed.

@@ -318,7 +318,7 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
                 on:click=move |_| chat.more_members()
                 class="mt-2 rounded text-sm font-medium text-orange-700 underline-offset-2 hover:underline focus-visible:outline-2 focus-visible:outline-orange-600 dark:text-orange-300"
             >
-                {move || format!("Show {} more", more_members())}
+                {move || format!("Show {} more members", more_members())}
             </button>
             <NotifyToggle chat />
         </section>

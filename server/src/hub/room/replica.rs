@@ -123,7 +123,13 @@ impl Room {
                 held.conn_id = conn_id;
                 held.node = member.node.clone();
             }
-            None => crate::hub::push_within(&mut state.members, member, self.limit),
+            // In its place by id (join order): a ghost's old place, or ids Redis handed out
+            // again after losing its data, may be older than the newest here.
+            None => {
+                let at = state.members.partition_point(|m| m.id < id);
+                crate::hub::push_within(&mut state.members, member, self.limit);
+                state.members[at..].rotate_right(1);
+            }
         }
         // The place's previous connection, if it was here, is replaced (or let go).
         match joiner {

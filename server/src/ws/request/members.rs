@@ -5,14 +5,12 @@ use crate::{
     error::Refusal,
     ws::session::{Flow, Session},
 };
-use app::protocol::ServerMsg;
 
 pub(super) fn list(session: &mut Session, before: u64) -> Flow {
     let Some(membership) = &session.membership else {
         return session.refuse_and_strike(&Refusal::not_joined(), None);
     };
-    let (members, more) = membership.room.members_before(before);
-    session.send(ServerMsg::Members { members, more });
+    membership.room.offer_members_before(before, &session.handle);
     Flow::Continue
 }
 
