@@ -205,9 +205,12 @@ impl<'a> Reader<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, Error> {
-        let digits = self.text.get(self.at..self.at + 4).filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
-        let value =
-            digits.and_then(|d| u32::from_str_radix(d, 16).ok()).ok_or_else(|| self.error("four hex digits"))?;
+        let digits = self.text.as_bytes().get(self.at..self.at + 4).unwrap_or_default();
+        let value = digits
+            .iter()
+            .try_fold(0, |n, &b| Some(n * 16 + char::from(b).to_digit(16)?))
+            .filter(|_| digits.len() == 4)
+            .ok_or_else(|| self.error("four hex digits"))?;
         self.at += 4;
         Ok(value)
     }

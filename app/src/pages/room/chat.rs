@@ -193,9 +193,10 @@ impl Chat {
             return;
         }
         let you = self.you.with_untracked(|you| you.as_ref().map(|you| you.id));
-        // The oldest listed other than you: a tab that took its old place back is listed however
-        // old it is, and the members between it and the others are the ones not yet listed.
-        let oldest = self.members.with_untracked(|m| m.iter().map(|m| m.id).filter(|id| Some(*id) != you).min());
+        // The oldest listed other than you (the list is in id order): a tab that took its old place
+        // back is listed however old it is, and the members between it and the others are the
+        // ones not yet listed.
+        let oldest = self.members.with_untracked(|m| m.iter().find(|m| Some(m.id) != you).map(|m| m.id));
         self.send(&ClientMsg::ListMembers { before: oldest.unwrap_or(u64::MAX) });
     }
 
