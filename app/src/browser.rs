@@ -190,6 +190,14 @@ mod imp {
         }
     }
 
+    /// Moves the keyboard focus from the element with id `from`, if it has it, to `to` (before
+    /// `from` goes away, so the focus is not left on the page itself).
+    pub fn pass_focus(from: &str, to: &str) {
+        if document().and_then(|d| d.active_element()).is_some_and(|e| e.id() == from) {
+            focus(to);
+        }
+    }
+
     /// Lower case by the browser's own tables (the bundle need not carry Rust's).
     pub fn lower(s: &str) -> String {
         js_sys::JsString::from(s).to_lower_case().into()
@@ -273,6 +281,8 @@ mod imp {
     pub fn notify(_title: &str, _body: &str) {}
 
     pub fn focus(_id: &str) {}
+
+    pub fn pass_focus(_from: &str, _to: &str) {}
 
     pub fn lower(s: &str) -> String {
         s.to_lowercase()

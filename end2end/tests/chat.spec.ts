@@ -167,6 +167,7 @@ test('a big room lists its newest hundred members, counts everyone, and shows th
   await expect(panel.getByRole('listitem')).toHaveCount(109);
   await expect(panel.getByText('guest1', { exact: true })).toBeAttached();
   await expect(panel.getByRole('button', { name: /^Show \d+ more members/ })).toBeHidden();
+  await expect(panel.getByRole('heading')).toBeFocused(); // not lost with the button
   await host.evaluate(() => (window as any).crowd[5].close());
   await expect(panel.getByRole('heading')).toHaveText('Members 108');
   await expect(panel.getByRole('listitem')).toHaveCount(108);

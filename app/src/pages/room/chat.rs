@@ -473,14 +473,21 @@ impl Chat {
             ServerMsg::Reported { .. } => self.notice("Thanks: the moderators will take a look.".to_owned()),
             // Older members, in join order (ids are handed out in join order); you may be among
             // them already.
-            ServerMsg::Members { members: older, .. } => self.members.update(|members| {
-                for member in older {
-                    let at = members.partition_point(|m| m.id < member.id);
-                    if members.get(at).is_none_or(|m| m.id != member.id) {
-                        members.insert(at, member);
+            ServerMsg::Members { members: older, more } => {
+                self.members.update(|members| {
+                    for member in older {
+                        let at = members.partition_point(|m| m.id < member.id);
+                        if members.get(at).is_none_or(|m| m.id != member.id) {
+                            members.insert(at, member);
+                        }
                     }
+                });
+                // The button that asked goes away with the last page: the list's heading takes
+                // the focus it had.
+                if !more {
+                    browser::pass_focus("more-members", "members-title");
                 }
-            }),
+            }
             ServerMsg::Directory { .. } | ServerMsg::DirectoryChanged { .. } | ServerMsg::ModSnapshot { .. } => {}
         }
     }

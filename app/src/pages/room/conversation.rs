@@ -289,7 +289,7 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
                 if show.get() { format!("{base} absolute inset-y-0 right-0 z-20 shadow-xl md:static md:shadow-none") } else { format!("{base} hidden md:block") }
             }
         >
-            <h2 class="text-sm font-semibold text-stone-600 dark:text-stone-400">
+            <h2 id="members-title" tabindex="-1" class="text-sm font-semibold text-stone-600 outline-none dark:text-stone-400">
                 "Members " <span class="tabular-nums">{move || chat.room.read().members}</span>
             </h2>
             <ul class="mt-3 space-y-2">
@@ -313,6 +313,7 @@ fn Members(chat: Chat, show: RwSignal<bool>) -> impl IntoView {
             // a page at a time. (One element, hidden when everyone is listed: less code in the
             // bundle than a view that comes and goes.)
             <button
+                id="more-members"
                 type="button"
                 hidden=move || more_members() == 0
                 on:click=move |_| chat.more_members()
