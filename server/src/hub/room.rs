@@ -253,14 +253,16 @@ impl Room {
     /// The members who joined before member `before` (in join order, which is id order: a tab
     /// that takes its place back keeps its id): the newest [`protocol::MEMBERS_LISTED`] of them,
     /// and whether older ones remain. How a client pages back through a room bigger than its
-    /// `joined` lists.
+    /// `joined` lists. (Requests are answered by [`Room::offer_members_before`]; this is the
+    /// page itself, for tests.)
+    #[cfg(test)]
     pub fn members_before(&self, before: u64) -> (Vec<protocol::Member>, bool) {
         page_before(&self.lock().members, before)
     }
 
-    /// Answers `list_members` with [`Room::members_before`], queued under the room's lock as
-    /// `joined` is: a leave that comes after the page was taken is queued after it, so the
-    /// client never lists someone who has gone.
+    /// Answers `list_members` with the page before `before` (`page_before`), queued under the
+    /// room's lock as `joined` is: a leave that comes after the page was taken is queued after
+    /// it, so the client never lists someone who has gone.
     pub fn offer_members_before(&self, before: u64, conn: &ConnHandle) {
         let state = self.lock();
         let (members, more) = page_before(&state.members, before);

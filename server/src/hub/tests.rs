@@ -336,6 +336,7 @@ fn the_members_a_joined_leaves_out_are_listed_a_page_at_a_time() {
     assert_eq!(room.members_before(last[0].id), (vec![], false));
     drop(here);
 }
+
 /// Redis hands a replica the room's members from a hash, in no order; the replica keeps them in
 /// join order (by id), which is what a `joined` lists the newest of.
 #[test]
