@@ -11,8 +11,11 @@ use std::{
     borrow::Cow,
     collections::VecDeque,
     future::poll_fn,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-    task::{Context, Poll, Waker},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
 };
 
 /// Why the server is closing a connection: a WebSocket close code and a short reason (at most
@@ -50,6 +53,8 @@ pub struct Outbox {
 #[derive(Debug)]
 struct Link {
     state: Mutex<State>,
+    /// The connection's other sources woke it ([`Outbox::waker`]) since it last looked.
+    woken: AtomicBool,
     /// Frames queued before the client counts as too slow to keep up.
     capacity: usize,
 }
@@ -73,6 +78,16 @@ pub enum Offer {
     Gone,
 }
 
+/// What a socket's loop takes from its outbox ([`Outbox::poll_take`]).
+#[derive(Debug)]
+pub enum Taken {
+    /// Everything that was queued, to write.
+    Frames(VecDeque<Frame>),
+    Close(CloseReason),
+    /// Another source woke the task ([`Outbox::waker`]): look at the others again.
+    Woken,
+}
+
 /// What the connection should do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ready {
@@ -87,7 +102,7 @@ impl ConnHandle {
     /// The queue is bounded so one client that stops reading costs at most `capacity` frames
     /// (bytes shared with the room) of memory; it is closed instead of buffering without end.
     pub fn new(id: u64, capacity: usize) -> (Self, Outbox) {
-        let link = Arc::new(Link { state: Mutex::default(), capacity: capacity.max(1) });
+        let link = Arc::new(Link { state: Mutex::default(), woken: AtomicBool::new(false), capacity: capacity.max(1) });
         (Self { id, link: link.clone() }, Outbox { link })
     }
 
@@ -139,15 +154,43 @@ impl Outbox {
         if !state.queue.is_empty() {
             return Poll::Ready(Ready::Frames);
         }
-        // A connection that waits holds no queue: most wait far longer than they write.
-        if state.queue.capacity() > 0 {
-            state.queue = VecDeque::new();
-        }
-        match &mut state.waiting {
-            Some(waker) => waker.clone_from(cx.waker()),
-            waiting => *waiting = Some(cx.waker().clone()),
-        }
+        state.wait(cx);
         Poll::Pending
+    }
+
+    /// [`Outbox::poll_ready`] and [`Outbox::take`] in one lock, for a socket's loop: everything
+    /// queued if there is anything, why not if the connection must close, or that another
+    /// source woke the task meanwhile; if none, the task is woken when there is. The loop calls
+    /// this once per wake-up, so a write costs one lock here rather than two.
+    pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
+        let mut state = self.link.lock();
+        if let Some(reason) = &state.close {
+            return Poll::Ready(Taken::Close(CloseReason::clone(reason)));
+        }
+        if !state.queue.is_empty() {
+            return Poll::Ready(Taken::Frames(std::mem::take(&mut state.queue)));
+        }
+        // Looked at under the lock the waker's wake-up takes: either it came first and is seen
+        // here, or it comes after and finds this task's waker.
+        if self.link.woken.load(Ordering::Acquire) {
+            return Poll::Ready(Taken::Woken);
+        }
+        state.wait(cx);
+        Poll::Pending
+    }
+
+    /// A waker for the connection's other sources (its socket, its timer): it notes that one of
+    /// them fired, then wakes the task waiting on this outbox. The loop then polls those only
+    /// when they fired ([`Outbox::woken`]): asking the runtime about a socket that has nothing
+    /// takes a lock to leave the waker there again, and most wake-ups are the outbox's.
+    pub fn waker(&self) -> Waker {
+        Waker::from(self.link.clone())
+    }
+
+    /// Whether the other sources woke the task since this was last asked.
+    pub fn woken(&self) -> bool {
+        // A plain read first: under load nearly every wake-up is the outbox's.
+        self.link.woken.load(Ordering::Acquire) && self.link.woken.swap(false, Ordering::AcqRel)
     }
 
     /// The next queued frame. What was queued before the order to close still comes out (the
@@ -180,6 +223,34 @@ impl Outbox {
     pub fn close(&self, reason: CloseReason) {
         self.link.close(reason);
         self.link.lock().queue = VecDeque::new();
+    }
+}
+
+impl State {
+    /// Keeps the task's waker for the next frame or the order to close.
+    fn wait(&mut self, cx: &Context<'_>) {
+        // A connection that waits holds no queue: most wait far longer than they write.
+        if self.queue.capacity() > 0 {
+            self.queue = VecDeque::new();
+        }
+        match &mut self.waiting {
+            Some(waker) => waker.clone_from(cx.waker()),
+            waiting => *waiting = Some(cx.waker().clone()),
+        }
+    }
+}
+
+impl Wake for Link {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let waiting = self.lock().waiting.take();
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
     }
 }
 

@@ -29,15 +29,22 @@ use futures_util::{FutureExt, future::Either};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
+use socket2::SockRef;
 use std::{
     cell::RefCell,
     future::{Future, poll_fn},
     io,
     io::IoSlice,
+    mem::MaybeUninit,
+    pin::Pin,
     task::{Context, Poll, ready},
     time::Duration,
 };
-use tokio::{net::TcpStream, time::timeout};
+use tokio::{
+    io::{AsyncRead, ReadBuf},
+    net::TcpStream,
+    time::timeout,
+};
 
 /// Most bytes of small frames gathered for one write; a frame over half of it is written from
 /// its own bytes.
@@ -193,29 +200,27 @@ impl Socket {
                 Ok(None) => {}
                 Err(error) => return Poll::Ready(Some(Err(error))),
             }
-            if ready!(self.io.poll_read_ready(cx)).is_err() {
-                return Poll::Ready(None);
-            }
-            // Ended or failed. (A read that found nothing after all cleared the readiness: the
-            // next poll of it waits for the kernel.)
-            if self.read_now() != Some(true) {
+            // Ended or failed.
+            if !ready!(self.poll_read_now(cx)) {
                 return Poll::Ready(None);
             }
         }
     }
 
-    /// Reads what has arrived into the parser. `Some(false)` at the end of the stream, `None`
-    /// when it failed. The buffer is on this call's stack: an idle socket holds none.
-    fn read_now(&mut self) -> Option<bool> {
-        let mut chunk = [0; READ_CHUNK];
-        match self.io.try_read(&mut chunk) {
-            Ok(0) => Some(false),
-            Ok(read) => {
-                self.parser.feed(&chunk[..read]);
-                Some(true)
+    /// Reads what has arrived into the parser; `false` at the end of the stream or when it
+    /// failed. The buffer is on this call's stack (and not zeroed first): an idle socket holds
+    /// none. Through the runtime's `poll_read`, which notes the socket drained when a read comes
+    /// back short, so a message costs one read, not a second one that finds nothing.
+    fn poll_read_now(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut chunk = [MaybeUninit::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut chunk);
+        match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+            Ok(()) if buf.filled().is_empty() => Poll::Ready(false),
+            Ok(()) => {
+                self.parser.feed(buf.filled());
+                Poll::Ready(true)
             }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Some(true),
-            Err(_) => None,
+            Err(_) => Poll::Ready(false),
         }
     }
 
@@ -322,20 +327,27 @@ impl Socket {
 
     /// Writes as much as the kernel takes now; keeps a copy of the rest in `unsent`. Behind
     /// bytes already waiting, everything waits, so frames keep their order.
+    ///
+    /// Straight to the socket, not through the runtime's `try_write`: that checks the runtime's
+    /// note of whether the socket is writable first, and clears it when the kernel refuses. A
+    /// write here is tried whatever the note says (the kernel knows better); only
+    /// [`Socket::flush`] waits for writability, and its own `try_write` keeps the note right.
     fn write_slices(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<bool> {
         while self.unsent.is_empty() {
             // An empty slice carries nothing (and a write of nothing would read as a dead peer).
             while slices.first().is_some_and(|slice| slice.is_empty()) {
                 slices = &mut std::mem::take(&mut slices)[1..];
             }
+            let socket = SockRef::from(&self.io);
             let written = match &*slices {
                 [] => break,
-                [one] => self.io.try_write(one),
-                several => self.io.try_write_vectored(several),
+                [one] => socket.send(one),
+                several => socket.send_vectored(several),
             };
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => IoSlice::advance_slices(&mut slices, written),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) => return Err(error),
             }

@@ -7,6 +7,7 @@
 mod clock;
 mod request;
 mod session;
+mod wakes;
 
 pub use session::GOING_AWAY;
 use session::Session;

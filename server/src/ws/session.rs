@@ -9,7 +9,10 @@
 //! therefore just this small waiting state, not the largest thing it ever did. What each request
 //! does lives in `request/`.
 
-use super::clock::{Clock, Tick};
+use super::{
+    clock::{Clock, Tick},
+    wakes::Wakes,
+};
 use crate::websocket::{
     Socket,
     frames::{Incoming, WireError},
@@ -21,13 +24,14 @@ use crate::{
     hub::{Hub, Membership},
     limits::{Bucket, quota},
     moderation::Moderation,
-    outbox::{CloseReason, ConnHandle, Outbox, Ready},
+    outbox::{CloseReason, ConnHandle, Outbox, Ready, Taken},
     policy::{Policy, Sender},
     state::AppState,
     visitor::Visitor,
 };
 use app::protocol::{ClientMsg, ErrorCode, Limits, PROTOCOL_VERSION, ServerMsg, close};
 use std::{
+    collections::VecDeque,
     future::poll_fn,
     pin::{Pin, pin},
     sync::Arc,
@@ -84,7 +88,8 @@ pub(super) enum Flow {
 
 enum Event {
     Close(CloseReason),
-    Write,
+    /// Everything the outbox held, to write now.
+    Write(VecDeque<Frame>),
     Read(Option<Result<Incoming, WireError>>),
     Tick,
 }
@@ -147,6 +152,7 @@ impl Session {
             let mut clock = Clock::new(&self.config, Instant::now());
             // The timer's own deadline is the one it was last set to (no copy is kept).
             let mut timer = pin!(sleep_until(clock.next()));
+            let mut wakes = Wakes::new();
             let mut reading_first = false;
             // Shutdown cancels, then closes every registered connection through its outbox. This
             // one registered before its upgrade: if that closing missed it, the cancel came first
@@ -160,9 +166,10 @@ impl Session {
                 // Reading and writing go first in turns: a queue that never empties must not starve
                 // reading (pongs included), nor reading starve the queue.
                 reading_first = !reading_first;
-                let event = poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), reading_first)).await;
+                let event =
+                    poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), &mut wakes, reading_first)).await;
                 // Decided without waiting, so nothing the event carried is held while a write waits.
-                let done = match self.step(event, socket, outbox, &mut clock) {
+                let done = match self.step(event, socket, &mut clock) {
                     Step::Next => Ok(()),
                     Step::Wrote(write) => finish(write, socket, shutdown).await,
                     // Boxed: only a cluster's requests carry the Redis call's state.
@@ -174,6 +181,7 @@ impl Session {
                 }
                 if clock.next() != timer.deadline() {
                     timer.as_mut().reset(clock.next());
+                    wakes.timer_reset();
                 }
             };
 
@@ -213,13 +221,10 @@ impl Session {
 
     /// What an event leads to, done at once: a frame handled, a write made (its flush, if any, is
     /// the loop's to wait for), the clock moved on.
-    fn step(&mut self, event: Event, socket: &mut Socket, outbox: &Outbox, clock: &mut Clock) -> Step {
+    fn step(&mut self, event: Event, socket: &mut Socket, clock: &mut Clock) -> Step {
         match event {
             Event::Close(reason) => Step::End(End::Close(reason)),
-            Event::Write => match write_taken(socket, outbox) {
-                Ok(write) => Step::Wrote(write),
-                Err(reason) => Step::End(End::Close(reason)),
-            },
+            Event::Write(frames) => Step::Wrote(socket.write_texts(&frames)),
             Event::Read(None) => Step::End(End::Gone),
             Event::Read(Some(Err(error))) => Step::End(End::Close(read_error(error))),
             Event::Read(Some(Ok(message))) => {
@@ -323,27 +328,39 @@ impl Session {
 }
 
 /// Whatever is ready first of the socket and the outbox (in the order given), then the timer;
-/// when none is, each has the task's waker.
+/// when none is, each will wake the task. The socket and the timer are polled only if they may
+/// have something ([`Wakes`]): most wake-ups are the outbox's.
 fn next_event(
     cx: &mut Context<'_>,
     socket: &mut Socket,
     outbox: &Outbox,
-    timer: Pin<&mut Sleep>,
+    mut timer: Pin<&mut Sleep>,
+    wakes: &mut Wakes,
     reading_first: bool,
 ) -> Poll<Event> {
-    if reading_first && let Poll::Ready(incoming) = socket.poll_recv(cx) {
-        return Poll::Ready(Event::Read(incoming));
+    loop {
+        let others = wakes.others(outbox);
+        if others
+            && reading_first
+            && let Poll::Ready(incoming) = wakes.poll_socket(socket, outbox)
+        {
+            return Poll::Ready(Event::Read(incoming));
+        }
+        match outbox.poll_take(cx) {
+            Poll::Ready(Taken::Frames(frames)) => return Poll::Ready(Event::Write(frames)),
+            Poll::Ready(Taken::Close(reason)) => return Poll::Ready(Event::Close(reason)),
+            // The socket or the timer woke the task meanwhile: look again.
+            Poll::Ready(Taken::Woken) => continue,
+            Poll::Pending => {}
+        }
+        if !others {
+            return Poll::Pending;
+        }
+        if !reading_first && let Poll::Ready(incoming) = wakes.poll_socket(socket, outbox) {
+            return Poll::Ready(Event::Read(incoming));
+        }
+        return wakes.poll_timer(timer.as_mut(), outbox).map(|()| Event::Tick);
     }
-    if let Poll::Ready(ready) = outbox.poll_ready(cx) {
-        return Poll::Ready(match ready {
-            Ready::Frames => Event::Write,
-            Ready::Close(reason) => Event::Close(reason),
-        });
-    }
-    if !reading_first && let Poll::Ready(incoming) = socket.poll_recv(cx) {
-        return Poll::Ready(Event::Read(incoming));
-    }
-    timer.poll(cx).map(|()| Event::Tick)
 }
 
 /// Writes everything queued at once, and waits only for what the kernel did not take (most
