@@ -66,6 +66,8 @@ struct Step {
     sent: u64,
     delivered: u64,
     server_cpu: f64,
+    /// The part of `server_cpu` spent in the servers' own code, not the kernel's.
+    server_user: f64,
     /// Each server process's share of `server_cpu` (a cluster's nodes, then Redis).
     cpu_per_process: Vec<f64>,
     generator_busy: f64,
@@ -89,6 +91,12 @@ impl Step {
 
     fn per_cpu_second(&self) -> f64 {
         self.delivered as f64 / self.server_cpu.max(0.01)
+    }
+
+    /// The server's own code's time per delivery, in nanoseconds (the rest of its CPU time is
+    /// the kernel's: the same for every server per byte sent, so this is where they differ).
+    fn user_ns_per_delivery(&self) -> f64 {
+        self.server_user * 1e9 / self.delivered.max(1) as f64
     }
 }
 
@@ -444,7 +452,7 @@ async fn climb(load: &Load<'_>, settings: &Settings) -> anyhow::Result<(Option<S
 /// One step's line of the output.
 fn report(step: &Step, settings: &Settings) {
     println!(
-        "  {:>6} msg/s: {:>9.0} deliveries/s, lost {}, p50 / p99 / p99.9 {:.1} / {:.1} / {:.1} ms, {:.0} deliveries per server CPU-s, generator {:.0} %",
+        "  {:>6} msg/s: {:>9.0} deliveries/s, lost {}, p50 / p99 / p99.9 {:.1} / {:.1} / {:.1} ms, {:.0} deliveries per server CPU-s (own code {:.0} ns each), generator {:.0} %",
         step.rate,
         step.per_second(settings.step),
         step.lost(),
@@ -452,6 +460,7 @@ fn report(step: &Step, settings: &Settings) {
         step.p99,
         step.p999,
         step.per_cpu_second(),
+        step.user_ns_per_delivery(),
         step.generator_busy * 100.0
     );
     if step.cpu_per_process.len() > 1 {
@@ -501,7 +510,8 @@ impl Load<'_> {
     async fn offer(&self, rate: u64, settings: &Settings) -> anyhow::Result<Step> {
         let Self { peer, senders, tally, base, payload: payload_bytes, .. } = *self;
         *tally.borrow_mut() = Tally::default();
-        let (cpu0, own0, t0) = (self.cpu_per_process()?, cpu_seconds(std::process::id())?, Instant::now());
+        let (cpu0, user0, own0, t0) =
+            (self.cpu_per_process()?, self.user_seconds()?, cpu_seconds(std::process::id())?, Instant::now());
         let tick = Duration::from_millis(5);
         let per_tick = rate as f64 * tick.as_secs_f64();
         let mut interval = tokio::time::interval(tick);
@@ -527,7 +537,8 @@ impl Load<'_> {
             }
         }
         tokio::time::sleep(settings.drain).await;
-        let (cpu1, own1, elapsed) = (self.cpu_per_process()?, cpu_seconds(std::process::id())?, t0.elapsed());
+        let (cpu1, user1, own1, elapsed) =
+            (self.cpu_per_process()?, self.user_seconds()?, cpu_seconds(std::process::id())?, t0.elapsed());
         let cpu_per_process: Vec<f64> = cpu1.iter().zip(cpu0).map(|(after, before)| after - before).collect();
         let mut tally = std::mem::take(&mut *tally.borrow_mut());
         tally.latencies.sort_unstable();
@@ -540,6 +551,7 @@ impl Load<'_> {
             sent,
             delivered: tally.delivered,
             server_cpu: cpu_per_process.iter().sum(),
+            server_user: user1 - user0,
             cpu_per_process,
             // Busy over the step itself (the drain is mostly idle).
             generator_busy: (own1 - own0) / elapsed.min(settings.step + Duration::from_millis(500)).as_secs_f64(),
@@ -553,6 +565,11 @@ impl Load<'_> {
 impl Load<'_> {
     fn cpu_per_process(&self) -> anyhow::Result<Vec<f64>> {
         self.pids.iter().map(|pid| cpu_seconds(*pid)).collect()
+    }
+
+    /// User-space CPU seconds of every server process together.
+    fn user_seconds(&self) -> anyhow::Result<f64> {
+        self.pids.iter().map(|pid| Ok(cpu_times(*pid)?.0)).sum()
     }
 }
 
@@ -682,11 +699,18 @@ fn fanout_table(rows: &[Row], title: &str, payload: usize, step: Duration) -> St
 
 /// User + system CPU seconds a process has used so far.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let (user, system) = cpu_times(pid)?;
+    Ok(user + system)
+}
+
+/// User and system CPU seconds a process has used so far (`/proc`'s clock ticks, sampled by
+/// the kernel: over a step of seconds, accurate to a few per cent).
+fn cpu_times(pid: u32) -> anyhow::Result<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).unwrap_or(&"0").parse::<f64>()? + fields.get(12).unwrap_or(&"0").parse::<f64>()?;
-    Ok(ticks / 100.0)
+    let ticks = |at: usize| fields.get(at).unwrap_or(&"0").parse::<f64>();
+    Ok((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
 /// A loopback port nothing listens on now.
