@@ -84,7 +84,8 @@ pub enum Taken {
     /// Everything that was queued, to write.
     Frames(VecDeque<Frame>),
     Close(CloseReason),
-    /// Another source woke the task ([`Outbox::waker`]): look at the others again.
+    /// Nothing queued, and another source woke the task ([`Outbox::waker`]): look at the
+    /// others. The task's waker is left with the outbox all the same.
     Woken,
 }
 
@@ -170,12 +171,12 @@ impl Outbox {
         if !state.queue.is_empty() {
             return Poll::Ready(Taken::Frames(std::mem::take(&mut state.queue)));
         }
+        state.wait(cx);
         // Looked at under the lock the waker's wake-up takes: either it came first and is seen
         // here, or it comes after and finds this task's waker.
         if self.link.woken.load(Ordering::Acquire) {
             return Poll::Ready(Taken::Woken);
         }
-        state.wait(cx);
         Poll::Pending
     }
 

@@ -339,10 +339,11 @@ impl Socket {
                 slices = &mut std::mem::take(&mut slices)[1..];
             }
             let socket = SockRef::from(&self.io);
+            // A peer gone is an error to end the socket on, never a signal to the process.
             let written = match &*slices {
                 [] => break,
-                [one] => socket.send(one),
-                several => socket.send_vectored(several),
+                [one] => socket.send_with_flags(one, libc::MSG_NOSIGNAL),
+                several => socket.send_vectored_with_flags(several, libc::MSG_NOSIGNAL),
             };
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

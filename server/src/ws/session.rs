@@ -334,33 +334,36 @@ fn next_event(
     cx: &mut Context<'_>,
     socket: &mut Socket,
     outbox: &Outbox,
-    mut timer: Pin<&mut Sleep>,
+    timer: Pin<&mut Sleep>,
     wakes: &mut Wakes,
     reading_first: bool,
 ) -> Poll<Event> {
-    loop {
-        let others = wakes.others(outbox);
-        if others
-            && reading_first
-            && let Poll::Ready(incoming) = wakes.poll_socket(socket, outbox)
-        {
+    let mut others = wakes.others(outbox);
+    let mut socket_waits = false;
+    if others && reading_first {
+        if let Poll::Ready(incoming) = wakes.poll_socket(socket, outbox) {
             return Poll::Ready(Event::Read(incoming));
         }
-        match outbox.poll_take(cx) {
-            Poll::Ready(Taken::Frames(frames)) => return Poll::Ready(Event::Write(frames)),
-            Poll::Ready(Taken::Close(reason)) => return Poll::Ready(Event::Close(reason)),
-            // The socket or the timer woke the task meanwhile: look again.
-            Poll::Ready(Taken::Woken) => continue,
-            Poll::Pending => {}
-        }
-        if !others {
-            return Poll::Pending;
-        }
-        if !reading_first && let Poll::Ready(incoming) = wakes.poll_socket(socket, outbox) {
-            return Poll::Ready(Event::Read(incoming));
-        }
-        return wakes.poll_timer(timer.as_mut(), outbox).map(|()| Event::Tick);
+        socket_waits = true;
     }
+    match outbox.poll_take(cx) {
+        Poll::Ready(Taken::Frames(frames)) => return Poll::Ready(Event::Write(frames)),
+        Poll::Ready(Taken::Close(reason)) => return Poll::Ready(Event::Close(reason)),
+        // The socket or the timer woke the task meanwhile: look at both (once: a source that
+        // wakes the task again at once is seen on the next poll, not in a loop here).
+        Poll::Ready(Taken::Woken) => {
+            others = wakes.others(outbox);
+            socket_waits = false;
+        }
+        Poll::Pending => {}
+    }
+    if !others {
+        return Poll::Pending;
+    }
+    if !socket_waits && let Poll::Ready(incoming) = wakes.poll_socket(socket, outbox) {
+        return Poll::Ready(Event::Read(incoming));
+    }
+    wakes.poll_timer(timer, outbox).map(|()| Event::Tick)
 }
 
 /// Writes everything queued at once, and waits only for what the kernel did not take (most

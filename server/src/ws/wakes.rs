@@ -87,9 +87,16 @@ mod tests {
     use std::{future::poll_fn, time::Duration};
     use tokio::{io::AsyncWriteExt, time::Instant};
 
-    /// A masked client text frame.
+    /// A masked client text frame (the mask is zero: the text goes as it is).
     fn client_text(text: &str) -> Vec<u8> {
-        let mut frame = vec![0x81, 0x80 | u8::try_from(text.len()).expect("short")];
+        let mut frame = vec![0x81];
+        match u8::try_from(text.len()) {
+            Ok(len) if len < 126 => frame.push(0x80 | len),
+            _ => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&u16::try_from(text.len()).expect("under 64 KiB").to_be_bytes());
+            }
+        }
         frame.extend_from_slice(&[0, 0, 0, 0]);
         frame.extend_from_slice(text.as_bytes());
         frame
@@ -121,15 +128,47 @@ mod tests {
         )
         .await;
         assert!(woke.is_ok(), "the socket woke the task waiting on its outbox");
+        // Each message comes out of its own poll; after the first, only "more to read" says the
+        // socket may have another (the wake-up's note is cleared once the timer is polled).
         let mut got = Vec::new();
-        while wakes.others(&outbox) {
-            match wakes.poll_socket(&mut socket, &outbox) {
-                Poll::Ready(Some(Ok(Incoming::Text(text)))) => got.push(text),
-                Poll::Ready(other) => panic!("unexpected {other:?}"),
-                Poll::Pending => assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_pending()),
+        assert!(wakes.others(&outbox));
+        while let Poll::Ready(message) = wakes.poll_socket(&mut socket, &outbox) {
+            match message {
+                Some(Ok(Incoming::Text(text))) => got.push(text),
+                other => panic!("unexpected {other:?}"),
             }
+            assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_pending());
+            assert!(wakes.others(&outbox), "a message came out: there may be more");
         }
         assert_eq!(got, ["one", "two"]);
+        assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_pending());
+        assert!(!wakes.others(&outbox), "all read: nothing to poll until the socket wakes the task");
+
+        // A burst longer than one read (8 KiB): the reads that fill the buffer leave the socket
+        // readable without a new wake-up, and every message still comes out.
+        let burst: Vec<String> = (0..40).map(|n| format!("{n:03}{}", "x".repeat(497))).collect();
+        client.write_all(&burst.iter().flat_map(|text| client_text(text)).collect::<Vec<u8>>()).await.expect("written");
+        let mut got = Vec::new();
+        while got.len() < burst.len() {
+            let woke = tokio::time::timeout(
+                Duration::from_secs(5),
+                poll_fn(|cx| match outbox.poll_take(cx) {
+                    Poll::Ready(Taken::Woken) => Poll::Ready(()),
+                    Poll::Ready(other) => panic!("unexpected {other:?}"),
+                    Poll::Pending => Poll::Pending,
+                }),
+            )
+            .await;
+            assert!(woke.is_ok(), "{} of {} messages read, then no wake-up", got.len(), burst.len());
+            while wakes.others(&outbox) {
+                match wakes.poll_socket(&mut socket, &outbox) {
+                    Poll::Ready(Some(Ok(Incoming::Text(text)))) => got.push(text),
+                    Poll::Ready(other) => panic!("unexpected {other:?}"),
+                    Poll::Pending => assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_pending()),
+                }
+            }
+        }
+        assert_eq!(got, burst);
     }
 
     #[tokio::test]
@@ -146,6 +185,11 @@ mod tests {
         assert!(wakes.others(&outbox));
         assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_ready());
         timer.as_mut().reset(Instant::now() + Duration::from_secs(60));
+        wakes.timer_reset();
+        assert!(wakes.others(&outbox));
+        assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_pending());
+        assert!(!wakes.others(&outbox), "armed, not due: nothing to poll");
+        timer.as_mut().reset(Instant::now() + Duration::from_secs(30));
         wakes.timer_reset();
         assert!(wakes.others(&outbox), "a timer set again is polled again");
     }
