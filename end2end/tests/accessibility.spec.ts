@@ -46,6 +46,10 @@ async function expectNoViolations(page: Page, state: string): Promise<void> {
     await join(writer, path, 'writer');
     await say(writer, 'a first message, with a link https://example.com');
     await say(writer, 'and a second one right after');
+    // `say` returns once the text is sent, not once the server has it: the page to grade shows
+    // what the server has when it is asked for.
+    const url = new URL(path, writer.url()).href;
+    await expect.poll(async () => (await writer.request.get(url)).text()).toContain('and a second one right after');
     await page.goto(path);
     await expect(page.getByText('a first message')).toBeVisible();
     await expect(page.getByRole('button', { name: 'Join' })).toBeEnabled();
