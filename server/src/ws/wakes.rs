@@ -102,6 +102,17 @@ mod tests {
         frame
     }
 
+    /// Waits (up to 5 s) for another source to wake a task waiting on `outbox`, with nothing
+    /// queued; whether it did.
+    async fn woken(outbox: &Outbox) -> bool {
+        let woke = poll_fn(|cx| match outbox.poll_take(cx) {
+            Poll::Ready(Taken::Woken) => Poll::Ready(()),
+            Poll::Ready(other) => panic!("unexpected {other:?}"),
+            Poll::Pending => Poll::Pending,
+        });
+        tokio::time::timeout(Duration::from_secs(5), woke).await.is_ok()
+    }
+
     #[tokio::test]
     async fn the_socket_is_polled_again_only_once_it_woke_the_task_and_nothing_it_sends_is_missed() {
         let (mut socket, mut client) = Socket::loopback().await;
@@ -118,16 +129,7 @@ mod tests {
         let mut bytes = client_text("one");
         bytes.extend(client_text("two"));
         client.write_all(&bytes).await.expect("written");
-        let woke = tokio::time::timeout(
-            Duration::from_secs(5),
-            poll_fn(|cx| match outbox.poll_take(cx) {
-                Poll::Ready(Taken::Woken) => Poll::Ready(()),
-                Poll::Ready(other) => panic!("unexpected {other:?}"),
-                Poll::Pending => Poll::Pending,
-            }),
-        )
-        .await;
-        assert!(woke.is_ok(), "the socket woke the task waiting on its outbox");
+        assert!(woken(&outbox).await, "the socket woke the task waiting on its outbox");
         // Each message comes out of its own poll; after the first, only "more to read" says the
         // socket may have another (the wake-up's note is cleared once the timer is polled).
         let mut got = Vec::new();
@@ -150,16 +152,7 @@ mod tests {
         client.write_all(&burst.iter().flat_map(|text| client_text(text)).collect::<Vec<u8>>()).await.expect("written");
         let mut got = Vec::new();
         while got.len() < burst.len() {
-            let woke = tokio::time::timeout(
-                Duration::from_secs(5),
-                poll_fn(|cx| match outbox.poll_take(cx) {
-                    Poll::Ready(Taken::Woken) => Poll::Ready(()),
-                    Poll::Ready(other) => panic!("unexpected {other:?}"),
-                    Poll::Pending => Poll::Pending,
-                }),
-            )
-            .await;
-            assert!(woke.is_ok(), "{} of {} messages read, then no wake-up", got.len(), burst.len());
+            assert!(woken(&outbox).await, "{} of {} messages read, then no wake-up", got.len(), burst.len());
             while wakes.others(&outbox) {
                 match wakes.poll_socket(&mut socket, &outbox) {
                     Poll::Ready(Some(Ok(Incoming::Text(text)))) => got.push(text),
@@ -180,8 +173,7 @@ mod tests {
         assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_pending());
         wakes.more_to_read = false;
         assert!(!wakes.others(&outbox));
-        let woke = tokio::time::timeout(Duration::from_secs(5), poll_fn(|cx| outbox.poll_take(cx))).await;
-        assert!(matches!(woke, Ok(Taken::Woken)), "the timer woke the task waiting on its outbox");
+        assert!(woken(&outbox).await, "the timer woke the task waiting on its outbox");
         assert!(wakes.others(&outbox));
         assert!(wakes.poll_timer(timer.as_mut(), &outbox).is_ready());
         timer.as_mut().reset(Instant::now() + Duration::from_secs(60));
