@@ -7,8 +7,8 @@
 //! the socket, and reads through a buffer held while idle. Here a batch of queued frames goes out
 //! in one vectored write, done at once (each frame's header from the stack, its payload the
 //! room's own bytes, no copy); only what the kernel does not take is copied, to wait. Reading
-//! waits for the socket to be readable before it takes a buffer from the stack; the parser keeps
-//! bytes only while a message is half-received. An idle socket holds its TCP stream and nothing
+//! goes into a buffer on the stack of the call that reads (not zeroed, not kept); the parser
+//! keeps bytes only while a message is half-received. An idle socket holds its TCP stream and nothing
 //! else.
 //!
 //! The framing rules live in [`frames`]; the Autobahn test cases check the whole of it
