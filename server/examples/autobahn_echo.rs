@@ -5,8 +5,11 @@
 //!
 //! cargo run --release -p server --example autobahn_echo -- [ADDRESS, default 127.0.0.1:9001]
 
-use axum::{Router, routing::get};
-use server::websocket::{Socket, Upgrade, frames::Incoming};
+use axum::{Router, response::Response, routing::get};
+use server::{
+    serve::Serving,
+    websocket::{Socket, Upgrade, frames::Incoming},
+};
 use std::time::Duration;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -17,11 +20,29 @@ const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 async fn main() -> anyhow::Result<()> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     let listener = tokio::net::TcpListener::bind(&address).await?;
-    let app = Router::new().route("/", get(|ws: Upgrade| async move { ws.on_upgrade(MAX_MESSAGE, echo) }));
+    let app = Router::new().route("/", get(|ws: Upgrade| async move { answer(ws) }));
     // Burner's own accept loop: the socket layer takes its TCP stream back from it.
     let (stop, tracker) = (CancellationToken::new(), TaskTracker::new());
-    server::serve::serve(listener, app, Duration::from_secs(10), std::future::pending(), &stop, &tracker).await;
+    let serving = Serving {
+        router: app,
+        header_timeout: Duration::from_secs(10),
+        stop: &stop,
+        tracker: &tracker,
+        behind: &|| false,
+    };
+    server::serve::serve(listener, serving, std::future::pending()).await;
     Ok(())
+}
+
+/// Answers 101 and echoes on the socket once the connection has switched.
+fn answer(ws: Upgrade) -> Response {
+    let (response, switch) = ws.answer();
+    tokio::spawn(async move {
+        if let Some(socket) = switch.socket(MAX_MESSAGE).await {
+            echo(socket).await;
+        }
+    });
+    response
 }
 
 async fn echo(mut socket: Socket) {

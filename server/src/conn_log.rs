@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Events waiting in the queue before `log` calls start being counted as dropped.
 const QUEUE: usize = 65_536;
+/// Events waiting beyond which the log is [`ConnLog::behind`]: about a second of visits at the
+/// most the writer has kept up with here, far below [`QUEUE`].
+const BEHIND: usize = 8_192;
 /// Events kept for a retry while the store fails.
 const KEPT_WHILE_FAILING: usize = 100_000;
 /// Events written in one transaction at most.
@@ -73,6 +76,13 @@ impl ConnLog {
 
     pub fn health(&self) -> &LogHealth {
         &self.health
+    }
+
+    /// Whether events wait to be written in numbers that say the writer, working, is not keeping
+    /// up: the server then takes no new connections until it is (see `serve`). Not while writes
+    /// fail: a broken disk must not stop the chat (events are kept, then counted as dropped).
+    pub fn behind(&self) -> bool {
+        QUEUE - self.queue.capacity() > BEHIND && self.health.error().is_none()
     }
 
     pub fn key(&self, conn_id: u64) -> String {

@@ -90,7 +90,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     }
     tracing::info!(addr = %listener.local_addr()?, site = %state.config.site_dir.display(), "Burner is listening");
 
-    serve::serve(listener, app, state.config.header_timeout, shutdown, &state.shutdown, &state.tracker).await;
+    let log = &state.moderation.log;
+    let serving = serve::Serving {
+        router: app,
+        header_timeout: state.config.header_timeout,
+        stop: &state.shutdown,
+        tracker: &state.tracker,
+        behind: &|| log.behind(),
+    };
+    serve::serve(listener, serving, shutdown).await;
 
     tracing::info!(sockets = state.connections.open(), "stopped accepting; closing connections");
     state.shutdown.cancel();

@@ -3,31 +3,52 @@
 //! every connection task is tracked, and finishes its request then closes once `stop` is
 //! cancelled.
 
+use crate::ws::Handover;
 use axum::{Router, extract::ConnectInfo, http::Request};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
-use std::{future::Future, pin::pin, time::Duration};
+use std::{
+    future::{Future, poll_fn},
+    pin::pin,
+    task::Poll,
+    time::Duration,
+};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
-/// Accepts connections until `shutdown` resolves. Connections run on `tracker` and wind down
-/// when `stop` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    header_timeout: Duration,
-    shutdown: impl Future<Output = ()>,
-    stop: &CancellationToken,
-    tracker: &TaskTracker,
-) {
+/// How often the acceptor looks again while the server is [`Serving::behind`].
+const BEHIND_WAIT: Duration = Duration::from_millis(5);
+
+/// What the accept loop serves, and how.
+pub struct Serving<'a> {
+    pub router: Router,
+    pub header_timeout: Duration,
+    /// Connections run here, and wind down when `stop` is cancelled.
+    pub stop: &'a CancellationToken,
+    pub tracker: &'a TaskTracker,
+    /// While this says so, no connection is accepted (they wait in the kernel's backlog): the
+    /// connection log is behind, and a visit it cannot record is better not taken than lost to
+    /// the moderators.
+    pub behind: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// Accepts connections until `shutdown` resolves.
+pub async fn serve(listener: TcpListener, serving: Serving<'_>, shutdown: impl Future<Output = ()>) {
+    let Serving { router, header_timeout, stop, tracker, behind } = serving;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
     let mut shutdown = pin!(shutdown);
     loop {
+        if behind() {
+            tokio::select! {
+                () = tokio::time::sleep(BEHIND_WAIT) => continue,
+                () = &mut shutdown => break,
+            }
+        }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -41,13 +62,20 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router.clone().map_request(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
+        let handover = Handover::default();
+        let service = router.clone().map_request({
+            let handover = handover.clone();
+            move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(handover.clone());
+                request
+            }
         });
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades();
         let stop = stop.clone();
-        tracker.spawn(async move {
+        // One HTTP connection to its end; then, if it switched to a WebSocket, the socket's
+        // opening, in the same turn as the 101.
+        let mut task = Box::pin(async move {
             let mut connection = pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
@@ -59,6 +87,18 @@ pub async fn serve(
             if let Err(error) = result {
                 tracing::debug!(%error, "http connection ended with an error");
             }
+            if let Some(opening) = handover.take() {
+                opening.open().await;
+            }
         });
+        // The connection's first turn is taken now, in the acceptor's: its request is usually in
+        // already, and a WebSocket visit is answered, opened and (if its address names a room)
+        // joined before anything else runs. A task spawned instead would wait behind every task
+        // already queued: under load, a round of every socket, for each step of a visit. Polled
+        // here with the acceptor's waker; once spawned, the task's first poll takes over whatever
+        // it waits for.
+        if poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx))).await.is_pending() {
+            tracker.spawn(task);
+        }
     }
 }

@@ -25,14 +25,13 @@ use axum::{
 };
 use base64::Engine;
 use frames::{Incoming, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Parser, WireError};
-use futures_util::{FutureExt, future::Either};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
 use socket2::SockRef;
 use std::{
     cell::RefCell,
-    future::{Future, poll_fn},
+    future::poll_fn,
     io,
     io::IoSlice,
     mem::MaybeUninit,
@@ -113,41 +112,9 @@ pub fn accept_key(key: &[u8]) -> String {
 }
 
 impl Upgrade {
-    /// Answers 101 and runs `serve` on the socket, in a task of its own, once the HTTP
-    /// connection has switched.
-    /// Messages over `max_message` bytes close the socket with 1009.
-    pub fn on_upgrade<F, Fut>(self, max_message: usize, serve: F) -> Response
-    where
-        F: FnOnce(Socket) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    /// Answers 101. The socket is [`Switch::socket`]'s once hyper has written the answer.
+    pub fn answer(self) -> (Response, Switch) {
         let Self { key, on_upgrade } = self;
-        // One task from the switch to the end: it waits for the switch, then runs the socket.
-        // (`then` holds either the waiting or the socket's future, never both, so the task is no
-        // bigger than the socket's future; a second task would make every new connection wait
-        // its turn in the scheduler once more, which under load is a round of every socket.)
-        let socket = on_upgrade.then(move |upgraded| {
-            let parts = match upgraded.map(|upgraded| upgraded.downcast::<TokioIo<TcpStream>>()) {
-                Ok(Ok(parts)) => parts,
-                // Burner's HTTP server runs on plain TCP streams (`serve`).
-                Ok(Err(_)) => {
-                    tracing::warn!("upgraded connection is not a TCP stream");
-                    return Either::Right(std::future::ready(()));
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "upgrade failed");
-                    return Either::Right(std::future::ready(()));
-                }
-            };
-            let mut parser = Parser::new(max_message);
-            // Bytes a client sent right behind its request, before our answer. Copied and let go
-            // at once: they share the HTTP connection's whole read buffer.
-            let hyper::upgrade::Parts { io, read_buf, .. } = parts;
-            parser.feed(&read_buf);
-            drop(read_buf);
-            Either::Left(serve(Socket { io: io.into_inner(), parser, unsent: Vec::new() }))
-        });
-        tokio::spawn(socket);
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -155,7 +122,37 @@ impl Upgrade {
         if let Ok(accept) = HeaderValue::try_from(accept_key(key.as_bytes())) {
             headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
         }
-        response
+        (response, Switch(on_upgrade))
+    }
+}
+
+/// An HTTP connection answered with 101: its socket, once the answer is written.
+pub struct Switch(OnUpgrade);
+
+impl Switch {
+    /// The socket, once the HTTP connection has switched (at once when its task ran to the end
+    /// of the answer); `None` if it never did. Messages over `max_message` bytes close the socket
+    /// with 1009.
+    pub async fn socket(self, max_message: usize) -> Option<Socket> {
+        let parts = match self.0.await.map(|upgraded| upgraded.downcast::<TokioIo<TcpStream>>()) {
+            Ok(Ok(parts)) => parts,
+            // Burner's HTTP server runs on plain TCP streams (`serve`).
+            Ok(Err(_)) => {
+                tracing::warn!("upgraded connection is not a TCP stream");
+                return None;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "upgrade failed");
+                return None;
+            }
+        };
+        let mut parser = Parser::new(max_message);
+        // Bytes a client sent right behind its request, before our answer. Copied and let go at
+        // once: they share the HTTP connection's whole read buffer.
+        let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+        parser.feed(&read_buf);
+        drop(read_buf);
+        Some(Socket { io: io.into_inner(), parser, unsent: Vec::new() })
     }
 }
 

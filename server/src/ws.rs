@@ -20,16 +20,17 @@ use crate::{
     outbox::{CloseReason, ConnHandle, Outbox},
     state::AppState,
     visitor::Visitor,
-    websocket::{Socket, Upgrade},
+    websocket::{Socket, Switch, Upgrade},
 };
-use app::protocol::{ErrorCode, PROTOCOL_VERSION, close};
+use app::protocol::{ClientMsg, ErrorCode, PROTOCOL_VERSION, close};
 use axum::{
+    Extension,
     extract::{Query, State},
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use std::sync::{Arc, atomic::Ordering};
+use std::sync::{Arc, Mutex, PoisonError, atomic::Ordering};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::{sync::CancellationToken, task::task_tracker::TaskTrackerToken};
 use tracing::Instrument;
@@ -42,13 +43,74 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub struct WsQuery {
     /// The protocol version the client speaks.
     v: Option<String>,
+    /// The room the socket is for. Alone, a hint for a load balancer (the room page's sockets
+    /// name theirs); with `nickname` (and the tab's `session`), a room to join as the socket
+    /// opens, as a `join` frame would: entered in the same turn as the 101, one round trip fewer.
+    room: Option<String>,
+    nickname: Option<String>,
+    session: Option<String>,
+}
+
+impl WsQuery {
+    /// The `join` the address asks for, if it names a room and a nickname.
+    fn join(&mut self) -> Option<ClientMsg> {
+        let nickname = self.nickname.take()?;
+        Some(ClientMsg::Join {
+            room: self.room.take()?,
+            nickname,
+            session: self.session.take().unwrap_or_default(),
+            resume: None,
+        })
+    }
+}
+
+/// Where the upgrade leaves a socket's [`Opening`] for the HTTP connection's task to run once the
+/// 101 is written: in the same turn, not in a task of its own that would wait its turn behind
+/// every other socket's (`serve` puts one on each connection).
+#[derive(Clone, Default)]
+pub struct Handover(Arc<Mutex<Option<Opening>>>);
+
+impl Handover {
+    /// The socket to open, if the connection upgraded.
+    pub fn take(&self) -> Option<Opening> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put(&self, opening: Opening) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(opening);
+    }
+}
+
+/// A socket answered with 101: what it needs to open, and its first request.
+pub struct Opening {
+    switch: Switch,
+    connection: Connection,
+    conn_id: u64,
+    join: Option<ClientMsg>,
+}
+
+impl Opening {
+    /// Opens the socket (its welcome, the join its address asked for, and their write), then runs
+    /// it in a task of its own for the rest of its life.
+    pub async fn open(self) {
+        let Self { switch, mut connection, conn_id, join } = self;
+        let Some(mut socket) = switch.socket(MAX_FRAME_BYTES).await else {
+            return;
+        };
+        let span = tracing::info_span!("conn", id = conn_id);
+        connection.open(&mut socket, join).instrument(span.clone()).await;
+        // The socket's whole life from here is one task, its future holding the connection, the
+        // socket and the loop's waiting state in one allocation.
+        tokio::spawn(connection.serve(socket).instrument(span));
+    }
 }
 
 pub async fn upgrade(
     State(state): State<AppState>,
     visitor: Visitor,
-    Query(query): Query<WsQuery>,
+    Query(mut query): Query<WsQuery>,
     headers: HeaderMap,
+    handover: Option<Extension<Handover>>,
     ws: Upgrade,
 ) -> Response {
     if !origin_allowed(&state.allowed_origins, &headers) {
@@ -108,11 +170,14 @@ pub async fn upgrade(
         _registered: registered,
         _tracked: state.tracker.token(),
     };
-    // The socket's whole life is one task, its future holding the connection, the socket and the
-    // loop's waiting state in one allocation.
-    ws.on_upgrade(MAX_FRAME_BYTES, move |socket| {
-        connection.serve(socket).instrument(tracing::info_span!("conn", id = conn_id))
-    })
+    let (response, switch) = ws.answer();
+    let opening = Opening { switch, connection, conn_id, join: query.join() };
+    match handover {
+        Some(Extension(handover)) => handover.put(opening),
+        // Served by something other than `serve`: the opening waits for the switch in a task.
+        None => drop(tokio::spawn(opening.open())),
+    }
+    response
 }
 
 fn connecting_too_fast(wait: std::time::Duration) -> Response {
@@ -157,6 +222,14 @@ impl Drop for Registered {
 }
 
 impl Connection {
+    /// The socket's first turn, before it has a task of its own.
+    async fn open(&mut self, socket: &mut Socket, join: Option<ClientMsg>) {
+        if self.version_ok {
+            let Self { session, outbox, shutdown, .. } = self;
+            session.open(socket, outbox, shutdown, join).await;
+        }
+    }
+
     /// The socket's life. Not an async fn: one keeps its arguments apart from its locals, and the
     /// connection and the socket would be held twice for as long as it is open. The block's
     /// captures are used in place.
@@ -239,9 +312,10 @@ mod tests {
     async fn a_socket_upgraded_while_the_server_stops_is_closed_as_going_away() {
         use tokio::io::AsyncReadExt;
         let (state, _data) = request::testing::state(|_| {}).await;
-        let connection = registered(&state);
+        let mut connection = registered(&state);
         state.shutdown.cancel();
-        let (socket, mut client) = Socket::loopback().await;
+        let (mut socket, mut client) = Socket::loopback().await;
+        connection.open(&mut socket, None).await;
         let served = tokio::spawn(connection.serve(socket));
         let mut frame = [0; 4];
         client.read_exact(&mut frame).await.expect("a frame");

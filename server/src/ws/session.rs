@@ -138,6 +138,44 @@ impl Session {
         }
     }
 
+    /// The socket's first turn, where its 101 was written (before it has a task of its own): the
+    /// welcome, the join its address asked for, and their write. A visitor whose address names
+    /// a room is in it, and told so, in the turn that answered its upgrade.
+    pub async fn open(
+        &mut self,
+        socket: &mut Socket,
+        outbox: &Outbox,
+        shutdown: &CancellationToken,
+        join: Option<ClientMsg>,
+    ) {
+        // Registered before the shutdown's closing began, opened after it: it says nothing else.
+        if shutdown.is_cancelled() {
+            self.handle.close(GOING_AWAY);
+            return;
+        }
+        self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
+        if let Some(join) = join {
+            let flow = match self.on_message(join) {
+                Flow::Shared(request) => self.on_shared(request).await,
+                flow => flow,
+            };
+            if let Flow::Close(reason) = flow {
+                self.handle.close(reason);
+            }
+        }
+        // Written now; the loop closes the socket if this failed (its outbox says why).
+        let ended = match write_taken(socket, outbox) {
+            Ok(write) => finish(write, socket, shutdown).await,
+            Err(_closing) => Ok(()),
+        };
+        if let Err(end) = ended {
+            self.handle.close(match end {
+                End::Close(reason) => reason,
+                End::Answer(_) | End::Gone => GONE,
+            });
+        }
+    }
+
     /// The socket's loop until it closes. Not an async fn: one keeps its arguments apart from its
     /// locals, and this future lives as long as the socket does (see `Connection::serve`).
     #[allow(clippy::manual_async_fn)] // on purpose: see above
@@ -148,7 +186,6 @@ impl Session {
         shutdown: &'a CancellationToken,
     ) -> impl Future<Output = ()> + 'a {
         async move {
-            self.send(ServerMsg::Welcome { protocol: PROTOCOL_VERSION, limits: self.limits() });
             let mut clock = Clock::new(&self.config, Instant::now());
             // The timer's own deadline is the one it was last set to (no copy is kept).
             let mut timer = pin!(sleep_until(clock.next()));

@@ -305,3 +305,48 @@ fn a_resend_is_recognised_after_the_room_has_moved_on() {
         assert_eq!(copies, 1);
     })
 }
+
+/// A socket whose address names a room and a nickname (and its tab's session) is in the room as
+/// it opens, without a `join` frame: the welcome, then `joined`, and the room hears of it as of
+/// any join. A refused one is answered as a refused `join` frame would be, and the socket stays
+/// to try again; a room named alone is only a load balancer's hint.
+#[test]
+fn a_room_and_nickname_in_the_address_join_as_the_socket_opens() {
+    run(async {
+        let server = TestServer::start().await;
+        let origin = server.origin();
+        let mut alice = server.client().await;
+        alice.join("lobby", "alice", &session_for("alice"), None).await.expect("alice joins");
+
+        let path = format!("/ws?v=1&room=lobby&nickname=bob&session={}", session_for("bob"));
+        let mut bob = server.connect_with(Some(&origin), &path).await.expect("upgraded");
+        assert!(matches!(bob.recv().await, ServerMsg::Welcome { .. }));
+        match bob.recv().await {
+            ServerMsg::Joined { you, members, .. } => {
+                assert_eq!(you.nickname, "bob");
+                assert!(members.iter().any(|m| m.nickname == "alice"), "{members:?}");
+            }
+            other => panic!("expected joined, got {other:?}"),
+        }
+        let joined = alice.recv_until(|m| matches!(m, ServerMsg::MemberJoined { .. })).await;
+        assert!(matches!(joined, ServerMsg::MemberJoined { member, count: 2 } if member.nickname == "bob"));
+        bob.say("hello from the address", "b1").await.expect("bob posts");
+        alice.recv_until(|m| matches!(m, ServerMsg::MessagePosted { .. })).await;
+
+        let path = format!("/ws?v=1&room=lobby&nickname=Admin&session={}", session_for("carol"));
+        let mut carol = server.connect_with(Some(&origin), &path).await.expect("upgraded");
+        assert!(matches!(carol.recv().await, ServerMsg::Welcome { .. }));
+        assert_eq!(carol.refusal().await.code, ErrorCode::NicknameReserved);
+        carol.join("lobby", "carol", &session_for("carol"), None).await.expect("then joins by frame");
+
+        let path = "/ws?v=1&room=lobby&nickname=dave&session=short";
+        let mut dave = server.connect_with(Some(&origin), path).await.expect("upgraded");
+        assert!(matches!(dave.recv().await, ServerMsg::Welcome { .. }));
+        assert_eq!(dave.refusal().await.code, ErrorCode::SessionInvalid);
+
+        let mut erin = server.connect_with(Some(&origin), "/ws?v=1&room=lobby").await.expect("upgraded");
+        assert!(matches!(erin.recv().await, ServerMsg::Welcome { .. }));
+        erin.assert_silent(Duration::from_millis(300)).await;
+        assert_eq!(server.health().await["connections"].as_u64(), Some(5));
+    })
+}

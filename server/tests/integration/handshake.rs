@@ -137,6 +137,26 @@ fn a_connection_that_sends_nothing_is_dropped() {
     })
 }
 
+/// The acceptor takes a new connection's first turn itself (`serve`); a request that is not in
+/// yet then, and comes in pieces later, is still read and answered by the connection's own task.
+#[test]
+fn a_request_that_comes_after_the_accept_in_pieces_is_answered() {
+    run(async {
+        let server = TestServer::start().await;
+        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr);
+        let (head, tail) = request.split_at(12);
+        for piece in [head, tail] {
+            sleep(Duration::from_millis(100)).await;
+            tcp.write_all(piece.as_bytes()).await.expect("write");
+        }
+        let mut response = Vec::new();
+        timeout(Duration::from_secs(5), tcp.read_to_end(&mut response)).await.expect("answered in time").expect("read");
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    })
+}
+
 #[test]
 fn a_handshake_trickled_byte_by_byte_is_dropped() {
     run(async {

@@ -174,6 +174,26 @@ fn one_way_holds_across_nodes() {
     });
 }
 
+/// A join named in the socket's address is decided by Redis in a cluster, as a `join` frame is:
+/// the member is seated on every node's count, and the room's members elsewhere hear of it.
+#[test]
+fn a_join_in_the_address_is_shared_across_nodes() {
+    run(async {
+        let (_redis, nodes) = two_nodes().await;
+        let [a, b] = &nodes;
+        let room = a.create_room("Front door", 10, false).await;
+        everywhere_with(&nodes, &room.slug, 0).await;
+        let (mut on_a, _) = a.member(&room.slug, "host").await;
+        let path = format!("/ws?v=1&room={}&nickname=guest&session={}", room.slug, session_for("guest"));
+        let mut guest = b.connect_with(Some(&b.origin()), &path).await.expect("upgraded");
+        assert!(matches!(guest.recv().await, ServerMsg::Welcome { .. }));
+        assert!(matches!(guest.recv().await, ServerMsg::Joined { you, .. } if you.nickname == "guest"));
+        let joined = on_a.recv_until(|m| matches!(m, ServerMsg::MemberJoined { .. })).await;
+        assert!(matches!(joined, ServerMsg::MemberJoined { member, count: 2 } if member.nickname == "guest"));
+        everywhere_with(&nodes, &room.slug, 2).await;
+    });
+}
+
 /// 300 joins racing on three nodes for a room of 50: exactly 50 get in, every node counts 50.
 #[test]
 fn three_hundred_joins_on_three_nodes_seat_exactly_the_limit() {

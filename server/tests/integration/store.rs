@@ -283,3 +283,51 @@ fn the_log_writer_waits_for_more_only_when_it_has_less_than_a_batch() {
         tracker.wait().await;
     });
 }
+
+/// A writer that works but falls behind says so (the server then stops accepting connections
+/// until it catches up, `serve`); one whose writes fail does not (a broken disk must not stop the
+/// chat: its events are kept, then counted as dropped). Here the database is locked by another
+/// connection: the writer waits for the lock (behind), gives up after SQLite's busy timeout
+/// (failing, not behind), and once the lock goes writes everything (neither).
+#[test]
+fn the_log_is_behind_while_its_writer_waits_not_while_it_fails() {
+    use sqlx::Connection;
+    run(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("burner.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open sqlite"));
+        let (stop, tracker) = (tokio_util::sync::CancellationToken::new(), tokio_util::task::TaskTracker::new());
+        let log = ConnLog::start(store.clone(), stop.clone(), &tracker);
+        assert!(!log.behind());
+        let mut blocker =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("second connection");
+        sqlx::query("BEGIN EXCLUSIVE").execute(&mut blocker).await.expect("write lock");
+        let events = 10_000;
+        let ip: IpAddr = "198.51.100.7".parse().expect("ip");
+        for conn_id in 0..events as u64 {
+            log.opened(conn_id, ip, format!("{conn_id:0>24}"), "test".into());
+        }
+        assert!(log.behind(), "10 000 events wait for a writer that waits for the lock");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while log.health().error().is_none() {
+            assert!(std::time::Instant::now() < deadline, "the writer never gave up on the lock");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(!log.behind(), "a failing writer does not hold up new connections");
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.expect("unlock");
+        drop(blocker);
+        loop {
+            let written = store.search_connections("", 20_000).await.expect("search").len();
+            if written == events {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(20), "{written} written");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(!log.behind());
+        assert_eq!(log.health().dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+        stop.cancel();
+        tracker.close();
+        tracker.wait().await;
+    });
+}
