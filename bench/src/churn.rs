@@ -8,6 +8,7 @@ use crate::{
     members::Shared,
     peer::{Peer, Protocol},
 };
+use anyhow::Context;
 use std::{cell::Cell, time::Instant};
 
 /// Clients arriving and leaving at once.
@@ -62,7 +63,7 @@ pub async fn churn(peer: &Peer, settings: &Settings, rate: u64) -> anyhow::Resul
     let (beside, took) = tokio::join!(load.offer(rate, settings), visitors);
     let elapsed = took.into_iter().max().unwrap_or(settings.step);
     if matches!(peer.protocol, Protocol::Burner) {
-        log_kept_up(port).await?;
+        log_kept_up(port).await.with_context(|| format!("after {} visits", visits.get()))?;
     }
     drop(members);
     drop(server);

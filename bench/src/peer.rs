@@ -156,12 +156,10 @@ impl Peer {
         match self.protocol {
             Protocol::Plain => ws::connect(port, &format!("/ws?room={room}")).await,
             Protocol::Burner => {
-                let mut conn = ws::connect(port, "/ws").await?;
-                let join = serde_json::json!({
-                    "type": "join", "room": room, "nickname": format!("m{n}"),
-                    "session": format!("bench-session-{n:012}"),
-                });
-                ws::send(&conn.writer, join.to_string().as_bytes()).await?;
+                // Joined by its address, as the plain peers are: the room is entered as the
+                // socket opens, with no `join` frame to wait for.
+                let path = format!("/ws?room={room}&nickname=m{n}&session=bench-session-{n:012}");
+                let mut conn = ws::connect(port, &path).await?;
                 conn.reader.read_until(|text| contains(text, b"\"joined\"")).await?;
                 Ok(conn)
             }
