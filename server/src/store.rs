@@ -19,7 +19,10 @@ pub use sqlite::SqliteStore;
 use app::protocol::Profanity;
 use async_trait::async_trait;
 use ipnet::IpNet;
-use std::net::IpAddr;
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    net::IpAddr,
+};
 
 /// The store failed. Keeps the database's own error as its source, for the log; what people
 /// are told is the refusal it becomes (`error::Refusal`).
@@ -45,15 +48,26 @@ pub enum LogEvent {
 /// Connection-log events grouped by kind, so a store writes a batch as one statement per kind
 /// (one round trip each, instead of one per event). Grouping keeps what matters of the order: a
 /// connection's joins and close never come before its opening, which is in this batch or an
-/// earlier one.
+/// earlier one. A connection opened and closed within one batch (a short visit) is inserted
+/// closed: an update looks each row up again, by its key among the batch's.
 #[derive(Default)]
 pub(crate) struct LogBatch<'a> {
-    /// `(key, at, ip, ip_hash, user_agent)`
-    pub opened: Vec<(&'a str, i64, String, &'a str, &'a str)>,
+    pub opened: Vec<Opened<'a>>,
     /// `(key, at, room, nickname)`
     pub joined: Vec<(&'a str, i64, &'a str, &'a str)>,
-    /// `(key, at)`
+    /// `(key, at)` of connections opened in an earlier batch.
     pub closed: Vec<(&'a str, i64)>,
+}
+
+/// A connection's row as a batch inserts it.
+pub(crate) struct Opened<'a> {
+    pub key: &'a str,
+    pub at: i64,
+    pub ip: String,
+    pub ip_hash: &'a str,
+    pub user_agent: &'a str,
+    /// Set when its close is in the same batch.
+    pub closed_at: Option<i64>,
 }
 
 impl<'a> LogBatch<'a> {
@@ -62,13 +76,22 @@ impl<'a> LogBatch<'a> {
 
     pub fn of(events: &'a [LogEvent]) -> Self {
         let mut batch = Self::default();
+        let mut opened_here = HashMap::new();
         for event in events {
             match event {
                 LogEvent::Opened { key, at, ip, ip_hash, user_agent } => {
-                    batch.opened.push((key, *at, ip.to_string(), ip_hash, user_agent));
+                    // Twice in a batch (retried): the first is the row written.
+                    if let Entry::Vacant(row) = opened_here.entry(key.as_str()) {
+                        row.insert(batch.opened.len());
+                        let ip = ip.to_string();
+                        batch.opened.push(Opened { key, at: *at, ip, ip_hash, user_agent, closed_at: None });
+                    }
                 }
                 LogEvent::Joined { key, at, room, nickname } => batch.joined.push((key, *at, room, nickname)),
-                LogEvent::Closed { key, at } => batch.closed.push((key, *at)),
+                LogEvent::Closed { key, at } => match opened_here.get(key.as_str()) {
+                    Some(&row) => batch.opened[row].closed_at = Some(*at),
+                    None => batch.closed.push((key, *at)),
+                },
             }
         }
         batch

@@ -104,9 +104,14 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         for rows in batch.opened.chunks(LogBatch::ROWS) {
             let mut insert =
-                QueryBuilder::new("INSERT INTO connections (conn_key, opened_at, ip, ip_hash, user_agent) ");
-            insert.push_values(rows, |mut row, (key, at, ip, ip_hash, user_agent)| {
-                row.push_bind(*key).push_bind(*at).push_bind(ip.as_str()).push_bind(*ip_hash).push_bind(*user_agent);
+                QueryBuilder::new("INSERT INTO connections (conn_key, opened_at, ip, ip_hash, user_agent, closed_at) ");
+            insert.push_values(rows, |mut row, opened| {
+                row.push_bind(opened.key)
+                    .push_bind(opened.at)
+                    .push_bind(opened.ip.as_str())
+                    .push_bind(opened.ip_hash)
+                    .push_bind(opened.user_agent)
+                    .push_bind(opened.closed_at);
             });
             insert.push(" ON CONFLICT (conn_key) DO NOTHING");
             insert.build().persistent(false).execute(&mut *tx).await?;

@@ -50,10 +50,16 @@ impl Store for SqliteStore {
         // The server's memory per idle member measured 0.8-1.2 KiB more with them kept.
         let mut tx = self.pool.begin().await?;
         for rows in batch.opened.chunks(LogBatch::ROWS) {
-            let mut insert =
-                QueryBuilder::new("INSERT OR IGNORE INTO connections (conn_key, opened_at, ip, ip_hash, user_agent) ");
-            insert.push_values(rows, |mut row, (key, at, ip, ip_hash, user_agent)| {
-                row.push_bind(*key).push_bind(*at).push_bind(ip.as_str()).push_bind(*ip_hash).push_bind(*user_agent);
+            let mut insert = QueryBuilder::new(
+                "INSERT OR IGNORE INTO connections (conn_key, opened_at, ip, ip_hash, user_agent, closed_at) ",
+            );
+            insert.push_values(rows, |mut row, opened| {
+                row.push_bind(opened.key)
+                    .push_bind(opened.at)
+                    .push_bind(opened.ip.as_str())
+                    .push_bind(opened.ip_hash)
+                    .push_bind(opened.user_agent)
+                    .push_bind(opened.closed_at);
             });
             insert.push("");
             insert.build().persistent(false).execute(&mut *tx).await?;

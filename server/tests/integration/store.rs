@@ -75,6 +75,10 @@ fn the_connection_log_is_searchable_and_forgets_old_rows() {
         assert_eq!(by_hash.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["new", "old"], "newest first");
         assert_eq!(store.search_connections("203.0.113.7", 10).await.expect("search").len(), 2);
         assert_eq!(store.search_connections("", 1).await.expect("search").len(), 1, "the limit holds");
+        // Closed in a later batch than it opened in.
+        store.record(&[LogEvent::Closed { key: "old".into(), at: 3 }]).await.expect("recorded");
+        let everyone = store.search_connections("", 10).await.expect("search");
+        assert_eq!(everyone.iter().map(|c| c.closed_at).collect::<Vec<_>>(), [Some(40 * DAY + 9), Some(3)]);
         assert_eq!(store.forget_connections_before(10 * DAY).await.expect("forget"), 1);
         assert_eq!(store.search_connections("", 10).await.expect("search").len(), 1);
     });
@@ -302,12 +306,12 @@ fn the_log_is_behind_while_its_writer_waits_not_while_it_fails() {
         let mut blocker =
             sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("second connection");
         sqlx::query("BEGIN EXCLUSIVE").execute(&mut blocker).await.expect("write lock");
-        let events = 10_000;
+        let events = 12_000;
         let ip: IpAddr = "198.51.100.7".parse().expect("ip");
         for conn_id in 0..events as u64 {
             log.opened(conn_id, ip, format!("{conn_id:0>24}"), "test".into());
         }
-        assert!(log.behind(), "10 000 events wait for a writer that waits for the lock");
+        assert!(log.behind(), "{events} events wait for a writer that waits for the lock");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while log.health().error().is_none() {
             assert!(std::time::Instant::now() < deadline, "the writer never gave up on the lock");
