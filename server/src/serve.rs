@@ -2,6 +2,11 @@
 //! sends nothing, or trickles its headers, is dropped), upgrades for `/ws`, and graceful shutdown:
 //! every connection task is tracked, and finishes its request then closes once `stop` is
 //! cancelled.
+//!
+//! A visit is served in the turn that accepts it: the acceptor runs a new connection's first turn
+//! itself, and a connection that switches to a WebSocket opens the socket in its own task right
+//! after the 101 ([`Handover`]). Arrivals are paced so they cannot starve the sockets already
+//! open (a few a turn), and wait while the connection log is behind.
 
 use crate::ws::Handover;
 use axum::{Router, extract::ConnectInfo, http::Request};

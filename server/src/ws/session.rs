@@ -186,7 +186,10 @@ impl Session {
         shutdown: &'a CancellationToken,
     ) -> impl Future<Output = ()> + 'a {
         async move {
-            let mut clock = Clock::new(&self.config, Instant::now());
+            let now = Instant::now();
+            let mut clock = Clock::new(&self.config, now);
+            // Joined already, if its address named a room (`open`): not idle.
+            clock.subscribed(self.subscribed(), now, &self.config);
             // The timer's own deadline is the one it was last set to (no copy is kept).
             let mut timer = pin!(sleep_until(clock.next()));
             let mut wakes = Wakes::new();

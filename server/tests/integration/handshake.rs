@@ -196,12 +196,17 @@ fn a_socket_that_never_joins_is_closed_as_idle() {
         let mut idle = server.client().await;
         let mut watching = server.client().await;
         watching.send(&ClientMsg::WatchDirectory {}).await;
+        // Joined by its address as it opened, and silent since: a member, not idle.
+        let path = format!("/ws?v=1&room=lobby&nickname=quiet&session={}", session_for("quiet"));
+        let mut quiet = server.connect_with(Some(&server.origin()), &path).await.expect("upgraded");
+        quiet.recv_until(|m| matches!(m, ServerMsg::Joined { .. })).await;
         assert_eq!(idle.close_code().await, Some(close::IDLE));
         // Watching the directory counts as taking part: still connected well past the timeout.
         watching.recv_until(|m| matches!(m, ServerMsg::Directory { .. })).await;
         sleep(Duration::from_millis(800)).await;
         watching.send(&ClientMsg::Leave {}).await;
         assert_eq!(watching.refusal().await.code, app::protocol::ErrorCode::NotJoined);
+        quiet.say("still here", "q1").await.expect("still a member");
     })
 }
 
