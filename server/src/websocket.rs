@@ -278,6 +278,11 @@ impl Socket {
         self.write_slices(&mut [IoSlice::new(&frames::control(OP_PONG, payload))])
     }
 
+    /// Whether bytes written wait for [`Socket::flush`].
+    pub fn has_unsent(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
     /// Waits until everything written so far has been taken by the kernel.
     pub async fn flush(&mut self) -> io::Result<()> {
         let mut sent = 0;

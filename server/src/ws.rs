@@ -287,6 +287,27 @@ mod tests {
         assert!(size <= 792, "the socket's future is {size} bytes: its task no longer fits in 896");
     }
 
+    /// What the opening wrote and the kernel did not take is flushed by the socket's own task as
+    /// it starts, with nothing else to write (the opening does not wait for it: see
+    /// `Session::open`).
+    #[tokio::test]
+    async fn what_the_opening_could_not_write_goes_out_as_the_socket_starts() {
+        use tokio::io::AsyncReadExt;
+        let (state, _data) = request::testing::state(|_| {}).await;
+        let connection = registered(&state);
+        let (mut socket, mut client) = Socket::loopback().await;
+        let big = vec![b'x'; 8 << 20];
+        assert!(socket.write_message(false, &big).expect("written"), "the kernel took it all: make it bigger");
+        let served = tokio::spawn(connection.serve(socket));
+        // A binary frame of 8 MiB: two bytes, then its length in eight.
+        let mut received = vec![0; 10 + big.len()];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), client.read_exact(&mut received)).await;
+        assert!(matches!(read, Ok(Ok(_))), "the rest never came: {read:?}");
+        assert!(received[10..].iter().all(|&b| b == b'x'));
+        drop(client);
+        served.await.expect("the socket's task ends");
+    }
+
     /// A connection as the upgrade prepares it: registered, holding its slots.
     fn registered(state: &AppState) -> Connection {
         let ip = "192.0.2.10".parse().expect("ip");

@@ -163,16 +163,12 @@ impl Session {
                 self.handle.close(reason);
             }
         }
-        // Written now; the loop closes the socket if this failed (its outbox says why).
-        let ended = match write_taken(socket, outbox) {
-            Ok(write) => finish(write, socket, shutdown).await,
-            Err(_closing) => Ok(()),
-        };
-        if let Err(end) = ended {
-            self.handle.close(match end {
-                End::Close(reason) => reason,
-                End::Answer(_) | End::Gone => GONE,
-            });
+        // Written now, as far as the kernel takes it. What it does not take (a big room's member
+        // list) the socket's own task flushes as it starts: a flush waited for here would leave
+        // this task's waker in the socket's registration, where nothing replaces it for as long
+        // as the socket idles, and keep this task's allocation alive with it.
+        if let Ok(Err(_)) = write_taken(socket, outbox) {
+            self.handle.close(GONE);
         }
     }
 
@@ -202,26 +198,34 @@ impl Session {
                 self.handle.close(GOING_AWAY);
             }
 
-            let end = loop {
-                // Reading and writing go first in turns: a queue that never empties must not starve
-                // reading (pongs included), nor reading starve the queue.
-                reading_first = !reading_first;
-                let event =
-                    poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), &mut wakes, reading_first)).await;
-                // Decided without waiting, so nothing the event carried is held while a write waits.
-                let done = match self.step(event, socket, &mut clock) {
-                    Step::Next => Ok(()),
-                    Step::Wrote(write) => finish(write, socket, shutdown).await,
-                    // Boxed: only a cluster's requests carry the Redis call's state.
-                    Step::Shared(request) => Box::pin(self.shared(request, socket, outbox, shutdown, &mut clock)).await,
-                    Step::End(end) => Err(end),
-                };
-                if let Err(end) = done {
-                    break end;
-                }
-                if clock.next() != timer.deadline() {
-                    timer.as_mut().reset(clock.next());
-                    wakes.timer_reset();
+            // What the opening wrote and the kernel did not take yet.
+            let flushed = if socket.has_unsent() { finish(Ok(true), socket, shutdown).await } else { Ok(()) };
+            let end = if let Err(end) = flushed {
+                end
+            } else {
+                loop {
+                    // Reading and writing go first in turns: a queue that never empties must not starve
+                    // reading (pongs included), nor reading starve the queue.
+                    reading_first = !reading_first;
+                    let event =
+                        poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), &mut wakes, reading_first)).await;
+                    // Decided without waiting, so nothing the event carried is held while a write waits.
+                    let done = match self.step(event, socket, &mut clock) {
+                        Step::Next => Ok(()),
+                        Step::Wrote(write) => finish(write, socket, shutdown).await,
+                        // Boxed: only a cluster's requests carry the Redis call's state.
+                        Step::Shared(request) => {
+                            Box::pin(self.shared(request, socket, outbox, shutdown, &mut clock)).await
+                        }
+                        Step::End(end) => Err(end),
+                    };
+                    if let Err(end) = done {
+                        break end;
+                    }
+                    if clock.next() != timer.deadline() {
+                        timer.as_mut().reset(clock.next());
+                        wakes.timer_reset();
+                    }
                 }
             };
 
