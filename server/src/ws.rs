@@ -25,7 +25,7 @@ use crate::{
 use app::protocol::{ClientMsg, ErrorCode, PROTOCOL_VERSION, close};
 use axum::{
     Extension,
-    extract::{Query, State},
+    extract::{Query, State, rejection::QueryRejection},
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
@@ -108,11 +108,23 @@ impl Opening {
 pub async fn upgrade(
     State(state): State<AppState>,
     visitor: Visitor,
-    Query(mut query): Query<WsQuery>,
+    query: Result<Query<WsQuery>, QueryRejection>,
     headers: HeaderMap,
     handover: Option<Extension<Handover>>,
     ws: Upgrade,
 ) -> Response {
+    let mut query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => {
+            let text = rejection.body_text();
+            let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+            return Refusal::bad_request(format!(
+                "This socket's address could not be read ({detail}). Give v, room, nickname and session at \
+                 most once each, URL-encoded."
+            ))
+            .into_response();
+        }
+    };
     if !origin_allowed(&state.allowed_origins, &headers) {
         return Refusal::permission_denied("This page may not open a Burner connection (origin not allowed).")
             .into_response();

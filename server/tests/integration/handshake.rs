@@ -262,6 +262,20 @@ fn frame_bytes_trickled_after_joining_end_in_a_heartbeat_timeout() {
     })
 }
 
+/// An address whose settings cannot be read (a setting twice) is refused before the upgrade,
+/// with a sentence that says which and how to write it.
+#[test]
+fn an_address_with_a_setting_twice_is_refused_with_a_sentence() {
+    run(async {
+        let server = TestServer::start().await;
+        let origin = server.origin();
+        let refused = server.upgrade("/ws?v=1&room=lobby&room=cats&nickname=ada", &[("origin", &origin)]).await;
+        let (status, body) = refused.err().expect("refused");
+        assert_eq!(status, 400);
+        assert!(body.contains("duplicate field `room`") && body.contains("at most once"), "{body}");
+    })
+}
+
 #[test]
 fn another_protocol_version_is_closed_with_a_reload_code() {
     run(async {

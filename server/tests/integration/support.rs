@@ -139,7 +139,8 @@ impl TestServer {
         self.upgrade("/ws", &all).await
     }
 
-    async fn upgrade(&self, path: &str, headers: &[(&str, &str)]) -> Result<Client, (u16, String)> {
+    /// Opens `path` with these headers; the status and body of a refused upgrade.
+    pub async fn upgrade(&self, path: &str, headers: &[(&str, &str)]) -> Result<Client, (u16, String)> {
         self.upgrade_from(None, path, headers).await
     }
 
