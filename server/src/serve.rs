@@ -120,3 +120,46 @@ pub async fn serve(listener: TcpListener, serving: Serving<'_>, shutdown: impl F
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+        time::timeout,
+    };
+
+    /// While the server is behind (its connection log), no connection is taken: a request waits
+    /// in the kernel's backlog unanswered, and is answered once the server has caught up.
+    #[tokio::test]
+    async fn no_connection_is_taken_while_the_server_is_behind() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let behind = AtomicBool::new(true);
+        let (stop, tracker, done) = (CancellationToken::new(), TaskTracker::new(), CancellationToken::new());
+        let serving = Serving {
+            router: Router::new().route("/", get(|| async { "served" })),
+            header_timeout: Duration::from_secs(5),
+            stop: &stop,
+            tracker: &tracker,
+            behind: &|| behind.load(Ordering::Relaxed),
+        };
+        let client = async {
+            let mut tcp = TcpStream::connect(address).await.expect("the kernel's backlog takes it");
+            tcp.write_all(b"GET / HTTP/1.1\r\nHost: burner\r\nConnection: close\r\n\r\n").await.expect("write");
+            let mut first = [0; 64];
+            let early = timeout(Duration::from_millis(300), tcp.read(&mut first)).await;
+            assert!(early.is_err(), "answered while behind: {early:?}");
+            behind.store(false, Ordering::Relaxed);
+            let mut response = Vec::new();
+            timeout(Duration::from_secs(5), tcp.read_to_end(&mut response)).await.expect("in time").expect("read");
+            done.cancel();
+            String::from_utf8_lossy(&response).into_owned()
+        };
+        let ((), response) = tokio::join!(serve(listener, serving, done.clone().cancelled_owned()), client);
+        assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("served"), "{response}");
+    }
+}
