@@ -55,6 +55,11 @@ impl LogHealth {
     pub fn error(&self) -> Option<String> {
         self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
+
+    /// Whether the last write failed (without copying why).
+    pub fn failing(&self) -> bool {
+        self.last_error.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
 }
 
 impl ConnLog {
@@ -84,7 +89,7 @@ impl ConnLog {
     /// up: the server then takes no new connections until it is (see `serve`). Not while writes
     /// fail: a broken disk must not stop the chat (events are kept, then counted as dropped).
     pub fn behind(&self) -> bool {
-        QUEUE - self.queue.capacity() > BEHIND && self.health.error().is_none()
+        QUEUE - self.queue.capacity() > BEHIND && !self.health.failing()
     }
 
     pub fn key(&self, conn_id: u64) -> String {

@@ -53,20 +53,16 @@ pub struct WsQuery {
 
 impl WsQuery {
     /// The `join` the address asks for, if it names a room and a nickname.
-    fn join(&mut self) -> Option<ClientMsg> {
-        let nickname = self.nickname.take()?;
-        Some(ClientMsg::Join {
-            room: self.room.take()?,
-            nickname,
-            session: self.session.take().unwrap_or_default(),
-            resume: None,
-        })
+    fn join(self) -> Option<ClientMsg> {
+        let Self { room, nickname, session, .. } = self;
+        Some(ClientMsg::Join { room: room?, nickname: nickname?, session: session.unwrap_or_default(), resume: None })
     }
 }
 
 /// Where the upgrade leaves a socket's [`Opening`] for the HTTP connection's task to run once the
 /// 101 is written: in the same turn, not in a task of its own that would wait its turn behind
-/// every other socket's (`serve` puts one on each connection).
+/// every other socket's. `serve` puts one on each connection (the only way requests reach the
+/// router).
 #[derive(Clone, Default)]
 pub struct Handover(Arc<Mutex<Option<Opening>>>);
 
@@ -110,10 +106,10 @@ pub async fn upgrade(
     visitor: Visitor,
     query: Result<Query<WsQuery>, QueryRejection>,
     headers: HeaderMap,
-    handover: Option<Extension<Handover>>,
+    Extension(handover): Extension<Handover>,
     ws: Upgrade,
 ) -> Response {
-    let mut query = match query {
+    let query = match query {
         Ok(Query(query)) => query,
         Err(rejection) => {
             let text = rejection.body_text();
@@ -184,11 +180,7 @@ pub async fn upgrade(
     };
     let (response, switch) = ws.answer();
     let opening = Opening { switch, connection, conn_id, join: query.join() };
-    match handover {
-        Some(Extension(handover)) => handover.put(opening),
-        // Served by something other than `serve`: the opening waits for the switch in a task.
-        None => drop(tokio::spawn(opening.open())),
-    }
+    handover.put(opening);
     response
 }
 

@@ -114,6 +114,16 @@ enum End {
     Gone,
 }
 
+impl End {
+    /// What the outbox is closed with, so nothing more is queued.
+    fn reason(&self) -> CloseReason {
+        match self {
+            End::Close(reason) => reason.clone(),
+            End::Answer(_) | End::Gone => GONE,
+        }
+    }
+}
+
 impl Session {
     pub fn new(state: &AppState, visitor: Visitor, handle: ConnHandle) -> Self {
         let config = state.config.clone();
@@ -148,7 +158,10 @@ impl Session {
         shutdown: &CancellationToken,
         join: Option<ClientMsg>,
     ) {
-        // Registered before the shutdown's closing began, opened after it: it says nothing else.
+        // Shutdown cancels, then closes every registered connection through its outbox. This one
+        // registered before its upgrade: if that closing missed it, the cancel came first and is
+        // seen here, and it closes the same way, saying nothing else. Once, not per event (the
+        // check takes the token's lock, which every connection shares).
         if shutdown.is_cancelled() {
             self.handle.close(GOING_AWAY);
             return;
@@ -190,51 +203,41 @@ impl Session {
             let mut timer = pin!(sleep_until(clock.next()));
             let mut wakes = Wakes::new();
             let mut reading_first = false;
-            // Shutdown cancels, then closes every registered connection through its outbox. This
-            // one registered before its upgrade: if that closing missed it, the cancel came first
-            // and is seen here, and it closes the same way. Once, not per event (the check takes
-            // the token's lock, which every connection shares).
-            if shutdown.is_cancelled() {
-                self.handle.close(GOING_AWAY);
+
+            // What the opening wrote and the kernel did not take yet. Should that fail, the loop
+            // ends at its first turn, through the outbox like any other order to close.
+            if socket.has_unsent()
+                && let Err(end) = finish(Ok(true), socket, shutdown).await
+            {
+                self.handle.close(end.reason());
             }
 
-            // What the opening wrote and the kernel did not take yet.
-            let flushed = if socket.has_unsent() { finish(Ok(true), socket, shutdown).await } else { Ok(()) };
-            let end = if let Err(end) = flushed {
-                end
-            } else {
-                loop {
-                    // Reading and writing go first in turns: a queue that never empties must not starve
-                    // reading (pongs included), nor reading starve the queue.
-                    reading_first = !reading_first;
-                    let event =
-                        poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), &mut wakes, reading_first)).await;
-                    // Decided without waiting, so nothing the event carried is held while a write waits.
-                    let done = match self.step(event, socket, &mut clock) {
-                        Step::Next => Ok(()),
-                        Step::Wrote(write) => finish(write, socket, shutdown).await,
-                        // Boxed: only a cluster's requests carry the Redis call's state.
-                        Step::Shared(request) => {
-                            Box::pin(self.shared(request, socket, outbox, shutdown, &mut clock)).await
-                        }
-                        Step::End(end) => Err(end),
-                    };
-                    if let Err(end) = done {
-                        break end;
-                    }
-                    if clock.next() != timer.deadline() {
-                        timer.as_mut().reset(clock.next());
-                        wakes.timer_reset();
-                    }
+            let end = loop {
+                // Reading and writing go first in turns: a queue that never empties must not starve
+                // reading (pongs included), nor reading starve the queue.
+                reading_first = !reading_first;
+                let event =
+                    poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), &mut wakes, reading_first)).await;
+                // Decided without waiting, so nothing the event carried is held while a write waits.
+                let done = match self.step(event, socket, &mut clock) {
+                    Step::Next => Ok(()),
+                    Step::Wrote(write) => finish(write, socket, shutdown).await,
+                    // Boxed: only a cluster's requests carry the Redis call's state.
+                    Step::Shared(request) => Box::pin(self.shared(request, socket, outbox, shutdown, &mut clock)).await,
+                    Step::End(end) => Err(end),
+                };
+                if let Err(end) = done {
+                    break end;
+                }
+                if clock.next() != timer.deadline() {
+                    timer.as_mut().reset(clock.next());
+                    wakes.timer_reset();
                 }
             };
 
             // Refuse new frames at once, then leave, so the room hears of it before the closing
             // handshake runs out its time.
-            outbox.close(match &end {
-                End::Close(reason) => reason.clone(),
-                End::Answer(_) | End::Gone => GONE,
-            });
+            outbox.close(end.reason());
             self.end();
             Box::pin(end_socket(socket, end)).await;
         }
