@@ -102,7 +102,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
 
     tracing::info!(sockets = state.connections.open(), "stopped accepting; closing connections");
     state.shutdown.cancel();
-    // After the cancel: a socket upgraded from here on sees it when its loop starts.
+    // After the cancel: a socket upgraded from here on sees it as it opens (`Session::open`).
     state.moderation.registry.close_all(&ws::GOING_AWAY);
     state.tracker.close();
     // Sockets first (their closing is logged), then the log writer with what is left queued.
