@@ -4,14 +4,16 @@
 //! schedule whatever the server does, so latency is free of coordinated omission. Each payload
 //! carries its send time and number; what does not arrive is counted as lost.
 //!
-//! burner-bench [--quick | --smoke] [--only NAME[,NAME…]] [--workloads fanout,fanout1k,idle,big,churn]
+//! burner-bench [--quick | --smoke] [--only NAME[,NAME…]] [--workloads fanout,fanout1k,idle,big,churn,paired]
 //!              [--cluster [--workloads hop,throughput]] [--write FILE] [--rate MSGS [--rooms N]]
 //!
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
 //! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
 //! passed; a step that narrowly missed on latency is run once more), then latency at half that
 //! rate, on a fresh server with its rooms filled again; memory per idle member; one message into a big room; churn (connect + join + leave, as
-//! fast as 32 clients can, while the 100-byte fan-out runs at half saturation). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
+//! fast as 32 clients can, while the 100-byte fan-out runs at half saturation). Then Burner and Bun.serve at
+//! equal load, paired (`paired`: both filled at once, each rate run on one and then the other,
+//! several rounds). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
 //! mode instead (see `cluster`; `make bench-cluster`). `--rate` offers the fan-out at that one rate
 //! (messages a second) instead of stepping it up, in `--rooms` rooms: the A/B comparison of two
 //! builds of one server at equal load (`BENCH_TARGET` picks the build).
@@ -22,6 +24,7 @@
 mod churn;
 mod cluster;
 mod members;
+mod paired;
 mod peer;
 mod ws;
 
@@ -57,6 +60,9 @@ struct Settings {
     idle: usize,
     big_rooms: &'static [usize],
     big_trials: usize,
+    /// The rates (messages a second) Burner and Bun.serve are paired at, and how many rounds.
+    paired_rates: &'static [u64],
+    paired_rounds: usize,
 }
 
 /// What one step of offered load came to.
@@ -133,7 +139,7 @@ fn main() -> anyhow::Result<()> {
     let mut clustered = false;
     let (mut fixed_rate, mut rooms) = (None::<u64>, None::<usize>);
     let mut workloads: Vec<String> =
-        ["fanout", "fanout1k", "idle", "big", "churn"].into_iter().map(str::to_owned).collect();
+        ["fanout", "fanout1k", "idle", "big", "churn", "paired"].into_iter().map(str::to_owned).collect();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
@@ -162,6 +168,8 @@ fn main() -> anyhow::Result<()> {
             idle: 0,
             big_rooms: &[],
             big_trials: 0,
+            paired_rates: &[20],
+            paired_rounds: 1,
         }
     } else if quick {
         Settings {
@@ -174,6 +182,8 @@ fn main() -> anyhow::Result<()> {
             idle: 500,
             big_rooms: &[1_000],
             big_trials: 10,
+            paired_rates: &[800, 3_200],
+            paired_rounds: 2,
         }
     } else {
         Settings {
@@ -186,6 +196,8 @@ fn main() -> anyhow::Result<()> {
             idle: 2_000,
             big_rooms: &[1_000, 5_000],
             big_trials: 50,
+            paired_rates: &[800, 1_600, 3_200, 6_400, 12_800],
+            paired_rounds: 3,
         }
     };
     let mut settings = settings;
@@ -222,7 +234,7 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let rows = local.block_on(&runtime, async {
+    let (rows, paired) = local.block_on(&runtime, async {
         let mut rows = Vec::new();
         for peer in &peers {
             println!("== {}", peer.name);
@@ -278,10 +290,24 @@ fn main() -> anyhow::Result<()> {
             }
             rows.push(row);
         }
-        rows
+        let burner = peers.iter().find(|peer| peer.name == "Burner");
+        let bun = peers.iter().find(|peer| peer.name.starts_with("Bun"));
+        let paired = match (burner, bun) {
+            (Some(burner), Some(bun)) if workloads.iter().any(|w| w == "paired") && fixed_rate.is_none() => {
+                println!("== Burner and {}, paired", bun.name);
+                Some((bun.name, paired::run(burner, bun, &settings).await))
+            }
+            _ => None,
+        };
+        (rows, paired)
     });
     let _ = std::fs::remove_dir_all(&data);
-    let table = table(&rows, &settings, quick);
+    let mut table = table(&rows, &settings, quick);
+    match &paired {
+        Some((other, Ok(paired))) => table.push_str(&paired::table(paired, other, &settings)),
+        Some((other, Err(error))) => table.push_str(&format!("\nEqual load, paired with {other}: failed: {error:#}\n")),
+        None => {}
+    }
     println!("\n{table}");
     if let Some(file) = write {
         std::fs::write(file, table)?;
@@ -294,6 +320,9 @@ fn main() -> anyhow::Result<()> {
             if let Some(Err(error)) = &row.churn {
                 anyhow::bail!("{}: churn: {error}", row.name);
             }
+        }
+        if let Some((other, Err(error))) = &paired {
+            anyhow::bail!("Burner and {other}, paired: {error:#}");
         }
     }
     Ok(())
