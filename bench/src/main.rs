@@ -175,14 +175,14 @@ fn main() -> anyhow::Result<()> {
         Settings {
             rooms: 2,
             smoke,
-            step: Duration::from_millis(1_500),
+            step: Duration::from_secs(1),
             drain: Duration::from_millis(500),
-            first_rate: 50,
+            first_rate: 200,
             max_rate: 25_600,
             idle: 500,
             big_rooms: &[1_000],
             big_trials: 10,
-            paired_rates: &[800, 3_200],
+            paired_rates: &[3_200],
             paired_rounds: 2,
         }
     } else {
