@@ -202,7 +202,7 @@ fn main() -> anyhow::Result<()> {
         }
     };
     // The quick run (under 3 minutes for all six servers) measures the fan-out with 100-byte
-    // messages only, unless told otherwise, and no big room.
+    // messages only, unless told otherwise (its settings above have no big room either).
     if quick && !args_named_workloads {
         workloads.retain(|w| w != "fanout1k");
     }
@@ -309,10 +309,11 @@ fn main() -> anyhow::Result<()> {
     });
     let _ = std::fs::remove_dir_all(&data);
     let mut table = table(&rows, &settings, quick);
-    match &paired {
-        Some((other, Ok(paired))) => table.push_str(&paired::table(paired, other, &settings)),
-        Some((other, Err(error))) => table.push_str(&format!("\nEqual load, paired with {other}: failed: {error:#}\n")),
-        None => {}
+    if let Some((other, (paired, error))) = &paired {
+        table.push_str(&paired::table(paired, other, &settings));
+        if let Some(error) = error {
+            table.push_str(&format!("\nEqual load, paired with {other}: stopped: {error:#}\n"));
+        }
     }
     println!("\n{table}");
     if let Some(file) = write {
@@ -327,7 +328,7 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("{}: churn: {error}", row.name);
             }
         }
-        if let Some((other, Err(error))) = &paired {
+        if let Some((other, (_, Some(error)))) = &paired {
             anyhow::bail!("Burner and {other}, paired: {error:#}");
         }
     }
@@ -662,11 +663,17 @@ fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
             }
         }
     }
-    if settings.idle == 0 {
+    // The memory and big-room table has the columns that were measured, if any were.
+    let sizes: Vec<usize> = rows
+        .iter()
+        .find(|r| !r.big.is_empty())
+        .map(|r| r.big.iter().map(|(size, _)| *size).collect())
+        .unwrap_or_default();
+    if settings.idle == 0 || (sizes.is_empty() && rows.iter().all(|r| r.idle_100.is_none())) {
         return out;
     }
     let one_room = settings.idle.min(1_000);
-    let big_room = if settings.big_rooms.is_empty() {
+    let big_room = if sizes.is_empty() {
         String::new()
     } else {
         format!(
@@ -681,11 +688,11 @@ fn table(rows: &[Row], settings: &Settings, quick: bool) -> String {
     out.push_str(&format!(
         "| server | KiB per idle member, rooms of 100 | KiB per idle member, one room of {one_room} |"
     ));
-    for size in settings.big_rooms {
+    for size in &sizes {
         out.push_str(&format!(" room of {size} |"));
     }
     out.push_str("\n|---|---:|---:|");
-    out.push_str(&"---:|".repeat(settings.big_rooms.len()));
+    out.push_str(&"---:|".repeat(sizes.len()));
     out.push('\n');
     let cell = |value: &Option<Result<f64, String>>| match value {
         Some(Ok(kib)) => format!("{kib:.1}"),

@@ -18,78 +18,112 @@ pub struct Paired {
 
 impl Paired {
     /// The median of the rounds' ratios of deliveries per server CPU-second, Burner over the
-    /// other; with the lowest and highest.
-    pub fn ratio(&self) -> (f64, f64, f64) {
+    /// other, with the lowest and highest; `None` without a round.
+    pub fn ratio(&self) -> Option<(f64, f64, f64)> {
         let mut ratios: Vec<f64> =
             self.rounds.iter().map(|(burner, other)| burner.per_cpu_second() / other.per_cpu_second()).collect();
         ratios.sort_by(f64::total_cmp);
-        (median(&ratios), ratios[0], ratios[ratios.len() - 1])
+        Some((median(&ratios)?, *ratios.first()?, *ratios.last()?))
     }
 
     /// The median over the rounds of what `of` picks from a step, Burner's and the other's.
-    pub fn medians(&self, of: impl Fn(&Step) -> f64) -> (f64, f64) {
+    pub fn medians(&self, of: impl Fn(&Step) -> f64) -> Option<(f64, f64)> {
         let mut burner: Vec<f64> = self.rounds.iter().map(|(b, _)| of(b)).collect();
         let mut other: Vec<f64> = self.rounds.iter().map(|(_, o)| of(o)).collect();
         burner.sort_by(f64::total_cmp);
         other.sort_by(f64::total_cmp);
-        (median(&burner), median(&other))
+        Some((median(&burner)?, median(&other)?))
     }
 
     /// Whether every round of both servers delivered everything with p99 under the limit.
     pub fn passed(&self) -> bool {
         self.rounds.iter().all(|(burner, other)| burner.passed() && other.passed())
     }
+
+    /// Whether a server used the whole core in some round: its deliveries per CPU-second are
+    /// then simply what was offered, and the ratio says how much was asked, not how well it was
+    /// done.
+    pub fn core_bound(&self, step: Duration) -> bool {
+        // The drain after a step is mostly idle: the step's own length is the whole core.
+        let whole = 0.95 * step.as_secs_f64();
+        self.rounds.iter().any(|(burner, other)| burner.server_cpu >= whole || other.server_cpu >= whole)
+    }
 }
 
-fn median(sorted: &[f64]) -> f64 {
+fn median(sorted: &[f64]) -> Option<f64> {
     let mid = sorted.len() / 2;
-    if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
+    match sorted.len() {
+        0 => None,
+        len if len.is_multiple_of(2) => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+        _ => Some(sorted[mid]),
+    }
 }
 
 /// Runs the paired rates of `settings` against `burner` and `other`, both filled at once (the
-/// one not being measured has only idle members meanwhile). Stops at the first rate a server
-/// fails: past saturation the figures measure overload, not efficiency.
-pub async fn run(burner: &Peer, other: &Peer, settings: &Settings) -> anyhow::Result<Vec<Paired>> {
+/// one not being measured has only idle members meanwhile, and each step waits until both are
+/// quiet). Stops at the first rate a server fails: past saturation the figures measure
+/// overload, not efficiency (and a server that closed members as too slow would deliver to
+/// fewer in the rounds after). An error ends the run; the rates finished before it are kept.
+pub async fn run(burner: &Peer, other: &Peer, settings: &Settings) -> (Vec<Paired>, Option<anyhow::Error>) {
+    let mut paired = Vec::new();
+    let error = offer_rates(burner, other, settings, &mut paired).await.err();
+    (paired, error)
+}
+
+async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &mut Vec<Paired>) -> anyhow::Result<()> {
+    let Some(&first_rate) = settings.paired_rates.first() else { return Ok(()) };
     let (burner_rooms, other_rooms) = (Filled::start(burner, settings).await?, Filled::start(other, settings).await?);
     let loads = [burner_rooms.load(burner, 100), other_rooms.load(other, 100)];
+    let quiet = || async {
+        for load in &loads {
+            members::settle(load.tally, Duration::from_secs(20)).await;
+        }
+    };
     // A warm-up the figures do not see (JIT compilers, first allocations), for each.
     let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
     for load in &loads {
-        load.offer(settings.paired_rates[0], &warm_up).await?;
+        load.offer(first_rate, &warm_up).await?;
     }
-    let mut paired = Vec::new();
     for &rate in settings.paired_rates {
         let mut rounds = Vec::with_capacity(settings.paired_rounds);
         for round in 0..settings.paired_rounds {
             // Alternating who goes first, so neither is always the one after a quiet spell.
             let order = if round.is_multiple_of(2) { [0, 1] } else { [1, 0] };
-            let mut steps: [Option<Step>; 2] = [None, None];
+            let mut steps = Vec::with_capacity(2);
             for at in order {
-                members::settle(loads[at].tally, Duration::from_secs(20)).await;
+                quiet().await;
                 let step = loads[at].offer(rate, settings).await?;
                 println!(
-                    "  {:>6} msg/s, round {}, {}: {:.0} deliveries per server CPU-s, lost {}, p99 {:.1} ms",
+                    "  {:>6} msg/s, round {}, {}: {:.0} deliveries per server CPU-s (server {:.2} CPU-s, generator {:.0} %), lost {}, p99 {:.1} ms",
                     rate,
                     round + 1,
                     [burner.name, other.name][at],
                     step.per_cpu_second(),
+                    step.server_cpu,
+                    step.generator_busy * 100.0,
                     step.lost(),
                     step.p99
                 );
-                steps[at] = Some(step);
+                // As in the climb: a smoke run proves that both servers deliver everything.
+                if settings.smoke && step.lost() > 0 {
+                    anyhow::bail!("{}: the smoke step lost {} messages", [burner.name, other.name][at], step.lost());
+                }
+                steps.push((at, step));
             }
-            if let [Some(burner_step), Some(other_step)] = steps {
+            steps.sort_by_key(|(at, _)| *at);
+            let mut steps = steps.into_iter().map(|(_, step)| step);
+            if let (Some(burner_step), Some(other_step)) = (steps.next(), steps.next()) {
                 rounds.push((burner_step, other_step));
             }
         }
         let done = Paired { rate, rounds };
         let failed = !done.passed();
         paired.push(done);
-        if failed && !settings.smoke {
+        if failed {
             break;
         }
     }
-    Ok(paired)
+    Ok(())
 }
 
 /// The paired table: per rate, both servers' deliveries per CPU-second and p99 (medians over
@@ -107,15 +141,21 @@ pub fn table(paired: &[Paired], other: &str, settings: &Settings) -> String {
     ));
     out.push_str("|---:|---:|---:|---:|---:|\n");
     for at in paired {
-        if at.rounds.is_empty() {
+        let (Some((burner, peer)), Some((ratio, low, high)), Some((p99_burner, p99_peer))) =
+            (at.medians(Step::per_cpu_second), at.ratio(), at.medians(|step| step.p99))
+        else {
             continue;
+        };
+        let mut notes = Vec::new();
+        if !at.passed() {
+            notes.push("a step lost messages or passed 50 ms p99");
         }
-        let (burner, peer) = at.medians(Step::per_cpu_second);
-        let (ratio, low, high) = at.ratio();
-        let (p99_burner, p99_peer) = at.medians(|step| step.p99);
-        let missed = if at.passed() { "" } else { " (a step lost messages or passed 50 ms p99)" };
+        if at.core_bound(settings.step) {
+            notes.push("a server used the whole core: deliveries per CPU-second are then what was offered");
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
         out.push_str(&format!(
-            "| {} | {burner:.0} | {peer:.0} | {ratio:.2} ({low:.2}–{high:.2}){missed} | {p99_burner:.1} / {p99_peer:.1} ms |\n",
+            "| {} | {burner:.0} | {peer:.0} | {ratio:.2} ({low:.2}–{high:.2}){notes} | {p99_burner:.1} / {p99_peer:.1} ms |\n",
             at.rate
         ));
     }
@@ -142,12 +182,22 @@ mod tests {
                 (step(2_000, 1.0), step(1_000, 1.0)),
             ],
         };
-        assert_eq!(paired.ratio(), (1.0, 1.0, 2.0));
-        assert_eq!(paired.medians(Step::per_cpu_second), (2_000.0, 1_000.0));
+        assert_eq!(paired.ratio(), Some((1.0, 1.0, 2.0)));
+        assert_eq!(paired.medians(Step::per_cpu_second), Some((2_000.0, 1_000.0)));
+        assert_eq!(Paired { rate: 800, rounds: Vec::new() }.ratio(), None);
     }
 
     #[test]
     fn an_even_number_of_rounds_takes_the_middle_two() {
-        assert_eq!(median(&[1.0, 2.0, 4.0, 8.0]), 3.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 8.0]), Some(3.0));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn a_server_that_used_the_whole_core_is_marked() {
+        let step_of = |server_cpu| Step { server_cpu, ..step(1_000, 1.0) };
+        let paired = |cpu| Paired { rate: 800, rounds: vec![(step_of(0.4), step_of(cpu))] };
+        assert!(!paired(0.5).core_bound(Duration::from_secs(1)));
+        assert!(paired(0.98).core_bound(Duration::from_secs(1)));
     }
 }

@@ -112,18 +112,19 @@ impl Fingerprint {
     /// message was decoded as characters; 2.5 % now); either way the same text keeps the same
     /// bytes.
     ///
-    /// Hashed with foldhash rather than the standard library's SipHash (a fifth of the cost on a
-    /// long message): a fingerprint is compared only with the same address's own earlier ones,
-    /// so a made-up collision only gets its maker's message refused.
+    /// Hashed with foldhash rather than the standard library's SipHash (faster, and not built to
+    /// resist made-up collisions): a fingerprint is compared only with earlier ones from the same
+    /// address, so a made-up collision refuses only messages from its maker's own address (as
+    /// posting the same text twice would).
     fn of(text: &str) -> Self {
-        let kept = if text.is_ascii() { ascii_kept(text.as_bytes()) } else { kept(text).into_bytes() };
+        let kept = if text.is_ascii() { ascii_kept(text.as_bytes()) } else { kept_chars(text).into_bytes() };
         Self(foldhash::quality::FixedState::with_seed(0).hash_one(&kept[..]))
     }
 }
 
 /// What a fingerprint keeps of a text: its letters and digits lower-cased, or if it has none,
 /// everything but its white space.
-fn kept(text: &str) -> String {
+fn kept_chars(text: &str) -> String {
     let wordy = text.chars().any(char::is_alphanumeric);
     let mut kept = String::with_capacity(text.len());
     for c in text.chars().filter(|c| if wordy { c.is_alphanumeric() } else { !c.is_whitespace() }) {
@@ -136,7 +137,7 @@ fn kept(text: &str) -> String {
     kept
 }
 
-/// [`kept`] for an ASCII text, a byte at a time.
+/// [`kept_chars`] for an ASCII text, a byte at a time.
 fn ascii_kept(bytes: &[u8]) -> Vec<u8> {
     // `char::is_whitespace` among ASCII: tab, line feed, vertical tab, form feed, carriage
     // return and space (`u8::is_ascii_whitespace` leaves out the vertical tab).
@@ -199,7 +200,14 @@ mod tests {
             "MiXeD-case_under_score",
             "\x01\x7f ~`^",
         ] {
-            assert_eq!(ascii_kept(text.as_bytes()), kept(text).into_bytes(), "{text:?}");
+            assert_eq!(ascii_kept(text.as_bytes()), kept_chars(text).into_bytes(), "{text:?}");
+        }
+        // Every ASCII character, alone and beside a letter (which makes the text wordy).
+        for byte in 0..=0x7f_u8 {
+            let alone = char::from(byte).to_string();
+            for text in [alone.clone(), format!("a{alone}"), format!("{alone}{alone}!")] {
+                assert_eq!(ascii_kept(text.as_bytes()), kept_chars(&text).into_bytes(), "{text:?}");
+            }
         }
         // An ASCII text and the same words with an emoji beside them are one message.
         assert_eq!(Fingerprint::of("Buy NOW"), Fingerprint::of("buy now 🎉"));
