@@ -6,7 +6,7 @@
 //! Here every round compares the two servers within seconds of each other, and the ratio is the
 //! median of the rounds' own ratios.
 
-use crate::{Filled, ROOM_SIZE, Settings, Step, members, peer::Peer};
+use crate::{Filled, Load, ROOM_SIZE, Settings, Step, members, peer::Peer, report};
 use std::time::Duration;
 
 /// One offered rate, the same for both servers.
@@ -74,11 +74,6 @@ async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &
     let Some(&first_rate) = settings.paired_rates.first() else { return Ok(()) };
     let (burner_rooms, other_rooms) = (Filled::start(burner, settings).await?, Filled::start(other, settings).await?);
     let loads = [burner_rooms.load(burner, 100), other_rooms.load(other, 100)];
-    let quiet = || async {
-        for load in &loads {
-            members::settle(load.tally, Duration::from_secs(20)).await;
-        }
-    };
     // A warm-up the figures do not see (JIT compilers, first allocations), for each.
     let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
     for load in &loads {
@@ -89,32 +84,9 @@ async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &
         for round in 0..settings.paired_rounds {
             // Alternating who goes first, so neither is always the one after a quiet spell.
             let order = if round.is_multiple_of(2) { [0, 1] } else { [1, 0] };
-            let mut steps = Vec::with_capacity(2);
-            for at in order {
-                quiet().await;
-                let step = loads[at].offer(rate, settings).await?;
-                println!(
-                    "  {:>6} msg/s, round {}, {}: {:.0} deliveries per server CPU-s (server {:.2} CPU-s, generator {:.0} %), lost {}, p99 {:.1} ms",
-                    rate,
-                    round + 1,
-                    [burner.name, other.name][at],
-                    step.per_cpu_second(),
-                    step.server_cpu,
-                    step.generator_busy * 100.0,
-                    step.lost(),
-                    step.p99
-                );
-                // As in the climb: a smoke run proves that both servers deliver everything.
-                if settings.smoke && step.lost() > 0 {
-                    anyhow::bail!("{}: the smoke step lost {} messages", [burner.name, other.name][at], step.lost());
-                }
-                steps.push((at, step));
-            }
-            steps.sort_by_key(|(at, _)| *at);
-            let mut steps = steps.into_iter().map(|(_, step)| step);
-            if let (Some(burner_step), Some(other_step)) = (steps.next(), steps.next()) {
-                rounds.push((burner_step, other_step));
-            }
+            let first = step(&loads, order[0], rate, round, settings).await?;
+            let second = step(&loads, order[1], rate, round, settings).await?;
+            rounds.push(if order[0] == 0 { (first, second) } else { (second, first) });
         }
         let done = Paired { rate, rounds };
         let failed = !done.passed();
@@ -124,6 +96,22 @@ async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &
         }
     }
     Ok(())
+}
+
+/// One step at `rate` on `loads[at]` once both servers are quiet, reported as the climb's are.
+async fn step(loads: &[Load<'_>; 2], at: usize, rate: u64, round: usize, settings: &Settings) -> anyhow::Result<Step> {
+    for load in loads {
+        members::settle(load.tally, Duration::from_secs(20)).await;
+    }
+    let load = &loads[at];
+    let step = load.offer(rate, settings).await?;
+    print!("  round {}, {}:", round + 1, load.peer.name);
+    report(&step, settings);
+    // As in the climb: a smoke run proves that both servers deliver everything.
+    if settings.smoke && step.lost() > 0 {
+        anyhow::bail!("{}: the smoke step lost {} messages", load.peer.name, step.lost());
+    }
+    Ok(step)
 }
 
 /// The paired table: per rate, both servers' deliveries per CPU-second and p99 (medians over
