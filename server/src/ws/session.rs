@@ -206,9 +206,7 @@ impl Session {
 
             // What the opening wrote and the kernel did not take yet. Should that fail, the loop
             // ends at its first turn, through the outbox like any other order to close.
-            if socket.has_unsent()
-                && let Err(end) = finish(Ok(true), socket, shutdown).await
-            {
+            if let Err(end) = finish(Ok(socket.has_unsent()), socket, shutdown).await {
                 self.handle.close(end.reason());
             }
 
