@@ -9,7 +9,8 @@
 //!
 //! Workloads (per server): fan-out in rooms of 100 with 100-byte and 1 KB messages, offered
 //! rate doubled until p99 passes 50 ms or a message is lost (saturation: the last step that
-//! passed; a step that narrowly missed on latency is run once more), then latency at half that
+//! passed; a step that narrowly missed on latency is run once more; in the full run the gap to
+//! the step that failed is then halved twice on a fresh server), then latency at half that
 //! rate, on a fresh server with its rooms filled again; memory per idle member; one message into a big room; churn (connect + join + leave, as
 //! fast as 32 clients can, while the 100-byte fan-out runs at half saturation). Then Burner and Bun.serve at
 //! equal load, paired (`paired`: both filled at once, each rate run on one and then the other,
@@ -63,6 +64,9 @@ struct Settings {
     /// The rates (messages a second) Burner and Bun.serve are paired at, and how many rounds.
     paired_rates: &'static [u64],
     paired_rounds: usize,
+    /// How many times the gap between the climb's last rate that passed and the one that failed
+    /// is halved ([`refine`]).
+    refinements: u32,
 }
 
 /// What one step of offered load came to.
@@ -171,6 +175,7 @@ fn main() -> anyhow::Result<()> {
             big_trials: 0,
             paired_rates: &[20],
             paired_rounds: 1,
+            refinements: 0,
         }
     } else if quick {
         Settings {
@@ -185,6 +190,7 @@ fn main() -> anyhow::Result<()> {
             big_trials: 0,
             paired_rates: &[3_200],
             paired_rounds: 2,
+            refinements: 0,
         }
     } else {
         Settings {
@@ -199,6 +205,7 @@ fn main() -> anyhow::Result<()> {
             big_trials: 50,
             paired_rates: &[800, 1_600, 3_200, 6_400, 12_800],
             paired_rounds: 3,
+            refinements: 2,
         }
     };
     // The quick run (under 3 minutes for all six servers) measures the fan-out with 100-byte
@@ -372,9 +379,15 @@ pub(crate) async fn fill_rooms(
 /// fewer, and look faster than it is) or busy with what it had queued.
 async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Result<Fanout> {
     println!("  {payload}-byte messages");
-    let (saturation, generator_bound) = {
+    let climbed = {
         let rooms = Filled::start(peer, settings).await?;
         climb(&rooms.load(peer, payload), settings).await?
+    };
+    let saturation = match (climbed.passed, climbed.failed_at) {
+        (Some(passed), Some(failed_at)) if settings.refinements > 0 => {
+            Some(refine(peer, settings, payload, passed, failed_at).await?)
+        }
+        (passed, _) => passed,
     };
     let half = match &saturation {
         Some(at) if !settings.smoke => {
@@ -386,7 +399,53 @@ async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Re
         }
         _ => None,
     };
-    Ok(Fanout { payload, saturation, half, generator_bound, error: None })
+    Ok(Fanout { payload, saturation, half, generator_bound: climbed.generator_bound, error: None })
+}
+
+/// Saturation between the last rate of the climb that passed and the one that failed, halving
+/// the gap `settings.refinements` times, on a fresh server with its rooms filled again (the step
+/// that failed may have closed members as too slow). Doubling alone puts a server that passes
+/// 6 400 msg/s and narrowly fails 12 800 beside one that narrowly passes 12 800 at half its
+/// figure.
+async fn refine(
+    peer: &Peer,
+    settings: &Settings,
+    payload: usize,
+    passed: Step,
+    failed_at: u64,
+) -> anyhow::Result<Step> {
+    let rooms = Filled::start(peer, settings).await?;
+    let load = rooms.load(peer, payload);
+    let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
+    load.offer(passed.rate, &warm_up).await?;
+    let mut best = passed;
+    let mut failed_at = failed_at;
+    for _ in 0..settings.refinements {
+        let rate = between(best.rate, failed_at);
+        if rate == best.rate {
+            break;
+        }
+        members::settle(load.tally, Duration::from_secs(20)).await;
+        print!("  (between)");
+        let step = step_at(&load, rate, settings).await?;
+        if step.passed() {
+            best = step;
+        } else if step.lost() > 0 {
+            // Members closed as too slow: later steps would deliver to fewer.
+            break;
+        } else {
+            failed_at = rate;
+        }
+    }
+    Ok(best)
+}
+
+/// The rate halfway between one that passed and one that failed, in whole hundreds where
+/// there is room for them.
+fn between(passed: u64, failed: u64) -> u64 {
+    let middle = passed + (failed.saturating_sub(passed)) / 2;
+    let rounded = middle / 100 * 100;
+    if rounded > passed { rounded } else { middle }
 }
 
 /// A freshly started server with its rooms filled. Dropping it closes the members, then stops
@@ -430,7 +489,7 @@ fn number<T: std::str::FromStr>(value: Option<String>, flag: &str) -> anyhow::Re
 /// mode, whose two nodes and Redis are set up once; see `measure` for why one process starts
 /// afresh).
 pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Result<Fanout> {
-    let (saturation, generator_bound) = climb(load, settings).await?;
+    let Climbed { passed: saturation, generator_bound, .. } = climb(load, settings).await?;
     // What a failed step left queued must be through before the next measurement.
     members::settle(load.tally, Duration::from_secs(20)).await;
     let half = match &saturation {
@@ -440,49 +499,64 @@ pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Re
     Ok(Fanout { payload: load.payload, saturation, half, generator_bound, error: None })
 }
 
-/// Steps the load up until a step fails: the last step that passed, and whether the generator
-/// was the limit.
-async fn climb(load: &Load<'_>, settings: &Settings) -> anyhow::Result<(Option<Step>, bool)> {
-    let tally = load.tally;
+/// How a climb ended.
+struct Climbed {
+    /// The last step that passed.
+    passed: Option<Step>,
+    /// The rate of the step that failed, if one did and the generator kept up with it.
+    failed_at: Option<u64>,
+    /// The generator, not the server, was the limit (at the last step).
+    generator_bound: bool,
+}
+
+/// Steps the load up until a step fails.
+async fn climb(load: &Load<'_>, settings: &Settings) -> anyhow::Result<Climbed> {
     // A warm-up the figures do not see (JIT compilers, first allocations).
     if !settings.smoke {
         let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
         load.offer((settings.first_rate * 4).min(settings.max_rate), &warm_up).await?;
     }
-    let mut passed: Option<Step> = None;
-    let mut generator_bound = false;
+    let mut climbed = Climbed { passed: None, failed_at: None, generator_bound: false };
     let mut rate = settings.first_rate;
     while rate <= settings.max_rate {
-        let mut step = load.offer(rate, settings).await?;
-        report(&step, settings);
-        // This machine is shared: a step that missed only narrowly on latency (a stall of the
-        // virtual machine can do that to any server) is run once more before it counts as
-        // saturation. One that lost messages is not (that server closed members it found too
-        // slow), nor one far past the limit (overloaded: a second try only closes members as
-        // slow), nor one the generator could not keep up with.
-        let near_miss = step.lost() == 0 && !step.passed() && step.p99 < 2.0 * P99_LIMIT_MS;
-        if !settings.smoke && near_miss && step.generator_busy <= GENERATOR_LIMIT {
-            members::settle(tally, Duration::from_secs(20)).await;
-            step = load.offer(rate, settings).await?;
-            print!("  (again)");
-            report(&step, settings);
-        }
+        let step = step_at(load, rate, settings).await?;
         // A smoke run proves that every server starts and delivers everything; its latency on a
         // machine busy with other tests is not a test (timings belong to the real runs).
         if settings.smoke && step.lost() > 0 {
             anyhow::bail!("the smoke step lost messages: {} lost, p99 {:.1} ms", step.lost(), step.p99);
         }
+        climbed.generator_bound = step.generator_busy > GENERATOR_LIMIT;
         if !step.passed() {
+            // A step the generator could not keep up with says nothing of the server.
+            climbed.failed_at = (!climbed.generator_bound).then_some(rate);
             break;
         }
-        generator_bound = step.generator_busy > GENERATOR_LIMIT;
-        passed = Some(step);
-        if generator_bound {
+        climbed.passed = Some(step);
+        if climbed.generator_bound {
             break;
         }
         rate *= 2;
     }
-    Ok((passed, generator_bound))
+    Ok(climbed)
+}
+
+/// One step at `rate`, reported. This machine is shared: a step that missed only narrowly on
+/// latency (a stall of the virtual machine can do that to any server) is run once more before
+/// it counts as failed. One that lost messages is not (that server closed members it found too
+/// slow), nor one far past the limit (overloaded: a second try only closes members as slow), nor
+/// one the generator could not keep up with.
+async fn step_at(load: &Load<'_>, rate: u64, settings: &Settings) -> anyhow::Result<Step> {
+    let step = load.offer(rate, settings).await?;
+    report(&step, settings);
+    let near_miss = step.lost() == 0 && !step.passed() && step.p99 < 2.0 * P99_LIMIT_MS;
+    if settings.smoke || !near_miss || step.generator_busy > GENERATOR_LIMIT {
+        return Ok(step);
+    }
+    members::settle(load.tally, Duration::from_secs(20)).await;
+    let step = load.offer(rate, settings).await?;
+    print!("  (again)");
+    report(&step, settings);
+    Ok(step)
 }
 
 /// One step's line of the output.
@@ -779,4 +853,21 @@ pub(crate) async fn http(port: u16, method: &str, path: &str, body: &str) -> any
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::between;
+
+    #[test]
+    fn between_halves_the_gap_in_whole_hundreds_while_there_is_one() {
+        assert_eq!(between(6_400, 12_800), 9_600);
+        assert_eq!(between(9_600, 12_800), 11_200);
+        assert_eq!(between(6_400, 9_600), 8_000);
+        assert_eq!(between(25_600, 51_200), 38_400);
+        // Below a hundred the middle itself; no gap left, the rate that passed.
+        assert_eq!(between(50, 100), 75);
+        assert_eq!(between(150, 200), 175);
+        assert_eq!(between(25, 26), 25);
+    }
 }
