@@ -383,11 +383,12 @@ async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Re
         let rooms = Filled::start(peer, settings).await?;
         climb(&rooms.load(peer, payload), settings).await?
     };
-    let saturation = match (climbed.passed, climbed.failed_at) {
-        (Some(passed), Some(failed_at)) if settings.refinements > 0 => {
-            Some(refine(peer, settings, payload, passed, failed_at).await?)
+    let (saturation, generator_bound) = match climbed {
+        Climbed { passed: Some(passed), failed_at: Some(failed_at), generator_bound } if settings.refinements > 0 => {
+            let (at, bound) = refine(peer, settings, payload, passed, (failed_at, generator_bound)).await?;
+            (Some(at), bound)
         }
-        (passed, _) => passed,
+        Climbed { passed, generator_bound, .. } => (passed, generator_bound),
     };
     let half = match &saturation {
         Some(at) if !settings.smoke => {
@@ -399,27 +400,26 @@ async fn measure(peer: &Peer, settings: &Settings, payload: usize) -> anyhow::Re
         }
         _ => None,
     };
-    Ok(Fanout { payload, saturation, half, generator_bound: climbed.generator_bound, error: None })
+    Ok(Fanout { payload, saturation, half, generator_bound, error: None })
 }
 
 /// Saturation between the last rate of the climb that passed and the one that failed, halving
 /// the gap `settings.refinements` times, on a fresh server with its rooms filled again (the step
 /// that failed may have closed members as too slow). Doubling alone puts a server that passes
 /// 6 400 msg/s and narrowly fails 12 800 beside one that narrowly passes 12 800 at half its
-/// figure.
+/// figure. Also whether the generator was over its limit in the lowest step that failed.
 async fn refine(
     peer: &Peer,
     settings: &Settings,
     payload: usize,
     passed: Step,
-    failed_at: u64,
-) -> anyhow::Result<Step> {
+    (mut failed_at, mut generator_bound): (u64, bool),
+) -> anyhow::Result<(Step, bool)> {
     let rooms = Filled::start(peer, settings).await?;
     let load = rooms.load(peer, payload);
     let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
     load.offer(passed.rate, &warm_up).await?;
     let mut best = passed;
-    let mut failed_at = failed_at;
     for _ in 0..settings.refinements {
         let rate = between(best.rate, failed_at);
         if rate == best.rate {
@@ -430,14 +430,15 @@ async fn refine(
         let step = step_at(&load, rate, settings).await?;
         if step.passed() {
             best = step;
-        } else if step.lost() > 0 {
-            // Members closed as too slow: later steps would deliver to fewer.
-            break;
         } else {
-            failed_at = rate;
+            (failed_at, generator_bound) = (rate, step.generator_busy > GENERATOR_LIMIT);
+            if step.lost() > 0 {
+                // Members closed as too slow: later steps would deliver to fewer.
+                break;
+            }
         }
     }
-    Ok(best)
+    Ok((best, generator_bound))
 }
 
 /// The rate halfway between one that passed and one that failed, in whole hundreds where
@@ -503,9 +504,11 @@ pub(crate) async fn saturate(load: &Load<'_>, settings: &Settings) -> anyhow::Re
 struct Climbed {
     /// The last step that passed.
     passed: Option<Step>,
-    /// The rate of the step that failed, if one did and the generator kept up with it.
+    /// The rate of the step that failed, if one did.
     failed_at: Option<u64>,
-    /// The generator, not the server, was the limit (at the last step).
+    /// The generator used more than [`GENERATOR_LIMIT`] of its core in the last step (the one
+    /// that failed, or one that passed, which then ends the climb): the figure may be the
+    /// generator's limit rather than the server's.
     generator_bound: bool,
 }
 
@@ -527,8 +530,7 @@ async fn climb(load: &Load<'_>, settings: &Settings) -> anyhow::Result<Climbed> 
         }
         climbed.generator_bound = step.generator_busy > GENERATOR_LIMIT;
         if !step.passed() {
-            // A step the generator could not keep up with says nothing of the server.
-            climbed.failed_at = (!climbed.generator_bound).then_some(rate);
+            climbed.failed_at = Some(rate);
             break;
         }
         climbed.passed = Some(step);
