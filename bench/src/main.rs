@@ -69,6 +69,14 @@ struct Settings {
     refinements: u32,
 }
 
+impl Settings {
+    /// A one-second step the figures do not see, that proves only that nothing is lost (JIT
+    /// compilers, first allocations, a fresh server's warm-up).
+    fn warm_up(&self) -> Self {
+        Self { step: Duration::from_secs(1), smoke: true, ..*self }
+    }
+}
+
 /// What one step of offered load came to.
 #[derive(Clone, Debug, Default)]
 struct Step {
@@ -417,8 +425,7 @@ async fn refine(
 ) -> anyhow::Result<(Step, bool)> {
     let rooms = Filled::start(peer, settings).await?;
     let load = rooms.load(peer, payload);
-    let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
-    load.offer(passed.rate, &warm_up).await?;
+    load.offer(passed.rate, &settings.warm_up()).await?;
     let mut best = passed;
     for _ in 0..settings.refinements {
         let rate = between(best.rate, failed_at);
@@ -516,8 +523,7 @@ struct Climbed {
 async fn climb(load: &Load<'_>, settings: &Settings) -> anyhow::Result<Climbed> {
     // A warm-up the figures do not see (JIT compilers, first allocations).
     if !settings.smoke {
-        let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
-        load.offer((settings.first_rate * 4).min(settings.max_rate), &warm_up).await?;
+        load.offer((settings.first_rate * 4).min(settings.max_rate), &settings.warm_up()).await?;
     }
     let mut climbed = Climbed { passed: None, failed_at: None, generator_bound: false };
     let mut rate = settings.first_rate;
@@ -612,8 +618,7 @@ impl Load<'_> {
     /// server: JIT compilers, first allocations).
     async fn half(&self, saturation: u64, settings: &Settings) -> anyhow::Result<Step> {
         let rate = (saturation / 2).max(1);
-        let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
-        self.offer(rate, &warm_up).await?;
+        self.offer(rate, &settings.warm_up()).await?;
         members::settle(self.tally, Duration::from_secs(20)).await;
         self.offer(rate, settings).await
     }

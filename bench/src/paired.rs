@@ -75,7 +75,7 @@ async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &
     let (burner_rooms, other_rooms) = (Filled::start(burner, settings).await?, Filled::start(other, settings).await?);
     let loads = [burner_rooms.load(burner, 100), other_rooms.load(other, 100)];
     // A warm-up the figures do not see (JIT compilers, first allocations), for each.
-    let warm_up = Settings { step: Duration::from_secs(1), smoke: true, ..*settings };
+    let warm_up = settings.warm_up();
     for load in &loads {
         load.offer(first_rate, &warm_up).await?;
     }
