@@ -26,6 +26,11 @@ timed "one feature set for the release build and the tests" "$root/scripts/featu
 # tests share their build with the binary the end-to-end tests run.
 timed "clippy and unit and integration tests: app, server, benchmark generator, Discord stand-in" \
   cargo test --release --locked "${host_packages[@]}"
+# Burner given one core runs tokio's single-threaded runtime, where a drainer writes the sockets'
+# frames instead of each socket's task (server/src/outbox.rs): the server's integration tests
+# once more, on that runtime (the same packages as above, so nothing is built again).
+timed "integration tests on the one-core runtime (the drainer's writes)" \
+  env BURNER_TEST_ONE_CORE=1 cargo test --release --locked "${host_packages[@]}" --test integration
 timed "Autobahn WebSocket cases: Burner's own socket layer" "$root/scripts/autobahn.sh"
 timed "build (clippy on wasm32): browser bundles and release server" "$root/scripts/build.sh"
 timed "bundle size: within 5 KB of docs/BENCHMARKS.md" "$root/scripts/bundle-size.sh"

@@ -227,39 +227,24 @@ impl Socket {
     /// frame); a big frame goes out from its own shared bytes. Whether some are left for
     /// [`Socket::flush`].
     pub fn write_texts<T: AsRef<[u8]>>(&mut self, texts: impl IntoIterator<Item = T>) -> io::Result<bool> {
-        GATHER.with_borrow_mut(|gathered| {
-            gathered.clear();
-            let result = self.write_gathered(texts, gathered);
-            if gathered.capacity() > 2 * WRITE_CHUNK {
-                *gathered = Vec::new();
-            }
-            result
-        })
+        send_texts(SockRef::from(&self.io), texts, &mut self.unsent)?;
+        Ok(!self.unsent.is_empty())
     }
 
-    fn write_gathered<T: AsRef<[u8]>>(
-        &mut self,
-        texts: impl IntoIterator<Item = T>,
-        gathered: &mut Vec<u8>,
-    ) -> io::Result<bool> {
-        for text in texts {
-            let text = text.as_ref();
-            if text.len() > WRITE_CHUNK / 2 {
-                self.write_slices(&mut [IoSlice::new(gathered)])?;
-                gathered.clear();
-                self.write_message(true, text)?;
-                continue;
-            }
-            let mut header = [0; MAX_HEADER];
-            let len = frames::header(OP_TEXT, text.len(), &mut header);
-            gathered.extend_from_slice(&header[..len]);
-            gathered.extend_from_slice(text);
-            if gathered.len() >= WRITE_CHUNK {
-                self.write_slices(&mut [IoSlice::new(gathered)])?;
-                gathered.clear();
-            }
+    /// A second descriptor of this socket, for [`write_texts_to`] to write on while the
+    /// socket's own task waits (`outbox`: the one-core runtime's writer).
+    pub fn writer(&self) -> io::Result<socket2::Socket> {
+        SockRef::from(&self.io).try_clone()
+    }
+
+    /// Takes over bytes another writer of this socket ([`write_texts_to`]) could not send: they
+    /// go out before anything else, by [`Socket::flush`].
+    pub fn adopt_unsent(&mut self, bytes: Vec<u8>) {
+        if self.unsent.is_empty() {
+            self.unsent = bytes;
+        } else {
+            self.unsent.extend_from_slice(&bytes);
         }
-        self.write_slices(&mut [IoSlice::new(gathered)])
     }
 
     /// Writes one data message (text or binary) in one frame.
@@ -329,37 +314,100 @@ impl Socket {
 
     /// Writes as much as the kernel takes now; keeps a copy of the rest in `unsent`. Behind
     /// bytes already waiting, everything waits, so frames keep their order.
-    ///
-    /// Straight to the socket, not through the runtime's `try_write`: that checks the runtime's
-    /// note of whether the socket is writable first, and clears it when the kernel refuses. A
-    /// write here is tried whatever the note says (the kernel knows better); only
-    /// [`Socket::flush`] waits for writability, and its own `try_write` keeps the note right.
-    fn write_slices(&mut self, mut slices: &mut [IoSlice<'_>]) -> io::Result<bool> {
-        while self.unsent.is_empty() {
-            // An empty slice carries nothing (and a write of nothing would read as a dead peer).
-            while slices.first().is_some_and(|slice| slice.is_empty()) {
-                slices = &mut std::mem::take(&mut slices)[1..];
-            }
-            let socket = SockRef::from(&self.io);
-            // A peer gone is an error to end the socket on, never a signal to the process.
-            let written = match &*slices {
-                [] => break,
-                [one] => socket.send_with_flags(one, libc::MSG_NOSIGNAL),
-                several => socket.send_vectored_with_flags(several, libc::MSG_NOSIGNAL),
-            };
-            match written {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => IoSlice::advance_slices(&mut slices, written),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) => return Err(error),
-            }
-        }
-        for slice in slices.iter() {
-            self.unsent.extend_from_slice(slice);
-        }
+    fn write_slices(&mut self, slices: &mut [IoSlice<'_>]) -> io::Result<bool> {
+        send_slices(&SockRef::from(&self.io), slices, &mut self.unsent)?;
         Ok(!self.unsent.is_empty())
     }
+}
+
+/// [`Socket::write_texts`] on a second descriptor of a socket ([`Socket::writer`]) whose own
+/// task is waiting with nothing unsent: what the kernel did not take, in order, for that task
+/// to flush ([`Socket::adopt_unsent`]).
+pub fn write_texts_to<T: AsRef<[u8]>>(
+    writer: &socket2::Socket,
+    texts: impl IntoIterator<Item = T>,
+) -> io::Result<Vec<u8>> {
+    let mut unsent = Vec::new();
+    send_texts(SockRef::from(writer), texts, &mut unsent)?;
+    Ok(unsent)
+}
+
+/// Text frames gathered and sent (see [`Socket::write_texts`]); what the kernel did not take is
+/// appended to `unsent`.
+fn send_texts<T: AsRef<[u8]>>(
+    socket: SockRef<'_>,
+    texts: impl IntoIterator<Item = T>,
+    unsent: &mut Vec<u8>,
+) -> io::Result<()> {
+    GATHER.with_borrow_mut(|gathered| {
+        gathered.clear();
+        let result = send_gathered(&socket, texts, gathered, unsent);
+        if gathered.capacity() > 2 * WRITE_CHUNK {
+            *gathered = Vec::new();
+        }
+        result
+    })
+}
+
+fn send_gathered<T: AsRef<[u8]>>(
+    socket: &SockRef<'_>,
+    texts: impl IntoIterator<Item = T>,
+    gathered: &mut Vec<u8>,
+    unsent: &mut Vec<u8>,
+) -> io::Result<()> {
+    for text in texts {
+        let text = text.as_ref();
+        if text.len() > WRITE_CHUNK / 2 {
+            send_slices(socket, &mut [IoSlice::new(gathered)], unsent)?;
+            gathered.clear();
+            let mut header = [0; MAX_HEADER];
+            let len = frames::header(OP_TEXT, text.len(), &mut header);
+            send_slices(socket, &mut [IoSlice::new(&header[..len]), IoSlice::new(text)], unsent)?;
+            continue;
+        }
+        let mut header = [0; MAX_HEADER];
+        let len = frames::header(OP_TEXT, text.len(), &mut header);
+        gathered.extend_from_slice(&header[..len]);
+        gathered.extend_from_slice(text);
+        if gathered.len() >= WRITE_CHUNK {
+            send_slices(socket, &mut [IoSlice::new(gathered)], unsent)?;
+            gathered.clear();
+        }
+    }
+    send_slices(socket, &mut [IoSlice::new(gathered)], unsent)
+}
+
+/// Sends as much as the kernel takes now; appends a copy of the rest to `unsent`. Behind bytes
+/// already waiting there, everything waits, so frames keep their order.
+///
+/// Straight to the socket, not through the runtime's `try_write`: that checks the runtime's
+/// note of whether the socket is writable first, and clears it when the kernel refuses. A
+/// write here is tried whatever the note says (the kernel knows better); only
+/// [`Socket::flush`] waits for writability, and its own `try_write` keeps the note right.
+fn send_slices(socket: &SockRef<'_>, mut slices: &mut [IoSlice<'_>], unsent: &mut Vec<u8>) -> io::Result<()> {
+    while unsent.is_empty() {
+        // An empty slice carries nothing (and a write of nothing would read as a dead peer).
+        while slices.first().is_some_and(|slice| slice.is_empty()) {
+            slices = &mut std::mem::take(&mut slices)[1..];
+        }
+        // A peer gone is an error to end the socket on, never a signal to the process.
+        let written = match &*slices {
+            [] => break,
+            [one] => socket.send_with_flags(one, libc::MSG_NOSIGNAL),
+            several => socket.send_vectored_with_flags(several, libc::MSG_NOSIGNAL),
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) => return Err(error),
+        }
+    }
+    for slice in slices.iter() {
+        unsent.extend_from_slice(slice);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::{
     hub::{Hub, Membership},
     limits::{Bucket, quota},
     moderation::Moderation,
-    outbox::{CloseReason, ConnHandle, Outbox, Ready, Taken},
+    outbox::{CloseReason, ConnHandle, GONE, Outbox, Ready, Taken},
     policy::{Policy, Sender},
     state::AppState,
     visitor::Visitor,
@@ -46,8 +46,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What every socket is told when the server stops.
 pub const GOING_AWAY: CloseReason = CloseReason::fixed(close::GOING_AWAY, "server shutting down");
 const SLOW: CloseReason = CloseReason::fixed(close::SLOW, "too slow to keep up");
-/// Recorded on the outbox when the peer went away by itself.
-const GONE: CloseReason = CloseReason::fixed(1000, "gone");
 
 pub struct Session {
     pub(super) hub: Arc<Hub>,
@@ -90,6 +88,9 @@ enum Event {
     Close(CloseReason),
     /// Everything the outbox held, to write now.
     Write(VecDeque<Frame>),
+    /// What the drainer wrote for this socket and the kernel did not take: sent before
+    /// anything else.
+    Handed(Box<[u8]>),
     Read(Option<Result<Incoming, WireError>>),
     Tick,
 }
@@ -209,6 +210,11 @@ impl Session {
             if let Err(end) = finish(Ok(socket.has_unsent()), socket, shutdown).await {
                 self.handle.close(end.reason());
             }
+            if Outbox::drained()
+                && let Ok(writer) = socket.writer()
+            {
+                outbox.write_for_the_task(writer);
+            }
 
             let end = loop {
                 // Reading and writing go first in turns: a queue that never empties must not starve
@@ -270,6 +276,10 @@ impl Session {
         match event {
             Event::Close(reason) => Step::End(End::Close(reason)),
             Event::Write(frames) => Step::Wrote(socket.write_texts(&frames)),
+            Event::Handed(bytes) => {
+                socket.adopt_unsent(bytes.into_vec());
+                Step::Wrote(Ok(true))
+            }
             Event::Read(None) => Step::End(End::Gone),
             Event::Read(Some(Err(error))) => Step::End(End::Close(read_error(error))),
             Event::Read(Some(Ok(message))) => {
@@ -372,10 +382,31 @@ impl Session {
     }
 }
 
+/// Whatever is ready first: bytes the drainer left, then [`ready_source`]. While none is, the
+/// task waits with nothing unsent, and its frames may be written for it (`outbox`).
+fn next_event(
+    cx: &mut Context<'_>,
+    socket: &mut Socket,
+    outbox: &Outbox,
+    timer: Pin<&mut Sleep>,
+    wakes: &mut Wakes,
+    reading_first: bool,
+) -> Poll<Event> {
+    outbox.unpark();
+    if let Some(bytes) = outbox.take_handed() {
+        return Poll::Ready(Event::Handed(bytes));
+    }
+    let event = ready_source(cx, socket, outbox, timer, wakes, reading_first);
+    if event.is_pending() && !socket.has_unsent() {
+        outbox.park();
+    }
+    event
+}
+
 /// Whatever is ready first of the socket and the outbox (in the order given), then the timer;
 /// when none is, each will wake the task. The socket and the timer are polled only if they may
 /// have something ([`Wakes`]): most wake-ups are the outbox's.
-fn next_event(
+fn ready_source(
     cx: &mut Context<'_>,
     socket: &mut Socket,
     outbox: &Outbox,

@@ -22,11 +22,20 @@ use tokio_tungstenite::{
 /// Long enough for a loaded CI machine, short enough that a hang fails quickly.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// Runs a test on the one multi-threaded runtime all tests share, as a Burner process has one
-/// runtime: many servers, started and stopped while others serve, in one process.
+/// Runs a test on the one runtime all tests share, as a Burner process has one runtime: many
+/// servers, started and stopped while others serve, in one process. Multi-threaded, as Burner
+/// runs on several cores; `BURNER_TEST_ONE_CORE=1` runs the tests on the single-threaded
+/// runtime Burner runs on one core, where a drainer writes the sockets' frames (`outbox`).
 pub fn run(test: impl std::future::Future<Output = ()>) {
     static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("test runtime")
+        let mut builder = if std::env::var_os("BURNER_TEST_ONE_CORE").is_some() {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(2);
+            builder
+        };
+        builder.enable_all().build().expect("test runtime")
     });
     RUNTIME.block_on(test);
 }
