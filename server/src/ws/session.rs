@@ -220,8 +220,21 @@ impl Session {
                 // Reading and writing go first in turns: a queue that never empties must not starve
                 // reading (pongs included), nor reading starve the queue.
                 reading_first = !reading_first;
-                let event =
-                    poll_fn(|cx| next_event(cx, socket, outbox, timer.as_mut(), &mut wakes, reading_first)).await;
+                // Bytes the drainer wrote and the kernel did not take go first. While nothing is
+                // ready and nothing is unsent, the task waits parked: its frames may be written for
+                // it (`outbox`).
+                let event = poll_fn(|cx| {
+                    outbox.unpark();
+                    if let Some(bytes) = outbox.take_handed() {
+                        return Poll::Ready(Event::Handed(bytes));
+                    }
+                    let event = next_event(cx, socket, outbox, timer.as_mut(), &mut wakes, reading_first);
+                    if event.is_pending() && !socket.has_unsent() {
+                        outbox.park();
+                    }
+                    event
+                })
+                .await;
                 // Decided without waiting, so nothing the event carried is held while a write waits.
                 let done = match self.step(event, socket, &mut clock) {
                     Step::Next => Ok(()),
@@ -382,31 +395,10 @@ impl Session {
     }
 }
 
-/// Whatever is ready first: bytes the drainer left, then [`ready_source`]. While none is, the
-/// task waits with nothing unsent, and its frames may be written for it (`outbox`).
-fn next_event(
-    cx: &mut Context<'_>,
-    socket: &mut Socket,
-    outbox: &Outbox,
-    timer: Pin<&mut Sleep>,
-    wakes: &mut Wakes,
-    reading_first: bool,
-) -> Poll<Event> {
-    outbox.unpark();
-    if let Some(bytes) = outbox.take_handed() {
-        return Poll::Ready(Event::Handed(bytes));
-    }
-    let event = ready_source(cx, socket, outbox, timer, wakes, reading_first);
-    if event.is_pending() && !socket.has_unsent() {
-        outbox.park();
-    }
-    event
-}
-
 /// Whatever is ready first of the socket and the outbox (in the order given), then the timer;
 /// when none is, each will wake the task. The socket and the timer are polled only if they may
 /// have something ([`Wakes`]): most wake-ups are the outbox's.
-fn ready_source(
+fn next_event(
     cx: &mut Context<'_>,
     socket: &mut Socket,
     outbox: &Outbox,
