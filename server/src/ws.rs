@@ -312,6 +312,47 @@ mod tests {
         served.await.expect("the socket's task ends");
     }
 
+    /// On the one-core runtime (a test's) the drainer writes a waiting socket's frames; what the
+    /// kernel does not take is handed to the socket's task, which sends it before the frames
+    /// queued since. The client reads nothing until far more than the kernel's buffers hold is
+    /// on its way, then gets every frame once, in order.
+    #[tokio::test]
+    async fn frames_the_drainer_could_not_send_reach_the_client_first_and_in_order() {
+        use tokio::io::AsyncReadExt;
+        let (state, _data) = request::testing::state(|_| {}).await;
+        let connection = registered(&state);
+        let handle = connection.session.handle.clone();
+        let (socket, mut client) = Socket::loopback().await;
+        assert!(crate::outbox::Outbox::drained(), "a test's runtime has one thread");
+        let served = tokio::spawn(connection.serve(socket));
+        // The socket's task starts and waits.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        let text = |i: usize| format!("{i:05}{}", "x".repeat(100_000));
+        // 20 MB while the task waits: the drainer's to write, and the kernel takes a part.
+        for i in 0..200 {
+            assert_eq!(handle.offer(crate::frame::Frame::from(text(i))), crate::outbox::Offer::Queued);
+        }
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        // Queued behind what the task was handed.
+        for i in 200..250 {
+            assert_eq!(handle.offer(crate::frame::Frame::from(text(i))), crate::outbox::Offer::Queued);
+        }
+        let mut frame = vec![0; 10 + text(0).len()];
+        for i in 0..250 {
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), client.read_exact(&mut frame)).await;
+            assert!(matches!(read, Ok(Ok(_))), "frame {i} never came: {read:?}");
+            // A final text frame with a 64-bit length, then the text.
+            assert_eq!(frame[..2], [0x81, 127], "frame {i}");
+            assert_eq!(frame[10..], *text(i).as_bytes(), "frame {i}: whole, and in its place");
+        }
+        drop(client);
+        served.await.expect("the socket's task ends");
+    }
+
     /// A connection as the upgrade prepares it: registered, holding its slots.
     fn registered(state: &AppState) -> Connection {
         let ip = "192.0.2.10".parse().expect("ip");
