@@ -6,7 +6,7 @@ use app::protocol::{BanTarget, ClientMsg, ModAction, ServerMsg};
 use server::store::{LogEvent, SqliteStore, Store};
 use sqlx::Connection;
 use std::{
-    net::{IpAddr, TcpListener},
+    net::IpAddr,
     path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -268,7 +268,7 @@ async fn spawn_binary(data: &Path) -> (Child, TestServer) {
 
 /// The same, with more settings, its output written to `output` (else dropped).
 pub async fn spawn_binary_with(data: &Path, env: &[(&str, &str)], output: Option<&Path>) -> (Child, TestServer) {
-    let port = TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let port = crate::services::free_port();
     let (stdout, stderr) = match output {
         Some(path) => {
             let file = std::fs::File::create(path).expect("output file");

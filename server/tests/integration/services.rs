@@ -19,9 +19,30 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A free port on 127.0.0.1 (free when asked; the server binds it a moment later).
+/// A free port on 127.0.0.1 (free when asked; the server binds it a moment later), never one
+/// handed out before in this process ([`claim`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    loop {
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+        if claim(port) {
+            return port;
+        }
+    }
+}
+
+/// Whether `port` is new to this process: true once per port. Tests run twelve at a time, and
+/// the kernel may offer a port just let go to two of them in turn: a second `redis-server` then
+/// failed to bind it, and its test, finding the port open, talked to the first test's Redis —
+/// freezing its own changed nothing (`cluster::redis_hung_never_hangs_a_node` failed so, once).
+pub fn claim(port: u16) -> bool {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let new = !given.contains(&port);
+    if new {
+        given.push(port);
+    }
+    new
 }
 
 type Spawn = (Command, mpsc::Sender<std::io::Result<u32>>);

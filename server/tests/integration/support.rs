@@ -96,8 +96,14 @@ impl TestServer {
 
     /// A server with `config`; with the default data directory, it gets a temporary one of its own.
     pub async fn with(mut config: Config) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        // Not a port handed to a service that has yet to bind it (`services::claim`).
+        let (listener, addr) = loop {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            if crate::services::claim(addr.port()) {
+                break (listener, addr);
+            }
+        };
         config.addr = addr;
         let data = (config.data_dir == Config::defaults().data_dir).then(|| {
             let dir = tempfile::tempdir().expect("temporary data directory");
