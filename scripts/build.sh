@@ -13,7 +13,7 @@ bundle_inputs() {
   {
     find app frontend console style .cargo -path style/node_modules -prune -o -type f -print
     printf '%s\n' Cargo.toml Cargo.lock Trunk.toml rust-toolchain.toml scripts/env.sh scripts/build.sh \
-      scripts/site-assets.sh scripts/setup.sh
+      scripts/site-assets.sh scripts/prune-wasm-exports.py scripts/setup.sh
   } | LC_ALL=C sort | xargs -d '\n' sha256sum
   printf '%s\n' "${bundle_env[@]}" "$(trunk --version)" "$(brotli --version)"
   env | grep -E '^(CARGO|RUST|TRUNK)' | LC_ALL=C sort || true

@@ -11,6 +11,16 @@ if [ "${1:-}" != "--compress-only" ]; then
 fi
 # Trunk's own index.html is not used: the server renders every page.
 rm -f "$out/index.html"
+# wasm-bindgen exports every `#[wasm_bindgen]` class of every crate linked in, called or not.
+# Leptos always links its server-function client, and with it wasm-streams' three stream adapters
+# (`IntoUnderlyingSource`, `…Sink`, `…ByteSource`), which a bundle that calls no server function
+# never uses. Their exports dropped, a second wasm-opt pass removes what only they reached:
+# −1.9 KB brotli (docs/BENCHMARKS.md, "Browser bundle"). Their JavaScript classes stay; they
+# touch the module only when called.
+for wasm in "$out"/*_bg.wasm; do
+  python3 "$root/scripts/prune-wasm-exports.py" "$wasm" intounderlying
+  "$root/style/node_modules/.bin/wasm-opt" -Oz "$wasm" -o "$wasm"
+done
 for file in "$out"/*.js "$out"/*.wasm "$out"/*.css "$out"/*.svg; do
   [ -f "$file" ] || continue
   brotli --force --best --output="$file.br" "$file"
