@@ -73,6 +73,13 @@ fn wrk(port: u16, path: &str, seconds: u32) -> anyhow::Result<String> {
     let duration = format!("{seconds}s");
     let output =
         Command::new("taskset").args(["-c", "1", "wrk", "-t1", "-c32", "-d", &duration, "--latency", &url]).output()?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "wrk did not run ({}): {} (Debian: apt-get install wrk)",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
     let report = String::from_utf8_lossy(&output.stdout);
     let pick = |key: &str| {
         let line = report.lines().find(|l| l.trim_start().starts_with(key));
