@@ -22,6 +22,11 @@ impl Frame {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether both are the one encoding (clones of one frame), not merely the same text.
+    pub fn is(&self, other: &Frame) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Default for Frame {

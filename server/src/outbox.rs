@@ -14,7 +14,10 @@
 //! time went to its first look at its own state, which a thousand other tasks had pushed out of
 //! the cache (docs/BENCHMARKS.md, "Writing without waking the task").
 
-use crate::{frame::Frame, websocket::write_texts_to};
+use crate::{
+    frame::Frame,
+    websocket::{frame_texts, write_framed_to, write_texts_to},
+};
 use std::{
     borrow::Cow,
     cell::RefCell,
@@ -90,6 +93,45 @@ struct State {
 thread_local! {
     /// The sockets whose frames the drainer of this thread writes next (the one-core runtime).
     static DRAIN: RefCell<Drain> = RefCell::new(Drain::default());
+    /// What the drainer wrote last, to write again as it is ([`LastWrite`]).
+    static LAST_WRITE: RefCell<LastWrite> = RefCell::new(LastWrite::default());
+}
+
+/// The frames of the drainer's last write, laid out as the socket got them. A room's members
+/// come one after another in a pass, each with the very same frames queued (one encoding,
+/// shared): each after the first is sent these bytes as they are, without laying the frames
+/// out again. The frames are held here until the pass ends, so that an address names one
+/// encoding: a frame freed meanwhile could leave its address to another.
+#[derive(Default)]
+struct LastWrite {
+    frames: Vec<Frame>,
+    framed: Vec<u8>,
+}
+
+impl LastWrite {
+    /// Writes `frames` on `writer`: what the kernel did not take.
+    fn write(&mut self, writer: &socket2::Socket, frames: &VecDeque<Frame>) -> std::io::Result<Vec<u8>> {
+        let same = self.frames.len() == frames.len() && self.frames.iter().zip(frames).all(|(a, b)| a.is(b));
+        if !same {
+            self.frames.clear();
+            self.framed.clear();
+            if !frame_texts(frames, &mut self.framed) {
+                // Too much for one write: laid out and written a part at a time, not kept.
+                return write_texts_to(writer, frames);
+            }
+            self.frames.extend(frames.iter().cloned());
+        }
+        write_framed_to(writer, &self.framed)
+    }
+
+    /// Lets the frames go at the end of a pass (the bytes' room is kept, up to a write's worth).
+    fn forget(&mut self) {
+        self.frames.clear();
+        self.framed.clear();
+        if self.framed.capacity() > 128 * 1024 {
+            self.framed = Vec::new();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -417,6 +459,7 @@ async fn drainer() {
             }
         }
         turn.clear();
+        LAST_WRITE.with_borrow_mut(LastWrite::forget);
         // A list that grew very long once does not stay that size.
         if turn.capacity() > 4_096 {
             turn = Vec::new();
@@ -437,7 +480,7 @@ impl Link {
         }
         let Some(writer) = &state.writer else { return };
         let frames = std::mem::take(&mut state.queue);
-        let unsent = match write_texts_to(writer, &frames) {
+        let unsent = match LAST_WRITE.with_borrow_mut(|last| last.write(writer, &frames)) {
             Ok(unsent) if unsent.is_empty() => return,
             Ok(unsent) => unsent,
             Err(_) => {
@@ -586,6 +629,52 @@ mod tests {
         assert!(noted.0.load(Ordering::SeqCst), "a running task is woken as before");
         assert_eq!(outbox.take().expect("open").len(), 1, "and finds the frame queued");
         drop(socket);
+    }
+
+    /// A room's members come one after another in a pass with the same frames queued: the
+    /// second is sent the bytes laid out for the first ([`LastWrite`]). What a socket is sent is
+    /// always what it has queued: not a frame of the same length that merely follows the same
+    /// frames, nor, in a later pass, a new frame where a freed one was.
+    #[tokio::test]
+    async fn sockets_with_the_same_frames_share_one_layout_and_every_other_gets_its_own() {
+        use tokio::io::AsyncReadExt;
+        let mut ends = Vec::new();
+        for id in 0..4 {
+            let (socket, client) = crate::websocket::Socket::loopback().await;
+            let (handle, outbox) = ConnHandle::new(id, 8);
+            outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
+            let idle = Waker::from(Arc::new(Noted(AtomicBool::new(false))));
+            assert!(outbox.poll_take(&mut Context::from_waker(&idle)).is_pending());
+            outbox.park();
+            ends.push((socket, outbox, handle, client));
+        }
+        async fn read(client: &mut tokio::net::TcpStream, len: usize) -> Vec<u8> {
+            let mut bytes = vec![0; len];
+            tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut bytes))
+                .await
+                .expect("written in time")
+                .expect("read");
+            bytes
+        }
+        // One pass: the first two share two encodings; the third has a frame of the same length
+        // as the first of them, with other text.
+        let (first, second) = (frame("shared"), frame("both"));
+        for end in &ends[..2] {
+            end.2.offer(first.clone());
+            end.2.offer(second.clone());
+        }
+        ends[2].2.offer(frame("single"));
+        ends[2].2.offer(second.clone());
+        drop((first, second));
+        assert_eq!(read(&mut ends[0].3, 14).await, b"\x81\x06shared\x81\x04both");
+        assert_eq!(read(&mut ends[1].3, 14).await, b"\x81\x06shared\x81\x04both");
+        assert_eq!(read(&mut ends[2].3, 14).await, b"\x81\x06single\x81\x04both");
+        // The next pass: every frame above is freed once the pass ends, and one of the same
+        // length may well be given the place one of them had.
+        tokio::task::yield_now().await;
+        ends[3].2.offer(frame("latest"));
+        assert_eq!(read(&mut ends[3].3, 8).await, b"\x81\x06latest");
+        drop(ends);
     }
 
     /// A pass over many sockets is cut into slices of [`DRAIN_BUDGET`], and between them the

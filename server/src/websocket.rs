@@ -332,6 +332,40 @@ pub fn write_texts_to<T: AsRef<[u8]>>(
     Ok(unsent)
 }
 
+/// Lays `texts` out at the end of `out` as text frames, one after another, if they make one
+/// write (see [`Socket::write_texts`]): every one small and all within [`WRITE_CHUNK`]. False,
+/// and `out` as it was, if not.
+pub fn frame_texts<T: AsRef<[u8]>>(texts: impl IntoIterator<Item = T> + Clone, out: &mut Vec<u8>) -> bool {
+    let mut total = 0;
+    for text in texts.clone() {
+        let len = text.as_ref().len();
+        if len > WRITE_CHUNK / 2 {
+            return false;
+        }
+        total += len + MAX_HEADER;
+    }
+    if total > WRITE_CHUNK {
+        return false;
+    }
+    out.reserve(total);
+    for text in texts {
+        let text = text.as_ref();
+        let mut header = [0; MAX_HEADER];
+        let len = frames::header(OP_TEXT, text.len(), &mut header);
+        out.extend_from_slice(&header[..len]);
+        out.extend_from_slice(text);
+    }
+    true
+}
+
+/// Bytes already laid out as frames ([`frame_texts`]), written as [`write_texts_to`] writes:
+/// what the kernel did not take.
+pub fn write_framed_to(writer: &socket2::Socket, framed: &[u8]) -> io::Result<Vec<u8>> {
+    let mut unsent = Vec::new();
+    send_slices(&SockRef::from(writer), &mut [IoSlice::new(framed)], &mut unsent)?;
+    Ok(unsent)
+}
+
 /// Text frames gathered and sent (see [`Socket::write_texts`]); what the kernel did not take is
 /// appended to `unsent`.
 fn send_texts<T: AsRef<[u8]>>(
