@@ -181,6 +181,14 @@ pub enum Ready {
 const DRAIN_BUDGET: Duration = Duration::from_micros(300);
 /// Sockets written between two looks at the clock.
 const DRAIN_SLICE: usize = 16;
+/// How long a pass lets the rest of the runtime in between its slices. Past it, the pass runs
+/// to its end: on a server with more to send than its core can, reading (cheap: a message is
+/// queued to a hundred members in microseconds) would outrun writing, members' queues would
+/// reach their capacity while the drainer was still on its way to them, and members would be
+/// closed as too slow for the server's own backlog. Finishing the pass holds reading back
+/// instead, and TCP holds back the senders (uWebSockets' loop writes everything it owes
+/// between two reads). A pass of a server keeping up takes a few milliseconds.
+const DRAIN_YIELDS_FOR: Duration = Duration::from_millis(20);
 
 const SLOW: CloseReason = CloseReason::fixed(app::protocol::close::SLOW, "too slow to keep up");
 /// Recorded when the peer went away by itself.
@@ -446,13 +454,14 @@ async fn drainer() {
         // A slice at a time, with a look at the sockets between slices: the runtime looks for
         // readiness only between tasks (or every 61 of them), and a pass over a thousand members
         // takes milliseconds, which every arrival, read and timer would wait for.
-        let mut started = Instant::now();
+        let pass = Instant::now();
+        let mut started = pass;
         let mut done = 0;
         while done < turn.len() {
             let slice = done..turn.len().min(done + DRAIN_SLICE);
             done = slice.end;
             turn[slice].iter().for_each(|link| link.drain());
-            if done < turn.len() && started.elapsed() >= DRAIN_BUDGET {
+            if done < turn.len() && started.elapsed() >= DRAIN_BUDGET && pass.elapsed() < DRAIN_YIELDS_FOR {
                 // Resumed once the runtime has looked at the sockets (tokio defers a yield).
                 tokio::task::yield_now().await;
                 started = Instant::now();
