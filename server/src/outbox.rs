@@ -429,6 +429,8 @@ async fn drainer() {
                 drain.waker = None;
                 drain.due.clear();
             });
+            // A pass cut short by the runtime's end lets its frames go too.
+            let _ = LAST_WRITE.try_with(|last| last.borrow_mut().forget());
         }
     }
     let _running = Running;

@@ -349,13 +349,17 @@ pub fn frame_texts<T: AsRef<[u8]>>(texts: impl IntoIterator<Item = T> + Clone, o
     }
     out.reserve(total);
     for text in texts {
-        let text = text.as_ref();
-        let mut header = [0; MAX_HEADER];
-        let len = frames::header(OP_TEXT, text.len(), &mut header);
-        out.extend_from_slice(&header[..len]);
-        out.extend_from_slice(text);
+        push_text_frame(out, text.as_ref());
     }
     true
+}
+
+/// One text frame, header and payload, at the end of `out`.
+fn push_text_frame(out: &mut Vec<u8>, text: &[u8]) {
+    let mut header = [0; MAX_HEADER];
+    let len = frames::header(OP_TEXT, text.len(), &mut header);
+    out.extend_from_slice(&header[..len]);
+    out.extend_from_slice(text);
 }
 
 /// Bytes already laid out as frames ([`frame_texts`]), written as [`write_texts_to`] writes:
@@ -399,10 +403,7 @@ fn send_gathered<T: AsRef<[u8]>>(
             send_slices(socket, &mut [IoSlice::new(&header[..len]), IoSlice::new(text)], unsent)?;
             continue;
         }
-        let mut header = [0; MAX_HEADER];
-        let len = frames::header(OP_TEXT, text.len(), &mut header);
-        gathered.extend_from_slice(&header[..len]);
-        gathered.extend_from_slice(text);
+        push_text_frame(gathered, text);
         if gathered.len() >= WRITE_CHUNK {
             send_slices(socket, &mut [IoSlice::new(gathered)], unsent)?;
             gathered.clear();
