@@ -5,7 +5,7 @@
 
 Called by the bundles' post-build hook (scripts/site-assets.sh), which then runs wasm-opt again
 so that the code only those exports reached goes too. Only the export section changes; every
-other section is copied byte for byte. Prints what it dropped.
+other section is copied byte for byte. Prints what it dropped; fails if nothing matched.
 """
 
 import sys
@@ -67,6 +67,10 @@ def main() -> None:
         if section == EXPORT_SECTION:
             body, dropped = without_exports(body, word)
         out += bytes([section]) + leb(len(body)) + body
+    if not dropped:
+        # What the hook exists for is gone (a Leptos without wasm-streams, say): say so loudly
+        # rather than run a step that does nothing.
+        sys.exit(f"{path}: no export named with '{word}': drop this step from scripts/site-assets.sh")
     open(path, "wb").write(out)
     print(f"{path}: {len(dropped)} exports named with '{word}' dropped: {', '.join(dropped) or 'none'}")
 
