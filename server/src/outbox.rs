@@ -14,10 +14,15 @@
 //! time went to its first look at its own state, which a thousand other tasks had pushed out of
 //! the cache (docs/BENCHMARKS.md, "Writing without waking the task").
 
+mod run;
+
+pub use run::{Run, Skip};
+
 use crate::{
     frame::Frame,
     websocket::{frame_texts, write_framed_to, write_texts_to},
 };
+use run::Entry;
 use std::{
     borrow::Cow,
     cell::RefCell,
@@ -65,6 +70,8 @@ pub struct Outbox {
 
 #[derive(Debug)]
 struct Link {
+    /// The connection's id: a run's frame names the connections it is not for by it.
+    id: u64,
     state: Mutex<State>,
     /// The connection's other sources woke it ([`Outbox::waker`]) since it last looked.
     woken: AtomicBool,
@@ -79,7 +86,13 @@ struct Link {
 
 #[derive(Debug, Default)]
 struct State {
-    queue: VecDeque<Frame>,
+    queue: VecDeque<Entry>,
+    /// The room's run the connection holds, and its place in it: the frames from there on are
+    /// for it after everything in `queue`.
+    cursor: Option<(Arc<Run>, usize)>,
+    /// Frames in `queue` (its room keeps the run within what its members have room for,
+    /// [`Run::limit`]).
+    counted: usize,
     /// The order to close (boxed: given once, at the end of a connection's life).
     close: Option<Box<CloseReason>>,
     /// The connection waiting for the queue to stop being empty, or for the order to close.
@@ -97,36 +110,49 @@ thread_local! {
     static LAST_WRITE: RefCell<LastWrite> = RefCell::new(LastWrite::default());
 }
 
-/// The frames of the drainer's last write, laid out as the socket got them. A room's members
-/// come one after another in a pass, each with the very same frames queued (one encoding,
-/// shared): each after the first is sent these bytes as they are, without laying the frames
-/// out again. The frames are held here until the pass ends, so that an address names one
-/// encoding: a frame freed meanwhile could leave its address to another.
+/// What the drainer wrote last, laid out as the socket got them. A room's members come one
+/// after another in a pass, each with the very same part of the room's run queued: each after
+/// the first is sent these bytes as they are, without laying the frames out again. The entries
+/// are held here until the pass ends, so that an address names one run or one encoding: one
+/// freed meanwhile could leave its address to another.
 #[derive(Default)]
 struct LastWrite {
-    frames: Vec<Frame>,
+    entries: VecDeque<Entry>,
     framed: Vec<u8>,
 }
 
 impl LastWrite {
-    /// Writes `frames` on `writer`: what the kernel did not take.
-    fn write(&mut self, writer: &socket2::Socket, frames: &VecDeque<Frame>) -> std::io::Result<Vec<u8>> {
-        let same = self.frames.len() == frames.len() && self.frames.iter().zip(frames).all(|(a, b)| a.is(b));
+    /// Writes what connection `id` has queued on `writer`: what the kernel did not take.
+    fn write(&mut self, writer: &socket2::Socket, entries: VecDeque<Entry>, id: u64) -> std::io::Result<Vec<u8>> {
+        // A socket that passes over some of its frames gets a layout of its own.
+        let shareable = entries.iter().all(|entry| match entry {
+            Entry::Run { run, from, to } => !run.skips_any(*from, *to, id),
+            Entry::Own(_) => true,
+        });
+        if !shareable {
+            // Its own layout, which leaves the last one for the members after it.
+            let mut frames = Vec::new();
+            run::frames_of(&entries, id, |frame| frames.push(frame.clone()));
+            return write_texts_to(writer, &frames);
+        }
+        let same = self.entries.len() == entries.len() && self.entries.iter().zip(&entries).all(|(a, b)| a.is(b));
         if !same {
-            self.frames.clear();
+            self.entries.clear();
             self.framed.clear();
-            if !frame_texts(frames, &mut self.framed) {
+            let mut frames = Vec::new();
+            run::frames_of(&entries, id, |frame| frames.push(frame.clone()));
+            if !frame_texts(&frames, &mut self.framed) {
                 // Too much for one write: laid out and written a part at a time, not kept.
-                return write_texts_to(writer, frames);
+                return write_texts_to(writer, &frames);
             }
-            self.frames.extend(frames.iter().cloned());
+            self.entries = entries;
         }
         write_framed_to(writer, &self.framed)
     }
 
     /// Lets the frames go at the end of a pass (the bytes' room is kept, up to a write's worth).
     fn forget(&mut self) {
-        self.frames.clear();
+        self.entries.clear();
         self.framed.clear();
         if self.framed.capacity() > 128 * 1024 {
             self.framed = Vec::new();
@@ -137,6 +163,8 @@ impl LastWrite {
 #[derive(Default)]
 struct Drain {
     due: Vec<Arc<Link>>,
+    /// Runs that grew: their holders are written in the next pass.
+    due_runs: Vec<Arc<Run>>,
     /// The drainer, when it waits for the list to fill.
     waker: Option<Waker>,
     /// Whether this thread's runtime has its drainer.
@@ -199,6 +227,7 @@ impl ConnHandle {
     /// (bytes shared with the room) of memory; it is closed instead of buffering without end.
     pub fn new(id: u64, capacity: usize) -> (Self, Outbox) {
         let link = Arc::new(Link {
+            id,
             state: Mutex::default(),
             woken: AtomicBool::new(false),
             capacity: capacity.max(1),
@@ -214,32 +243,38 @@ impl ConnHandle {
         if state.close.is_some() {
             return Offer::Gone;
         }
-        if state.queue.len() >= self.link.capacity {
-            state.close = Some(Box::new(SLOW.clone()));
-            let waiting = state.waiting.take();
-            drop(state);
-            if let Some(waker) = waiting {
-                waker.wake();
-            }
-            return Offer::Slow;
+        // After what its room's run holds now; the run's later frames come after it.
+        state.freeze();
+        if state.counted >= self.link.capacity {
+            return self.link.slow(state);
         }
-        state.queue.push_back(frame);
-        if state.queue.len() > 1 {
-            // Whoever writes the first frame writes this one with it.
-            return Offer::Queued;
-        }
-        // A waiting socket with a writer has its frames written by the drainer, without a
-        // wake-up; otherwise the first frame wakes the task, which takes everything queued when
-        // it runs. (A connection that has not polled yet finds the frames when it first looks.)
-        if state.writer.is_some() && self.link.parked.load(Ordering::Relaxed) && due(&self.link) {
-            return Offer::Queued;
-        }
-        let waiting = state.waiting.take();
-        drop(state);
-        if let Some(waker) = waiting {
-            waker.wake();
-        }
+        let was_empty = state.queue.is_empty();
+        state.queue.push_back(Entry::Own(frame));
+        state.counted += 1;
+        self.link.queued(state, was_empty);
         Offer::Queued
+    }
+
+    /// Queues a room's new run ([`Run`]): its frames, and whatever its room adds to it until it
+    /// is sealed. How many frames more the connection has room for, or why not.
+    pub fn offer_run(&self, run: &Arc<Run>) -> Result<usize, Offer> {
+        let mut state = self.link.lock();
+        if state.close.is_some() {
+            return Err(Offer::Gone);
+        }
+        // What the run before it held (a connection is in one room, which seals its run before
+        // it starts the next).
+        state.freeze();
+        state.cursor = None;
+        if state.counted >= self.link.capacity {
+            return Err(self.link.slow(state));
+        }
+        let room = self.link.capacity - state.counted;
+        let was_empty = state.queue.is_empty();
+        state.cursor = Some((run.clone(), 0));
+        run.hold(&self.link);
+        self.link.queued(state, was_empty);
+        Ok(room)
     }
 
     /// Tells the connection to close. The first reason wins: a client closed as slow stays so.
@@ -297,7 +332,7 @@ impl Outbox {
         if let Some(reason) = &state.close {
             return Poll::Ready(Ready::Close(CloseReason::clone(reason)));
         }
-        if !state.queue.is_empty() {
+        if state.has_frames() {
             return Poll::Ready(Ready::Frames);
         }
         state.wait(cx);
@@ -313,8 +348,8 @@ impl Outbox {
         if let Some(reason) = &state.close {
             return Poll::Ready(Taken::Close(CloseReason::clone(reason)));
         }
-        if !state.queue.is_empty() {
-            return Poll::Ready(Taken::Frames(std::mem::take(&mut state.queue)));
+        if state.has_frames() {
+            return Poll::Ready(Taken::Frames(state.take(self.link.id)));
         }
         state.wait(cx);
         // Looked at under the lock the waker's wake-up takes: either it came first and is seen
@@ -344,7 +379,28 @@ impl Outbox {
     /// nothing is queued after it. A socket does not read this way: it writes nothing more once
     /// closing ([`Outbox::take`]).
     pub fn pop(&self) -> Option<Frame> {
-        self.link.lock().queue.pop_front()
+        let mut state = self.link.lock();
+        state.freeze();
+        while let Some(entry) = state.queue.pop_front() {
+            match entry {
+                Entry::Own(frame) => {
+                    state.counted = state.counted.saturating_sub(1);
+                    return Some(frame);
+                }
+                Entry::Run { run, from, to } => {
+                    let (next, end) = run.next_for(from, to, self.link.id);
+                    let past = next.as_ref().map_or(end, |(at, _)| at + 1);
+                    state.counted = state.counted.saturating_sub(past - from);
+                    if past < end {
+                        state.queue.push_front(Entry::Run { run, from: past, to });
+                    }
+                    if let Some((_, frame)) = next {
+                        return Some(frame);
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// Takes everything queued, under one lock (the queue itself changes hands: nothing is
@@ -353,7 +409,7 @@ impl Outbox {
         let mut state = self.link.lock();
         match &state.close {
             Some(reason) => Err(CloseReason::clone(reason)),
-            None => Ok(std::mem::take(&mut state.queue)),
+            None => Ok(state.take(self.link.id)),
         }
     }
 
@@ -371,6 +427,8 @@ impl Outbox {
         self.link.close(reason);
         let mut state = self.link.lock();
         state.queue = VecDeque::new();
+        state.cursor = None;
+        state.counted = 0;
         state.writer = None;
         state.handed = None;
     }
@@ -388,6 +446,50 @@ impl State {
             waiting => *waiting = Some(cx.waker().clone()),
         }
     }
+
+    /// Queues what the run holds past the cursor now (what is queued next comes after it).
+    fn freeze(&mut self) {
+        if let Some((run, _)) = &self.cursor {
+            let (len, open) = run.extent();
+            self.push_run_part(len, open);
+        }
+    }
+
+    /// Moves the cursor to `len`, queueing the frames it passes; drops it if the run is sealed.
+    fn push_run_part(&mut self, len: usize, open: bool) {
+        let Some((run, from)) = &mut self.cursor else { return };
+        if len > *from {
+            self.queue.push_back(Entry::Run { run: run.clone(), from: *from, to: len });
+            self.counted += len - *from;
+            *from = len;
+        }
+        if !open {
+            self.cursor = None;
+        }
+    }
+
+    /// Whether anything is queued or the run has grown past the cursor.
+    fn has_frames(&self) -> bool {
+        !self.queue.is_empty() || self.cursor.as_ref().is_some_and(|(run, from)| run.extent().0 > *from)
+    }
+
+    /// Everything there is to write, in order (the cursor moves to the run's end).
+    fn take_entries(&mut self) -> VecDeque<Entry> {
+        if let Some((run, _)) = &self.cursor {
+            let (len, open) = run.reach();
+            self.push_run_part(len, open);
+        }
+        self.counted = 0;
+        std::mem::take(&mut self.queue)
+    }
+
+    /// Everything there is to write for connection `id`, as frames in order.
+    fn take(&mut self, id: u64) -> VecDeque<Frame> {
+        let entries = self.take_entries();
+        let mut frames = VecDeque::with_capacity(entries.len());
+        run::frames_of(&entries, id, |frame| frames.push_back(frame.clone()));
+        frames
+    }
 }
 
 /// Puts a socket on this thread's list for the drainer, and wakes the drainer if the list was
@@ -400,6 +502,30 @@ fn due(link: &Arc<Link>) -> bool {
         }
         drain.due.push(link.clone());
         if drain.due.len() == 1
+            && drain.due_runs.is_empty()
+            && let Some(waker) = &drain.waker
+        {
+            waker.wake_by_ref();
+        }
+        true
+    })
+}
+
+/// Whether this thread has a drainer (runs offered here are written by it as they grow).
+fn drainer_here() -> bool {
+    DRAIN.try_with(|drain| drain.borrow().running).unwrap_or(false)
+}
+
+/// Puts a run that grew on this thread's list for the drainer, and wakes the drainer if the
+/// list was empty. False on a thread without a drainer.
+fn due_run(run: &Arc<Run>) -> bool {
+    DRAIN.with_borrow_mut(|drain| {
+        if !drain.running {
+            return false;
+        }
+        drain.due_runs.push(run.clone());
+        if drain.due.is_empty()
+            && drain.due_runs.len() == 1
             && let Some(waker) = &drain.waker
         {
             waker.wake_by_ref();
@@ -428,6 +554,7 @@ async fn drainer() {
                 drain.running = false;
                 drain.waker = None;
                 drain.due.clear();
+                drain.due_runs.clear();
             });
             // A pass cut short by the runtime's end lets its frames go too.
             let _ = LAST_WRITE.try_with(|last| last.borrow_mut().forget());
@@ -435,10 +562,11 @@ async fn drainer() {
     }
     let _running = Running;
     let mut turn: Vec<Arc<Link>> = Vec::new();
+    let mut runs: Vec<Arc<Run>> = Vec::new();
     loop {
         poll_fn(|cx| {
             DRAIN.with_borrow_mut(|drain| {
-                if drain.due.is_empty() {
+                if drain.due.is_empty() && drain.due_runs.is_empty() {
                     match &mut drain.waker {
                         Some(waker) => waker.clone_from(cx.waker()),
                         waker => *waker = Some(cx.waker().clone()),
@@ -446,6 +574,7 @@ async fn drainer() {
                     Poll::Pending
                 } else {
                     std::mem::swap(&mut drain.due, &mut turn);
+                    std::mem::swap(&mut drain.due_runs, &mut runs);
                     // Sockets listed during the pass wait for the next one, not for a wake-up.
                     drain.waker = None;
                     Poll::Ready(())
@@ -456,6 +585,10 @@ async fn drainer() {
         // A slice at a time, with a look at the sockets between slices: the runtime looks for
         // readiness only between tasks (or every 61 of them), and a pass over a thousand members
         // takes milliseconds, which every arrival, read and timer would wait for.
+        // A run that grew: every member holding it.
+        for run in runs.drain(..) {
+            run.take_due(&mut turn);
+        }
         let pass = Instant::now();
         let mut started = pass;
         let mut done = 0;
@@ -485,13 +618,30 @@ impl Link {
     fn drain(self: &Arc<Self>) {
         let mut guard = self.lock();
         let state = &mut *guard;
-        if !self.parked.load(Ordering::Relaxed) || state.close.is_some() || state.queue.is_empty() {
-            // The task runs (and takes the queue itself before it waits again), or is closing.
+        if state.close.is_some() {
+            return;
+        }
+        if state.writer.is_none() {
+            // Not a socket (a bridge's place in its room), or one not written for its task yet:
+            // its task takes its frames itself, when woken.
+            if state.has_frames()
+                && let Some(waker) = state.waiting.take()
+            {
+                drop(guard);
+                waker.wake();
+            }
+            return;
+        }
+        if !self.parked.load(Ordering::Relaxed) {
+            // The task runs, and takes its frames itself before it waits again.
+            return;
+        }
+        let entries = state.take_entries();
+        if entries.is_empty() {
             return;
         }
         let Some(writer) = &state.writer else { return };
-        let frames = std::mem::take(&mut state.queue);
-        let unsent = match LAST_WRITE.with_borrow_mut(|last| last.write(writer, &frames)) {
+        let unsent = match LAST_WRITE.with_borrow_mut(|last| last.write(writer, entries, self.id)) {
             Ok(unsent) if unsent.is_empty() => return,
             Ok(unsent) => unsent,
             Err(_) => {
@@ -506,7 +656,6 @@ impl Link {
         self.parked.store(false, Ordering::Relaxed);
         let waiting = state.waiting.take();
         drop(guard);
-        drop(frames);
         if let Some(waker) = waiting {
             waker.wake();
         }
@@ -530,6 +679,36 @@ impl Wake for Link {
 impl Link {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The queue is full: the connection is closed as too slow to keep up.
+    fn slow(&self, mut state: MutexGuard<'_, State>) -> Offer {
+        state.close = Some(Box::new(SLOW.clone()));
+        let waiting = state.waiting.take();
+        drop(state);
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
+        Offer::Slow
+    }
+
+    /// Something was queued: if the queue was empty, whoever writes it is told.
+    fn queued(self: &Arc<Self>, mut state: MutexGuard<'_, State>, was_empty: bool) {
+        if !was_empty {
+            // Whoever writes the first frame writes this one with it.
+            return;
+        }
+        // A waiting socket with a writer has its frames written by the drainer, without a
+        // wake-up; otherwise the first frame wakes the task, which takes everything queued when
+        // it runs. (A connection that has not polled yet finds the frames when it first looks.)
+        if state.writer.is_some() && self.parked.load(Ordering::Relaxed) && due(self) {
+            return;
+        }
+        let waiting = state.waiting.take();
+        drop(state);
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
     }
 
     fn close(&self, reason: CloseReason) {

@@ -2,14 +2,16 @@
 //!
 //! The broker hands each event to [`LocalMembers::deliver`] on every node. Here it is encoded
 //! once, and here each member's audience is decided: a one-way room keeps a message from its
-//! author's tab, a shadow-muted author's message reaches nobody but that author's tab. Offering
-//! never waits (`try_send` into each outbox); a member whose outbox is full or gone is dropped
-//! from this list and noted as departed, for the room to announce (see `Room::settle`).
+//! author's tab, a shadow-muted author's message reaches nobody but that author's tab. The
+//! members are offered the room's run of frames ([`Run`]) once, and the messages that follow
+//! join the run until a member's socket reads it; a frame for some members only names the
+//! connections it is not for. Offering never waits; a member whose outbox is full or gone is
+//! dropped from this list and noted as departed, for the room to announce (see `Room::settle`).
 
 use crate::{
     event::{EventKind, RoomEvent},
     frame::Frame,
-    outbox::{CloseReason, ConnHandle, Offer},
+    outbox::{CloseReason, ConnHandle, Offer, Run, Skip},
 };
 use app::protocol::close;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +30,18 @@ struct State {
     members: Vec<Local>,
     /// Members dropped because they could not take a frame, not yet announced.
     departed: Vec<u64>,
+    /// The run every member holds, which the next frame joins unless it is sealed. Sealed when
+    /// the members change: a member who came was not offered it, one who left still holds it.
+    open: Option<Arc<Run>>,
+}
+
+impl State {
+    /// The next frame starts a new run, offered to the members as they are now.
+    fn seal(&mut self) {
+        if let Some(run) = self.open.take() {
+            run.seal();
+        }
+    }
 }
 
 struct Local {
@@ -72,13 +86,16 @@ impl LocalMembers {
 
     /// A member connected here joins the fan-out.
     pub fn add(&self, member_id: u64, session: Arc<str>, conn: ConnHandle) {
-        super::push_within(&mut self.lock().members, Local { member_id, session, conn }, self.limit);
+        let mut state = self.lock();
+        state.seal();
+        super::push_within(&mut state.members, Local { member_id, session, conn }, self.limit);
     }
 
     /// A member's tab came back on another connection: the new one takes its place; the old
     /// one, if it was here, is returned (for the room to close it).
     pub fn replace(&self, member_id: u64, session: Arc<str>, conn: ConnHandle) -> Option<ConnHandle> {
         let mut state = self.lock();
+        state.seal();
         match state.members.iter_mut().find(|m| m.member_id == member_id) {
             Some(local) => Some(std::mem::replace(&mut local.conn, conn)),
             None => {
@@ -92,6 +109,7 @@ impl LocalMembers {
     pub fn take(&self, member_id: u64) -> Option<ConnHandle> {
         let mut state = self.lock();
         let at = state.members.iter().position(|m| m.member_id == member_id)?;
+        state.seal();
         Some(state.members.remove(at).conn)
     }
 
@@ -100,6 +118,7 @@ impl LocalMembers {
     pub fn take_conn(&self, member_id: u64, conn_id: u64) -> Option<ConnHandle> {
         let mut state = self.lock();
         let at = state.members.iter().position(|m| m.member_id == member_id && m.conn.id == conn_id)?;
+        state.seal();
         Some(state.members.remove(at).conn)
     }
 
@@ -115,6 +134,9 @@ impl LocalMembers {
             }
             kept
         });
+        if !dropped.is_empty() {
+            state.seal();
+        }
         dropped
     }
 
@@ -154,11 +176,13 @@ impl LocalMembers {
             EventKind::Typing { author, .. } => Audience::AllButSession(&author.session),
             EventKind::Joined { member, .. } => Audience::AllBut(member.id),
             EventKind::Left { member, .. } => {
+                state.seal();
                 state.members.retain(|m| m.member_id != member.id);
                 Audience::Everyone
             }
             EventKind::Kicked { member, reason, .. } => {
                 if let Some(at) = state.members.iter().position(|m| m.member_id == member.id) {
+                    state.seal();
                     state.members.remove(at).conn.close(CloseReason::new(close::KICKED, reason));
                 }
                 Audience::Everyone
@@ -167,6 +191,7 @@ impl LocalMembers {
                 Audience::Everyone
             }
             EventKind::Closed { reason } => {
+                state.seal();
                 for local in state.members.drain(..) {
                     local.conn.close(CloseReason::new(close::ROOM_CLOSED, reason));
                 }
@@ -178,14 +203,52 @@ impl LocalMembers {
             return;
         }
         let frame = Frame::encode(&message);
-        let State { members, departed } = &mut *state;
-        members.retain(|local| {
-            let kept = !audience.includes(local) || local.conn.offer(frame.clone()) == Offer::Queued;
-            if !kept {
-                departed.push(local.member_id);
+        let State { members, departed, open } = &mut *state;
+        if let Audience::OnlySession(_) = audience {
+            // A few members' own frame, outside the run.
+            members.retain(|local| {
+                let kept = !audience.includes(local) || local.conn.offer(frame.clone()) == Offer::Queued;
+                if !kept {
+                    departed.push(local.member_id);
+                }
+                kept
+            });
+            return;
+        }
+        let skip: Skip = match audience {
+            Audience::Everyone => None,
+            _ => {
+                let ids: Vec<u64> = members.iter().filter(|m| !audience.includes(m)).map(|m| m.conn.id).collect();
+                (!ids.is_empty()).then(|| ids.into_boxed_slice())
             }
-            kept
+        };
+        let (frame, skip) = match open {
+            Some(run) => match run.append(frame, skip) {
+                Ok(()) => return,
+                Err(given_back) => given_back,
+            },
+            None => (frame, skip),
+        };
+        if members.is_empty() {
+            return;
+        }
+        let run = Run::start(frame, skip);
+        let mut room = usize::MAX;
+        members.retain(|local| match local.conn.offer_run(&run) {
+            Ok(left) => {
+                room = room.min(left);
+                true
+            }
+            Err(_) => {
+                departed.push(local.member_id);
+                false
+            }
         });
+        run.limit(room);
+        // Kept only while someone holds it: a run nobody reads would grow for nothing.
+        if !members.is_empty() {
+            *open = Some(run);
+        }
     }
 }
 
@@ -205,6 +268,18 @@ mod tests {
             while let Some(frame) = self.outbox.pop() {
                 if let Ok(ServerMsg::MessagePosted { message }) = serde_json::from_str(&frame) {
                     texts.push(message.text);
+                }
+            }
+            texts
+        }
+
+        /// Every frame queued, a posted message as its text and any other frame as it is.
+        fn everything(&self) -> Vec<String> {
+            let mut texts = Vec::new();
+            while let Some(frame) = self.outbox.pop() {
+                match serde_json::from_str(&frame) {
+                    Ok(ServerMsg::MessagePosted { message }) => texts.push(message.text),
+                    _ => texts.push(frame.as_str().to_owned()),
                 }
             }
             texts
@@ -275,6 +350,141 @@ mod tests {
         local.deliver(&posted("shared", false));
         let frames: Vec<Frame> = tabs.iter().map(|t| t.outbox.pop().expect("a frame")).collect();
         assert!(frames.iter().all(|f| f.as_ptr() == frames[0].as_ptr()), "one encoding, the same bytes for all");
+    }
+
+    /// The room's frames go out as one run ([`Run`]): a frame of a member's own queued between
+    /// two of them (the author's receipt) still comes between them.
+    #[test]
+    fn a_members_own_frame_keeps_its_place_between_the_rooms_frames() {
+        let local = LocalMembers::new(false, 100);
+        let (author, author_outbox) = ConnHandle::new(1, 16);
+        let (reader, reader_outbox) = ConnHandle::new(2, 16);
+        local.add(1, "a".into(), author.clone());
+        local.add(2, "r".into(), reader);
+        local.deliver(&posted("one", false));
+        author.offer(Frame::from("receipt".to_owned()));
+        local.deliver(&posted("two", false));
+        local.deliver(&posted("three", false));
+        assert_eq!(Tab { outbox: author_outbox }.everything(), ["one", "receipt", "two", "three"]);
+        assert_eq!(Tab { outbox: reader_outbox }.everything(), ["one", "two", "three"]);
+    }
+
+    /// A member who comes is sent what the room says from then on, and one who leaves is sent
+    /// nothing more, though the run they held goes on for the others.
+    #[test]
+    fn members_who_come_and_go_are_sent_what_is_said_while_they_are_there() {
+        let local = LocalMembers::new(false, 100);
+        let (stays, stays_outbox) = ConnHandle::new(1, 16);
+        let (comes, comes_outbox) = ConnHandle::new(2, 16);
+        let (goes, goes_outbox) = ConnHandle::new(3, 16);
+        local.add(1, "s".into(), stays);
+        local.add(3, "g".into(), goes);
+        local.deliver(&posted("one", false));
+        local.add(2, "c".into(), comes);
+        local.deliver(&posted("two", false));
+        assert!(local.take(3).is_some());
+        local.deliver(&posted("three", false));
+        assert_eq!(Tab { outbox: stays_outbox }.texts(), ["one", "two", "three"]);
+        assert_eq!(Tab { outbox: comes_outbox }.texts(), ["two", "three"]);
+        assert_eq!(Tab { outbox: goes_outbox }.texts(), ["one", "two"]);
+    }
+
+    /// A member that reads nothing is closed once its queue holds its capacity, whether the
+    /// frames came in one run or several.
+    #[test]
+    fn a_member_that_reads_nothing_is_closed_at_its_capacity_of_the_rooms_frames() {
+        let local = LocalMembers::new(false, 100);
+        let (stuck, stuck_outbox) = ConnHandle::new(1, 4);
+        let (reader, reader_outbox) = ConnHandle::new(2, 64);
+        local.add(1, "s".into(), stuck);
+        local.add(2, "r".into(), reader);
+        let reader = Tab { outbox: reader_outbox };
+        let mut read = Vec::new();
+        for n in 0..10 {
+            local.deliver(&posted(&n.to_string(), false));
+            if n % 3 == 0 {
+                read.extend(reader.texts());
+            }
+        }
+        read.extend(reader.texts());
+        assert_eq!(local.take_departed(), vec![1], "closed as slow");
+        assert_eq!(stuck_outbox.closing(), Some(crate::outbox::CloseReason::fixed(close::SLOW, "too slow to keep up")));
+        assert_eq!(read, (0..10).map(|n| n.to_string()).collect::<Vec<_>>(), "the reader has every one");
+    }
+
+    /// On the one-core runtime the drainer writes a room's run to every member as it grows,
+    /// without an offer per member and message: each member's socket gets every message, in
+    /// order, and a one-way room's author none of its own, also in a later pass.
+    #[tokio::test]
+    async fn a_rooms_run_is_written_to_every_waiting_member_as_it_grows() {
+        use std::{
+            sync::atomic::{AtomicBool, Ordering},
+            task::{Context, Wake, Waker},
+            time::Duration,
+        };
+        use tokio::io::AsyncReadExt;
+        struct Idle(AtomicBool);
+        impl Wake for Idle {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let local = LocalMembers::new(true, 100);
+        let mut ends = Vec::new();
+        for (id, session) in [(1, "author"), (2, "reader"), (3, "reader 2")] {
+            let (socket, client) = crate::websocket::Socket::loopback().await;
+            let (handle, outbox) = ConnHandle::new(id, 64);
+            outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
+            let idle = Arc::new(Idle(AtomicBool::new(false)));
+            assert!(outbox.poll_take(&mut Context::from_waker(&Waker::from(idle.clone()))).is_pending());
+            outbox.park();
+            local.add(id, session.into(), handle);
+            ends.push((socket, outbox, client, idle));
+        }
+        async fn texts(client: &mut tokio::net::TcpStream, count: usize) -> Vec<String> {
+            let mut texts = Vec::new();
+            while texts.len() < count {
+                let mut header = [0; 2];
+                tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut header))
+                    .await
+                    .expect("written in time")
+                    .expect("read");
+                let mut len = usize::from(header[1] & 0x7f);
+                if len == 126 {
+                    let mut extended = [0; 2];
+                    client.read_exact(&mut extended).await.expect("read");
+                    len = usize::from(u16::from_be_bytes(extended));
+                }
+                let mut payload = vec![0; len];
+                client.read_exact(&mut payload).await.expect("read");
+                let frame = Frame::from(String::from_utf8(payload).expect("text"));
+                if let Ok(ServerMsg::MessagePosted { message }) = serde_json::from_str(&frame) {
+                    texts.push(message.text);
+                }
+            }
+            texts
+        }
+        let author = Member { id: 1, nickname: "author".into() };
+        let from = |author: &Member, text: &str| {
+            let mut event = posted(text, false);
+            if let EventKind::Posted { message, author: tab } = &mut event.kind {
+                message.author = author.clone();
+                tab.session = "reader".into();
+            }
+            event
+        };
+        local.deliver(&posted("one", false));
+        local.deliver(&posted("two", false));
+        tokio::task::yield_now().await;
+        local.deliver(&posted("three", false));
+        local.deliver(&from(&author, "from a reader"));
+        for (_, _, client, _) in &mut ends[1..] {
+            assert_eq!(texts(client, 3).await, ["one", "two", "three"]);
+        }
+        assert_eq!(texts(&mut ends[0].2, 1).await, ["from a reader"], "the author's own are kept from it");
+        assert_eq!(texts(&mut ends[2].2, 1).await, ["from a reader"]);
+        assert!(ends.iter().all(|end| !end.3.0.load(Ordering::SeqCst)), "no socket's task was woken");
+        drop(ends);
     }
 
     #[test]
