@@ -52,12 +52,12 @@ impl Members {
             let conn = peer.join(port, room, n).await?;
             self.writers.push(conn.writer.clone());
             let tally = self.tally.clone();
-            self.readers.push(tokio::task::spawn_local(conn.reader.run(conn.writer, move |text| {
+            self.readers.push(tokio::task::spawn_local(conn.reader.run(conn.writer, move |text, read_at| {
                 tally.borrow_mut().frames += 1;
                 if let Some(sent) = stamp(text) {
                     let mut tally = tally.borrow_mut();
                     tally.delivered += 1;
-                    let now = base.elapsed().as_micros() as u64;
+                    let now = read_at.saturating_duration_since(base).as_micros() as u64;
                     tally.last_at = now;
                     tally.latencies.push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
                     return None;
