@@ -594,9 +594,12 @@ fn report(step: &Step, settings: &Settings) {
     }
 }
 
-/// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it.
+/// The send time in a payload `~<micros>~<n>~xxx…`, wherever the protocol put it. Found with
+/// `memchr`'s vector scan: a byte-at-a-time search cost a peer whose frames put the payload
+/// after a header (Burner's JSON: ~90 bytes in) far more of the generator's core than one
+/// whose frames are the bare payload.
 pub(crate) fn stamp(text: &[u8]) -> Option<u64> {
-    let at = text.iter().position(|&b| b == b'~')?;
+    let at = memchr::memchr(b'~', text)?;
     let mut value = 0_u64;
     let mut digits = 0;
     for &b in &text[at + 1..] {
