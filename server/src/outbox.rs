@@ -554,7 +554,11 @@ async fn drainer() {
                 drain.running = false;
                 drain.waker = None;
                 drain.due.clear();
-                drain.due_runs.clear();
+                // A run left on the list is off it: should it grow again, the next frame does
+                // not wait for a drainer that is gone (`Run::append` finds none and starts anew).
+                for run in drain.due_runs.drain(..) {
+                    run.take_due(&mut Vec::new());
+                }
             });
             // A pass cut short by the runtime's end lets its frames go too.
             let _ = LAST_WRITE.try_with(|last| last.borrow_mut().forget());
