@@ -243,14 +243,19 @@ impl ConnHandle {
         if state.close.is_some() {
             return Offer::Gone;
         }
+        // Told whenever its queue was empty: what the run gained may not have been.
+        let was_empty = state.queue.is_empty();
         // After what its room's run holds now; the run's later frames come after it.
         state.freeze();
         if state.counted >= self.link.capacity {
             return self.link.slow(state);
         }
-        let was_empty = state.queue.is_empty();
         state.queue.push_back(Entry::Own(frame));
         state.counted += 1;
+        if let Some((run, from)) = &state.cursor {
+            // The run grows no further for it than its room left.
+            run.limit(from + (self.link.capacity - state.counted));
+        }
         self.link.queued(state, was_empty);
         Offer::Queued
     }
@@ -262,6 +267,7 @@ impl ConnHandle {
         if state.close.is_some() {
             return Err(Offer::Gone);
         }
+        let was_empty = state.queue.is_empty();
         // What the run before it held (a connection is in one room, which seals its run before
         // it starts the next).
         state.freeze();
@@ -270,7 +276,6 @@ impl ConnHandle {
             return Err(self.link.slow(state));
         }
         let room = self.link.capacity - state.counted;
-        let was_empty = state.queue.is_empty();
         state.cursor = Some((run.clone(), 0));
         run.hold(&self.link);
         self.link.queued(state, was_empty);
@@ -380,7 +385,9 @@ impl Outbox {
     /// closing ([`Outbox::take`]).
     pub fn pop(&self) -> Option<Frame> {
         let mut state = self.link.lock();
-        state.freeze();
+        // As a socket reads: off the drainer, reading seals the run, so what the room says next
+        // starts a new run, which wakes this reader (nothing wakes it for a run that grows).
+        state.read_cursor();
         while let Some(entry) = state.queue.pop_front() {
             match entry {
                 Entry::Own(frame) => {
@@ -441,6 +448,12 @@ impl State {
         if self.queue.capacity() > 0 {
             self.queue = VecDeque::new();
         }
+        // Nor a run it has read to its end that grows no more (one of a room it left, say).
+        if let Some((run, from)) = &self.cursor
+            && run.extent() == (*from, false)
+        {
+            self.cursor = None;
+        }
         match &mut self.waiting {
             Some(waker) => waker.clone_from(cx.waker()),
             waiting => *waiting = Some(cx.waker().clone()),
@@ -475,12 +488,17 @@ impl State {
 
     /// Everything there is to write, in order (the cursor moves to the run's end).
     fn take_entries(&mut self) -> VecDeque<Entry> {
+        self.read_cursor();
+        self.counted = 0;
+        std::mem::take(&mut self.queue)
+    }
+
+    /// Queues what the run holds past the cursor, as a reader (see [`Run::reach`]).
+    fn read_cursor(&mut self) {
         if let Some((run, _)) = &self.cursor {
             let (len, open) = run.reach();
             self.push_run_part(len, open);
         }
-        self.counted = 0;
-        std::mem::take(&mut self.queue)
     }
 
     /// Everything there is to write for connection `id`, as frames in order.
@@ -637,7 +655,14 @@ impl Link {
             return;
         }
         if !self.parked.load(Ordering::Relaxed) {
-            // The task runs, and takes its frames itself before it waits again.
+            // The task is busy elsewhere (a flush, a request to Redis): it takes its frames
+            // itself, and is told they are there, as a first frame tells it.
+            if state.has_frames()
+                && let Some(waker) = state.waiting.take()
+            {
+                drop(guard);
+                waker.wake();
+            }
             return;
         }
         let entries = state.take_entries();

@@ -206,6 +206,7 @@ impl LocalMembers {
         let State { members, departed, open } = &mut *state;
         if let Audience::OnlySession(_) = audience {
             // A few members' own frame, outside the run.
+            let before = members.len();
             members.retain(|local| {
                 let kept = !audience.includes(local) || local.conn.offer(frame.clone()) == Offer::Queued;
                 if !kept {
@@ -213,6 +214,12 @@ impl LocalMembers {
                 }
                 kept
             });
+            if members.len() < before
+                && let Some(run) = open.take()
+            {
+                // A member dropped still holds the run: it would be sent what comes next.
+                run.seal();
+            }
             return;
         }
         let skip: Skip = match audience {
@@ -387,6 +394,34 @@ mod tests {
         assert_eq!(Tab { outbox: stays_outbox }.texts(), ["one", "two", "three"]);
         assert_eq!(Tab { outbox: comes_outbox }.texts(), ["two", "three"]);
         assert_eq!(Tab { outbox: goes_outbox }.texts(), ["one", "two"]);
+    }
+
+    /// A reader that takes frames one at a time (the Discord bridge's place), off the one-core
+    /// runtime: what the room says after it read is not added behind its back to a run nobody
+    /// tells it about; it is woken for it.
+    #[test]
+    fn a_reader_that_pops_is_woken_for_what_the_room_says_next() {
+        use std::{
+            sync::atomic::{AtomicBool, Ordering},
+            task::{Context, Wake, Waker},
+        };
+        struct Noted(AtomicBool);
+        impl Wake for Noted {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let local = LocalMembers::new(false, 100);
+        let (place, outbox) = ConnHandle::new(1, 16);
+        local.add(1, "bridge".into(), place);
+        let place = Tab { outbox };
+        local.deliver(&posted("one", false));
+        assert_eq!(place.texts(), ["one"]);
+        let noted = Arc::new(Noted(AtomicBool::new(false)));
+        assert!(place.outbox.poll_ready(&mut Context::from_waker(&Waker::from(noted.clone()))).is_pending());
+        local.deliver(&posted("two", false));
+        assert!(noted.0.load(Ordering::SeqCst), "woken for the next message");
+        assert_eq!(place.texts(), ["two"]);
     }
 
     /// A member that reads nothing is closed once its queue holds its capacity, whether the
