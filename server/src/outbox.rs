@@ -643,19 +643,9 @@ impl Link {
         if state.close.is_some() {
             return;
         }
-        if state.writer.is_none() {
-            // Not a socket (a bridge's place in its room), or one not written for its task yet:
-            // its task takes its frames itself, when woken.
-            if state.has_frames()
-                && let Some(waker) = state.waiting.take()
-            {
-                drop(guard);
-                waker.wake();
-            }
-            return;
-        }
-        if !self.parked.load(Ordering::Relaxed) {
-            // The task is busy elsewhere (a flush, a request to Redis): it takes its frames
+        if state.writer.is_none() || !self.parked.load(Ordering::Relaxed) {
+            // Not a socket (a bridge's place in its room), one not written for its task yet, or
+            // a task busy elsewhere (a flush, a request to Redis): the task takes its frames
             // itself, and is told they are there, as a first frame tells it.
             if state.has_frames()
                 && let Some(waker) = state.waiting.take()
@@ -711,13 +701,8 @@ impl Link {
     }
 
     /// The queue is full: the connection is closed as too slow to keep up.
-    fn slow(&self, mut state: MutexGuard<'_, State>) -> Offer {
-        state.close = Some(Box::new(SLOW.clone()));
-        let waiting = state.waiting.take();
-        drop(state);
-        if let Some(waker) = waiting {
-            waker.wake();
-        }
+    fn slow(&self, state: MutexGuard<'_, State>) -> Offer {
+        Self::close_locked(state, SLOW.clone());
         Offer::Slow
     }
 
@@ -741,7 +726,11 @@ impl Link {
     }
 
     fn close(&self, reason: CloseReason) {
-        let mut state = self.lock();
+        Self::close_locked(self.lock(), reason);
+    }
+
+    /// The order to close, unless one was given before, and the waiting task woken for it.
+    fn close_locked(mut state: MutexGuard<'_, State>, reason: CloseReason) {
         if state.close.is_none() {
             state.close = Some(Box::new(reason));
             let waiting = state.waiting.take();

@@ -206,17 +206,10 @@ impl LocalMembers {
         let State { members, departed, open } = &mut *state;
         if let Audience::OnlySession(_) = audience {
             // A few members' own frame, outside the run.
-            let before = members.len();
-            members.retain(|local| {
-                let kept = !audience.includes(local) || local.conn.offer(frame.clone()) == Offer::Queued;
-                if !kept {
-                    departed.push(local.member_id);
-                }
-                kept
+            let dropped = keep_offered(members, departed, |local| {
+                !audience.includes(local) || local.conn.offer(frame.clone()) == Offer::Queued
             });
-            if members.len() < before
-                && let Some(run) = open.take()
-            {
+            if dropped && let Some(run) = open.take() {
                 // A member dropped still holds the run: it would be sent what comes next.
                 run.seal();
             }
@@ -241,15 +234,12 @@ impl LocalMembers {
         }
         let run = Run::start(frame, skip);
         let mut room = usize::MAX;
-        members.retain(|local| match local.conn.offer_run(&run) {
+        keep_offered(members, departed, |local| match local.conn.offer_run(&run) {
             Ok(left) => {
                 room = room.min(left);
                 true
             }
-            Err(_) => {
-                departed.push(local.member_id);
-                false
-            }
+            Err(_) => false,
         });
         run.limit(room);
         // Kept only while someone holds it: a run nobody reads would grow for nothing.
@@ -257,6 +247,20 @@ impl LocalMembers {
             *open = Some(run);
         }
     }
+}
+
+/// Keeps the members `offered` holds for; the others could not take a frame and are noted as
+/// departed. Whether any were dropped.
+fn keep_offered(members: &mut Vec<Local>, departed: &mut Vec<u64>, mut offered: impl FnMut(&Local) -> bool) -> bool {
+    let before = members.len();
+    members.retain(|local| {
+        let kept = offered(local);
+        if !kept {
+            departed.push(local.member_id);
+        }
+        kept
+    });
+    members.len() < before
 }
 
 #[cfg(test)]
