@@ -12,7 +12,8 @@ use tracing_subscriber::EnvFilter;
 // (docs/BENCHMARKS.md, "Memory per idle WebSocket"). Its background thread (the crate's
 // `background_threads` feature) returns the pages a burst freed (a big room's joins, a flood)
 // while the server is idle; without it jemalloc returns them only while the program allocates.
-// How soon is set where jemalloc is built (`.cargo/config.toml`).
+// How soon, and which blocks a thread keeps for reuse, is set where jemalloc is built
+// (`.cargo/config.toml`); the C code linked in (SQLite) allocates from it too (`server/Cargo.toml`).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
