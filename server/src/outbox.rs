@@ -573,9 +573,9 @@ async fn drainer() {
                 drain.waker = None;
                 drain.due.clear();
                 // A run left on the list is off it: should it grow again, the next frame does
-                // not wait for a drainer that is gone (`Run::append` finds none and starts anew).
+                // not wait for a drainer that is gone.
                 for run in drain.due_runs.drain(..) {
-                    run.take_due(&mut Vec::new());
+                    run.leave_list();
                 }
             });
             // A pass cut short by the runtime's end lets its frames go too.

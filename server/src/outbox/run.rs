@@ -131,12 +131,14 @@ impl Run {
     /// Off the drainer's list: the connections holding it, to write, at the end of `into`.
     pub(super) fn take_due(&self, into: &mut Vec<Arc<Link>>) {
         let mut state = self.lock();
-        state.due = false;
         into.extend(state.holders.iter().filter_map(Weak::upgrade));
-        if state.sealed {
-            // Its last frames are being written: it grows no more.
-            state.holders = Vec::new();
-        }
+        state.off_list();
+    }
+
+    /// Off the drainer's list without its holders written: the drainer's runtime ended. Should
+    /// it grow again, [`Run::append`] finds no drainer and starts a new run.
+    pub(super) fn leave_list(&self) {
+        self.lock().off_list();
     }
 
     /// How many frames it holds, and whether it may still grow.
@@ -186,6 +188,14 @@ impl Run {
 }
 
 impl RunState {
+    fn off_list(&mut self) {
+        self.due = false;
+        if self.sealed {
+            // Its last frames are written (or nobody is left to write them): it grows no more.
+            self.holders = Vec::new();
+        }
+    }
+
     fn seal(&mut self) {
         self.sealed = true;
         if !self.due {
