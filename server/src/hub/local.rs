@@ -526,6 +526,53 @@ mod tests {
         drop(ends);
     }
 
+    /// On the one-core runtime, a socket whose task is busy elsewhere (waiting on Redis, say:
+    /// not parked, so the drainer may not write for it) is woken when the run it holds grows,
+    /// as a first frame would wake it.
+    #[tokio::test]
+    async fn a_busy_sockets_task_is_woken_when_its_rooms_run_grows() {
+        use crate::outbox::Taken;
+        use std::{
+            sync::atomic::{AtomicBool, Ordering},
+            task::{Context, Poll, Wake, Waker},
+        };
+        struct Noted(AtomicBool);
+        impl Wake for Noted {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let texts = |taken: Poll<Taken>| match taken {
+            Poll::Ready(Taken::Frames(frames)) => frames
+                .iter()
+                .filter_map(|frame| match serde_json::from_str(frame) {
+                    Ok(ServerMsg::MessagePosted { message }) => Some(message.text),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            _ => panic!("frames to take"),
+        };
+        let local = LocalMembers::new(false, 100);
+        let (socket, _client) = crate::websocket::Socket::loopback().await;
+        let (handle, outbox) = ConnHandle::new(1, 64);
+        outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
+        local.add(1, "busy".into(), handle);
+        let noted = Arc::new(Noted(AtomicBool::new(false)));
+        let waker = Waker::from(noted.clone());
+        assert!(outbox.poll_take(&mut Context::from_waker(&waker)).is_pending());
+        local.deliver(&posted("one", false));
+        assert!(noted.0.swap(false, Ordering::SeqCst), "the run's first frame wakes it");
+        assert_eq!(texts(outbox.poll_take(&mut Context::from_waker(&waker))), ["one"]);
+        // It waits on something else now, never parked: the run grows on the drainer's list.
+        assert!(outbox.poll_take(&mut Context::from_waker(&waker)).is_pending());
+        local.deliver(&posted("two", false));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(noted.0.load(Ordering::SeqCst), "woken for the grown run");
+        assert_eq!(texts(outbox.poll_take(&mut Context::from_waker(&waker))), ["two"]);
+    }
+
     #[test]
     fn a_member_that_cannot_take_a_frame_is_dropped_and_noted_as_departed() {
         let local = LocalMembers::new(false, 100);
