@@ -172,9 +172,10 @@ pub struct OpenPerIp {
     max: u32,
 }
 
-/// One open connection of an address; gives its place back when dropped.
+/// One open connection of an address; gives its place back when dropped, unless kept.
 pub struct IpSlot {
-    owner: Arc<OpenPerIp>,
+    /// `None` once kept ([`IpSlot::keep`]).
+    owner: Option<Arc<OpenPerIp>>,
     key: IpKey,
 }
 
@@ -192,18 +193,33 @@ impl OpenPerIp {
             return None;
         }
         *count += 1;
-        Some(IpSlot { owner: self.clone(), key })
+        Some(IpSlot { owner: Some(self.clone()), key })
+    }
+
+    /// Gives back a place of `key`'s kept by [`IpSlot::keep`].
+    pub fn close(&self, key: IpKey) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&key);
+            }
+        }
+    }
+}
+
+impl IpSlot {
+    /// Keeps the place as a count, without the guard: whoever keeps it gives it back with
+    /// [`OpenPerIp::close`] and the same key.
+    pub fn keep(mut self) {
+        self.owner = None;
     }
 }
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        let mut counts = self.owner.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.key);
-            }
+        if let Some(owner) = &self.owner {
+            owner.close(self.key);
         }
     }
 }

@@ -52,6 +52,22 @@ pub struct AppState {
     pub next_conn_id: Arc<AtomicU64>,
     /// Directory and room pages as last rendered.
     pub pages: Arc<PageCache>,
+    /// The same parts again, as each socket keeps them.
+    pub sockets: Arc<SocketParts>,
+}
+
+/// The parts of the server a socket uses, behind one pointer. A socket's task keeps what it
+/// holds for as long as it is open, so each pointer held there costs 8 bytes per member (see
+/// `ws::tests::a_sockets_task_stays_within_768_bytes`).
+pub struct SocketParts {
+    pub hub: Arc<Hub>,
+    pub policy: Arc<Policy>,
+    pub moderation: Arc<Moderation>,
+    pub config: Arc<Config>,
+    pub tracker: TaskTracker,
+    /// The caps a socket holds a place under for its life: given back when it closes.
+    pub connections: Arc<ConnectionSlots>,
+    pub open_per_ip: Arc<OpenPerIp>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -134,10 +150,22 @@ impl AppState {
             moderation: moderation.clone(),
             max_room_limit: config.max_room_limit,
         });
+        let policy = Arc::new(Policy::new(&config));
+        let connections = Arc::new(ConnectionSlots::new(config.max_connections));
+        let config = Arc::new(config);
+        let sockets = Arc::new(SocketParts {
+            hub: hub.clone(),
+            policy: policy.clone(),
+            moderation: moderation.clone(),
+            config: config.clone(),
+            tracker: tracker.clone(),
+            connections: connections.clone(),
+            open_per_ip: ip_limits.open.clone(),
+        });
         Ok(Self {
             hub,
             ip_limits,
-            policy: Arc::new(Policy::new(&config)),
+            policy,
             moderation,
             backend,
             allowed_origins,
@@ -145,10 +173,11 @@ impl AppState {
             shutdown,
             log_stop,
             tracker,
-            connections: Arc::new(ConnectionSlots::new(config.max_connections)),
+            connections,
             next_conn_id: Arc::new(AtomicU64::new(1)),
             pages: Arc::new(PageCache::new(config.page_cache_mb << 20)),
-            config: Arc::new(config),
+            config,
+            sockets,
         })
     }
 }
@@ -166,6 +195,16 @@ impl ConnectionSlots {
 
     pub fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
         self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Keeps the place `slot` holds as a count, without the guard: given back by [`Self::give_back`].
+    pub fn keep(slot: OwnedSemaphorePermit) {
+        slot.forget();
+    }
+
+    /// Gives back a place kept by [`Self::keep`].
+    pub fn give_back(&self) {
+        self.slots.add_permits(1);
     }
 
     pub fn open(&self) -> usize {

@@ -16,9 +16,9 @@ use crate::{
     cluster::{Opened, SharedConnection, SharedRate},
     error::Refusal,
     limits::{IpKey, IpSlot},
-    moderation::{Moderation, registry::Place},
+    moderation::registry::Place,
     outbox::{CloseReason, ConnHandle, Outbox},
-    state::AppState,
+    state::{AppState, ConnectionSlots},
     visitor::Visitor,
     websocket::{Socket, Switch, Upgrade},
 };
@@ -93,11 +93,11 @@ impl Opening {
         let Some(mut socket) = switch.socket(MAX_FRAME_BYTES).await else {
             return;
         };
-        let span = tracing::info_span!("conn", id = conn_id);
-        connection.open(&mut socket, join).instrument(span.clone()).await;
+        connection.open(&mut socket, join).instrument(tracing::info_span!("conn", id = conn_id)).await;
         // The socket's whole life from here is one task, its future holding the connection, the
-        // socket and the loop's waiting state in one allocation.
-        tokio::spawn(connection.serve(socket).instrument(span));
+        // socket and the loop's waiting state in one allocation. Not in a span (40 bytes more per
+        // member): what it logs names the connection itself.
+        tokio::spawn(connection.serve(socket));
     }
 }
 
@@ -166,18 +166,9 @@ pub async fn upgrade(
     let moderation = &state.moderation;
     moderation.log.opened(conn_id, ip, visitor.ip_hash.to_string(), user_agent.to_owned());
     let place = moderation.registry.add(ip, visitor.ip_hash.clone(), visitor.is_moderator(), handle.clone());
-    let registered = Registered { moderation: moderation.clone(), conn_id, place };
-    let connection = Connection {
-        session: Session::new(&state, visitor, handle),
-        outbox,
-        shutdown: state.shutdown.clone(),
-        version_ok: query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string()),
-        _slot: slot,
-        _ip_slot: ip_slot,
-        _shared_slot: shared_slot.map(Box::new),
-        _registered: registered,
-        _tracked: state.tracker.token(),
-    };
+    let places = Places { slot, ip_slot, shared_slot, place };
+    let version_ok = query.v.as_deref().is_none_or(|v| v == PROTOCOL_VERSION.to_string());
+    let connection = Connection::new(&state, Session::new(&state, visitor, handle), outbox, version_ok, places);
     let (response, switch) = ws.answer();
     let opening = Opening { switch, connection, conn_id, join: query.join() };
     handover.put(opening);
@@ -200,28 +191,52 @@ struct Connection {
     outbox: Outbox,
     shutdown: CancellationToken,
     version_ok: bool,
-    /// Holds a place under the connection caps (global, per address) for the socket's life.
-    _slot: OwnedSemaphorePermit,
-    _ip_slot: IpSlot,
+    /// Its entry in the moderators' registry.
+    place: Place,
     /// The address's place under the same caps across the cluster.
     _shared_slot: Option<Box<SharedConnection>>,
-    _registered: Registered,
     /// Lets shutdown wait for this socket.
     _tracked: TaskTrackerToken,
 }
 
-/// The connection's entry in the moderators' registry and the connection log: when it is dropped
-/// (the socket closed, or the upgrade never happened) the entry goes and the log notes the close.
-struct Registered {
-    moderation: Arc<Moderation>,
-    conn_id: u64,
+/// What the upgrade took for a socket: its places under the connection caps and in the
+/// moderators' registry.
+struct Places {
+    slot: OwnedSemaphorePermit,
+    ip_slot: IpSlot,
+    shared_slot: Option<SharedConnection>,
     place: Place,
 }
 
-impl Drop for Registered {
+impl Connection {
+    /// Holds the socket's places under the connection caps (global, per address) as counts, not
+    /// guards: the socket's task keeps its connection for its whole life, where each guard's
+    /// pointer would cost 8 bytes per member. Dropping the connection gives them back.
+    fn new(state: &AppState, session: Session, outbox: Outbox, version_ok: bool, places: Places) -> Self {
+        let Places { slot, ip_slot, shared_slot, place } = places;
+        ConnectionSlots::keep(slot);
+        ip_slot.keep();
+        Self {
+            session,
+            outbox,
+            shutdown: state.shutdown.clone(),
+            version_ok,
+            place,
+            _shared_slot: shared_slot.map(Box::new),
+            _tracked: state.tracker.token(),
+        }
+    }
+}
+
+/// The socket closed, or the upgrade never happened: its entry in the moderators' registry goes,
+/// the connection log notes the close, and its places under the caps are given back.
+impl Drop for Connection {
     fn drop(&mut self) {
-        self.moderation.registry.remove(self.place);
-        self.moderation.log.closed(self.conn_id);
+        let (parts, id) = (&self.session.parts, self.session.handle.id);
+        parts.moderation.registry.remove(self.place);
+        parts.moderation.log.closed(id);
+        parts.open_per_ip.close(self.session.sender.key());
+        parts.connections.give_back();
     }
 }
 
@@ -276,19 +291,19 @@ mod tests {
 
     /// An idle member's largest cost is its socket's task: tokio lays it out as a 32-byte header,
     /// the scheduler's handle and the task id (16), the future with its stage tag (8) and a
-    /// 48-byte trailer, aligned to 128. Up to a future of 792 bytes that is 896 bytes, one of
-    /// jemalloc's size classes; past it the task takes 1 024 (128 bytes more per connection). The
-    /// task's future is the connection's `serve`, as the upgrade instruments it (waiting for the
-    /// upgrade takes less). At 792 now: anything the socket keeps for its whole life must come
-    /// out of something else it keeps.
+    /// 48-byte trailer, aligned to 128. Up to a future of 664 bytes that is 768 bytes, one of
+    /// jemalloc's size classes; past it the task takes 896 (128 bytes more per connection). The
+    /// task's future is the connection's `serve`, as the upgrade spawns it (waiting for the
+    /// upgrade takes less). Anything the socket keeps for its whole life must come out of
+    /// something else it keeps.
     #[tokio::test]
-    async fn a_sockets_task_stays_within_896_bytes() {
+    async fn a_sockets_task_stays_within_768_bytes() {
         let (state, _data) = request::testing::state(|_| {}).await;
         let connection = registered(&state);
         let (socket, _client) = Socket::loopback().await;
-        let task = connection.serve(socket).instrument(tracing::info_span!("conn", id = 1));
+        let task = connection.serve(socket);
         let size = std::mem::size_of_val(&task);
-        assert!(size <= 792, "the socket's future is {size} bytes: its task no longer fits in 896");
+        assert!(size <= 664, "the socket's future is {size} bytes: its task no longer fits in 768");
     }
 
     /// What the opening wrote and the kernel did not take is flushed by the socket's own task as
@@ -358,17 +373,33 @@ mod tests {
         let ip = "192.0.2.10".parse().expect("ip");
         let (session, outbox) = request::testing::session_on(state, 1, ip, None);
         let place = state.moderation.registry.add(ip, "hash".into(), false, session.handle.clone());
-        Connection {
-            session,
-            outbox,
-            shutdown: state.shutdown.clone(),
-            version_ok: true,
-            _slot: state.connections.try_acquire().expect("a connection slot"),
-            _ip_slot: state.ip_limits.open.try_open(ip).expect("an address slot"),
-            _shared_slot: None,
-            _registered: Registered { moderation: state.moderation.clone(), conn_id: 1, place },
-            _tracked: state.tracker.token(),
-        }
+        let places = Places {
+            slot: state.connections.try_acquire().expect("a connection slot"),
+            ip_slot: state.ip_limits.open.try_open(ip).expect("an address slot"),
+            shared_slot: None,
+            place,
+        };
+        Connection::new(state, session, outbox, true, places)
+    }
+
+    /// A connection holds its places as counts (not guards, see `Connection::new`): they come
+    /// back, with its registry entry, when it goes.
+    #[tokio::test]
+    async fn a_connection_gives_its_places_back_when_it_goes() {
+        let (state, _data) = request::testing::state(|config| {
+            config.max_connections = 1;
+            config.max_connections_per_ip = 1;
+        })
+        .await;
+        let ip = "192.0.2.10".parse().expect("ip");
+        let connection = registered(&state);
+        assert!(state.connections.try_acquire().is_none(), "the server's one place is taken");
+        assert!(state.ip_limits.open.try_open(ip).is_none(), "the address's one place is taken");
+        assert_eq!(state.moderation.registry.address_of("hash"), Some(ip), "registered");
+        drop(connection);
+        assert!(state.connections.try_acquire().is_some(), "the server's place came back");
+        assert!(state.ip_limits.open.try_open(ip).is_some(), "the address's place came back");
+        assert_eq!(state.moderation.registry.address_of("hash"), None, "its registry entry went");
     }
 
     /// Shutdown cancels, then closes the registered connections; one registered before that but

@@ -18,7 +18,7 @@ impl Session {
     /// Answers one request.
     pub(super) fn on_message(&mut self, message: ClientMsg) -> Flow {
         match message {
-            ClientMsg::Join { .. } | ClientMsg::SendMessage { .. } if self.hub.cluster().is_some() => {
+            ClientMsg::Join { .. } | ClientMsg::SendMessage { .. } if self.parts.hub.cluster().is_some() => {
                 Flow::Shared(Box::new(message))
             }
             ClientMsg::WatchDirectory {} => directory::watch(self),

@@ -18,15 +18,13 @@ use crate::websocket::{
     frames::{Incoming, WireError},
 };
 use crate::{
-    config::Config,
     error::Refusal,
     frame::Frame,
-    hub::{Hub, Membership},
+    hub::Membership,
     limits::{Bucket, quota},
-    moderation::Moderation,
     outbox::{CloseReason, ConnHandle, GONE, Outbox, Ready, Taken},
-    policy::{Policy, Sender},
-    state::AppState,
+    policy::Sender,
+    state::{AppState, SocketParts},
     visitor::Visitor,
 };
 use app::protocol::{ClientMsg, ErrorCode, Limits, PROTOCOL_VERSION, ServerMsg, close};
@@ -39,7 +37,7 @@ use std::{
     time::Duration,
 };
 use tokio::time::{Instant, Sleep, sleep_until, timeout};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 
 /// A write that cannot finish in this long means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,11 +46,8 @@ pub const GOING_AWAY: CloseReason = CloseReason::fixed(close::GOING_AWAY, "serve
 const SLOW: CloseReason = CloseReason::fixed(close::SLOW, "too slow to keep up");
 
 pub struct Session {
-    pub(super) hub: Arc<Hub>,
-    pub(super) policy: Arc<Policy>,
-    pub(super) moderation: Arc<Moderation>,
-    pub(super) config: Arc<Config>,
-    pub(super) tracker: TaskTracker,
+    /// The server's parts, behind the one pointer every socket shares.
+    pub(super) parts: Arc<SocketParts>,
     /// Who is on the other end, as the upgrade found out (the moderator session is checked
     /// again on every use).
     pub(super) visitor: Visitor,
@@ -64,11 +59,15 @@ pub struct Session {
     /// This socket as a source of messages, for the posting policy.
     pub(super) sender: Sender,
     frames: Bucket,
-    /// Messages this connection reported already, by room and number (each counts once).
-    pub(super) reported: Vec<(Arc<str>, u64)>,
+    /// Messages this connection reported already, by room and number (each counts once). A boxed
+    /// slice, not a `Vec`: reports are rare, and a socket keeps its session for its whole life.
+    pub(super) reported: Box<[MessageKey]>,
     /// When this connection last passed a `typing` on to its room.
     pub(super) last_typing: Option<Instant>,
 }
+
+/// A message, by its room and number.
+pub(super) type MessageKey = (Arc<str>, u64);
 
 /// What a frame from the client leads to.
 pub(super) enum Flow {
@@ -127,15 +126,12 @@ impl End {
 
 impl Session {
     pub fn new(state: &AppState, visitor: Visitor, handle: ConnHandle) -> Self {
-        let config = state.config.clone();
+        let config = &state.config;
         let per_frame = Duration::from_secs(1) / config.frames_per_second.max(1);
         let frames = Bucket::new(quota(config.frames_per_second.saturating_mul(2), per_frame));
         Self {
-            hub: state.hub.clone(),
+            parts: state.sockets.clone(),
             sender: state.policy.sender(visitor.ip),
-            policy: state.policy.clone(),
-            moderation: state.moderation.clone(),
-            tracker: state.tracker.clone(),
             visitor,
             handle,
             membership: None,
@@ -143,9 +139,8 @@ impl Session {
             watching_console: false,
             bad_frames: 0,
             frames,
-            reported: Vec::new(),
+            reported: Box::default(),
             last_typing: None,
-            config,
         }
     }
 
@@ -197,9 +192,9 @@ impl Session {
     ) -> impl Future<Output = ()> + 'a {
         async move {
             let now = Instant::now();
-            let mut clock = Clock::new(&self.config, now);
+            let mut clock = Clock::new(&self.parts.config, now);
             // Joined already, if its address named a room (`open`): not idle.
-            clock.subscribed(self.subscribed(), now, &self.config);
+            clock.subscribed(self.subscribed(), now, &self.parts.config);
             // The timer's own deadline is the one it was last set to (no copy is kept).
             let mut timer = pin!(sleep_until(clock.next()));
             let mut wakes = Wakes::new();
@@ -256,7 +251,7 @@ impl Session {
             // handshake runs out its time.
             outbox.close(end.reason());
             self.end();
-            Box::pin(end_socket(socket, end)).await;
+            Box::pin(end_socket(socket, end, self.handle.id)).await;
         }
     }
 
@@ -274,7 +269,7 @@ impl Session {
         if let Some(end) = ended {
             return Err(end);
         }
-        clock.subscribed(self.subscribed(), Instant::now(), &self.config);
+        clock.subscribed(self.subscribed(), Instant::now(), &self.parts.config);
         match step_after(flow, socket) {
             Step::Wrote(write) => finish(write, socket, shutdown).await,
             Step::End(end) => Err(end),
@@ -297,12 +292,12 @@ impl Session {
             Event::Read(Some(Err(error))) => Step::End(End::Close(read_error(error))),
             Event::Read(Some(Ok(message))) => {
                 let now = Instant::now();
-                clock.heard(now, &self.config);
+                clock.heard(now, &self.parts.config);
                 let step = step_after(self.on_frame(message), socket);
-                clock.subscribed(self.subscribed(), now, &self.config);
+                clock.subscribed(self.subscribed(), now, &self.parts.config);
                 step
             }
-            Event::Tick => match clock.tick(Instant::now(), &self.config) {
+            Event::Tick => match clock.tick(Instant::now(), &self.parts.config) {
                 Tick::Nothing => Step::Next,
                 Tick::Ping => Step::Wrote(socket.write_ping()),
                 Tick::Dead => Step::End(End::Close(CloseReason::fixed(close::HEARTBEAT_TIMEOUT, "no answer to ping"))),
@@ -320,18 +315,18 @@ impl Session {
     fn end(&mut self) {
         self.membership = None;
         if self.watching {
-            self.hub.unwatch_directory(self.handle.id);
+            self.parts.hub.unwatch_directory(self.handle.id);
         }
         if self.watching_console {
-            self.moderation.unwatch(self.handle.id);
+            self.parts.moderation.unwatch(self.handle.id);
         }
     }
 
     fn limits(&self) -> Limits {
         Limits {
-            message_burst: self.config.message_burst,
-            message_interval_ms: u32::try_from(self.config.message_interval.as_millis()).unwrap_or(u32::MAX),
-            room_limit_max: self.config.max_room_limit,
+            message_burst: self.parts.config.message_burst,
+            message_interval_ms: u32::try_from(self.parts.config.message_interval.as_millis()).unwrap_or(u32::MAX),
+            room_limit_max: self.parts.config.max_room_limit,
             ..Limits::from_rules()
         }
     }
@@ -387,7 +382,7 @@ impl Session {
     /// Counts a bad frame; too many in a row end the connection.
     fn strike(&mut self) -> Flow {
         self.bad_frames += 1;
-        if self.bad_frames >= self.config.max_bad_frames {
+        if self.bad_frames >= self.parts.config.max_bad_frames {
             Flow::Close(CloseReason::fixed(close::PROTOCOL_VIOLATION, "too many invalid frames"))
         } else {
             Flow::Continue
@@ -461,17 +456,17 @@ fn step_after(flow: Flow, socket: &mut Socket) -> Step {
 }
 
 /// The socket's last words: the closing handshake, ours or the answer to the client's.
-async fn end_socket(socket: &mut Socket, end: End) {
+async fn end_socket(socket: &mut Socket, end: End, conn: u64) {
     match end {
         End::Close(reason) => {
-            tracing::debug!(code = reason.code, reason = %reason.reason, "closing");
+            tracing::debug!(conn, code = reason.code, reason = %reason.reason, "closing");
             close_socket(socket, reason).await;
         }
         End::Answer(code) => {
-            tracing::debug!(?code, "peer closed");
+            tracing::debug!(conn, ?code, "peer closed");
             socket.answer_close(code).await;
         }
-        End::Gone => tracing::debug!("peer gone"),
+        End::Gone => tracing::debug!(conn, "peer gone"),
     }
 }
 

@@ -7,17 +7,17 @@ use crate::{
 };
 
 pub(super) fn watch(session: &mut Session) -> Flow {
-    let moderator = session.visitor.moderator.clone().filter(|id| session.moderation.auth.session_alive(id));
+    let moderator = session.visitor.moderator.clone().filter(|id| session.parts.moderation.auth.session_alive(id));
     let Some(moderator) = moderator else {
         let refusal = Refusal::permission_denied("Only moderators can watch the console: sign in at /mod first.");
         return session.refuse_and_strike(&refusal, None);
     };
     if !session.watching_console {
-        session.moderation.watch(&session.handle, moderator.into());
+        session.parts.moderation.watch(&session.handle, moderator.into());
         session.watching_console = true;
         // The first snapshot goes out with the next console refresh (within a second).
-        let (moderation, hub) = (session.moderation.clone(), session.hub.clone());
-        session.tracker.spawn(async move { moderation.refresh_consoles(&hub).await });
+        let (moderation, hub) = (session.parts.moderation.clone(), session.parts.hub.clone());
+        session.parts.tracker.spawn(async move { moderation.refresh_consoles(&hub).await });
     }
     Flow::Continue
 }

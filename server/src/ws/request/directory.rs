@@ -4,14 +4,14 @@ use crate::ws::session::{Flow, Session};
 
 pub(super) fn watch(session: &mut Session) -> Flow {
     if !session.watching {
-        session.hub.watch_directory(&session.handle);
+        session.parts.hub.watch_directory(&session.handle);
         session.watching = true;
     }
     Flow::Continue
 }
 
 pub(super) fn unwatch(session: &mut Session) -> Flow {
-    session.hub.unwatch_directory(session.handle.id);
+    session.parts.hub.unwatch_directory(session.handle.id);
     session.watching = false;
     Flow::Continue
 }

@@ -12,7 +12,7 @@ pub(super) fn join(session: &mut Session, room: &str, nickname: &str, tab: &str,
     if session.membership.is_some() {
         return session.refuse_and_strike(&Refusal::already_joined(), None);
     }
-    if let Err(refusal) = session.policy.join(&session.sender) {
+    if let Err(refusal) = session.parts.policy.join(&session.sender) {
         session.refuse(&refusal, None);
         return Flow::Continue;
     }
@@ -24,9 +24,9 @@ pub(super) fn join(session: &mut Session, room: &str, nickname: &str, tab: &str,
         ip: session.visitor.ip,
         ip_hash: session.visitor.ip_hash.clone(),
     };
-    match session.hub.join(room, &session.handle, request) {
+    match session.parts.hub.join(room, &session.handle, request) {
         Ok(membership) => {
-            session.moderation.log.joined(session.handle.id, &membership.room.slug, nickname);
+            session.parts.moderation.log.joined(session.handle.id, &membership.room.slug, nickname);
             session.membership = Some(membership);
         }
         Err(refusal) => session.refuse(&refusal, None),

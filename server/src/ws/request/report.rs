@@ -29,15 +29,17 @@ pub(super) fn report(session: &mut Session, seq: u64, reason: String) -> Flow {
         session.refuse(&Refusal::new(ErrorCode::RateLimited, "You have reported enough for one visit."), None);
         return Flow::Continue;
     }
-    if let Err(refusal) = session.policy.report(&session.sender) {
+    if let Err(refusal) = session.parts.policy.report(&session.sender) {
         session.refuse(&refusal, None);
         return Flow::Continue;
     }
-    session.reported.push(key);
+    let mut reported = std::mem::take(&mut session.reported).into_vec();
+    reported.push(key);
+    session.reported = reported.into_boxed_slice();
     let (moderation, handle, ip_hash) =
-        (session.moderation.clone(), session.handle.clone(), session.visitor.ip_hash.clone());
+        (session.parts.moderation.clone(), session.handle.clone(), session.visitor.ip_hash.clone());
     // Consoles see it with their next refresh (within a second), however many come at once.
-    session.tracker.spawn(async move {
+    session.parts.tracker.spawn(async move {
         let answer = match moderation.report(&room, seq, &ip_hash, &reason).await {
             Ok(()) => ServerMsg::Reported { seq },
             Err(refusal) => refusal.to_message(None),

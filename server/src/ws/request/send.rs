@@ -14,7 +14,7 @@ pub(super) fn send(session: &mut Session, text: &str, client_ref: Option<String>
     let Some(membership) = &session.membership else {
         return session.refuse_and_strike(&Refusal::not_joined(), client_ref);
     };
-    let posted = session.policy.post(&mut session.sender, membership, text, client_ref.clone(), Instant::now());
+    let posted = session.parts.policy.post(&mut session.sender, membership, text, client_ref.clone(), Instant::now());
     answer(session, posted.map(|posted| posted.accepted), client_ref)
 }
 

@@ -15,11 +15,11 @@ use app::protocol::Resume;
 use tokio::time::Instant;
 
 pub(super) async fn join(session: &mut Session, room: &str, nickname: &str, tab: &str, resume: Option<Resume>) -> Flow {
-    let Some(rooms) = session.hub.cluster().cloned() else { return Flow::Continue };
+    let Some(rooms) = session.parts.hub.cluster().cloned() else { return Flow::Continue };
     if session.membership.is_some() {
         return session.refuse_and_strike(&Refusal::already_joined(), None);
     }
-    if let Err(refusal) = session.policy.join(&session.sender) {
+    if let Err(refusal) = session.parts.policy.join(&session.sender) {
         session.refuse(&refusal, None);
         return Flow::Continue;
     }
@@ -31,10 +31,10 @@ pub(super) async fn join(session: &mut Session, room: &str, nickname: &str, tab:
         ip: session.visitor.ip,
         ip_hash: session.visitor.ip_hash.clone(),
     };
-    let rate = shared_rate(session, session.config.join_burst_per_ip, session.config.join_interval_per_ip);
-    match rooms.join(&session.hub, room, &session.handle, request, &rate).await {
+    let rate = shared_rate(session, session.parts.config.join_burst_per_ip, session.parts.config.join_interval_per_ip);
+    match rooms.join(&session.parts.hub, room, &session.handle, request, &rate).await {
         Ok(membership) => {
-            session.moderation.log.joined(session.handle.id, &membership.room.slug, nickname);
+            session.parts.moderation.log.joined(session.handle.id, &membership.room.slug, nickname);
             session.membership = Some(membership);
         }
         Err(refusal) => session.refuse(&refusal, None),
@@ -43,20 +43,24 @@ pub(super) async fn join(session: &mut Session, room: &str, nickname: &str, tab:
 }
 
 pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<String>) -> Flow {
-    let Some(rooms) = session.hub.cluster().cloned() else { return Flow::Continue };
+    let Some(rooms) = session.parts.hub.cluster().cloned() else { return Flow::Continue };
     let Some(membership) = &session.membership else {
         return session.refuse_and_strike(&Refusal::not_joined(), client_ref);
     };
-    let admitted = session.policy.admit(&mut session.sender, membership, text, client_ref.as_deref(), Instant::now());
+    let admitted =
+        session.parts.policy.admit(&mut session.sender, membership, text, client_ref.as_deref(), Instant::now());
     let result = match admitted {
         Ok(Admission::Resent(accepted)) => Ok(accepted),
         Ok(Admission::New(admitted)) => {
             let fingerprint = admitted.fingerprint;
-            let rate =
-                shared_rate(session, session.config.message_burst_per_ip, session.config.message_interval_per_ip);
+            let rate = shared_rate(
+                session,
+                session.parts.config.message_burst_per_ip,
+                session.parts.config.message_interval_per_ip,
+            );
             let posted = rooms.post(membership, admitted.text, client_ref.clone(), None, &rate).await;
             if posted.is_ok() {
-                session.policy.posted(&session.sender, fingerprint);
+                session.parts.policy.posted(&session.sender, fingerprint);
             }
             posted.map_err(Denied::Refused)
         }
@@ -67,5 +71,5 @@ pub(super) async fn send(session: &mut Session, text: &str, client_ref: Option<S
 
 /// This connection's address (its /64 for IPv6) as the cluster counts it: by its keyed hash.
 fn shared_rate(session: &Session, burst: u32, interval: std::time::Duration) -> SharedRate {
-    SharedRate::of(session.sender.key(), &session.visitor.ip_hash, &session.moderation.hasher, burst, interval)
+    SharedRate::of(session.sender.key(), &session.visitor.ip_hash, &session.parts.moderation.hasher, burst, interval)
 }
