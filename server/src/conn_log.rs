@@ -171,10 +171,11 @@ async fn write(
             }
             continue;
         }
-        let batch: Vec<LogEvent> = pending.iter().take(BATCH).cloned().collect();
-        match store.record(&batch).await {
+        // Written from where the events wait: no copy of each event's strings per write.
+        let batch = pending.len().min(BATCH);
+        match store.record(&pending.make_contiguous()[..batch]).await {
             Ok(()) => {
-                pending.drain(..batch.len());
+                pending.drain(..batch);
                 backoff = Duration::from_millis(100);
                 if health.last_error.lock().unwrap_or_else(PoisonError::into_inner).take().is_some() {
                     tracing::info!("connection log writes work again");
