@@ -78,21 +78,44 @@ mod checks {
     use unicode_normalization::UnicodeNormalization;
     use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
-    /// A nickname or room name as it will be shown, with the keys that decide uniqueness.
+    /// A nickname or room name as it will be shown, with the keys that decide uniqueness. The
+    /// three are kept one after the other in one string: a member keeps its name for as long as
+    /// it is in a room, and one allocation of a few bytes costs less than three.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct Name {
-        pub display: String,
-        /// Case-folded confusable skeleton: `ALICE`, `Alice` and `аlice` (Cyrillic а) share it.
-        pub key: String,
-        /// Confusable skeleton of the name as written, which also catches look-alikes that only
-        /// exist in one case: `aIice` with a capital i shares it with `alice`.
-        pub shape: String,
+        /// The display form, the key, the shape.
+        text: Box<str>,
+        key_at: u32,
+        shape_at: u32,
     }
 
     impl Name {
+        fn new(display: &str, key: &str, shape: &str) -> Self {
+            let text = [display, key, shape].concat().into_boxed_str();
+            // Names are capped far below 4 GiB (`RAW_BYTES_CAP`, then their skeletons).
+            let at = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
+            Self { text, key_at: at(display.len()), shape_at: at(display.len() + key.len()) }
+        }
+
+        /// The name as it will be shown.
+        pub fn display(&self) -> &str {
+            &self.text[..self.key_at as usize]
+        }
+
+        /// Case-folded confusable skeleton: `ALICE`, `Alice` and `аlice` (Cyrillic а) share it.
+        pub fn key(&self) -> &str {
+            &self.text[self.key_at as usize..self.shape_at as usize]
+        }
+
+        /// Confusable skeleton of the name as written, which also catches look-alikes that only
+        /// exist in one case: `aIice` with a capital i shares it with `alice`.
+        pub fn shape(&self) -> &str {
+            &self.text[self.shape_at as usize..]
+        }
+
         /// Whether people could mistake one name for the other.
         pub fn looks_like(&self, other: &Name) -> bool {
-            self.key == other.key || self.shape == other.shape
+            self.key() == other.key() || self.shape() == other.shape()
         }
     }
 
@@ -128,7 +151,7 @@ mod checks {
         static RESERVED_KEYS: LazyLock<Vec<String>> =
             LazyLock::new(|| RESERVED.iter().map(|r| confusable_key(r)).collect());
         let name = name(raw, NICKNAME_MAX_CHARS)?;
-        if RESERVED_KEYS.iter().any(|r| *r == name.key || *r == name.shape) {
+        if RESERVED_KEYS.iter().any(|r| r == name.key() || r == name.shape()) {
             return Err(NameError::Reserved);
         }
         Ok(name)
@@ -187,8 +210,8 @@ mod checks {
             marks = 0;
         }
         let key = confusable_key(&display);
-        let shape = unicode_security::skeleton(&display).collect();
-        Ok(Name { display, key, shape })
+        let shape: String = unicode_security::skeleton(&display).collect();
+        Ok(Name::new(&display, &key, &shape))
     }
 
     /// The UTS #39 confusable skeleton of the lower-cased name: equal for names that differ
@@ -232,7 +255,7 @@ mod checks {
                 rest.char_indices().map(|(i, c)| i + c.len_utf8()).take(NICKNAME_MAX_CHARS).collect();
             let mut keys: Vec<Option<(String, String)>> = vec![None; ends.len() + 1];
             for name in names.clone() {
-                let chars = name.display.chars().count();
+                let chars = name.display().chars().count();
                 let Some(&end) = ends.get(chars.wrapping_sub(1)) else { continue };
                 if rest[end..].chars().next().is_some_and(|c| !c.is_whitespace() && !",.;:!?)]}\"'»”…".contains(c))
                 {
@@ -242,7 +265,7 @@ mod checks {
                     let written = &rest[..end];
                     (confusable_key(written), unicode_security::skeleton(written).collect())
                 });
-                if (*key == name.key || *shape == name.shape) && !found.contains(&name) {
+                if (key == name.key() || shape == name.shape()) && !found.contains(&name) {
                     found.push(name);
                 }
             }

@@ -153,8 +153,8 @@ impl Hub {
             }
             let room = self.new_room(RoomSpec {
                 slug: record.slug.into(),
-                name: name.display.into(),
-                name_key: name.key,
+                name: name.display().into(),
+                name_key: name.key().to_owned(),
                 limit: record.limit.clamp(rules::ROOM_LIMIT_MIN, self.config.max_room_limit.max(rules::ROOM_LIMIT_MIN)),
                 one_way: record.one_way,
                 listed: record.listed,
@@ -189,19 +189,19 @@ impl Hub {
         if rooms.by_slug.len() >= self.config.max_rooms {
             return Err(Refusal::too_many_rooms());
         }
-        if rooms.names.contains_key(&name.key) {
+        if rooms.names.contains_key(name.key()) {
             return Err(Refusal::room_name_taken());
         }
         let slug = loop {
-            let candidate = slug_for(&name.display);
+            let candidate = slug_for(name.display());
             if !rooms.by_slug.contains_key(candidate.as_str()) {
                 break Arc::<str>::from(candidate);
             }
         };
         let room = Arc::new(self.new_room(RoomSpec {
             slug: slug.clone(),
-            name: name.display.into(),
-            name_key: name.key.clone(),
+            name: name.display().into(),
+            name_key: name.key().to_owned(),
             limit,
             one_way,
             listed,
@@ -209,7 +209,7 @@ impl Hub {
             settings: RoomSettings { profanity, ..RoomSettings::default() },
             created_at: room::now_ms(),
         }));
-        rooms.names.insert(name.key, slug.clone());
+        rooms.names.insert(name.key().to_owned(), slug.clone());
         rooms.by_slug.insert(slug, room.clone());
         Ok(room)
     }

@@ -1,7 +1,20 @@
 use super::*;
+use unicode_normalization::UnicodeNormalization;
 
 fn name(s: &str) -> Name {
     nickname(s).unwrap_or_else(|e| panic!("{s:?} refused: {e}"))
+}
+
+/// The three forms share one string: each comes back whole, whatever the others' lengths.
+#[test]
+fn a_name_gives_back_its_display_key_and_shape() {
+    for written in ["aIice", "Bob ЅМІТН", "李小龍", "e\u{301}mile"] {
+        let name = name(written);
+        let display: String = written.nfkc().collect();
+        assert_eq!(name.display(), display);
+        assert_eq!(name.key(), confusable_key(&display));
+        assert_eq!(name.shape(), unicode_security::skeleton(&display).collect::<String>());
+    }
 }
 
 #[test]
@@ -9,18 +22,18 @@ fn plain_and_unicode_nicknames_are_accepted() {
     for ok in ["alice", "Bob_42", "Zoë", "李小龍", "Ωmega", "émile", "नमस्ते", "Ngô Bảo", "🔥 fire", "a"]
     {
         let name = nickname(ok).unwrap_or_else(|e| panic!("{ok:?} refused: {e}"));
-        assert!(!name.display.is_empty());
+        assert!(!name.display().is_empty());
     }
 }
 
 #[test]
 fn nicknames_are_nfkc_normalised_and_spaces_collapsed() {
-    assert_eq!(nickname("ｆｕｌｌ").map(|n| n.display), Ok("full".to_owned()));
-    assert_eq!(nickname("  two   words ").map(|n| n.display), Ok("two words".to_owned()));
+    assert_eq!(nickname("ｆｕｌｌ").map(|n| n.display().to_owned()), Ok("full".to_owned()));
+    assert_eq!(nickname("  two   words ").map(|n| n.display().to_owned()), Ok("two words".to_owned()));
     // e + combining acute becomes the single precomposed é.
-    assert_eq!(nickname("e\u{301}mile").map(|n| n.display), Ok("émile".to_owned()));
+    assert_eq!(nickname("e\u{301}mile").map(|n| n.display().to_owned()), Ok("émile".to_owned()));
     // Emoji presentation selectors are dropped, not refused.
-    assert_eq!(nickname("❤\u{FE0F}").map(|n| n.display), Ok("❤".to_owned()));
+    assert_eq!(nickname("❤\u{FE0F}").map(|n| n.display().to_owned()), Ok("❤".to_owned()));
 }
 
 #[test]
@@ -37,7 +50,7 @@ fn case_and_confusables_collide() {
         assert!(name(twin).looks_like(&alice), "{twin:?} should look like alice");
         assert!(alice.looks_like(&name(twin)), "and the other way round");
     }
-    assert_eq!(name("ALICE").key, alice.key, "case-folded skeletons are equal");
+    assert_eq!(name("ALICE").key(), alice.key(), "case-folded skeletons are equal");
     assert!(name("paypal").looks_like(&name("pаypаl")));
     assert!(name("mary").looks_like(&name("rnary")));
     assert!(!name("alice").looks_like(&name("alicia")));
@@ -111,7 +124,7 @@ fn room_names_follow_the_same_character_rules_with_their_own_length() {
     assert_eq!(room_name(&"r".repeat(10_000)), Err(NameError::TooLong { max: 48 }));
     assert_eq!(room_name("a\u{202E}b"), Err(NameError::Invisible));
     assert_eq!(room_name("a\u{0}b"), Err(NameError::Invisible));
-    assert_eq!(room_name("../../etc/passwd").map(|n| n.display), Ok("../../etc/passwd".to_owned()));
+    assert_eq!(room_name("../../etc/passwd").map(|n| n.display().to_owned()), Ok("../../etc/passwd".to_owned()));
 }
 
 #[test]
@@ -151,7 +164,7 @@ fn ban_durations_are_written_the_way_people_say_them() {
 }
 
 fn mentioned(text: &str, names: &[Name]) -> Vec<String> {
-    mentions(text, names.iter()).into_iter().map(|n| n.display.clone()).collect()
+    mentions(text, names.iter()).into_iter().map(|n| n.display().to_owned()).collect()
 }
 
 #[test]

@@ -88,7 +88,8 @@ pub fn author_name(message: &Message) -> String {
         .or(message.author.global_name.as_deref())
         .unwrap_or(&message.author.name);
     let clean: String = name.chars().filter(|c| !c.is_control()).take(NAME_MAX).collect();
-    app::rules::bridge_nickname(clean.trim()).map_or_else(|_| "Discord user".to_owned(), |name| name.display)
+    app::rules::bridge_nickname(clean.trim())
+        .map_or_else(|_| "Discord user".to_owned(), |name| name.display().to_owned())
 }
 
 /// A Discord message as Burner text: mentions as `@name` / `#channel`, custom emoji as

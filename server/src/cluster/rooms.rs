@@ -361,7 +361,7 @@ impl Rooms {
         }
         let (locked, shadow_muted) = room.join_context(&request.ip_hash);
         let member = WireMember {
-            nickname: name.display.clone(),
+            nickname: name.display().to_owned(),
             session: request.session.to_owned(),
             ip: request.ip,
             ip_hash: request.ip_hash.to_string(),
@@ -384,8 +384,8 @@ impl Rooms {
             .key(ROOMS_KEY)
             .arg(super::new_epoch())
             .arg(room.limit)
-            .arg(&name.key)
-            .arg(&name.shape)
+            .arg(name.key())
+            .arg(name.shape())
             .arg(request.session)
             .arg(&owner)
             .arg(&record)

@@ -119,7 +119,7 @@ struct Member {
 
 impl Member {
     fn public(&self) -> protocol::Member {
-        protocol::Member { id: self.id, nickname: self.name.display.clone() }
+        protocol::Member { id: self.id, nickname: self.name.display().to_owned() }
     }
 }
 
@@ -469,7 +469,7 @@ impl Room {
         let at = now_ms();
         let mentions = if text.contains('@') {
             let others = state.members.iter().filter(|m| m.id != member_id).map(|m| &m.name);
-            rules::mentions(&text, others).into_iter().map(|name| name.display.clone()).collect()
+            rules::mentions(&text, others).into_iter().map(|name| name.display().to_owned()).collect()
         } else {
             Vec::new()
         };

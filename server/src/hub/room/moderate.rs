@@ -105,7 +105,7 @@ impl Room {
 fn mod_member(member: &Member) -> ModMember {
     ModMember {
         id: member.id,
-        nickname: member.name.display.clone(),
+        nickname: member.name.display().to_owned(),
         ip_hash: member.ip_hash.to_string(),
         since: member.joined_at,
         sent: member.sent,

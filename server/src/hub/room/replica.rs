@@ -299,7 +299,7 @@ impl Room {
         let author = state.members.iter().find(|m| m.id == member_id)?;
         let mentions = if text.contains('@') {
             let others = state.members.iter().filter(|m| m.id != member_id).map(|m| &m.name);
-            rules::mentions(text, others).into_iter().map(|name| name.display.clone()).collect()
+            rules::mentions(text, others).into_iter().map(|name| name.display().to_owned()).collect()
         } else {
             Vec::new()
         };
