@@ -196,8 +196,13 @@ impl OpenPerIp {
         Some(IpSlot { owner: Some(self.clone()), key })
     }
 
-    /// Gives back a place of `key`'s kept by [`IpSlot::keep`].
-    pub fn close(&self, key: IpKey) {
+    /// Gives back a place `ip` opened with [`OpenPerIp::try_open`] and kept by [`IpSlot::keep`]
+    /// (counted by the same key).
+    pub fn close(&self, ip: IpAddr) {
+        self.release(IpKey::from(ip));
+    }
+
+    fn release(&self, key: IpKey) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = counts.get_mut(&key) {
             *count -= 1;
@@ -210,7 +215,7 @@ impl OpenPerIp {
 
 impl IpSlot {
     /// Keeps the place as a count, without the guard: whoever keeps it gives it back with
-    /// [`OpenPerIp::close`] and the same key.
+    /// [`OpenPerIp::close`] and the address it was opened for.
     pub fn keep(mut self) {
         self.owner = None;
     }
@@ -219,7 +224,7 @@ impl IpSlot {
 impl Drop for IpSlot {
     fn drop(&mut self) {
         if let Some(owner) = &self.owner {
-            owner.close(self.key);
+            owner.release(self.key);
         }
     }
 }

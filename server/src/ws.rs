@@ -235,7 +235,7 @@ impl Drop for Connection {
         let (parts, id) = (&self.session.parts, self.session.handle.id);
         parts.moderation.registry.remove(self.place);
         parts.moderation.log.closed(id);
-        parts.open_per_ip.close(self.session.sender.key());
+        parts.open_per_ip.close(self.session.visitor.ip);
         parts.connections.give_back();
     }
 }
