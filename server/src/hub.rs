@@ -198,10 +198,11 @@ impl Hub {
                 break Arc::<str>::from(candidate);
             }
         };
+        let key = name.key().to_owned();
         let room = Arc::new(self.new_room(RoomSpec {
             slug: slug.clone(),
             name: name.display().into(),
-            name_key: name.key().to_owned(),
+            name_key: key.clone(),
             limit,
             one_way,
             listed,
@@ -209,7 +210,7 @@ impl Hub {
             settings: RoomSettings { profanity, ..RoomSettings::default() },
             created_at: room::now_ms(),
         }));
-        rooms.names.insert(name.key().to_owned(), slug.clone());
+        rooms.names.insert(key, slug.clone());
         rooms.by_slug.insert(slug, room.clone());
         Ok(room)
     }
