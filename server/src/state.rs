@@ -28,8 +28,23 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 const SIGN_IN_BURST: u32 = 5;
 const SIGN_IN_INTERVAL: Duration = Duration::from_secs(30);
 
+/// What every request handler and socket shares, behind one pointer: axum clones the state for
+/// each request (the router, the middleware, each extractor that asks for it), and one count to
+/// raise and lower costs less than the ~16 of the parts' own pointers, tokens and the Leptos
+/// options' strings (5 % of a connect + join + leave, measured: docs/BENCHMARKS.md, "Churn").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The server's parts, as [`AppState`] holds them.
+pub struct AppParts {
     pub config: Arc<Config>,
     pub hub: Arc<Hub>,
     pub ip_limits: Arc<IpLimits>,
@@ -162,7 +177,7 @@ impl AppState {
             connections: connections.clone(),
             open_per_ip: ip_limits.open.clone(),
         });
-        Ok(Self {
+        Ok(Self(Arc::new(AppParts {
             hub,
             ip_limits,
             policy,
@@ -178,7 +193,7 @@ impl AppState {
             pages: Arc::new(PageCache::new(config.page_cache_mb << 20)),
             config,
             sockets,
-        })
+        })))
     }
 }
 
