@@ -173,7 +173,12 @@ mod checks {
         if raw.len() > RAW_BYTES_CAP {
             return Err(NameError::TooLong { max: max_chars });
         }
-        let normalised: String = raw.nfkc().filter(|c| !is_variation_selector(*c)).collect();
+        // ASCII is its own NFKC form, and holds no variation selector.
+        let normalised: Cow<str> = if raw.is_ascii() {
+            Cow::Borrowed(raw)
+        } else {
+            Cow::Owned(raw.nfkc().filter(|c| !is_variation_selector(*c)).collect())
+        };
         let display = normalised.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
         if display.is_empty() {
             return Err(NameError::Empty);
@@ -210,14 +215,40 @@ mod checks {
             marks = 0;
         }
         let key = confusable_key(&display);
-        let shape: String = unicode_security::skeleton(&display).collect();
+        let shape = skeleton(&display);
         Ok(Name::new(&display, &key, &shape))
     }
 
     /// The UTS #39 confusable skeleton of the lower-cased name: equal for names that differ
     /// only in case or by look-alike letters.
     pub fn confusable_key(s: &str) -> String {
-        unicode_security::skeleton(&s.to_lowercase()).collect()
+        skeleton(&s.to_lowercase())
+    }
+
+    /// The UTS #39 confusable skeleton of `s`. Most names and mentions are ASCII, and the
+    /// skeleton of ASCII text is its characters' own skeletons one after the other (each ASCII
+    /// character's is ASCII: nothing for the normalisations around the mapping to change), so
+    /// it is put together from a table of the 128 instead of going through both.
+    pub(crate) fn skeleton(s: &str) -> String {
+        static ASCII: LazyLock<Vec<Option<String>>> = LazyLock::new(|| {
+            (0..128_u8)
+                .map(|byte| {
+                    let own: String = unicode_security::skeleton(&char::from(byte).to_string()).collect();
+                    own.is_ascii().then_some(own)
+                })
+                .collect()
+        });
+        if s.is_ascii() {
+            let mut out = String::with_capacity(s.len() + 4);
+            for byte in s.bytes() {
+                match &ASCII[usize::from(byte)] {
+                    Some(own) => out.push_str(own),
+                    None => return unicode_security::skeleton(s).collect(),
+                }
+            }
+            return out;
+        }
+        unicode_security::skeleton(s).collect()
     }
 
     fn is_variation_selector(c: char) -> bool {
@@ -263,7 +294,7 @@ mod checks {
                 }
                 let (key, shape) = keys[chars].get_or_insert_with(|| {
                     let written = &rest[..end];
-                    (confusable_key(written), unicode_security::skeleton(written).collect())
+                    (confusable_key(written), skeleton(written))
                 });
                 if (key == name.key() || shape == name.shape()) && !found.contains(&name) {
                     found.push(name);

@@ -8,12 +8,31 @@ fn name(s: &str) -> Name {
 /// The three forms share one string: each comes back whole, whatever the others' lengths.
 #[test]
 fn a_name_gives_back_its_display_key_and_shape() {
-    for written in ["aIice", "Bob ЅМІТН", "李小龍", "e\u{301}mile"] {
+    for written in ["aIice", "Bob ЅМІТН", "李小龍", "e\u{301}mile", "rn l1I|0O", "Bob_42 x"] {
         let name = name(written);
         let display: String = written.nfkc().collect();
         assert_eq!(name.display(), display);
         assert_eq!(name.key(), confusable_key(&display));
         assert_eq!(name.shape(), unicode_security::skeleton(&display).collect::<String>());
+    }
+}
+
+/// ASCII text's skeleton is put together from a table of the characters' own: it must be
+/// exactly what the full mapping gives, for every character and every pair (a pair is where a
+/// mapping could reach across characters).
+#[test]
+fn the_skeleton_of_ascii_text_is_the_full_mappings() {
+    let full = |s: &str| unicode_security::skeleton(s).collect::<String>();
+    let ascii: Vec<char> = (0..128_u8).map(char::from).collect();
+    for &a in &ascii {
+        assert_eq!(skeleton(&a.to_string()), full(&a.to_string()), "{a:?}");
+        for &b in &ascii {
+            let pair: String = [a, b].into_iter().collect();
+            assert_eq!(skeleton(&pair), full(&pair), "{pair:?}");
+        }
+    }
+    for text in ["rnrn m", "Il1|", "admin", "m0derat0r", "e\u{301}", "Zoë"] {
+        assert_eq!(skeleton(text), full(text), "{text:?}");
     }
 }
 
