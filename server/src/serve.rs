@@ -8,7 +8,7 @@
 //! after the 101 ([`Handover`]). Arrivals are paced so they cannot starve the sockets already
 //! open (a few a turn), and wait while the connection log is behind.
 
-use crate::ws::Handover;
+use crate::{websocket::Wire, ws::Handover};
 use axum::{Router, extract::ConnectInfo, http::Request};
 use hyper::body::Incoming;
 use hyper_util::{
@@ -89,7 +89,8 @@ pub async fn serve(listener: TcpListener, serving: Serving<'_>, shutdown: impl F
                 request
             }
         });
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).with_upgrades();
+        let connection =
+            http.serve_connection(TokioIo::new(Wire::new(stream)), TowerToHyperService::new(service)).with_upgrades();
         let stop = stop.clone();
         // One HTTP connection to its end; then, if it switched to a WebSocket, the socket's
         // opening, in the same turn as the 101.

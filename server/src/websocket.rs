@@ -40,7 +40,7 @@ use std::{
     time::Duration,
 };
 use tokio::{
-    io::{AsyncRead, ReadBuf},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
     time::timeout,
 };
@@ -48,6 +48,8 @@ use tokio::{
 /// Most bytes of small frames gathered for one write; a frame over half of it is written from
 /// its own bytes.
 const WRITE_CHUNK: usize = 64 * 1024;
+/// Most bytes left waiting that a write sends along with its frames, rather than behind them.
+const MERGED_UNSENT: usize = 1024;
 /// How much one read takes from the kernel, on the stack; a longer message takes several reads.
 const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing handshake may take before the connection is simply dropped.
@@ -126,6 +128,77 @@ impl Upgrade {
     }
 }
 
+/// An accepted TCP stream as hyper serves it (`serve`). The answer to an upgrade (a 101) is not
+/// written but kept, from its first byte on (hyper writes nothing after it), and becomes the
+/// socket's: its first write sends it together with the first frames (`welcome`, and the join
+/// its address asked for), so a WebSocket visit costs the server one send and the client one
+/// wake-up fewer (docs/BENCHMARKS.md, "Churn"). Everything else passes straight through.
+#[derive(Debug)]
+pub struct Wire {
+    stream: TcpStream,
+    /// The 101, once hyper has written it.
+    held: Vec<u8>,
+}
+
+/// How every answer to an upgrade begins (hyper writes the status line first, in one piece with
+/// the headers).
+const SWITCHING: &[u8] = b"HTTP/1.1 101 ";
+
+impl Wire {
+    pub fn new(stream: TcpStream) -> Self {
+        Self { stream, held: Vec::new() }
+    }
+
+    /// Whether what is written now is (part of) the 101, to keep.
+    fn holds(&self, first: Option<&[u8]>) -> bool {
+        !self.held.is_empty() || first.is_some_and(|bytes| bytes.starts_with(SWITCHING))
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.holds(Some(buf)) {
+            this.held.extend_from_slice(buf);
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.holds(bufs.iter().find(|buf| !buf.is_empty()).map(|buf| &buf[..])) {
+            for buf in bufs {
+                this.held.extend_from_slice(buf);
+            }
+            return Poll::Ready(Ok(bufs.iter().map(|buf| buf.len()).sum()));
+        }
+        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
 /// An HTTP connection answered with 101: its socket, once the answer is written.
 pub struct Switch(OnUpgrade);
 
@@ -134,25 +207,34 @@ impl Switch {
     /// of the answer); `None` if it never did. Messages over `max_message` bytes close the socket
     /// with 1009.
     pub async fn socket(self, max_message: usize) -> Option<Socket> {
-        let parts = match self.0.await.map(|upgraded| upgraded.downcast::<TokioIo<TcpStream>>()) {
-            Ok(Ok(parts)) => parts,
-            // Burner's HTTP server runs on plain TCP streams (`serve`).
-            Ok(Err(_)) => {
-                tracing::warn!("upgraded connection is not a TCP stream");
-                return None;
-            }
+        let upgraded = match self.0.await {
+            Ok(upgraded) => upgraded,
             Err(error) => {
                 tracing::debug!(%error, "upgrade failed");
                 return None;
             }
         };
+        // Burner's own accept loop serves a `Wire`, which kept the 101 for the first write;
+        // anything else (axum's `serve`: the Autobahn example) a plain TCP stream.
+        let (io, unsent, read_buf) = match upgraded.downcast::<TokioIo<Wire>>() {
+            Ok(parts) => {
+                let Wire { stream, held } = parts.io.into_inner();
+                (stream, held, parts.read_buf)
+            }
+            Err(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => (parts.io.into_inner(), Vec::new(), parts.read_buf),
+                Err(_) => {
+                    tracing::warn!("upgraded connection is not a TCP stream");
+                    return None;
+                }
+            },
+        };
         let mut parser = Parser::new(max_message);
         // Bytes a client sent right behind its request, before our answer. Copied and let go at
         // once: they share the HTTP connection's whole read buffer.
-        let hyper::upgrade::Parts { io, read_buf, .. } = parts;
         parser.feed(&read_buf);
         drop(read_buf);
-        Some(Socket { io: io.into_inner(), parser, unsent: Vec::new() })
+        Some(Socket { io, parser, unsent })
     }
 }
 
@@ -379,6 +461,12 @@ fn send_texts<T: AsRef<[u8]>>(
 ) -> io::Result<()> {
     GATHER.with_borrow_mut(|gathered| {
         gathered.clear();
+        // A few bytes waiting (the 101 a new socket still holds) go out in the same write, and
+        // their buffer goes: an idle socket keeps none. (More means the kernel was full: they
+        // wait for `Socket::flush`, and the frames behind them.)
+        if !unsent.is_empty() && unsent.len() <= MERGED_UNSENT {
+            gathered.extend_from_slice(&std::mem::take(unsent));
+        }
         let result = send_gathered(&socket, texts, gathered, unsent);
         if gathered.capacity() > 2 * WRITE_CHUNK {
             *gathered = Vec::new();
@@ -473,6 +561,43 @@ mod tests {
             at += header + len;
         }
         frames
+    }
+
+    /// What hyper writes through a `Wire` goes straight out, but for a 101: that is kept and
+    /// becomes the socket's, and goes out in front of its first frames, in the same write, after
+    /// which the socket keeps no buffer.
+    #[tokio::test]
+    async fn the_answer_to_an_upgrade_goes_out_with_the_first_frames() {
+        use tokio::io::AsyncWriteExt;
+        let (Socket { io, .. }, mut client) = pair().await;
+        let mut wire = Wire::new(io);
+        let page = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        wire.write_all(page).await.expect("written");
+        let mut read = vec![0; page.len()];
+        timeout(Duration::from_secs(5), client.read_exact(&mut read)).await.expect("in time").expect("read");
+        assert_eq!(read, page, "anything but a 101 passes straight through");
+
+        // As hyper writes it: the status line and the headers, gathered.
+        let (status, headers) = (&b"HTTP/1.1 101 Switching Protocols\r\n"[..], &b"upgrade: websocket\r\n\r\n"[..]);
+        let written = wire.write_vectored(&[IoSlice::new(status), IoSlice::new(headers)]).await.expect("kept");
+        assert_eq!(written, status.len() + headers.len(), "taken whole");
+        wire.flush().await.expect("flushed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            client.try_read(&mut [0; 64]).map_err(|error| error.kind()),
+            Err(io::ErrorKind::WouldBlock),
+            "the 101 waits for the first frames"
+        );
+
+        // As `Switch::socket` takes it over.
+        let Wire { stream, held } = wire;
+        let mut socket = Socket { io: stream, parser: Parser::new(1 << 20), unsent: held };
+        assert!(!socket.write_texts(["welcome"]).expect("written"), "nothing left waiting");
+        assert_eq!(socket.unsent.capacity(), 0, "the socket keeps no buffer");
+        let expected = [status, headers, &[0x81, 7], b"welcome"].concat();
+        let mut read = vec![0; expected.len()];
+        timeout(Duration::from_secs(5), client.read_exact(&mut read)).await.expect("in time").expect("read");
+        assert_eq!(read, expected);
     }
 
     #[tokio::test]
