@@ -214,8 +214,8 @@ impl Switch {
                 return None;
             }
         };
-        // Burner's own accept loop serves a `Wire`, which kept the 101 for the first write;
-        // anything else (axum's `serve`: the Autobahn example) a plain TCP stream.
+        // Burner's own accept loop serves a `Wire`, which kept the 101 for the socket's first
+        // write (or its first read, whichever comes first); another server a plain TCP stream.
         let (io, unsent, read_buf) = match upgraded.downcast::<TokioIo<Wire>>() {
             Ok(parts) => {
                 let Wire { stream, held } = parts.io.into_inner();
@@ -273,6 +273,14 @@ impl Socket {
     /// [`Socket::recv`] as a poll: the next whole message if one is in, else the task is woken
     /// when the socket has more (the waker is kept by the runtime's registration, not here).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, WireError>>> {
+        // A socket that reads before it writes (an echo server) sends the 101 it still holds
+        // (`Wire`) first: the client says nothing before it has it.
+        if !self.unsent.is_empty()
+            && self.unsent.len() <= MERGED_UNSENT
+            && send_texts(SockRef::from(&self.io), std::iter::empty::<&[u8]>(), &mut self.unsent).is_err()
+        {
+            return Poll::Ready(None);
+        }
         loop {
             match self.parser.next_message() {
                 Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
@@ -598,6 +606,24 @@ mod tests {
         let mut read = vec![0; expected.len()];
         timeout(Duration::from_secs(5), client.read_exact(&mut read)).await.expect("in time").expect("read");
         assert_eq!(read, expected);
+    }
+
+    /// A socket that reads before it writes (as the Autobahn echo server does) sends the 101 it
+    /// holds first: the client waits for it before it says anything.
+    #[tokio::test]
+    async fn a_socket_that_reads_first_sends_the_answer_first() {
+        use tokio::io::AsyncWriteExt;
+        let (Socket { io, .. }, mut client) = pair().await;
+        let answer = b"HTTP/1.1 101 Switching Protocols\r\n\r\n".to_vec();
+        let mut socket = Socket { io, parser: Parser::new(1 << 20), unsent: answer.clone() };
+        let reading = tokio::spawn(async move { socket.recv().await.map(|message| message.is_ok()) });
+        let mut read = vec![0; answer.len()];
+        timeout(Duration::from_secs(5), client.read_exact(&mut read)).await.expect("the 101 came").expect("read");
+        assert_eq!(read, answer);
+        // "hi", masked with a key of zeros.
+        client.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']).await.expect("written");
+        let message = timeout(Duration::from_secs(5), reading).await.expect("in time").expect("the reader");
+        assert_eq!(message, Some(true), "the client's message is read");
     }
 
     #[tokio::test]
