@@ -274,9 +274,9 @@ impl Socket {
     /// when the socket has more (the waker is kept by the runtime's registration, not here).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Incoming, WireError>>> {
         // A socket that reads before it writes (an echo server) sends the 101 it still holds
-        // (`Wire`) first: the client says nothing before it has it.
+        // (`Wire`) first: the client says nothing before it has it. `send_texts` decides whether
+        // what waits goes now (a few bytes) or stays for `flush` (the kernel was full).
         if !self.unsent.is_empty()
-            && self.unsent.len() <= MERGED_UNSENT
             && send_texts(SockRef::from(&self.io), std::iter::empty::<&[u8]>(), &mut self.unsent).is_err()
         {
             return Poll::Ready(None);
