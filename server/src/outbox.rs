@@ -142,7 +142,7 @@ impl LastWrite {
             let mut frames = Vec::new();
             run::frames_of(&entries, id, |frame| frames.push(frame.clone()));
             if !frame_texts(&frames, &mut self.framed) {
-                // Too much for one write: laid out and written a part at a time, not kept.
+                // Too much to lay out whole: laid out and written a part at a time, not kept.
                 return write_texts_to(writer, &frames);
             }
             self.entries = entries;
@@ -883,6 +883,36 @@ mod tests {
         ends[3].2.offer(frame("latest"));
         assert_eq!(read(&mut ends[3].3, 8).await, b"\x81\x06latest");
         drop(ends);
+    }
+
+    /// A member behind by more than one ordinary write (here 100 frames of 1 KB) is sent the
+    /// layout of the member before it, not frames laid out again for itself: at 1 KB a room
+    /// falls that far behind in a few dozen milliseconds, and laying the frames out again for
+    /// each member then made the server slower the further behind it was.
+    #[tokio::test]
+    async fn a_backlog_past_one_write_is_laid_out_once_for_every_member() {
+        use tokio::io::AsyncReadExt;
+        let frames: Vec<Frame> = (0..100).map(|n| frame(&format!("{n:04}").repeat(250))).collect();
+        let mut expected = Vec::new();
+        for frame in &frames {
+            expected.extend_from_slice(&[0x81, 126, 0x03, 0xe8]);
+            expected.extend_from_slice(frame.as_ref());
+        }
+        let mut last = LastWrite::default();
+        for id in 0..2 {
+            let (socket, mut client) = crate::websocket::Socket::loopback().await;
+            let entries = frames.iter().cloned().map(Entry::Own).collect();
+            let unsent = last.write(&socket.writer().expect("a second descriptor"), entries, id).expect("written");
+            assert_eq!(last.entries.len(), frames.len(), "the layout is kept for the next member");
+            let mut written = vec![0; expected.len() - unsent.len()];
+            tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut written))
+                .await
+                .expect("written in time")
+                .expect("read");
+            written.extend_from_slice(&unsent);
+            assert!(written == expected, "every frame, whole and in order");
+        }
+        last.forget();
     }
 
     /// A pass over many sockets is cut into slices of [`DRAIN_BUDGET`], and between them the

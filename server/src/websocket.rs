@@ -48,6 +48,10 @@ use tokio::{
 /// Most bytes of small frames gathered for one write; a frame over half of it is written from
 /// its own bytes.
 const WRITE_CHUNK: usize = 64 * 1024;
+/// Most bytes of frames laid out once for several sockets ([`frame_texts`]): far more than
+/// [`WRITE_CHUNK`], since the layout's one copy is shared by every socket sent it, and one
+/// member behind by a few dozen kilobytes is written so too, not laid out again for itself.
+const SHARED_LAYOUT: usize = 1024 * 1024;
 /// Most bytes left waiting that a write sends along with its frames, rather than behind them.
 const MERGED_UNSENT: usize = 1024;
 /// How much one read takes from the kernel, on the stack; a longer message takes several reads.
@@ -422,9 +426,9 @@ pub fn write_texts_to<T: AsRef<[u8]>>(
     Ok(unsent)
 }
 
-/// Lays `texts` out at the end of `out` as text frames, one after another, if they make one
-/// write (see [`Socket::write_texts`]): every one small and all within [`WRITE_CHUNK`]. False,
-/// and `out` as it was, if not.
+/// Lays `texts` out at the end of `out` as text frames, one after another, to be written as
+/// they are to several sockets ([`write_framed_to`]), if every one is small and all are within
+/// [`SHARED_LAYOUT`]. False, and `out` as it was, if not.
 pub fn frame_texts<T: AsRef<[u8]>>(texts: impl IntoIterator<Item = T> + Clone, out: &mut Vec<u8>) -> bool {
     let mut total = 0;
     for text in texts.clone() {
@@ -434,7 +438,7 @@ pub fn frame_texts<T: AsRef<[u8]>>(texts: impl IntoIterator<Item = T> + Clone, o
         }
         total += len + MAX_HEADER;
     }
-    if total > WRITE_CHUNK {
+    if total > SHARED_LAYOUT {
         return false;
     }
     out.reserve(total);
