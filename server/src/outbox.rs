@@ -839,6 +839,41 @@ mod tests {
         drop(socket);
     }
 
+    /// The drainer ends with its runtime, and the next runtime on the same thread (a server
+    /// started again, the next test) spawns its own, even with a socket left on the list of the
+    /// one that ended. Were the thread still counted as having a drainer, the second round's
+    /// frame would be listed for a drainer that is gone and never written.
+    #[test]
+    fn a_drainer_ends_with_its_runtime_and_the_next_runtime_on_the_thread_has_its_own() {
+        use tokio::io::AsyncReadExt;
+        // A thread of its own: the test's thread may have run other tests' runtimes.
+        std::thread::spawn(|| {
+            for round in 0..2 {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                runtime.block_on(async {
+                    let (socket, mut client) = crate::websocket::Socket::loopback().await;
+                    let (handle, outbox) = ConnHandle::new(round, 8);
+                    outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
+                    let idle = Waker::from(Arc::new(Noted(AtomicBool::new(false))));
+                    assert!(outbox.poll_take(&mut Context::from_waker(&idle)).is_pending());
+                    outbox.park();
+                    handle.offer(frame("hello"));
+                    let mut written = [0; 7];
+                    tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut written))
+                        .await
+                        .expect("written in time, by this runtime's drainer")
+                        .expect("read");
+                    assert_eq!(&written, b"\x81\x05hello");
+                    // Listed for the drainer, which the runtime's end takes before it runs.
+                    handle.offer(frame("late"));
+                    drop(socket);
+                });
+            }
+        })
+        .join()
+        .expect("both rounds written");
+    }
+
     /// A room's members come one after another in a pass with the same frames queued: the
     /// second is sent the bytes laid out for the first ([`LastWrite`]). What a socket is sent is
     /// always what it has queued: not a frame of the same length that merely follows the same
