@@ -809,34 +809,63 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_waiting_sockets_frames_are_written_for_it_without_waking_it() {
+    /// A socket whose task waits parked with nothing to do, so the drainer writes its frames
+    /// for it; dropped, the socket closes.
+    struct Parked {
+        socket: crate::websocket::Socket,
+        client: tokio::net::TcpStream,
+        handle: ConnHandle,
+        outbox: Outbox,
+        /// Whether the task was woken.
+        woken: Arc<Noted>,
+    }
+
+    impl Parked {
+        async fn new(id: u64, capacity: usize) -> Self {
+            let (socket, client) = crate::websocket::Socket::loopback().await;
+            let (handle, outbox) = ConnHandle::new(id, capacity);
+            outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
+            let woken = Arc::new(Noted(AtomicBool::new(false)));
+            assert!(outbox.poll_take(&mut Context::from_waker(&Waker::from(woken.clone()))).is_pending());
+            outbox.park();
+            Self { socket, client, handle, outbox, woken }
+        }
+
+        fn woken(&self) -> bool {
+            self.woken.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The next `len` bytes the client is sent, within five seconds.
+    async fn read(client: &mut tokio::net::TcpStream, len: usize) -> Vec<u8> {
         use tokio::io::AsyncReadExt;
-        let (socket, mut client) = crate::websocket::Socket::loopback().await;
-        let (handle, outbox) = ConnHandle::new(1, 8);
-        assert!(Outbox::drained(), "a test's runtime has one thread");
-        outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
-        let noted = Arc::new(Noted(AtomicBool::new(false)));
-        let waker = Waker::from(noted.clone());
-        assert!(outbox.poll_take(&mut Context::from_waker(&waker)).is_pending());
-        outbox.park();
-        handle.offer(frame("one"));
-        handle.offer(frame("two"));
-        let mut written = [0; 10];
-        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut written))
+        let mut bytes = vec![0; len];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut bytes))
             .await
             .expect("written in time")
             .expect("read");
-        assert_eq!(&written, b"\x81\x03one\x81\x03two", "two text frames, in order, in one turn");
-        assert!(!noted.0.load(Ordering::SeqCst), "the task was not woken");
-        assert!(outbox.take_handed().is_none());
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_waiting_sockets_frames_are_written_for_it_without_waking_it() {
+        assert!(Outbox::drained(), "a test's runtime has one thread");
+        let mut end = Parked::new(1, 8).await;
+        end.handle.offer(frame("one"));
+        end.handle.offer(frame("two"));
+        assert_eq!(
+            read(&mut end.client, 10).await,
+            b"\x81\x03one\x81\x03two",
+            "two text frames, in order, in one turn"
+        );
+        assert!(!end.woken(), "the task was not woken");
+        assert!(end.outbox.take_handed().is_none());
 
         // A task that runs writes its own: the next frame wakes it.
-        outbox.unpark();
-        handle.offer(frame("three"));
-        assert!(noted.0.load(Ordering::SeqCst), "a running task is woken as before");
-        assert_eq!(outbox.take().expect("open").len(), 1, "and finds the frame queued");
-        drop(socket);
+        end.outbox.unpark();
+        end.handle.offer(frame("three"));
+        assert!(end.woken(), "a running task is woken as before");
+        assert_eq!(end.outbox.take().expect("open").len(), 1, "and finds the frame queued");
     }
 
     /// The drainer ends with its runtime, and the next runtime on the same thread (a server
@@ -845,28 +874,16 @@ mod tests {
     /// frame would be listed for a drainer that is gone and never written.
     #[test]
     fn a_drainer_ends_with_its_runtime_and_the_next_runtime_on_the_thread_has_its_own() {
-        use tokio::io::AsyncReadExt;
         // A thread of its own: the test's thread may have run other tests' runtimes.
         std::thread::spawn(|| {
             for round in 0..2 {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
                 runtime.block_on(async {
-                    let (socket, mut client) = crate::websocket::Socket::loopback().await;
-                    let (handle, outbox) = ConnHandle::new(round, 8);
-                    outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
-                    let idle = Waker::from(Arc::new(Noted(AtomicBool::new(false))));
-                    assert!(outbox.poll_take(&mut Context::from_waker(&idle)).is_pending());
-                    outbox.park();
-                    handle.offer(frame("hello"));
-                    let mut written = [0; 7];
-                    tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut written))
-                        .await
-                        .expect("written in time, by this runtime's drainer")
-                        .expect("read");
-                    assert_eq!(&written, b"\x81\x05hello");
+                    let mut end = Parked::new(round, 8).await;
+                    end.handle.offer(frame("hello"));
+                    assert_eq!(read(&mut end.client, 7).await, b"\x81\x05hello", "written by this runtime's drainer");
                     // Listed for the drainer, which the runtime's end takes before it runs.
-                    handle.offer(frame("late"));
-                    drop(socket);
+                    end.handle.offer(frame("late"));
                 });
             }
         })
@@ -880,44 +897,28 @@ mod tests {
     /// frames, nor, in a later pass, a new frame where a freed one was.
     #[tokio::test]
     async fn sockets_with_the_same_frames_share_one_layout_and_every_other_gets_its_own() {
-        use tokio::io::AsyncReadExt;
         let mut ends = Vec::new();
         for id in 0..4 {
-            let (socket, client) = crate::websocket::Socket::loopback().await;
-            let (handle, outbox) = ConnHandle::new(id, 8);
-            outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
-            let idle = Waker::from(Arc::new(Noted(AtomicBool::new(false))));
-            assert!(outbox.poll_take(&mut Context::from_waker(&idle)).is_pending());
-            outbox.park();
-            ends.push((socket, outbox, handle, client));
-        }
-        async fn read(client: &mut tokio::net::TcpStream, len: usize) -> Vec<u8> {
-            let mut bytes = vec![0; len];
-            tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut bytes))
-                .await
-                .expect("written in time")
-                .expect("read");
-            bytes
+            ends.push(Parked::new(id, 8).await);
         }
         // One pass: the first two share two encodings; the third has a frame of the same length
         // as the first of them, with other text.
         let (first, second) = (frame("shared"), frame("both"));
         for end in &ends[..2] {
-            end.2.offer(first.clone());
-            end.2.offer(second.clone());
+            end.handle.offer(first.clone());
+            end.handle.offer(second.clone());
         }
-        ends[2].2.offer(frame("single"));
-        ends[2].2.offer(second.clone());
+        ends[2].handle.offer(frame("single"));
+        ends[2].handle.offer(second.clone());
         drop((first, second));
-        assert_eq!(read(&mut ends[0].3, 14).await, b"\x81\x06shared\x81\x04both");
-        assert_eq!(read(&mut ends[1].3, 14).await, b"\x81\x06shared\x81\x04both");
-        assert_eq!(read(&mut ends[2].3, 14).await, b"\x81\x06single\x81\x04both");
+        assert_eq!(read(&mut ends[0].client, 14).await, b"\x81\x06shared\x81\x04both");
+        assert_eq!(read(&mut ends[1].client, 14).await, b"\x81\x06shared\x81\x04both");
+        assert_eq!(read(&mut ends[2].client, 14).await, b"\x81\x06single\x81\x04both");
         // The next pass: every frame above is freed once the pass ends, and one of the same
         // length may well be given the place one of them had.
         tokio::task::yield_now().await;
-        ends[3].2.offer(frame("latest"));
-        assert_eq!(read(&mut ends[3].3, 8).await, b"\x81\x06latest");
-        drop(ends);
+        ends[3].handle.offer(frame("latest"));
+        assert_eq!(read(&mut ends[3].client, 8).await, b"\x81\x06latest");
     }
 
     /// A member behind by more than one ordinary write (here 100 frames of 1 KB) is sent the
@@ -926,7 +927,6 @@ mod tests {
     /// each member then made the server slower the further behind it was.
     #[tokio::test]
     async fn a_backlog_past_one_write_is_laid_out_once_for_every_member() {
-        use tokio::io::AsyncReadExt;
         let frames: Vec<Frame> = (0..100).map(|n| frame(&format!("{n:04}").repeat(250))).collect();
         let mut expected = Vec::new();
         for frame in &frames {
@@ -939,11 +939,7 @@ mod tests {
             let entries = frames.iter().cloned().map(Entry::Own).collect();
             let unsent = last.write(&socket.writer().expect("a second descriptor"), entries, id).expect("written");
             assert_eq!(last.entries.len(), frames.len(), "the layout is kept for the next member");
-            let mut written = vec![0; expected.len() - unsent.len()];
-            tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut written))
-                .await
-                .expect("written in time")
-                .expect("read");
+            let mut written = read(&mut client, expected.len() - unsent.len()).await;
             written.extend_from_slice(&unsent);
             assert!(written == expected, "every frame, whole and in order");
         }
@@ -955,24 +951,18 @@ mod tests {
     /// last socket of the pass is written, not after.
     #[tokio::test]
     async fn a_long_pass_lets_an_arrival_in_before_it_ends() {
-        const SOCKETS: usize = 200;
+        const SOCKETS: u64 = 200;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
-        let (mut sockets, mut clients, mut handles) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ends = Vec::new();
         for id in 0..SOCKETS {
-            let (socket, client) = crate::websocket::Socket::loopback().await;
-            let (handle, outbox) = ConnHandle::new(id as u64, 64);
-            outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
-            let idle = Waker::from(Arc::new(Noted(AtomicBool::new(false))));
-            assert!(outbox.poll_take(&mut Context::from_waker(&idle)).is_pending());
-            outbox.park();
-            sockets.push((socket, outbox));
-            clients.push(client);
-            handles.push(handle);
+            ends.push(Parked::new(id, 64).await);
         }
         // Whether anything reached the last socket's client yet (looked at directly, not
         // through the runtime's note of readiness).
-        let last = clients.pop().expect("clients").into_std().expect("a std socket");
+        let Parked { socket: _last_socket, client: last, handle: last_handle, outbox: _last_outbox, .. } =
+            ends.pop().expect("sockets");
+        let last = last.into_std().expect("a std socket");
         let acceptor = tokio::spawn(async move {
             listener.accept().await.expect("accept");
             last.peek(&mut [0; 1]).is_ok_and(|read| read > 0)
@@ -982,7 +972,7 @@ mod tests {
         // Every socket gets 32 KB: a pass of milliseconds. Someone connects right after (the
         // kernel completes the handshake at once); the runtime hears of it when it next looks.
         let big = "x".repeat(8_000);
-        for handle in &handles {
+        for handle in ends.iter().map(|end| &end.handle).chain([&last_handle]) {
             for _ in 0..4 {
                 handle.offer(frame(&big));
             }
@@ -990,30 +980,22 @@ mod tests {
         let _visitor = std::net::TcpStream::connect(address).expect("connect");
         let last_written_first = acceptor.await.expect("acceptor");
         assert!(!last_written_first, "the arrival was taken while the pass went on");
-        drop(sockets);
     }
 
     #[tokio::test]
     async fn what_the_kernel_does_not_take_is_handed_to_the_task() {
-        let (socket, _client) = crate::websocket::Socket::loopback().await;
-        let (handle, outbox) = ConnHandle::new(1, 4_096);
-        outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
-        let noted = Arc::new(Noted(AtomicBool::new(false)));
-        let waker = Waker::from(noted.clone());
-        assert!(outbox.poll_take(&mut Context::from_waker(&waker)).is_pending());
-        outbox.park();
+        let end = Parked::new(1, 4_096).await;
         // The client reads nothing: far more than the two sockets' buffers hold.
         let big = "x".repeat(30_000);
         for _ in 0..2_000 {
-            handle.offer(frame(&big));
+            end.handle.offer(frame(&big));
         }
         tokio::task::yield_now().await;
         tokio::task::yield_now().await;
-        assert!(noted.0.load(Ordering::SeqCst), "the task is woken to send the rest");
-        let handed = outbox.take_handed().expect("bytes handed over");
+        assert!(end.woken(), "the task is woken to send the rest");
+        let handed = end.outbox.take_handed().expect("bytes handed over");
         assert!(!handed.is_empty());
-        assert!(outbox.take_handed().is_none(), "handed over once");
-        drop(socket);
+        assert!(end.outbox.take_handed().is_none(), "handed over once");
     }
 
     #[tokio::test]
