@@ -5,6 +5,7 @@ mod services;
 mod support;
 
 mod abuse;
+mod allocator;
 mod chat;
 mod cluster;
 mod discord;
