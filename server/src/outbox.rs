@@ -921,6 +921,30 @@ mod tests {
         assert_eq!(read(&mut ends[3].client, 8).await, b"\x81\x06latest");
     }
 
+    /// A room's run with a frame not for one member (a one-way room's author): the member
+    /// before it in the pass is sent both frames, and it only the other, not the layout it
+    /// would otherwise share: were the frames' skips not looked at ([`Run::skips_any`]), the
+    /// author would be sent their own message.
+    #[tokio::test]
+    async fn a_frame_not_for_a_member_is_left_out_of_the_layout_it_would_share() {
+        let mut ends = Vec::new();
+        for id in 0..2 {
+            ends.push(Parked::new(id, 8).await);
+        }
+        let run = Run::start(frame("all"), None);
+        for end in &ends {
+            end.handle.offer_run(&run).expect("room for it");
+        }
+        run.append(frame("not-1"), Some(Box::new([1]))).expect("the run grows");
+        assert_eq!(read(&mut ends[0].client, 12).await, b"\x81\x03all\x81\x05not-1");
+        assert_eq!(read(&mut ends[1].client, 5).await, b"\x81\x03all");
+        // Nothing more comes for the skipped member: the next frame for everyone is next.
+        tokio::task::yield_now().await;
+        run.append(frame("next"), None).expect("the run grows");
+        assert_eq!(read(&mut ends[1].client, 6).await, b"\x81\x04next");
+        assert_eq!(read(&mut ends[0].client, 6).await, b"\x81\x04next");
+    }
+
     /// A member behind by more than one ordinary write (here 100 frames of 1 KB) is sent the
     /// layout of the member before it, not frames laid out again for itself: at 1 KB a room
     /// falls that far behind in a few dozen milliseconds, and laying the frames out again for
