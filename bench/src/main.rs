@@ -13,8 +13,8 @@
 //! the step that failed is then halved twice on a fresh server), then latency at half that
 //! rate, on a fresh server with its rooms filled again; memory per idle member; one message into a big room; churn (connect + join + leave, as
 //! fast as 32 clients can, while the 100-byte fan-out runs at half saturation). Then Burner and Bun.serve at
-//! equal load, paired (`paired`: both filled at once, each rate run on one and then the other,
-//! several rounds). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
+//! equal load, paired (`paired`: all filled at once, each rate run on one after the other,
+//! several rounds; Bun.serve twice, sending messages verbatim and sending Burner's frames). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
 //! mode instead (see `cluster`; `make bench-cluster`). `--rate` offers the fan-out at that one rate
 //! (messages a second) instead of stepping it up, in `--rooms` rooms: the A/B comparison of two
 //! builds of one server at equal load (`BENCH_TARGET` picks the build).
@@ -322,8 +322,11 @@ fn main() -> anyhow::Result<()> {
         let bun = peers.iter().find(|peer| peer.name.starts_with("Bun"));
         let paired = match (burner, bun) {
             (Some(burner), Some(bun)) if workloads.iter().any(|w| w == "paired") && fixed_rate.is_none() => {
-                println!("== Burner and {}, paired", bun.name);
-                Some((bun.name, paired::run(burner, bun, &settings).await))
+                // Bun.serve as the targets were set, and sending Burner's frames.
+                let others = [bun.clone(), Peer::bun(&paths, true)];
+                let names: Vec<&'static str> = others.iter().map(|other| other.name).collect();
+                println!("== Burner, {}, paired", names.join(", "));
+                Some((names, paired::run(burner, &others, &settings).await))
             }
             _ => None,
         };
@@ -331,10 +334,10 @@ fn main() -> anyhow::Result<()> {
     });
     let _ = std::fs::remove_dir_all(&data);
     let mut table = table(&rows, &settings, quick);
-    if let Some((other, (paired, error))) = &paired {
-        table.push_str(&paired::table(paired, other, &settings));
+    if let Some((others, (paired, error))) = &paired {
+        table.push_str(&paired::table(paired, others, &settings));
         if let Some(error) = error {
-            table.push_str(&format!("\nEqual load, paired with {other}: stopped: {error:#}\n"));
+            table.push_str(&format!("\nEqual load, paired with {}: stopped: {error:#}\n", others.join(" and ")));
         }
     }
     println!("\n{table}");
@@ -350,8 +353,8 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("{}: churn: {error}", row.name);
             }
         }
-        if let Some((other, (_, Some(error)))) = &paired {
-            anyhow::bail!("Burner and {other}, paired: {error:#}");
+        if let Some((others, (_, Some(error)))) = &paired {
+            anyhow::bail!("Burner, {}, paired: {error:#}", others.join(", "));
         }
     }
     Ok(())

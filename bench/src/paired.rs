@@ -1,43 +1,47 @@
-//! Equal load, paired: Burner and the server its targets are set against (Bun.serve), both
-//! started and filled at once, then each offered rate run on one and then the other, in
-//! alternating order, for several rounds. A server's climb to saturation takes minutes, and the
-//! kernel's cost per delivery (most of either server's CPU at low load) drifts by a fifth over
-//! minutes on a shared machine: two climbs run one after the other compare two different hours.
-//! Here every round compares the two servers within seconds of each other, and the ratio is the
-//! median of the rounds' own ratios.
+//! Equal load, paired: Burner and the server its targets are set against (Bun.serve), all
+//! started and filled at once, then each offered rate run on one after the other, in turning
+//! order, for several rounds. A server's climb to saturation takes minutes, and the kernel's
+//! cost per delivery (most of either server's CPU at low load) drifts by a fifth over minutes on
+//! a shared machine: two climbs run one after the other compare two different hours. Here every
+//! round compares the servers within seconds of each other, and a ratio is the median of the
+//! rounds' own ratios.
+//!
+//! Bun.serve runs twice: sending each message on verbatim, as the targets were set, and sending
+//! it as Burner does (a frame with its author, number and time: about twice the bytes, and a
+//! frame built per message). The second tells what Burner's frames cost from what its
+//! machinery does.
 
 use crate::{Filled, Load, ROOM_SIZE, Settings, Step, members, peer::Peer, report};
 use std::time::Duration;
 
-/// One offered rate, the same for both servers.
+/// One offered rate, the same for every server.
 pub struct Paired {
     pub rate: u64,
-    /// Each round's step, Burner's and the other's.
-    pub rounds: Vec<(Step, Step)>,
+    /// Each round's steps: Burner's, then each other server's in the order they were given.
+    pub rounds: Vec<Vec<Step>>,
 }
 
 impl Paired {
-    /// The median of the rounds' ratios of deliveries per server CPU-second, Burner over the
-    /// other, with the lowest and highest; `None` without a round.
-    pub fn ratio(&self) -> Option<(f64, f64, f64)> {
+    /// The median of the rounds' ratios of deliveries per server CPU-second, Burner over
+    /// server `other` (1 for the first after Burner), with the lowest and highest; `None`
+    /// without a round.
+    pub fn ratio(&self, other: usize) -> Option<(f64, f64, f64)> {
         let mut ratios: Vec<f64> =
-            self.rounds.iter().map(|(burner, other)| burner.per_cpu_second() / other.per_cpu_second()).collect();
+            self.rounds.iter().map(|steps| steps[0].per_cpu_second() / steps[other].per_cpu_second()).collect();
         ratios.sort_by(f64::total_cmp);
         Some((median(&ratios)?, *ratios.first()?, *ratios.last()?))
     }
 
-    /// The median over the rounds of what `of` picks from a step, Burner's and the other's.
-    pub fn medians(&self, of: impl Fn(&Step) -> f64) -> Option<(f64, f64)> {
-        let mut burner: Vec<f64> = self.rounds.iter().map(|(b, _)| of(b)).collect();
-        let mut other: Vec<f64> = self.rounds.iter().map(|(_, o)| of(o)).collect();
-        burner.sort_by(f64::total_cmp);
-        other.sort_by(f64::total_cmp);
-        Some((median(&burner)?, median(&other)?))
+    /// The median over the rounds of what `of` picks from server `server`'s step (0 for Burner).
+    pub fn median(&self, server: usize, of: impl Fn(&Step) -> f64) -> Option<f64> {
+        let mut picked: Vec<f64> = self.rounds.iter().map(|steps| of(&steps[server])).collect();
+        picked.sort_by(f64::total_cmp);
+        median(&picked)
     }
 
-    /// Whether every round of both servers delivered everything with p99 under the limit.
+    /// Whether every round of every server delivered everything with p99 under the limit.
     pub fn passed(&self) -> bool {
-        self.rounds.iter().all(|(burner, other)| burner.passed() && other.passed())
+        self.rounds.iter().flatten().all(Step::passed)
     }
 
     /// Whether a server used the whole core in some round: its deliveries per CPU-second are
@@ -46,7 +50,7 @@ impl Paired {
     pub fn core_bound(&self, step: Duration) -> bool {
         // The drain after a step is mostly idle: the step's own length is the whole core.
         let whole = 0.95 * step.as_secs_f64();
-        self.rounds.iter().any(|(burner, other)| burner.server_cpu >= whole || other.server_cpu >= whole)
+        self.rounds.iter().flatten().any(|step| step.server_cpu >= whole)
     }
 }
 
@@ -59,21 +63,30 @@ fn median(sorted: &[f64]) -> Option<f64> {
     }
 }
 
-/// Runs the paired rates of `settings` against `burner` and `other`, both filled at once (the
-/// one not being measured has only idle members meanwhile, and each step waits until both are
+/// Runs the paired rates of `settings` against `burner` and `others`, all filled at once (the
+/// ones not being measured have only idle members meanwhile, and each step waits until all are
 /// quiet). Stops at the first rate a server fails: past saturation the figures measure
 /// overload, not efficiency (and a server that closed members as too slow would deliver to
 /// fewer in the rounds after). An error ends the run; the rates finished before it are kept.
-pub async fn run(burner: &Peer, other: &Peer, settings: &Settings) -> (Vec<Paired>, Option<anyhow::Error>) {
+pub async fn run(burner: &Peer, others: &[Peer], settings: &Settings) -> (Vec<Paired>, Option<anyhow::Error>) {
     let mut paired = Vec::new();
-    let error = offer_rates(burner, other, settings, &mut paired).await.err();
+    let error = offer_rates(burner, others, settings, &mut paired).await.err();
     (paired, error)
 }
 
-async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &mut Vec<Paired>) -> anyhow::Result<()> {
+async fn offer_rates(
+    burner: &Peer,
+    others: &[Peer],
+    settings: &Settings,
+    paired: &mut Vec<Paired>,
+) -> anyhow::Result<()> {
     let Some(&first_rate) = settings.paired_rates.first() else { return Ok(()) };
-    let (burner_rooms, other_rooms) = (Filled::start(burner, settings).await?, Filled::start(other, settings).await?);
-    let loads = [burner_rooms.load(burner, 100), other_rooms.load(other, 100)];
+    let peers: Vec<&Peer> = std::iter::once(burner).chain(others).collect();
+    let mut filled = Vec::with_capacity(peers.len());
+    for peer in &peers {
+        filled.push(Filled::start(peer, settings).await?);
+    }
+    let loads: Vec<Load> = filled.iter().zip(&peers).map(|(rooms, peer)| rooms.load(peer, 100)).collect();
     // A warm-up the figures do not see (JIT compilers, first allocations), for each.
     let warm_up = settings.warm_up();
     for load in &loads {
@@ -82,11 +95,13 @@ async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &
     for &rate in settings.paired_rates {
         let mut rounds = Vec::with_capacity(settings.paired_rounds);
         for round in 0..settings.paired_rounds {
-            // Alternating who goes first, so neither is always the one after a quiet spell.
-            let order = if round.is_multiple_of(2) { [0, 1] } else { [1, 0] };
-            let first = step(&loads, order[0], rate, round, settings).await?;
-            let second = step(&loads, order[1], rate, round, settings).await?;
-            rounds.push(if order[0] == 0 { (first, second) } else { (second, first) });
+            // The order turns from round to round, so no server is always the one after a quiet
+            // spell, or always the one after a busy one.
+            let mut steps: Vec<Option<Step>> = (0..loads.len()).map(|_| None).collect();
+            for at in turned(loads.len(), round) {
+                steps[at] = Some(step(&loads, at, rate, round, settings).await?);
+            }
+            rounds.push(steps.into_iter().flatten().collect());
         }
         let done = Paired { rate, rounds };
         let failed = !done.passed();
@@ -98,8 +113,13 @@ async fn offer_rates(burner: &Peer, other: &Peer, settings: &Settings, paired: &
     Ok(())
 }
 
-/// One step at `rate` on `loads[at]` once both servers are quiet, reported as the climb's are.
-async fn step(loads: &[Load<'_>; 2], at: usize, rate: u64, round: usize, settings: &Settings) -> anyhow::Result<Step> {
+/// The order of `servers` in round `round`: 0, 1, 2…, then 1, 2…, 0, and so on.
+fn turned(servers: usize, round: usize) -> impl Iterator<Item = usize> {
+    (0..servers).map(move |at| (at + round) % servers)
+}
+
+/// One step at `rate` on `loads[at]` once every server is quiet, reported as the climb's are.
+async fn step(loads: &[Load<'_>], at: usize, rate: u64, round: usize, settings: &Settings) -> anyhow::Result<Step> {
     for load in loads {
         members::settle(load.tally, Duration::from_secs(20)).await;
     }
@@ -114,26 +134,38 @@ async fn step(loads: &[Load<'_>; 2], at: usize, rate: u64, round: usize, setting
     Ok(step)
 }
 
-/// The paired table: per rate, both servers' deliveries per CPU-second and p99 (medians over
-/// the rounds) and the median ratio with its range.
-pub fn table(paired: &[Paired], other: &str, settings: &Settings) -> String {
+/// The paired table: per rate, every server's deliveries per CPU-second and p99 (medians over
+/// the rounds), and the median ratio of Burner to each other server with its range.
+pub fn table(paired: &[Paired], others: &[&str], settings: &Settings) -> String {
     let mut out = format!(
-        "\nEqual load, paired: Burner and {other} filled at once ({} rooms of {ROOM_SIZE}, 100-byte messages), each rate \
-         offered to one and then the other, {} rounds in alternating order, {:.1} s steps; medians over the rounds\n\n",
+        "\nEqual load, paired: Burner and {} filled at once ({} rooms of {ROOM_SIZE}, 100-byte messages), each rate \
+         offered to one after the other, {} rounds in turning order, {:.1} s steps; medians over the rounds\n\n",
+        others.join(" and "),
         settings.rooms,
         settings.paired_rounds,
         settings.step.as_secs_f64()
     );
-    out.push_str(&format!(
-        "| msg/s | Burner, deliveries per CPU-second | {other} | Burner ÷ {other} (lowest–highest round) | p99 Burner / {other} |\n"
-    ));
-    out.push_str("|---:|---:|---:|---:|---:|\n");
+    out.push_str("| msg/s | Burner, deliveries per CPU-second |");
+    for other in others {
+        out.push_str(&format!(" {other} | Burner ÷ {other} (lowest–highest round) |"));
+    }
+    out.push_str(&format!(" p99 Burner / {} |\n", others.join(" / ")));
+    out.push_str(&format!("|---:|---:|{}---:|\n", "---:|---:|".repeat(others.len())));
     for at in paired {
-        let (Some((burner, peer)), Some((ratio, low, high)), Some((p99_burner, p99_peer))) =
-            (at.medians(Step::per_cpu_second), at.ratio(), at.medians(|step| step.p99))
-        else {
-            continue;
-        };
+        let Some(burner) = at.median(0, Step::per_cpu_second) else { continue };
+        let mut row = format!("| {} | {burner:.0} |", at.rate);
+        let mut p99 = Vec::new();
+        for server in 0..=others.len() {
+            p99.push(format!("{:.1}", at.median(server, |step| step.p99).unwrap_or(f64::NAN)));
+            if server == 0 {
+                continue;
+            }
+            let (Some(other), Some((ratio, low, high))) = (at.median(server, Step::per_cpu_second), at.ratio(server))
+            else {
+                continue;
+            };
+            row.push_str(&format!(" {other:.0} | {ratio:.2} ({low:.2}–{high:.2}) |"));
+        }
         let mut notes = Vec::new();
         if !at.passed() {
             notes.push("a step lost messages or passed 50 ms p99");
@@ -142,10 +174,7 @@ pub fn table(paired: &[Paired], other: &str, settings: &Settings) -> String {
             notes.push("a server used the whole core: deliveries per CPU-second are then what was offered");
         }
         let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-        out.push_str(&format!(
-            "| {} | {burner:.0} | {peer:.0} | {ratio:.2} ({low:.2}–{high:.2}){notes} | {p99_burner:.1} / {p99_peer:.1} ms |\n",
-            at.rate
-        ));
+        out.push_str(&format!("{row} {} ms{notes} |\n", p99.join(" / ")));
     }
     out
 }
@@ -165,14 +194,23 @@ mod tests {
         let paired = Paired {
             rate: 800,
             rounds: vec![
-                (step(3_000, 1.0), step(3_000, 1.0)),
-                (step(1_000, 1.0), step(1_000, 1.0)),
-                (step(2_000, 1.0), step(1_000, 1.0)),
+                vec![step(3_000, 1.0), step(3_000, 1.0), step(1_500, 1.0)],
+                vec![step(1_000, 1.0), step(1_000, 1.0), step(500, 1.0)],
+                vec![step(2_000, 1.0), step(1_000, 1.0), step(2_000, 1.0)],
             ],
         };
-        assert_eq!(paired.ratio(), Some((1.0, 1.0, 2.0)));
-        assert_eq!(paired.medians(Step::per_cpu_second), Some((2_000.0, 1_000.0)));
-        assert_eq!(Paired { rate: 800, rounds: Vec::new() }.ratio(), None);
+        assert_eq!(paired.ratio(1), Some((1.0, 1.0, 2.0)));
+        assert_eq!(paired.ratio(2), Some((2.0, 1.0, 2.0)));
+        assert_eq!(paired.median(0, Step::per_cpu_second), Some(2_000.0));
+        assert_eq!(paired.median(1, Step::per_cpu_second), Some(1_000.0));
+        assert_eq!(Paired { rate: 800, rounds: Vec::new() }.ratio(1), None);
+    }
+
+    #[test]
+    fn the_order_turns_so_that_each_server_goes_first_in_turn() {
+        let orders: Vec<Vec<usize>> = (0..4).map(|round| turned(3, round).collect()).collect();
+        assert_eq!(orders, [vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]);
+        assert_eq!(turned(2, 1).collect::<Vec<_>>(), [1, 0], "two servers alternate");
     }
 
     #[test]
@@ -184,7 +222,7 @@ mod tests {
     #[test]
     fn a_server_that_used_the_whole_core_is_marked() {
         let step_of = |server_cpu| Step { server_cpu, ..step(1_000, 1.0) };
-        let paired = |cpu| Paired { rate: 800, rounds: vec![(step_of(0.4), step_of(cpu))] };
+        let paired = |cpu| Paired { rate: 800, rounds: vec![vec![step_of(0.4), step_of(0.4), step_of(cpu)]] };
         assert!(!paired(0.5).core_bound(Duration::from_secs(1)));
         assert!(paired(0.98).core_bound(Duration::from_secs(1)));
     }

@@ -40,13 +40,7 @@ impl Peer {
         let node = PathBuf::from("node");
         let js = |file: &str| paths.peers.join(file).to_string_lossy().into_owned();
         vec![
-            Peer {
-                name: "Bun.serve (uWebSockets)",
-                protocol: Protocol::Plain,
-                program: paths.peers.join("node_modules/@oven/bun-linux-x64/bin/bun"),
-                args: vec![js("bun.js")],
-                env: vec![],
-            },
+            Peer::bun(paths, false),
             Peer {
                 name: "Burner",
                 protocol: Protocol::Burner,
@@ -83,6 +77,22 @@ impl Peer {
                 env: vec![],
             },
         ]
+    }
+
+    /// Bun.serve, its messages sent verbatim, or `stamped` as Burner sends them (`bun.js`): the
+    /// paired benchmark runs the second beside Burner and the first.
+    pub fn bun(paths: &Paths, stamped: bool) -> Peer {
+        let mut args = vec![paths.peers.join("bun.js").to_string_lossy().into_owned()];
+        if stamped {
+            args.push("--stamped".to_owned());
+        }
+        Peer {
+            name: if stamped { "Bun.serve (Burner's frames)" } else { "Bun.serve (uWebSockets)" },
+            protocol: Protocol::Plain,
+            program: paths.peers.join("node_modules/@oven/bun-linux-x64/bin/bun"),
+            args,
+            env: vec![],
+        }
     }
 
     /// This peer as node `n` of a cluster through the Redis at `redis`, for the peers that have
