@@ -14,7 +14,8 @@
 //! rate, on a fresh server with its rooms filled again; memory per idle member; one message into a big room; churn (connect + join + leave, as
 //! fast as 32 clients can, while the 100-byte fan-out runs at half saturation). Then Burner and Bun.serve at
 //! equal load, paired (`paired`: all filled at once, each rate run on one after the other,
-//! several rounds; Bun.serve twice, sending messages verbatim and sending Burner's frames). See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
+//! several rounds; Bun.serve twice, sending messages verbatim and sending Burner's frames).
+//! See `scripts/bench.sh` (`make bench`). `--cluster` measures cluster
 //! mode instead (see `cluster`; `make bench-cluster`). `--rate` offers the fan-out at that one rate
 //! (messages a second) instead of stepping it up, in `--rooms` rooms: the A/B comparison of two
 //! builds of one server at equal load (`BENCH_TARGET` picks the build).
@@ -322,8 +323,8 @@ fn main() -> anyhow::Result<()> {
         let bun = peers.iter().find(|peer| peer.name.starts_with("Bun"));
         let paired = match (burner, bun) {
             (Some(burner), Some(bun)) if workloads.iter().any(|w| w == "paired") && fixed_rate.is_none() => {
-                // Bun.serve as the targets were set, and sending Burner's frames (but in the
-                // quick run, which must stay within three minutes).
+                // Bun.serve as the targets were set and, but in the quick run (which must stay
+                // within three minutes), sending Burner's frames.
                 let mut others = vec![bun.clone()];
                 if !quick {
                     others.push(Peer::bun(&paths, true));
