@@ -323,8 +323,8 @@ fn main() -> anyhow::Result<()> {
         let bun = peers.iter().find(|peer| peer.name.starts_with("Bun"));
         let paired = match (burner, bun) {
             (Some(burner), Some(bun)) if workloads.iter().any(|w| w == "paired") && fixed_rate.is_none() => {
-                // Bun.serve as the targets were set and, but in the quick run (which must stay
-                // within three minutes), sending Burner's frames.
+                // Bun.serve as the targets were set and, except in the quick run (which must
+                // stay within three minutes), Bun.serve sending Burner's frames.
                 let mut others = vec![bun.clone()];
                 if !quick {
                     others.push(Peer::bun(&paths, true));
