@@ -26,17 +26,13 @@ impl Paired {
     /// server `other` (1 for the first after Burner), with the lowest and highest; `None`
     /// without a round.
     pub fn ratio(&self, other: usize) -> Option<(f64, f64, f64)> {
-        let mut ratios: Vec<f64> =
-            self.rounds.iter().map(|steps| steps[0].per_cpu_second() / steps[other].per_cpu_second()).collect();
-        ratios.sort_by(f64::total_cmp);
+        let ratios = sorted(self.rounds.iter().map(|steps| steps[0].per_cpu_second() / steps[other].per_cpu_second()));
         Some((median(&ratios)?, *ratios.first()?, *ratios.last()?))
     }
 
     /// The median over the rounds of what `of` picks from server `server`'s step (0 for Burner).
     pub fn median(&self, server: usize, of: impl Fn(&Step) -> f64) -> Option<f64> {
-        let mut picked: Vec<f64> = self.rounds.iter().map(|steps| of(&steps[server])).collect();
-        picked.sort_by(f64::total_cmp);
-        median(&picked)
+        median(&sorted(self.rounds.iter().map(|steps| of(&steps[server]))))
     }
 
     /// Whether every round of every server delivered everything with p99 under the limit.
@@ -52,6 +48,12 @@ impl Paired {
         let whole = 0.95 * step.as_secs_f64();
         self.rounds.iter().flatten().any(|step| step.server_cpu >= whole)
     }
+}
+
+fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values
 }
 
 fn median(sorted: &[f64]) -> Option<f64> {
@@ -145,38 +147,43 @@ pub fn table(paired: &[Paired], others: &[&str], settings: &Settings) -> String 
         settings.paired_rounds,
         settings.step.as_secs_f64()
     );
-    out.push_str("| msg/s | Burner, deliveries per CPU-second |");
+    out.push_str(&header(others));
+    for at in paired.iter().filter(|at| !at.rounds.is_empty()) {
+        out.push_str(&row(at, others.len(), settings.step));
+    }
+    out
+}
+
+/// The table's head: a ratio column beside each other server's figure.
+fn header(others: &[&str]) -> String {
+    let mut out = String::from("| msg/s | Burner, deliveries per CPU-second |");
     for other in others {
         out.push_str(&format!(" {other} | Burner ÷ {other} (lowest–highest round) |"));
     }
     out.push_str(&format!(" p99 Burner / {} |\n", others.join(" / ")));
     out.push_str(&format!("|---:|---:|{}---:|\n", "---:|---:|".repeat(others.len())));
-    for at in paired {
-        let Some(burner) = at.median(0, Step::per_cpu_second) else { continue };
-        let mut row = format!("| {} | {burner:.0} |", at.rate);
-        let mut p99 = Vec::new();
-        for server in 0..=others.len() {
-            p99.push(format!("{:.1}", at.median(server, |step| step.p99).unwrap_or(f64::NAN)));
-            if server == 0 {
-                continue;
-            }
-            let (Some(other), Some((ratio, low, high))) = (at.median(server, Step::per_cpu_second), at.ratio(server))
-            else {
-                continue;
-            };
-            row.push_str(&format!(" {other:.0} | {ratio:.2} ({low:.2}–{high:.2}) |"));
-        }
-        let mut notes = Vec::new();
-        if !at.passed() {
-            notes.push("a step lost messages or passed 50 ms p99");
-        }
-        if at.core_bound(settings.step) {
-            notes.push("a server used the whole core: deliveries per CPU-second are then what was offered");
-        }
-        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-        out.push_str(&format!("{row} {} ms{notes} |\n", p99.join(" / ")));
-    }
     out
+}
+
+/// One rate's row, a cell for each of the head's columns (the medians are there for a rate
+/// with rounds, the only ones `table` writes).
+fn row(at: &Paired, others: usize, step: Duration) -> String {
+    let figure = |server, of: fn(&Step) -> f64| at.median(server, of).unwrap_or(f64::NAN);
+    let mut row = format!("| {} | {:.0} |", at.rate, figure(0, Step::per_cpu_second));
+    for server in 1..=others {
+        let (ratio, low, high) = at.ratio(server).unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+        row.push_str(&format!(" {:.0} | {ratio:.2} ({low:.2}–{high:.2}) |", figure(server, Step::per_cpu_second)));
+    }
+    let p99: Vec<String> = (0..=others).map(|server| format!("{:.1}", figure(server, |step| step.p99))).collect();
+    let mut notes = Vec::new();
+    if !at.passed() {
+        notes.push("a step lost messages or passed 50 ms p99");
+    }
+    if at.core_bound(step) {
+        notes.push("a server used the whole core: deliveries per CPU-second are then what was offered");
+    }
+    let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+    format!("{row} {} ms{notes} |\n", p99.join(" / "))
 }
 
 #[cfg(test)]
@@ -217,6 +224,16 @@ mod tests {
     fn an_even_number_of_rounds_takes_the_middle_two() {
         assert_eq!(median(&[1.0, 2.0, 4.0, 8.0]), Some(3.0));
         assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn a_row_has_a_cell_for_each_column_of_the_head() {
+        let cells = |line: &str| line.matches(" | ").count();
+        let paired = Paired { rate: 800, rounds: vec![vec![step(2_000, 1.0), step(1_000, 1.0), step(4_000, 1.0)]] };
+        let header = header(&["Bun", "Bun stamped"]);
+        let row = row(&paired, 2, Duration::from_secs(5));
+        assert_eq!(cells(&row), cells(header.lines().next().expect("a head")), "{header}{row}");
+        assert!(row.starts_with("| 800 | 2000 | 1000 | 2.00 (2.00–2.00) | 4000 | 0.50 (0.50–0.50) |"), "{row}");
     }
 
     #[test]
