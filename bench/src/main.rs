@@ -88,6 +88,8 @@ struct Step {
     rate: u64,
     sent: u64,
     delivered: u64,
+    /// The payload bytes of those deliveries.
+    delivered_bytes: u64,
     server_cpu: f64,
     /// The part of `server_cpu` spent in the servers' own code, not the kernel's.
     server_user: f64,
@@ -110,6 +112,11 @@ impl Step {
 
     fn per_second(&self, step: Duration) -> f64 {
         self.delivered as f64 / step.as_secs_f64()
+    }
+
+    /// What one delivery's frame weighs (its payload), on average.
+    fn bytes_per_delivery(&self) -> f64 {
+        self.delivered_bytes as f64 / self.delivered.max(1) as f64
     }
 
     fn per_cpu_second(&self) -> f64 {
@@ -691,6 +698,7 @@ impl Load<'_> {
             rate,
             sent,
             delivered: tally.delivered,
+            delivered_bytes: tally.delivered_bytes,
             server_cpu: cpu_per_process.iter().sum(),
             server_user: user1 - user0,
             cpu_per_process,

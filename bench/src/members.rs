@@ -18,6 +18,8 @@ pub struct Tally {
     /// Text frames of any kind (join notices included).
     pub frames: u64,
     pub delivered: u64,
+    /// The payload bytes of the stamped frames (what each server's frames weigh, told apart).
+    pub delivered_bytes: u64,
     /// Send → receive, microseconds.
     pub latencies: Vec<u32>,
     /// When the latest stamped frame arrived (microseconds on the generator's clock).
@@ -57,6 +59,7 @@ impl Members {
                 if let Some(sent) = stamp(text) {
                     let mut tally = tally.borrow_mut();
                     tally.delivered += 1;
+                    tally.delivered_bytes += text.len() as u64;
                     let now = read_at.saturating_duration_since(base).as_micros() as u64;
                     tally.last_at = now;
                     tally.latencies.push(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));

@@ -14,6 +14,9 @@
 use crate::{Filled, Load, ROOM_SIZE, Settings, Step, members, peer::Peer, report};
 use std::time::Duration;
 
+/// The bytes of every message offered.
+const PAYLOAD: usize = 100;
+
 /// One offered rate, the same for every server.
 pub struct Paired {
     pub rate: u64,
@@ -88,7 +91,7 @@ async fn offer_rates(
     for peer in &peers {
         filled.push(Filled::start(peer, settings).await?);
     }
-    let loads: Vec<Load> = filled.iter().zip(&peers).map(|(rooms, peer)| rooms.load(peer, 100)).collect();
+    let loads: Vec<Load> = filled.iter().zip(&peers).map(|(rooms, peer)| rooms.load(peer, PAYLOAD)).collect();
     // A warm-up the figures do not see (JIT compilers, first allocations), for each.
     let warm_up = settings.warm_up();
     for load in &loads {
@@ -103,7 +106,9 @@ async fn offer_rates(
             for at in turned(loads.len(), round) {
                 steps[at] = Some(step(&loads, at, rate, round, settings).await?);
             }
-            rounds.push(steps.into_iter().flatten().collect());
+            let steps: Vec<Step> = steps.into_iter().flatten().collect();
+            frames_as_named(&steps, &peers)?;
+            rounds.push(steps);
         }
         let done = Paired { rate, rounds };
         let failed = !done.passed();
@@ -111,6 +116,25 @@ async fn offer_rates(
         if failed {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Fails unless each server of a round sent the frames it stands for: a frame as Burner's
+/// weighs (within a tenth) what Burner's own do, and one sent verbatim weighs the message. A
+/// peer meant to send Burner's frames that fell back to the message alone would otherwise
+/// still deliver everything, and its column would compare the wrong thing.
+fn frames_as_named(steps: &[Step], peers: &[&Peer]) -> anyhow::Result<()> {
+    let burners = steps[0].bytes_per_delivery();
+    for (step, peer) in steps.iter().zip(peers).filter(|(step, _)| step.delivered > 0) {
+        let weight = step.bytes_per_delivery();
+        let (expected, close) = if peer.burners_frames { (burners, 0.1 * burners) } else { (PAYLOAD as f64, 0.5) };
+        anyhow::ensure!(
+            (weight - expected).abs() <= close,
+            "{} sent frames of {weight:.0} bytes a delivery where {expected:.0} were expected ({})",
+            peer.name,
+            if peer.burners_frames { "Burner's frames" } else { "the message verbatim" }
+        );
     }
     Ok(())
 }
@@ -150,6 +174,16 @@ pub fn table(paired: &[Paired], others: &[&str], settings: &Settings) -> String 
     out.push_str(&header(others));
     for at in paired.iter().filter(|at| !at.rounds.is_empty()) {
         out.push_str(&row(at, others.len(), settings.step));
+    }
+    if let Some(first) = paired.first() {
+        let weights: Vec<String> = std::iter::once("Burner")
+            .chain(others.iter().copied())
+            .enumerate()
+            .map(|(server, name)| {
+                format!("{name} {:.0} B", first.median(server, Step::bytes_per_delivery).unwrap_or(f64::NAN))
+            })
+            .collect();
+        out.push_str(&format!("\nA delivery's frame (its payload): {}.\n", weights.join(", ")));
     }
     out
 }
@@ -234,6 +268,21 @@ mod tests {
         let row = row(&paired, 2, Duration::from_secs(5));
         assert_eq!(cells(&row), cells(header.lines().next().expect("a head")), "{header}{row}");
         assert!(row.starts_with("| 800 | 2000 | 1000 | 2.00 (2.00–2.00) | 4000 | 0.50 (0.50–0.50) |"), "{row}");
+    }
+
+    #[test]
+    fn a_peer_must_send_the_frames_its_column_is_named_for() {
+        let paths = crate::peer::Paths { target: "t".into(), peers: "p".into(), venv: "v".into() };
+        let (verbatim, stamped) = (Peer::bun(&paths, false), Peer::bun(&paths, true));
+        let mut burner = Peer::bun(&paths, false);
+        burner.burners_frames = true;
+        let peers = [&burner, &verbatim, &stamped];
+        let weighing =
+            |bytes_per_delivery: u64| Step { delivered_bytes: 1_000 * bytes_per_delivery, ..step(1_000, 1.0) };
+        assert!(frames_as_named(&[weighing(230), weighing(100), weighing(220)], &peers).is_ok());
+        let error = frames_as_named(&[weighing(230), weighing(100), weighing(100)], &peers).expect_err("fell back");
+        assert!(error.to_string().contains("Bun.serve (Burner's frames) sent frames of 100 bytes"), "{error}");
+        assert!(frames_as_named(&[weighing(230), weighing(230), weighing(230)], &peers).is_err(), "verbatim stamped");
     }
 
     #[test]

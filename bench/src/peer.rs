@@ -23,6 +23,9 @@ pub enum Protocol {
 pub struct Peer {
     pub name: &'static str,
     pub protocol: Protocol,
+    /// Whether a message goes out in Burner's frame (its author, number and time around the
+    /// text) rather than as it came in: Burner, and Bun.serve when told to (`bun.js --stamped`).
+    pub burners_frames: bool,
     program: PathBuf,
     args: Vec<String>,
     env: Vec<(&'static str, String)>,
@@ -44,6 +47,7 @@ impl Peer {
             Peer {
                 name: "Burner",
                 protocol: Protocol::Burner,
+                burners_frames: true,
                 program: paths.target.join("burner"),
                 args: vec![],
                 env: burner_env(data),
@@ -51,6 +55,7 @@ impl Peer {
             Peer {
                 name: "axum + broadcast",
                 protocol: Protocol::Plain,
+                burners_frames: false,
                 program: paths.target.join("axum-peer"),
                 args: vec![],
                 env: vec![],
@@ -58,6 +63,7 @@ impl Peer {
             Peer {
                 name: "Node ws",
                 protocol: Protocol::Plain,
+                burners_frames: false,
                 program: node.clone(),
                 args: vec![js("ws.mjs")],
                 env: vec![],
@@ -65,6 +71,7 @@ impl Peer {
             Peer {
                 name: "Socket.IO",
                 protocol: Protocol::SocketIo,
+                burners_frames: false,
                 program: node,
                 args: vec![js("socketio.mjs")],
                 env: vec![],
@@ -72,6 +79,7 @@ impl Peer {
             Peer {
                 name: "Flask-SocketIO",
                 protocol: Protocol::SocketIo,
+                burners_frames: false,
                 program: paths.venv.join("bin/python"),
                 args: vec![js("flask_peer.py")],
                 env: vec![],
@@ -89,6 +97,7 @@ impl Peer {
         Peer {
             name: if stamped { "Bun.serve (Burner's frames)" } else { "Bun.serve (uWebSockets)" },
             protocol: Protocol::Plain,
+            burners_frames: stamped,
             program: paths.peers.join("node_modules/@oven/bun-linux-x64/bin/bun"),
             args,
             env: vec![],
