@@ -8,7 +8,7 @@ mod message_text;
 mod status;
 mod time;
 
-pub use avatar::Avatar;
+pub use avatar::{Avatar, identicon};
 pub use badges::{DiscordBadge, FullBadge, OneWayBadge};
 pub use ban::BanNotice;
 pub use flame::Flame;

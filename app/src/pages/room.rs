@@ -3,6 +3,8 @@
 
 mod chat;
 mod conversation;
+#[cfg(feature = "ssr")]
+mod preview_html;
 
 use super::{BUTTON, INPUT};
 use crate::{
@@ -238,21 +240,23 @@ fn grouped(messages: Vec<ChatMessage>) -> Vec<(bool, ChatMessage)> {
 /// the rows are built as usual.
 #[component]
 fn RecentMessages(slug: String, recent: Vec<ChatMessage>) -> impl IntoView {
-    let rows = move || {
-        grouped(recent)
+    if use_hydrated().get_untracked() {
+        let rows = grouped(recent)
             .into_iter()
             .map(|(continued, message)| view! { <PreviewMessage slug=slug.clone() message continued /> })
-            .collect_view()
-    };
-    if use_hydrated().get_untracked() {
-        Either::Left(view! { <ol class="mt-3">{rows()}</ol> })
+            .collect_view();
+        Either::Left(view! { <ol class="mt-3">{rows}</ol> })
     } else {
-        // The server writes the rows out; hydrating leaves what it wrote alone (this string is
-        // not even looked at then).
+        // The server writes the rows out as they are (`preview_html`: the same markup, without
+        // building a view per row); hydrating leaves what it wrote alone (this string is not
+        // even looked at then).
         #[cfg(feature = "ssr")]
-        let html = leptos::tachys::view::RenderHtml::to_html(rows());
+        let html = preview_html::rows(&slug, &grouped(recent));
         #[cfg(not(feature = "ssr"))]
-        let html = String::new();
+        let html = {
+            let _ = (slug, recent);
+            String::new()
+        };
         Either::Right(view! { <ol class="mt-3" inner_html=html></ol> })
     }
 }
@@ -273,5 +277,76 @@ fn PreviewMessage(slug: String, message: ChatMessage, continued: bool) -> impl I
                 <MessageText text=message.text />
             </div>
         </li>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::protocol::Member;
+
+    fn message(id: u64, at: i64, nickname: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            seq: at as u64,
+            at,
+            author: Member { id, nickname: nickname.to_owned() },
+            text: text.to_owned(),
+            mentions: Vec::new(),
+            source: Source::Burner,
+            edited: false,
+        }
+    }
+
+    /// The rows as the components draw them, less the markers hydration would look for (these
+    /// rows are never hydrated).
+    fn drawn(slug: &str, recent: &[ChatMessage]) -> String {
+        let owner = Owner::new();
+        owner.set();
+        let rows = grouped(recent.to_vec())
+            .into_iter()
+            .map(|(continued, message)| view! { <PreviewMessage slug=slug.to_owned() message continued /> })
+            .collect_view();
+        tidy_classes(&leptos::tachys::view::RenderHtml::to_html(rows).replace("<!>", ""))
+    }
+
+    /// `html` with each class list's names one space apart (the components leave two where a
+    /// toggled class is off).
+    fn tidy_classes(html: &str) -> String {
+        let mut out = String::with_capacity(html.len());
+        let mut rest = html;
+        while let Some(at) = rest.find(r#"class=""#) {
+            let (before, list) = rest.split_at(at + r#"class=""#.len());
+            let end = list.find('"').unwrap_or(list.len());
+            out.push_str(before);
+            out.push_str(&list[..end].split_whitespace().collect::<Vec<_>>().join(" "));
+            rest = &list[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn the_written_rows_are_the_rows_the_components_draw() {
+        let mut from_discord = message(9, 400_000, "Ana <discord>", "bridged & \"quoted\"");
+        from_discord.source = Source::Discord;
+        let recent = vec![
+            message(1, 1_000, "alice", "hi <b>&\"'</b> see https://example.com/a?b=1&c=2\"x ok"),
+            // Continues alice's: no picture, no header.
+            message(1, 2_000, "alice", "again, https://x.test/<y> and (http://z.test/p)."),
+            message(2, 3_000, "李小龍 🔥", "  spaced\nlines\ttabbed  "),
+            message(2, 3_000 + GROUP_WITHIN_MS, "李小龍 🔥", "long after: a new header"),
+            from_discord,
+            message(3, 500_000, "bob", ""),
+            message(3, 500_001, "bob", "http://"),
+        ];
+        let written = preview_html::rows("night-owls-k3x9q", &grouped(recent.clone()));
+        let drawn = drawn("night-owls-k3x9q", &recent);
+        let apart =
+            written.bytes().zip(drawn.bytes()).position(|(a, b)| a != b).unwrap_or(written.len().min(drawn.len()));
+        let near =
+            |html: &str| html.get(apart.saturating_sub(60)..(apart + 60).min(html.len())).unwrap_or(html).to_owned();
+        assert!(written == drawn, "apart at byte {apart}:\n written: {}\n drawn:   {}", near(&written), near(&drawn));
+        assert!(written.contains("Discord</span>") && written.contains("pl-11"), "{written}");
+        assert_eq!(preview_html::rows("lobby", &[]), "");
     }
 }
