@@ -16,8 +16,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomPreview {
     pub room: RoomSummary,
-    /// Latest messages of a normal room; `None` in a one-way room, whose history depends on who
-    /// is asking (authors never see their own messages).
+    /// Latest messages of a normal room, never an empty list; `None` when there are none, and in
+    /// a one-way room, whose history depends on who is asking (authors never see their own
+    /// messages). The server writes them into the page as HTML; the page's data says only that
+    /// there are some (an empty list), so no message travels twice. The browser keeps the rows
+    /// the server wrote, and in a lobby it draws again after a leave shows the conversation's
+    /// latest messages instead.
+    #[serde(serialize_with = "shown_only")]
     pub recent: Option<Vec<ChatMessage>>,
     /// The Discord channel the room is bridged to: what is said here is also said there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,6 +30,12 @@ pub struct RoomPreview {
 }
 
 crate::json::read_fields!(RoomPreview { room; recent, bridged_to });
+
+/// `Some` messages as an empty list, `None` as null: whether the page shows recent messages.
+fn shown_only<S: serde::Serializer>(recent: &Option<Vec<ChatMessage>>, serializer: S) -> Result<S::Ok, S::Error> {
+    let shown: Option<[ChatMessage; 0]> = recent.as_ref().map(|_| []);
+    shown.serialize(serializer)
+}
 
 /// A refusal with a code for programs and a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

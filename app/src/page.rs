@@ -209,7 +209,7 @@ mod tests {
             seq: 1,
             at: 1_763_750_000_000,
             author: Member { id: 2, nickname: "ann".into() },
-            text: "hi".into(),
+            text: "said once, in the HTML".into(),
             mentions: vec!["bob".into()],
             source: Source::Discord,
             edited: true,
@@ -233,7 +233,15 @@ mod tests {
             Page::Console { snapshot: ConsoleData::default() },
         ];
         for page in pages {
-            assert_eq!(Page::from_json(&page.to_embedded_json()), Ok(page));
+            let json = page.to_embedded_json();
+            // A room's recent messages are in the page's HTML: its data says only that there are
+            // some.
+            assert!(!json.contains("said once"), "{json}");
+            let mut embedded = page;
+            if let Page::Room { preview, .. } = &mut embedded {
+                preview.recent = preview.recent.take().map(|_| Vec::new());
+            }
+            assert_eq!(Page::from_json(&json), Ok(embedded));
         }
         assert!(Page::from_json(r#"{"not_found":{"room":true},"sign_in":{}}"#).is_err(), "one page only");
         assert!(Page::from_json(r#"{"lost":{}}"#).is_err());

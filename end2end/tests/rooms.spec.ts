@@ -94,12 +94,16 @@ test('recent messages before joining keep the server’s rows, get local times, 
   await expect(recent.getByRole('link', { name: 'https://example.org/x' })).toHaveAttribute('rel', /noopener/);
   await expect(recent.locator('time')).toHaveText(/^\d{2}:\d{2}$/);
   await expect(recent.locator('time[data-at]')).toHaveCount(0);
-  // Joined, then back in the lobby: the rows are drawn by the browser this time, the same way.
+  // Joined, then back in the lobby: the rows are drawn by the browser this time, the same way,
+  // from the conversation as it was left (the page's data does not carry the messages again).
   await reader.getByLabel('Nickname').fill('reader');
   await reader.getByRole('button', { name: 'Join' }).click();
   await expect(log(reader).getByText('second of the preview')).toBeVisible();
+  await say(writer, 'third, said while the reader was in');
+  await expect(log(reader).getByText('third, said while the reader was in')).toBeVisible();
   await reader.getByRole('button', { name: 'Leave' }).click();
-  await expect(recent.getByRole('listitem')).toHaveCount(2);
-  await expect(recent.getByText('second of the preview')).toBeVisible();
+  await expect(recent.getByRole('listitem')).toHaveCount(3);
+  await expect(recent.getByText('writer', { exact: true })).toHaveCount(1);
+  await expect(recent.getByText('third, said while the reader was in')).toBeVisible();
   await expect(recent.locator('time')).toHaveText(/^\d{2}:\d{2}$/);
 });

@@ -276,6 +276,8 @@ impl Hub {
             Some(rooms) if !rooms.hears(slug) => Some(rooms.recent(slug).await),
             _ => Some(room.recent_messages()),
         };
+        // None said yet: nothing to show, as in a one-way room.
+        let recent = recent.filter(|recent| !recent.is_empty());
         Some(RoomPreview { room: room.summary(), recent, bridged_to: None })
     }
 

@@ -210,10 +210,10 @@ fn Lobby(chat: Chat, recent: Option<Vec<ChatMessage>>, banned: Option<String>) -
                         </form>
                     }),
                 }}
-                {recent.filter(|r| !r.is_empty()).map(|recent| view! {
+                {recent.map(|recent| view! {
                     <section aria-labelledby="recent-title">
                         <h2 id="recent-title" class="text-sm font-semibold text-stone-600 dark:text-stone-400">"Recent messages"</h2>
-                        <RecentMessages slug recent />
+                        <RecentMessages chat slug recent />
                     </section>
                 })}
             </div>
@@ -236,12 +236,14 @@ fn grouped(messages: Vec<ChatMessage>) -> Vec<(bool, ChatMessage)> {
 
 /// The room's recent messages before joining. Nothing in them ever changes, so the browser keeps
 /// the server's HTML as it is instead of hydrating each row (50 rows of components were half of
-/// the room page's blocking time); drawn in the browser later (back in the lobby after leaving),
-/// the rows are built as usual.
+/// the room page's blocking time), and the page's data does not carry them again
+/// (`RoomPreview::recent`). Drawn in the browser later (back in the lobby after leaving), the
+/// rows are the conversation's latest messages, built as usual.
 #[component]
-fn RecentMessages(slug: String, recent: Vec<ChatMessage>) -> impl IntoView {
+fn RecentMessages(chat: Chat, slug: String, recent: Vec<ChatMessage>) -> impl IntoView {
     if use_hydrated().get_untracked() {
-        let rows = grouped(recent)
+        let latest = chat.latest_messages();
+        let rows = grouped(latest)
             .into_iter()
             .map(|(continued, message)| view! { <PreviewMessage slug=slug.clone() message continued /> })
             .collect_view();
@@ -254,7 +256,7 @@ fn RecentMessages(slug: String, recent: Vec<ChatMessage>) -> impl IntoView {
         let html = preview_html::rows(&slug, &grouped(recent));
         #[cfg(not(feature = "ssr"))]
         let html = {
-            let _ = (slug, recent);
+            let _ = recent;
             String::new()
         };
         Either::Right(view! { <ol class="mt-3" inner_html=html></ol> })

@@ -110,6 +110,8 @@ pub struct Chat {
     /// counter does not.
     page_tag: StoredValue<String>,
     counter: StoredValue<u64>,
+    /// The conversation's latest messages as it was left, for the lobby drawn after it.
+    left_with: StoredValue<Vec<ChatMessage>>,
     #[cfg(feature = "hydrate")]
     socket: StoredValue<Option<crate::ws_client::Socket>, LocalStorage>,
 }
@@ -142,6 +144,7 @@ impl Chat {
             in_flight: StoredValue::new(None),
             page_tag: StoredValue::new(String::new()),
             counter: StoredValue::new(0),
+            left_with: StoredValue::new(Vec::new()),
             #[cfg(feature = "hydrate")]
             socket: StoredValue::new_local(None),
         }
@@ -207,8 +210,16 @@ impl Chat {
         self.members.set(Vec::new());
         self.you.set(None);
         self.resume.set_value(None);
+        self.left_with.set_value(self.entries.with_untracked(|entries| latest_messages(entries)));
         self.entries.set(Vec::new());
         self.typing.set(Vec::new());
+    }
+
+    /// The conversation's latest messages (at most a room's history), oldest first: those still
+    /// in the log, or those it held when it was left.
+    pub fn latest_messages(&self) -> Vec<ChatMessage> {
+        let latest = self.entries.with_untracked(|entries| latest_messages(entries));
+        if latest.is_empty() { self.left_with.get_value() } else { latest }
     }
 
     /// The composer was submitted.
@@ -691,4 +702,19 @@ fn remove_entry(entries: &mut Vec<Entry>, at: usize, redrawn: u64) -> Entry {
         next.id = redrawn;
     }
     removed
+}
+
+/// The messages among `entries`, the latest `rules::HISTORY_LEN` of them, oldest first.
+fn latest_messages(entries: &[Entry]) -> Vec<ChatMessage> {
+    let mut latest: Vec<ChatMessage> = entries
+        .iter()
+        .rev()
+        .filter_map(|entry| match &entry.kind {
+            EntryKind::Message(message) => Some(message.clone()),
+            _ => None,
+        })
+        .take(rules::HISTORY_LEN)
+        .collect();
+    latest.reverse();
+    latest
 }
