@@ -40,9 +40,6 @@ impl serde_json::ser::Formatter for InScript {
         writer: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        if !holds_markup(fragment.as_bytes()) {
-            return writer.write_all(fragment.as_bytes());
-        }
         let mut from = 0;
         for (at, byte) in fragment.bytes().enumerate() {
             let escape: &[u8] = match byte {
@@ -57,12 +54,6 @@ impl serde_json::ser::Formatter for InScript {
         }
         writer.write_all(&fragment.as_bytes()[from..])
     }
-}
-
-/// Whether `bytes` holds a `<`, `>` or `&`: sixteen bytes at a time, with no early way out
-/// inside a chunk, which the compiler turns into a few vector compares (most strings hold none).
-fn holds_markup(bytes: &[u8]) -> bool {
-    bytes.chunks(16).any(|chunk| chunk.iter().fold(false, |found, &b| found | (b == b'<') | (b == b'>') | (b == b'&')))
 }
 
 /// The id of the `<script type="application/json">` holding the page.

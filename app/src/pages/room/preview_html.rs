@@ -9,12 +9,14 @@ use crate::{
     protocol::{ChatMessage, Source},
     text::{Piece, pieces},
 };
+use html_escape::{encode_double_quoted_attribute_to_string as attribute, encode_text_to_string as text};
+use std::fmt::Write;
 
 /// The rows of `recent`, each marked whether it continues the one before, in `slug`'s room.
 pub fn rows(slug: &str, recent: &[(bool, ChatMessage)]) -> String {
     // A row is ~1.2 KB of markup around its text; one allocation for the whole list, as a rule.
-    let text: usize = recent.iter().map(|(_, message)| message.text.len() + message.author.nickname.len()).sum();
-    let mut out = String::with_capacity(recent.len() * 1_300 + text * 2);
+    let said: usize = recent.iter().map(|(_, message)| message.text.len() + message.author.nickname.len()).sum();
+    let mut out = String::with_capacity(recent.len() * 1_300 + said * 2);
     for (continued, message) in recent {
         row(&mut out, slug, message, *continued);
     }
@@ -27,62 +29,43 @@ fn row(out: &mut String, slug: &str, message: &ChatMessage, continued: bool) {
         out.push_str(r#"<div class="min-w-0 flex-1 pl-11">"#);
     } else {
         let (hue, path) = identicon(slug, &message.author.nickname);
-        let hue = hue.to_string();
-        out.push_str(r#"<svg aria-hidden="true" viewBox="-1 -1 7 7" class="size-8 shrink-0 rounded-lg">"#);
-        out.push_str(r#"<rect x="-1" y="-1" width="7" height="7" fill="hsl("#);
-        out.push_str(&hue);
-        out.push_str(r#" 70% 90%)"></rect><path d=""#);
-        out.push_str(&path);
-        out.push_str(r#"" fill="hsl("#);
-        out.push_str(&hue);
-        out.push_str(r#" 65% 38%)"></path></svg><div class="min-w-0 flex-1">"#);
+        // Writing into a String cannot fail.
+        let _ = write!(
+            out,
+            r#"<svg aria-hidden="true" viewBox="-1 -1 7 7" class="size-8 shrink-0 rounded-lg"><rect x="-1" y="-1" width="7" height="7" fill="hsl({hue} 70% 90%)"></rect><path d="{path}" fill="hsl({hue} 65% 38%)"></path></svg><div class="min-w-0 flex-1">"#
+        );
         out.push_str(r#"<p class="flex items-baseline gap-2"><bdi class="truncate text-sm font-semibold">"#);
-        escape(out, &message.author.nickname, false);
+        text(&message.author.nickname, out);
         out.push_str("</bdi>");
         if message.source == Source::Discord {
             out.push_str(
                 r#"<span title="Written in the bridged Discord channel" class="shrink-0 rounded bg-indigo-100 px-1.5 text-[0.6875rem] font-medium text-indigo-800 dark:bg-indigo-500/15 dark:text-indigo-300">Discord</span>"#,
             );
         }
-        out.push_str(r#"<time data-at=""#);
-        out.push_str(&message.at.to_string());
-        out.push_str(r#"" class="text-xs tabular-nums text-stone-600 dark:text-stone-400"></time></p>"#);
+        let _ = write!(
+            out,
+            r#"<time data-at="{}" class="text-xs tabular-nums text-stone-600 dark:text-stone-400"></time></p>"#,
+            message.at
+        );
     }
     out.push_str(
         r#"<p dir="auto" class="max-h-[40rem] overflow-hidden whitespace-pre-wrap [overflow-wrap:anywhere] [unicode-bidi:plaintext]">"#,
     );
     for piece in pieces(&message.text) {
         match piece {
-            Piece::Text(text) => escape(out, text, false),
+            Piece::Text(plain) => {
+                text(plain, out);
+            }
             Piece::Link(url) => {
                 out.push_str(r#"<a href=""#);
-                escape(out, url, true);
+                attribute(url, out);
                 out.push_str(
                     r#"" rel="noopener noreferrer nofollow" target="_blank" class="text-orange-700 underline decoration-orange-700/40 underline-offset-2 hover:decoration-orange-700 dark:text-orange-300 dark:decoration-orange-300/40">"#,
                 );
-                escape(out, url, false);
+                text(url, out);
                 out.push_str("</a>");
             }
         }
     }
     out.push_str("</p></div></li>");
-}
-
-/// `text` as HTML text (`&`, `<` and `>` escaped) or, `quoted`, as a double-quoted attribute's
-/// value (`"` too).
-fn escape(out: &mut String, text: &str, quoted: bool) {
-    let mut from = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        let entity = match byte {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' if quoted => "&quot;",
-            _ => continue,
-        };
-        out.push_str(&text[from..at]);
-        out.push_str(entity);
-        from = at + 1;
-    }
-    out.push_str(&text[from..]);
 }
