@@ -77,6 +77,24 @@ fn links_in_messages_are_safe_anchors() {
 }
 
 #[test]
+fn a_message_travels_once_in_the_room_page() {
+    run(async {
+        let server = TestServer::start().await;
+        let room = server.create_room("Said once", 5, false).await.slug;
+        let quiet = server.http("GET", &format!("/r/{room}"), None).await;
+        assert!(!quiet.body.contains("Recent messages"), "nothing said yet, nothing to preview");
+        assert!(quiet.body.contains(r#""recent":null"#), "{}", quiet.body);
+        let (mut alice, _) = server.member(&room, "alice").await;
+        alice.say("a sentence said only once", "o").await.expect("posted");
+        let page = server.http("GET", &format!("/r/{room}"), None).await;
+        assert!(page.body.contains("Recent messages"));
+        // In the preview's rows, not again in the page's data, which says only that there are some.
+        assert_eq!(page.body.matches("a sentence said only once").count(), 1, "{}", page.body);
+        assert!(page.body.contains(r#""recent":[]"#), "{}", page.body);
+    })
+}
+
+#[test]
 fn one_way_rooms_show_no_messages_before_joining() {
     run(async {
         let server = TestServer::start().await;
