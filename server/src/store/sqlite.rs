@@ -31,6 +31,38 @@ impl SqliteStore {
     }
 }
 
+// The connection log's reads and deletes. Every index of its two tables serves one of these
+// (`tests::every_index_of_the_connection_log_serves_a_query`): each index is one more B-tree
+// written on every visit.
+
+/// The console's search: an address, a hash prefix or a nickname, newest first. SQLite answers
+/// the `OR` by walking `opened_at` and scanning the joins (`LIKE '%…%'` can use no index).
+const SEARCH_CONNECTIONS: &str = "SELECT conn_key, opened_at, closed_at, ip, ip_hash, user_agent FROM connections
+     WHERE ?1 = '' OR ip = ?1 OR ip_hash LIKE ?2 || '%' ESCAPE '\\'
+        OR conn_key IN (SELECT conn_key FROM connection_joins WHERE nickname LIKE '%' || ?2 || '%' ESCAPE '\\')
+     ORDER BY opened_at DESC LIMIT ?3";
+/// The rooms one connection joined.
+const JOINS_OF: &str = "SELECT at, room, nickname FROM connection_joins WHERE conn_key = ? ORDER BY at";
+/// Retention: the joins of connections opened before the cutoff, then the connections.
+const FORGET_JOINS: &str =
+    "DELETE FROM connection_joins WHERE conn_key IN (SELECT conn_key FROM connections WHERE opened_at < ?)";
+const FORGET_CONNECTIONS: &str = "DELETE FROM connections WHERE opened_at < ?";
+
+/// Closing times of connections opened in an earlier batch: one statement for the rows.
+fn closing(rows: &[(&str, i64)]) -> QueryBuilder<sqlx::Sqlite> {
+    let mut update = QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
+    for (key, at) in rows {
+        update.push(" WHEN ").push_bind(*key).push(" THEN ").push_bind(*at);
+    }
+    update.push(" END WHERE conn_key IN (");
+    let mut keys = update.separated(", ");
+    for (key, _) in rows {
+        keys.push_bind(*key);
+    }
+    update.push(")");
+    update
+}
+
 fn ban_from_row(row: &SqliteRow) -> Result<Ban, StoreError> {
     Ok(Ban {
         id: row.try_get("id")?,
@@ -72,17 +104,7 @@ impl Store for SqliteStore {
             insert.build().persistent(false).execute(&mut *tx).await?;
         }
         for rows in batch.closed.chunks(LogBatch::ROWS) {
-            let mut update = QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
-            for (key, at) in rows {
-                update.push(" WHEN ").push_bind(*key).push(" THEN ").push_bind(*at);
-            }
-            update.push(" END WHERE conn_key IN (");
-            let mut keys = update.separated(", ");
-            for (key, _) in rows {
-                keys.push_bind(*key);
-            }
-            update.push(")");
-            update.build().persistent(false).execute(&mut *tx).await?;
+            closing(rows).build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -90,22 +112,17 @@ impl Store for SqliteStore {
 
     async fn search_connections(&self, text: &str, limit: u32) -> Result<Vec<ConnectionRecord>, StoreError> {
         let text = text.trim();
-        let rows = sqlx::query(
-            "SELECT conn_key, opened_at, closed_at, ip, ip_hash, user_agent FROM connections
-             WHERE ?1 = '' OR ip = ?1 OR ip_hash LIKE ?2 || '%' ESCAPE '\\'
-                OR conn_key IN (SELECT conn_key FROM connection_joins WHERE nickname LIKE '%' || ?2 || '%' ESCAPE '\\')
-             ORDER BY opened_at DESC LIMIT ?3",
-        )
-        .bind(text)
-        // `%` and `_` in what a moderator typed are themselves, not wildcards.
-        .bind(text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(SEARCH_CONNECTIONS)
+            .bind(text)
+            // `%` and `_` in what a moderator typed are themselves, not wildcards.
+            .bind(text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
             let key: String = row.try_get("conn_key")?;
-            let joins = sqlx::query("SELECT at, room, nickname FROM connection_joins WHERE conn_key = ? ORDER BY at")
+            let joins = sqlx::query(JOINS_OF)
                 .bind(&key)
                 .fetch_all(&self.pool)
                 .await?
@@ -127,13 +144,8 @@ impl Store for SqliteStore {
 
     async fn forget_connections_before(&self, cutoff: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM connection_joins WHERE conn_key IN (SELECT conn_key FROM connections WHERE opened_at < ?)",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM connections WHERE opened_at < ?").bind(cutoff).execute(&mut *tx).await?;
+        sqlx::query(FORGET_JOINS).bind(cutoff).execute(&mut *tx).await?;
+        let deleted = sqlx::query(FORGET_CONNECTIONS).bind(cutoff).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(deleted.rows_affected())
     }
@@ -322,3 +334,40 @@ impl Store for SqliteStore {
 }
 
 super::discord::bridge_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every index of the connection log's tables is read by one of the log's queries, as SQLite
+    /// plans them: an index no query reads costs every visit a B-tree write and buys nothing.
+    #[tokio::test]
+    async fn every_index_of_the_connection_log_serves_a_query() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(&dir.path().join("burner.db")).await.expect("open");
+        let indexes: BTreeSet<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('connections', 'connection_joins')",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .expect("indexes")
+        .into_iter()
+        .collect();
+        let close = closing(&[("a", 1), ("b", 2)]).sql();
+        let mut read = BTreeSet::new();
+        for sql in [SEARCH_CONNECTIONS, JOINS_OF, FORGET_JOINS, FORGET_CONNECTIONS, close.as_str()] {
+            let plan = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .fetch_all(&store.pool)
+                .await
+                .expect("plan");
+            for step in plan {
+                let detail: String = step.try_get("detail").expect("detail");
+                if let Some((_, index)) = detail.split_once(" INDEX ") {
+                    read.extend(index.split_whitespace().next().map(str::to_owned));
+                }
+            }
+        }
+        assert_eq!(read, indexes, "indexes read by a query / indexes written on every visit");
+    }
+}
