@@ -104,7 +104,13 @@ struct State {
 }
 
 thread_local! {
-    /// The sockets whose frames the drainer of this thread writes next (the one-core runtime).
+    /// The sockets whose frames the drainer of this thread writes next (the one-core runtime,
+    /// which Burner drives from one thread: `main`'s `block_on`). A runtime driven by several
+    /// threads' `block_on` at once, as the integration tests' shared one is, moves its tasks
+    /// between them, and a socket listed on one thread while a pass awaits may wait for the
+    /// drainer's next poll there. The drainer takes the list in the poll that finds it
+    /// non-empty, never across an await, which keeps that to the pass's own yields (taken
+    /// after a yield, a third of the tests' one-core runs lost a frame).
     static DRAIN: RefCell<Drain> = RefCell::new(Drain::default());
     /// What the drainer wrote last, to write again as it is ([`LastWrite`]).
     static LAST_WRITE: RefCell<LastWrite> = RefCell::new(LastWrite::default());
