@@ -70,6 +70,28 @@ pub(crate) struct Opened<'a> {
     pub closed_at: Option<i64>,
 }
 
+/// Closing times of connections opened in an earlier batch (`LogBatch::closed`): one statement
+/// for the rows, on either database.
+pub(crate) fn closing<DB>(rows: &[(&str, i64)]) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    DB::Arguments: Default,
+    for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut update = sqlx::QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
+    for (key, at) in rows {
+        update.push(" WHEN ").push_bind(*key).push(" THEN ").push_bind(*at);
+    }
+    update.push(" END WHERE conn_key IN (");
+    let mut keys = update.separated(", ");
+    for (key, _) in rows {
+        keys.push_bind(*key);
+    }
+    update.push(")");
+    update
+}
+
 impl<'a> LogBatch<'a> {
     /// Rows per statement: well under both databases' limits on bound values.
     pub const ROWS: usize = 1_000;

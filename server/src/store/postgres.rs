@@ -4,7 +4,7 @@
 //! is told at once and the connection log keeps its events to retry (`conn_log`), as with SQLite.
 
 use super::{
-    AuditEntry, Ban, BanTarget, ConnectionRecord, LogBatch, LogEvent, Report, RoomRecord, Store, StoreError,
+    AuditEntry, Ban, BanTarget, ConnectionRecord, LogBatch, LogEvent, Report, RoomRecord, Store, StoreError, closing,
     profanity_from, profanity_name,
 };
 use async_trait::async_trait;
@@ -124,17 +124,7 @@ impl Store for PostgresStore {
             insert.build().persistent(false).execute(&mut *tx).await?;
         }
         for rows in batch.closed.chunks(LogBatch::ROWS) {
-            let mut update = QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
-            for (key, at) in rows {
-                update.push(" WHEN ").push_bind(*key).push(" THEN ").push_bind(*at);
-            }
-            update.push(" END WHERE conn_key IN (");
-            let mut keys = update.separated(", ");
-            for (key, _) in rows {
-                keys.push_bind(*key);
-            }
-            update.push(")");
-            update.build().persistent(false).execute(&mut *tx).await?;
+            closing::<sqlx::Postgres>(rows).build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

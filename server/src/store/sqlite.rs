@@ -1,7 +1,7 @@
 //! The embedded store: one SQLite file (WAL), migrated on start.
 
 use super::{
-    AuditEntry, Ban, BanTarget, ConnectionRecord, LogBatch, LogEvent, Report, RoomRecord, Store, StoreError,
+    AuditEntry, Ban, BanTarget, ConnectionRecord, LogBatch, LogEvent, Report, RoomRecord, Store, StoreError, closing,
     profanity_from, profanity_name,
 };
 use async_trait::async_trait;
@@ -48,21 +48,6 @@ const FORGET_JOINS: &str =
     "DELETE FROM connection_joins WHERE conn_key IN (SELECT conn_key FROM connections WHERE opened_at < ?)";
 const FORGET_CONNECTIONS: &str = "DELETE FROM connections WHERE opened_at < ?";
 
-/// Closing times of connections opened in an earlier batch: one statement for the rows.
-fn closing(rows: &[(&str, i64)]) -> QueryBuilder<sqlx::Sqlite> {
-    let mut update = QueryBuilder::new("UPDATE connections SET closed_at = CASE conn_key");
-    for (key, at) in rows {
-        update.push(" WHEN ").push_bind(*key).push(" THEN ").push_bind(*at);
-    }
-    update.push(" END WHERE conn_key IN (");
-    let mut keys = update.separated(", ");
-    for (key, _) in rows {
-        keys.push_bind(*key);
-    }
-    update.push(")");
-    update
-}
-
 fn ban_from_row(row: &SqliteRow) -> Result<Ban, StoreError> {
     Ok(Ban {
         id: row.try_get("id")?,
@@ -104,7 +89,7 @@ impl Store for SqliteStore {
             insert.build().persistent(false).execute(&mut *tx).await?;
         }
         for rows in batch.closed.chunks(LogBatch::ROWS) {
-            closing(rows).build().persistent(false).execute(&mut *tx).await?;
+            closing::<sqlx::Sqlite>(rows).build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -354,7 +339,7 @@ mod tests {
         .expect("indexes")
         .into_iter()
         .collect();
-        let close = closing(&[("a", 1), ("b", 2)]).sql();
+        let close = closing::<sqlx::Sqlite>(&[("a", 1), ("b", 2)]).sql();
         let mut read = BTreeSet::new();
         for sql in [SEARCH_CONNECTIONS, JOINS_OF, FORGET_JOINS, FORGET_CONNECTIONS, close.as_str()] {
             let plan = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
