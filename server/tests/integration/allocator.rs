@@ -22,9 +22,9 @@ fn the_server_is_built_with_its_allocator_options() {
         "opt.dirty_decay_ms: 1000",
         "opt.muzzy_decay_ms: 0",
         "opt.background_thread: true",
-        // Blocks over 4 KiB are not cached per thread, and at most 8 of each smaller size.
+        // Blocks over 4 KiB are not cached per thread, and at most 32 of each smaller size.
         "opt.tcache_max: 4096",
-        "opt.tcache_nslots_small_max: 8",
+        "opt.tcache_nslots_small_max: 32",
     ] {
         assert!(
             // The value whole ("1000", not the start of "10000"), then perhaps its arena's.
