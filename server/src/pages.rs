@@ -1,5 +1,5 @@
-//! Page routes: choose the page for a path, gather its data from the hub, and render it with
-//! leptos_axum. The page goes into the document as JSON too, for the browser to hydrate. Also the
+//! Page routes: choose the page for a path, gather its data from the hub, and render it (the
+//! Leptos view, to one string, `document`). The page goes into the document as JSON too, for the browser to hydrate. Also the
 //! moderators' sign-in and sign-out, which are plain form posts. The directory and room pages
 //! are kept once rendered (`cache`): the next request for the same page only gets a new nonce.
 
@@ -15,19 +15,19 @@ use app::{
 };
 use axum::{
     Form,
-    body::Body,
+    body::{Body, Bytes},
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, Request, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Redirect, Response},
 };
+use futures_util::StreamExt;
+use hydration_context::{SharedContext, SsrSharedContext};
 use leptos::{
-    nonce::{Nonce, use_nonce},
-    prelude::use_context,
-    server_fn::error::ServerFnUrlError,
+    config::LeptosOptions, context::provide_context, nonce::Nonce, reactive::owner::Owner,
+    server_fn::error::ServerFnUrlError, tachys::view::RenderHtml,
 };
-use leptos_axum::ResponseOptions;
 use serde::Deserialize;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::{fmt::Write, sync::Arc};
 
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -46,7 +46,7 @@ pub async fn home(
     State(state): State<AppState>,
     visitor: Visitor,
     Query(query): Query<HomeQuery>,
-    request: Request<Body>,
+    uri: Uri,
 ) -> Response {
     // Only the code is taken from the address (anyone can write a link); the sentence is ours.
     let form_error = query
@@ -54,15 +54,10 @@ pub async fn home(
         .map(|encoded| ApiError::sentence_for(ServerFnUrlError::<ApiError>::decode_err(&encoded).code).to_owned());
     let banned = ban_notice(&visitor);
     let page = Page::Home { rooms: state.hub.listed_rooms(), form_error, banned };
-    render(&state, page, StatusCode::OK, request).await
+    render(&state, page, StatusCode::OK, uri.path()).await
 }
 
-pub async fn room(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Path(slug): Path<String>,
-    request: Request<Body>,
-) -> Response {
+pub async fn room(State(state): State<AppState>, visitor: Visitor, Path(slug): Path<String>, uri: Uri) -> Response {
     let preview = match is_valid_slug(&slug) {
         true => state.backend.preview(&slug).await,
         false => None,
@@ -70,24 +65,24 @@ pub async fn room(
     match preview {
         Some(preview) => {
             let banned = ban_notice(&visitor);
-            render(&state, Page::Room { preview, banned }, StatusCode::OK, request).await
+            render(&state, Page::Room { preview, banned }, StatusCode::OK, uri.path()).await
         }
-        None => render(&state, Page::NotFound { room: true }, StatusCode::NOT_FOUND, request).await,
+        None => render(&state, Page::NotFound { room: true }, StatusCode::NOT_FOUND, uri.path()).await,
     }
 }
 
-pub async fn not_found(State(state): State<AppState>, request: Request<Body>) -> Response {
-    render(&state, Page::NotFound { room: false }, StatusCode::NOT_FOUND, request).await
+pub async fn not_found(State(state): State<AppState>, uri: Uri) -> Response {
+    render(&state, Page::NotFound { room: false }, StatusCode::NOT_FOUND, uri.path()).await
 }
 
 /// `/mod`: the console for a signed-in moderator, the sign-in form for anyone else.
-pub async fn console(State(state): State<AppState>, visitor: Visitor, request: Request<Body>) -> Response {
+pub async fn console(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Response {
     let page = if visitor.is_moderator() {
         Page::Console { snapshot: state.moderation.snapshot(&state.hub).await }
     } else {
         Page::SignIn { error: None }
     };
-    let mut response = render(&state, page, StatusCode::OK, request).await;
+    let mut response = render(&state, page, StatusCode::OK, uri.path()).await;
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -137,8 +132,7 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
 }
 
 async fn sign_in_page(state: &AppState, error: String, status: StatusCode) -> Response {
-    let request = Request::builder().uri(CONSOLE_PATH).body(Body::empty()).unwrap_or_default();
-    render(state, Page::SignIn { error: Some(error) }, status, request).await
+    render(state, Page::SignIn { error: Some(error) }, status, CONSOLE_PATH).await
 }
 
 /// The policy for pages: scripts only from this site, and the inline hydration script only with
@@ -152,50 +146,130 @@ fn content_security_policy(nonce: &str) -> String {
 }
 
 /// Renders `page`, or answers with the same page kept from an earlier render (directory and room
-/// pages) under a nonce of its own.
-async fn render(state: &AppState, page: Page, status: StatusCode, request: Request<Body>) -> Response {
-    // Where the page is kept, with the page to compare the next request's with.
-    let keep = match &page {
-        Page::Home { .. } | Page::Room { .. } if state.pages.keeps() => {
-            Some((request.uri().path().to_owned(), page.clone()))
-        }
-        _ => None,
-    };
-    if let Some((path, page)) = &keep
-        && let Some(rendered) = state.pages.get(path, page)
-    {
+/// pages, kept by `path`) under a nonce of its own.
+async fn render(state: &AppState, page: Page, status: StatusCode, path: &str) -> Response {
+    let keeps = matches!(page, Page::Home { .. } | Page::Room { .. }) && state.pages.keeps();
+    if keeps && let Some(rendered) = state.pages.get(path, &page) {
         let nonce = Nonce::new().to_string();
         if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
             return rendered.respond(&nonce, policy);
         }
     }
-    let options = state.leptos.clone();
-    let used_nonce = Arc::new(Mutex::new(String::new()));
-    // Runs inside the render, after leptos_axum has made this response's nonce.
-    let set_policy = {
-        let used_nonce = used_nonce.clone();
-        move || {
-            if let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>())
-                && let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce))
-            {
-                response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
-                *used_nonce.lock().unwrap_or_else(PoisonError::into_inner) = nonce.to_string();
-            }
-        }
-    };
-    let render =
-        leptos_axum::render_app_async_with_context(set_policy, move || app::shell(options.clone(), page.clone()));
-    let mut response = render(request).await;
-    *response.status_mut() = status;
-    let Some((path, page)) = keep else { return response };
-    // Kept: the body is read whole (it was rendered whole, `render_app_async`), then sent on.
-    let (parts, body) = response.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let nonce = std::mem::take(&mut *used_nonce.lock().unwrap_or_else(PoisonError::into_inner));
-    if let Some(rendered) = cache::Rendered::new(page, parts.status, parts.headers.clone(), &body, &nonce) {
-        state.pages.put(&path, rendered);
+    let nonce = Nonce::new();
+    // A copy to compare the next request's page with, only where the page is kept.
+    let kept_page = keeps.then(|| page.clone());
+    let body = Bytes::from(document(state.leptos.clone(), page, &nonce).await);
+    let nonce = nonce.to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    Response::from_parts(parts, Body::from(body))
+    if let Some(page) = kept_page
+        && let Some(rendered) = cache::Rendered::new(page, status, headers.clone(), &body, &nonce)
+    {
+        state.pages.put(path, rendered);
+    }
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The whole document for `page`, in one pass into one buffer, with `nonce` on its scripts: the
+/// shell's view rendered as leptos_axum's in-order renderer would (the same bytes: a test holds
+/// the two equal for every kind of page), then the hydration data's scripts it writes after the
+/// app. No stream, no request context and no meta context, which no page uses: what leptos_axum
+/// did around the view (its request's parts cloned into a context, the stream's chunks copied
+/// into one string, then joined again, a task tick, a streamed body) was a quarter of a room
+/// page's render (docs/BENCHMARKS.md, "Server-side rendering").
+async fn document(options: LeptosOptions, page: Page, nonce: &Nonce) -> String {
+    let shared: Arc<dyn SharedContext + Send + Sync> = Arc::new(SsrSharedContext::new());
+    let owner = Owner::new_root(Some(shared.clone()));
+    let mut html = owner.with(|| {
+        provide_context(nonce.clone());
+        app::shell(options, page).to_html()
+    });
+    // The hydration data (resolved resources, errors; none on Burner's pages, which load
+    // nothing asynchronously), each chunk a script as leptos' integration writes it: the
+    // browser's hydration reads these globals.
+    if let Some(data) = shared.pending_data() {
+        for chunk in data.collect::<Vec<String>>().await {
+            let _ = write!(html, "<script nonce=\"{nonce}\">{chunk}</script>");
+        }
+    }
+    owner.unset_with_forced_cleanup();
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::{
+        api::RoomPreview,
+        protocol::{ChatMessage, Member, ModSnapshot, RoomSummary, Source},
+    };
+    use axum::http::Request;
+
+    /// Every kind of page, with something in each place a page can show data.
+    fn pages() -> Vec<Page> {
+        let room =
+            RoomSummary { slug: "lobby".into(), name: "Lobby <&>".into(), members: 3, limit: 1000, one_way: true };
+        let message = |seq| ChatMessage {
+            seq,
+            at: 1_763_750_000_000 + i64::try_from(seq).unwrap_or_default(),
+            author: Member { id: 2, nickname: "ann \"<b>\"".into() },
+            text: format!("message {seq}: <script>alert(1)</script> & @bob"),
+            mentions: vec!["bob".into()],
+            source: if seq % 2 == 0 { Source::Discord } else { Source::Burner },
+            edited: seq % 3 == 0,
+        };
+        vec![
+            Page::Home { rooms: vec![room.clone()], form_error: Some("taken".into()), banned: None },
+            Page::Home { rooms: vec![], form_error: None, banned: Some("until Friday".into()) },
+            Page::Room {
+                preview: RoomPreview {
+                    room: room.clone(),
+                    recent: Some((1..=50).map(message).collect()),
+                    bridged_to: Some("#general".into()),
+                },
+                banned: None,
+            },
+            Page::Room { preview: RoomPreview { room, recent: None, bridged_to: None }, banned: Some("no".into()) },
+            Page::NotFound { room: true },
+            Page::NotFound { room: false },
+            Page::SignIn { error: None },
+            Page::SignIn { error: Some("wrong token".into()) },
+            Page::Console { snapshot: ModSnapshot::default() },
+        ]
+    }
+
+    /// The same page through leptos_axum's renderer (the one `document` stands in for), with
+    /// `nonce` as the response's.
+    async fn leptos_axum_document(options: LeptosOptions, page: Page, nonce: &Nonce) -> String {
+        let nonce = nonce.clone();
+        let render = leptos_axum::render_app_async_with_context(
+            move || provide_context(nonce.clone()),
+            move || app::shell(options.clone(), page.clone()),
+        );
+        let response = render(Request::builder().uri("/r/lobby").body(Body::empty()).expect("request")).await;
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        String::from_utf8(body.to_vec()).expect("UTF-8")
+    }
+
+    /// The document is byte for byte what leptos_axum's in-order renderer makes of the same page
+    /// (which the browser's hydration is written against), for every kind of page: nothing of
+    /// the view's rendering, the nonce's places or the hydration data's scripts differs.
+    #[tokio::test]
+    async fn the_document_is_what_leptos_axum_renders() {
+        let _ = any_spawner::Executor::init_tokio();
+        let options = LeptosOptions::builder().output_name("frontend").build();
+        for page in pages() {
+            let nonce = Nonce::new();
+            let ours = document(options.clone(), page.clone(), &nonce).await;
+            let theirs = leptos_axum_document(options.clone(), page.clone(), &nonce).await;
+            assert_eq!(ours, theirs, "{page:?}");
+            assert!(ours.contains(&format!("nonce=\"{nonce}\"")) && ours.contains("__RESOLVED_RESOURCES"), "{ours}");
+        }
+    }
 }
