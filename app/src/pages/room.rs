@@ -63,7 +63,11 @@ pub fn RoomPage(
                 if joined.get() {
                     Either::Left(view! { <conversation::Conversation chat /> })
                 } else {
-                    Either::Right(view! { <Lobby chat recent=recent.get_value() banned=banned.clone() /> })
+                    // Taken, not copied: the messages are drawn once, by the server (the browser's
+                    // page data has none), and a lobby drawn again later looks only at whether
+                    // there were any, which is left in place.
+                    let recent = recent.try_update_value(|recent| recent.as_mut().map(std::mem::take)).flatten();
+                    Either::Right(view! { <Lobby chat recent banned=banned.clone() /> })
                 }
             }}
         </div>
