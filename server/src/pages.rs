@@ -1,7 +1,8 @@
 //! Page routes: choose the page for a path, gather its data from the hub, and render it (the
-//! Leptos view, to one string, `document`). The page goes into the document as JSON too, for the browser to hydrate. Also the
-//! moderators' sign-in and sign-out, which are plain form posts. The directory and room pages
-//! are kept once rendered (`cache`): the next request for the same page only gets a new nonce.
+//! Leptos view, into one string: `document`). The page goes into the document as JSON too, for
+//! the browser to hydrate. Also the moderators' sign-in and sign-out, which are plain form posts.
+//! The directory and room pages are kept once rendered (`cache`): the next request for the same
+//! page only gets a new nonce.
 
 mod cache;
 
@@ -17,10 +18,10 @@ use axum::{
     Form,
     body::{Body, Bytes},
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use hydration_context::{SharedContext, SsrSharedContext};
 use leptos::{
     config::LeptosOptions, context::provide_context, nonce::Nonce, reactive::owner::Owner,
@@ -42,22 +43,17 @@ fn ban_notice(visitor: &Visitor) -> Option<String> {
     visitor.banned().map(|refusal| refusal.sentence().to_owned())
 }
 
-pub async fn home(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Query(query): Query<HomeQuery>,
-    uri: Uri,
-) -> Response {
+pub async fn home(State(state): State<AppState>, visitor: Visitor, Query(query): Query<HomeQuery>) -> Response {
     // Only the code is taken from the address (anyone can write a link); the sentence is ours.
     let form_error = query
         .error
         .map(|encoded| ApiError::sentence_for(ServerFnUrlError::<ApiError>::decode_err(&encoded).code).to_owned());
     let banned = ban_notice(&visitor);
     let page = Page::Home { rooms: state.hub.listed_rooms(), form_error, banned };
-    render(&state, page, StatusCode::OK, uri.path()).await
+    render(&state, page, StatusCode::OK).await
 }
 
-pub async fn room(State(state): State<AppState>, visitor: Visitor, Path(slug): Path<String>, uri: Uri) -> Response {
+pub async fn room(State(state): State<AppState>, visitor: Visitor, Path(slug): Path<String>) -> Response {
     let preview = match is_valid_slug(&slug) {
         true => state.backend.preview(&slug).await,
         false => None,
@@ -65,24 +61,24 @@ pub async fn room(State(state): State<AppState>, visitor: Visitor, Path(slug): P
     match preview {
         Some(preview) => {
             let banned = ban_notice(&visitor);
-            render(&state, Page::Room { preview, banned }, StatusCode::OK, uri.path()).await
+            render(&state, Page::Room { preview, banned }, StatusCode::OK).await
         }
-        None => render(&state, Page::NotFound { room: true }, StatusCode::NOT_FOUND, uri.path()).await,
+        None => render(&state, Page::NotFound { room: true }, StatusCode::NOT_FOUND).await,
     }
 }
 
-pub async fn not_found(State(state): State<AppState>, uri: Uri) -> Response {
-    render(&state, Page::NotFound { room: false }, StatusCode::NOT_FOUND, uri.path()).await
+pub async fn not_found(State(state): State<AppState>) -> Response {
+    render(&state, Page::NotFound { room: false }, StatusCode::NOT_FOUND).await
 }
 
 /// `/mod`: the console for a signed-in moderator, the sign-in form for anyone else.
-pub async fn console(State(state): State<AppState>, visitor: Visitor, uri: Uri) -> Response {
+pub async fn console(State(state): State<AppState>, visitor: Visitor) -> Response {
     let page = if visitor.is_moderator() {
         Page::Console { snapshot: state.moderation.snapshot(&state.hub).await }
     } else {
         Page::SignIn { error: None }
     };
-    let mut response = render(&state, page, StatusCode::OK, uri.path()).await;
+    let mut response = render(&state, page, StatusCode::OK).await;
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -132,7 +128,7 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
 }
 
 async fn sign_in_page(state: &AppState, error: String, status: StatusCode) -> Response {
-    render(state, Page::SignIn { error: Some(error) }, status, CONSOLE_PATH).await
+    render(state, Page::SignIn { error: Some(error) }, status).await
 }
 
 /// The policy for pages: scripts only from this site, and the inline hydration script only with
@@ -145,11 +141,19 @@ fn content_security_policy(nonce: &str) -> String {
     )
 }
 
-/// Renders `page`, or answers with the same page kept from an earlier render (directory and room
-/// pages, kept by `path`) under a nonce of its own.
-async fn render(state: &AppState, page: Page, status: StatusCode, path: &str) -> Response {
-    let keeps = matches!(page, Page::Home { .. } | Page::Room { .. }) && state.pages.keeps();
-    if keeps && let Some(rendered) = state.pages.get(path, &page) {
+/// Renders `page`, or answers with the same page kept from an earlier render (the directory and
+/// room pages) under a nonce of its own.
+async fn render(state: &AppState, page: Page, status: StatusCode) -> Response {
+    // Where the page is kept: a room by its own slug, not by the address asked for, which can
+    // spell it many ways (`/r/%6Cobby`) and would fill the cache with copies of one page.
+    let kept_as = match &page {
+        Page::Home { .. } if state.pages.keeps() => Some("/".to_owned()),
+        Page::Room { preview, .. } if state.pages.keeps() => Some(format!("/r/{}", preview.room.slug)),
+        _ => None,
+    };
+    if let Some(key) = &kept_as
+        && let Some(rendered) = state.pages.get(key, &page)
+    {
         let nonce = Nonce::new().to_string();
         if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
             return rendered.respond(&nonce, policy);
@@ -157,18 +161,22 @@ async fn render(state: &AppState, page: Page, status: StatusCode, path: &str) ->
     }
     let nonce = Nonce::new();
     // A copy to compare the next request's page with, only where the page is kept.
-    let kept_page = keeps.then(|| page.clone());
-    let body = Bytes::from(document(state.leptos.clone(), page, &nonce).await);
+    let kept = kept_as.map(|key| (key, page.clone()));
+    let Some(body) = document(state.leptos.clone(), page, &nonce) else {
+        tracing::error!("a page left data to wait for, which document() cannot send: render it as a stream");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let body = Bytes::from(body);
     let nonce = nonce.to_string();
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    if let Some(page) = kept_page
+    if let Some((key, page)) = kept
         && let Some(rendered) = cache::Rendered::new(page, status, headers.clone(), &body, &nonce)
     {
-        state.pages.put(path, rendered);
+        state.pages.put(&key, rendered);
     }
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -183,23 +191,35 @@ async fn render(state: &AppState, page: Page, status: StatusCode, path: &str) ->
 /// did around the view (its request's parts cloned into a context, the stream's chunks copied
 /// into one string, then joined again, a task tick, a streamed body) was a quarter of a room
 /// page's render (docs/BENCHMARKS.md, "Server-side rendering").
-async fn document(options: LeptosOptions, page: Page, nonce: &Nonce) -> String {
+///
+/// All of it happens at once, in this call: no page loads anything asynchronously, so the
+/// reactive owner made here is the thread's only while it runs, and no other task can find it
+/// there. `None` if the view left something to wait for after all (a resource, a deferred
+/// part): such a page needs leptos_axum's stream, which waits, and is not sent without its data.
+fn document(options: LeptosOptions, page: Page, nonce: &Nonce) -> Option<String> {
     let shared: Arc<dyn SharedContext + Send + Sync> = Arc::new(SsrSharedContext::new());
     let owner = Owner::new_root(Some(shared.clone()));
     let mut html = owner.with(|| {
         provide_context(nonce.clone());
         app::shell(options, page).to_html()
     });
-    // The hydration data (resolved resources, errors; none on Burner's pages, which load
-    // nothing asynchronously), each chunk a script as leptos' integration writes it: the
-    // browser's hydration reads these globals.
-    if let Some(data) = shared.pending_data() {
-        for chunk in data.collect::<Vec<String>>().await {
-            let _ = write!(html, "<script nonce=\"{nonce}\">{chunk}</script>");
-        }
-    }
+    // The hydration data (resolved resources, errors: none on Burner's pages), each chunk a
+    // script as leptos' integration writes it: the browser's hydration reads these globals.
+    let data = shared.pending_data().map(|data| data.collect::<Vec<String>>().now_or_never());
+    let deferred = shared.await_deferred().is_some();
     owner.unset_with_forced_cleanup();
-    html
+    let chunks = match data {
+        Some(Some(chunks)) => chunks,
+        None => Vec::new(),
+        Some(None) => return None,
+    };
+    if deferred {
+        return None;
+    }
+    for chunk in chunks {
+        let _ = write!(html, "<script nonce=\"{nonce}\">{chunk}</script>");
+    }
+    Some(html)
 }
 
 #[cfg(test)]
@@ -266,7 +286,7 @@ mod tests {
         let options = LeptosOptions::builder().output_name("frontend").build();
         for page in pages() {
             let nonce = Nonce::new();
-            let ours = document(options.clone(), page.clone(), &nonce).await;
+            let ours = document(options.clone(), page.clone(), &nonce).expect("nothing to wait for");
             let theirs = leptos_axum_document(options.clone(), page.clone(), &nonce).await;
             assert_eq!(ours, theirs, "{page:?}");
             assert!(ours.contains(&format!("nonce=\"{nonce}\"")) && ours.contains("__RESOLVED_RESOURCES"), "{ours}");
