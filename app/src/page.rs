@@ -172,6 +172,47 @@ impl json::Read for Unread {
     }
 }
 
+/// One page of every kind, with something in each place a page shows data: markup in names and
+/// texts, 50 messages (Discord authors, edited ones, mentions), a bridge, a one-way room, a ban,
+/// an error. For the tests that must hold of every page: the browser reads back what the server
+/// embeds (here), and the server's document is leptos_axum's (`server::pages`).
+#[cfg(any(test, feature = "ssr"))]
+pub fn every_kind() -> Vec<Page> {
+    use crate::protocol::{ChatMessage, Member, Source};
+    let room = RoomSummary { slug: "lobby".into(), name: "Lobby <&>".into(), members: 3, limit: 1000, one_way: false };
+    let one_way = RoomSummary { slug: "quiet".into(), name: "Quiet".into(), members: 1, limit: 5, one_way: true };
+    let message = |seq: u64| ChatMessage {
+        seq,
+        at: 1_763_750_000_000 + i64::try_from(seq).unwrap_or_default(),
+        author: Member { id: 2, nickname: "ann \"<b>\"".into() },
+        text: format!("{seq}: said once, in the HTML <script>alert(1)</script> & @bob"),
+        mentions: vec!["bob".into()],
+        source: if seq.is_multiple_of(2) { Source::Discord } else { Source::Burner },
+        edited: seq.is_multiple_of(3),
+    };
+    vec![
+        Page::Home { rooms: vec![room.clone(), one_way.clone()], form_error: Some("taken".into()), banned: None },
+        Page::Home { rooms: vec![], form_error: None, banned: Some("until Friday".into()) },
+        Page::Room {
+            preview: RoomPreview {
+                room,
+                recent: Some((1..=50).map(message).collect()),
+                bridged_to: Some("#general".into()),
+            },
+            banned: None,
+        },
+        Page::Room {
+            preview: RoomPreview { room: one_way, recent: None, bridged_to: None },
+            banned: Some("no".into()),
+        },
+        Page::NotFound { room: true },
+        Page::NotFound { room: false },
+        Page::SignIn { error: None },
+        Page::SignIn { error: Some("wrong token".into()) },
+        Page::Console { snapshot: ConsoleData::default() },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,35 +235,7 @@ mod tests {
 
     #[test]
     fn the_browser_reads_back_every_page_the_server_embeds() {
-        use crate::protocol::{ChatMessage, Member, Source};
-        let room = RoomSummary { slug: "lobby".into(), name: "Lobby".into(), members: 3, limit: 1000, one_way: false };
-        let message = ChatMessage {
-            seq: 1,
-            at: 1_763_750_000_000,
-            author: Member { id: 2, nickname: "ann".into() },
-            text: "said once, in the HTML".into(),
-            mentions: vec!["bob".into()],
-            source: Source::Discord,
-            edited: true,
-        };
-        let pages = [
-            Page::Home { rooms: vec![room.clone()], form_error: Some("taken".into()), banned: None },
-            Page::Home { rooms: vec![], form_error: None, banned: Some("until Friday".into()) },
-            Page::Room {
-                preview: RoomPreview {
-                    room: room.clone(),
-                    recent: Some(vec![message]),
-                    bridged_to: Some("#general".into()),
-                },
-                banned: None,
-            },
-            Page::Room { preview: RoomPreview { room, recent: None, bridged_to: None }, banned: Some("no".into()) },
-            Page::NotFound { room: true },
-            Page::NotFound { room: false },
-            Page::SignIn { error: None },
-            Page::SignIn { error: Some("wrong token".into()) },
-            Page::Console { snapshot: ConsoleData::default() },
-        ];
+        let pages = every_kind();
         for page in pages {
             let json = page.to_embedded_json();
             // A room's recent messages are in the page's HTML: its data says only that there are

@@ -144,16 +144,8 @@ fn content_security_policy(nonce: &str) -> String {
 /// Renders `page`, or answers with the same page kept from an earlier render (the directory and
 /// room pages) under a nonce of its own.
 async fn render(state: &AppState, page: Page, status: StatusCode) -> Response {
-    // Where the page is kept: a room by its own slug, not by the address asked for, which can
-    // spell it many ways (`/r/%6Cobby`) and would fill the cache with copies of one page.
-    let kept_as = match &page {
-        Page::Home { .. } if state.pages.keeps() => Some("/".to_owned()),
-        Page::Room { preview, .. } if state.pages.keeps() => Some(format!("/r/{}", preview.room.slug)),
-        _ => None,
-    };
-    if let Some(key) = &kept_as
-        && let Some(rendered) = state.pages.get(key, &page)
-    {
+    let keeps = state.pages.keeps(&page);
+    if keeps && let Some(rendered) = state.pages.get(&page) {
         let nonce = Nonce::new().to_string();
         if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
             return rendered.respond(&nonce, policy);
@@ -161,7 +153,7 @@ async fn render(state: &AppState, page: Page, status: StatusCode) -> Response {
     }
     let nonce = Nonce::new();
     // A copy to compare the next request's page with, only where the page is kept.
-    let kept = kept_as.map(|key| (key, page.clone()));
+    let kept_page = keeps.then(|| page.clone());
     let Some(body) = document(state.leptos.clone(), page, &nonce) else {
         tracing::error!("a page left data to wait for, which document() cannot send: render it as a stream");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -173,10 +165,10 @@ async fn render(state: &AppState, page: Page, status: StatusCode) -> Response {
     if let Ok(policy) = HeaderValue::from_str(&content_security_policy(&nonce)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    if let Some((key, page)) = kept
+    if let Some(page) = kept_page
         && let Some(rendered) = cache::Rendered::new(page, status, headers.clone(), &body, &nonce)
     {
-        state.pages.put(&key, rendered);
+        state.pages.put(rendered);
     }
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -225,44 +217,8 @@ fn document(options: LeptosOptions, page: Page, nonce: &Nonce) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::{
-        api::RoomPreview,
-        protocol::{ChatMessage, Member, ModSnapshot, RoomSummary, Source},
-    };
+    use app::page::every_kind;
     use axum::http::Request;
-
-    /// Every kind of page, with something in each place a page can show data.
-    fn pages() -> Vec<Page> {
-        let room =
-            RoomSummary { slug: "lobby".into(), name: "Lobby <&>".into(), members: 3, limit: 1000, one_way: true };
-        let message = |seq| ChatMessage {
-            seq,
-            at: 1_763_750_000_000 + i64::try_from(seq).unwrap_or_default(),
-            author: Member { id: 2, nickname: "ann \"<b>\"".into() },
-            text: format!("message {seq}: <script>alert(1)</script> & @bob"),
-            mentions: vec!["bob".into()],
-            source: if seq % 2 == 0 { Source::Discord } else { Source::Burner },
-            edited: seq % 3 == 0,
-        };
-        vec![
-            Page::Home { rooms: vec![room.clone()], form_error: Some("taken".into()), banned: None },
-            Page::Home { rooms: vec![], form_error: None, banned: Some("until Friday".into()) },
-            Page::Room {
-                preview: RoomPreview {
-                    room: room.clone(),
-                    recent: Some((1..=50).map(message).collect()),
-                    bridged_to: Some("#general".into()),
-                },
-                banned: None,
-            },
-            Page::Room { preview: RoomPreview { room, recent: None, bridged_to: None }, banned: Some("no".into()) },
-            Page::NotFound { room: true },
-            Page::NotFound { room: false },
-            Page::SignIn { error: None },
-            Page::SignIn { error: Some("wrong token".into()) },
-            Page::Console { snapshot: ModSnapshot::default() },
-        ]
-    }
 
     /// The same page through leptos_axum's renderer (the one `document` stands in for), with
     /// `nonce` as the response's.
@@ -284,7 +240,7 @@ mod tests {
     async fn the_document_is_what_leptos_axum_renders() {
         let _ = any_spawner::Executor::init_tokio();
         let options = LeptosOptions::builder().output_name("frontend").build();
-        for page in pages() {
+        for page in every_kind() {
             let nonce = Nonce::new();
             let ours = document(options.clone(), page.clone(), &nonce).expect("nothing to wait for");
             let theirs = leptos_axum_document(options.clone(), page.clone(), &nonce).await;

@@ -89,26 +89,30 @@ impl PageCache {
         Self { budget, kept: Mutex::default() }
     }
 
-    /// Whether pages are kept at all (`BURNER_PAGE_CACHE_MB=0`: no).
-    pub fn keeps(&self) -> bool {
-        self.budget > 0
+    /// Whether `page` is one this cache keeps: the directory and the room pages, unless pages
+    /// are not kept at all (`BURNER_PAGE_CACHE_MB=0`).
+    pub fn keeps(&self, page: &Page) -> bool {
+        self.budget > 0 && key(page).is_some()
     }
 
-    /// The page kept for `path`, if it is `page` (compared outside the lock: a room's page
-    /// holds 50 messages).
-    pub fn get(&self, path: &str, page: &Page) -> Option<Arc<Rendered>> {
-        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner).pages.get(path).cloned();
+    /// The render kept for `page`'s place, if it is of an equal `page` (compared outside the
+    /// lock: a room's page holds 50 messages).
+    pub fn get(&self, page: &Page) -> Option<Arc<Rendered>> {
+        let key = key(page)?;
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner).pages.get(&key).cloned();
         kept.filter(|rendered| rendered.page == *page)
     }
 
-    /// Keeps `rendered` for `path` in place of what was kept for it, making room if it must
-    /// (whichever pages come first; a page over the whole budget is not kept).
-    pub fn put(&self, path: &str, rendered: Rendered) {
+    /// Keeps `rendered` in place of what was kept for its page's place, making room if it must
+    /// (whichever pages come first; a page over the whole budget is not kept, nor a page of a
+    /// kind that never is).
+    pub fn put(&self, rendered: Rendered) {
+        let Some(key) = key(&rendered.page) else { return };
         if rendered.size > self.budget {
             return;
         }
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(old) = kept.pages.remove(path) {
+        if let Some(old) = kept.pages.remove(&key) {
             kept.bytes -= old.size;
         }
         while kept.bytes + rendered.size > self.budget {
@@ -118,7 +122,18 @@ impl PageCache {
             }
         }
         kept.bytes += rendered.size;
-        kept.pages.insert(path.to_owned(), Arc::new(rendered));
+        kept.pages.insert(key, Arc::new(rendered));
+    }
+}
+
+/// Where `page` is kept, if its kind is: the directory, and each room under its own slug. Taken
+/// from the page, not from the address that asked for it, which can spell one room many ways
+/// (`/r/%6Cobby`) and would fill the cache with copies of one page.
+fn key(page: &Page) -> Option<String> {
+    match page {
+        Page::Home { .. } => Some("/".to_owned()),
+        Page::Room { preview, .. } => Some(format!("/r/{}", preview.room.slug)),
+        _ => None,
     }
 }
 
@@ -163,25 +178,63 @@ mod tests {
         assert!(Rendered::new(not_found(), StatusCode::OK, headers, &body, "N0NCE").is_none());
     }
 
+    /// Room `slug`'s page (`said`: what its one message says).
+    fn room(slug: &str, said: &str) -> Page {
+        use app::{
+            api::RoomPreview,
+            protocol::{ChatMessage, Member, RoomSummary, Source},
+        };
+        let summary = RoomSummary { slug: slug.into(), name: slug.into(), members: 1, limit: 10, one_way: false };
+        let message = ChatMessage {
+            seq: 1,
+            at: 1,
+            author: Member { id: 1, nickname: "ann".into() },
+            text: said.into(),
+            mentions: Vec::new(),
+            source: Source::Burner,
+            edited: false,
+        };
+        Page::Room {
+            preview: RoomPreview { room: summary, recent: Some(vec![message]), bridged_to: None },
+            banned: None,
+        }
+    }
+
     #[test]
     fn only_an_equal_page_is_served_from_what_is_kept() {
         let cache = PageCache::new(1 << 20);
-        cache.put("/r/a", rendered(not_found(), "x N0NCE"));
-        assert!(cache.get("/r/a", &not_found()).is_some());
-        assert!(cache.get("/r/a", &Page::NotFound { room: false }).is_none(), "another page");
-        assert!(cache.get("/r/b", &not_found()).is_none(), "another path");
+        cache.put(rendered(room("a", "hi"), "x N0NCE"));
+        assert!(cache.get(&room("a", "hi")).is_some());
+        assert!(cache.get(&room("a", "bye")).is_none(), "another page");
+        assert!(cache.get(&room("b", "hi")).is_none(), "another path");
+    }
+
+    /// A room is kept once, in its own place, whatever address asked for it; a kind of page that
+    /// is never kept is not.
+    #[test]
+    fn a_page_is_kept_in_one_place() {
+        let cache = PageCache::new(1 << 20);
+        cache.put(rendered(room("a", "hi"), "x N0NCE"));
+        cache.put(rendered(room("a", "hi"), "x N0NCE"));
+        cache.put(rendered(not_found(), "x N0NCE"));
+        let kept = cache.kept.lock().expect("lock");
+        assert_eq!(kept.pages.keys().collect::<Vec<_>>(), ["/r/a"]);
+        assert_eq!(kept.bytes, "x N0NCE".len());
+        drop(kept);
+        assert!(cache.keeps(&room("a", "hi")) && !cache.keeps(&not_found()));
+        assert!(!PageCache::new(0).keeps(&room("a", "hi")), "nothing is kept without a budget");
     }
 
     #[test]
     fn pages_are_kept_within_the_budget() {
         let cache = PageCache::new(20);
-        cache.put("/r/a", rendered(not_found(), "0123456789 N0NCE"));
-        cache.put("/r/b", rendered(not_found(), "0123456789 N0NCE"));
+        cache.put(rendered(room("a", "hi"), "0123456789 N0NCE"));
+        cache.put(rendered(room("b", "hi"), "0123456789 N0NCE"));
         let kept = cache.kept.lock().expect("lock");
         assert_eq!(kept.pages.len(), 1, "the second pushed the first out");
         assert!(kept.bytes <= 20);
         drop(kept);
-        cache.put("/r/c", rendered(not_found(), &format!("{} N0NCE", "x".repeat(40))));
-        assert!(cache.get("/r/c", &not_found()).is_none(), "a page over the whole budget is not kept");
+        cache.put(rendered(room("c", "hi"), &format!("{} N0NCE", "x".repeat(40))));
+        assert!(cache.get(&room("c", "hi")).is_none(), "a page over the whole budget is not kept");
     }
 }
