@@ -20,7 +20,7 @@ pub use run::{Run, Skip};
 
 use crate::{
     frame::Frame,
-    websocket::{Writer, frame_texts, write_framed_to, write_texts_to},
+    websocket::{frame_texts, write_framed_to, write_texts_to},
 };
 use run::Entry;
 use std::{
@@ -97,8 +97,8 @@ struct State {
     close: Option<Box<CloseReason>>,
     /// The connection waiting for the queue to stop being empty, or for the order to close.
     waiting: Option<Waker>,
-    /// A second handle on the socket, where the drainer writes ([`Outbox::write_for_the_task`]).
-    writer: Option<Writer>,
+    /// A second descriptor of the socket, where the drainer writes ([`Outbox::write_for_the_task`]).
+    writer: Option<socket2::Socket>,
     /// What the drainer wrote and the kernel did not take: the task sends it before anything.
     handed: Option<Box<[u8]>>,
 }
@@ -129,7 +129,7 @@ struct LastWrite {
 
 impl LastWrite {
     /// Writes what connection `id` has queued on `writer`: what the kernel did not take.
-    fn write(&mut self, writer: &Writer, entries: VecDeque<Entry>, id: u64) -> std::io::Result<Vec<u8>> {
+    fn write(&mut self, writer: &socket2::Socket, entries: VecDeque<Entry>, id: u64) -> std::io::Result<Vec<u8>> {
         // A socket that passes over some of its frames gets a layout of its own.
         let shareable = entries.iter().all(|entry| match entry {
             Entry::Run { run, from, to } => !run.skips_any(*from, *to, id),
@@ -305,7 +305,7 @@ impl Outbox {
 
     /// Lets the drainer write this socket's frames, on `writer`, while its task waits (where
     /// [`Outbox::drained`]).
-    pub fn write_for_the_task(&self, writer: Writer) {
+    pub fn write_for_the_task(&self, writer: socket2::Socket) {
         start_drainer();
         self.link.lock().writer = Some(writer);
     }
@@ -434,7 +434,7 @@ impl Outbox {
     }
 
     /// Marks the connection closed (it is going away): offers from now on say [`Offer::Gone`],
-    /// and queued frames are dropped, as is the drainer's handle on the socket (so that the
+    /// and queued frames are dropped, as is the drainer's descriptor of the socket (so that the
     /// socket really closes when its task drops it).
     pub fn close(&self, reason: CloseReason) {
         self.link.close(reason);
@@ -843,9 +843,9 @@ mod tests {
 
     impl Parked {
         async fn new(id: u64, capacity: usize) -> Self {
-            let (mut socket, client) = crate::websocket::Socket::loopback().await;
+            let (socket, client) = crate::websocket::Socket::loopback().await;
             let (handle, outbox) = ConnHandle::new(id, capacity);
-            outbox.write_for_the_task(socket.writer().expect("a second handle"));
+            outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
             let woken = Arc::new(Noted(AtomicBool::new(false)));
             assert!(outbox.poll_take(&mut Context::from_waker(&Waker::from(woken.clone()))).is_pending());
             outbox.park();
@@ -1016,9 +1016,9 @@ mod tests {
         }
         let mut last = LastWrite::default();
         for id in 0..2 {
-            let (mut socket, mut client) = crate::websocket::Socket::loopback().await;
+            let (socket, mut client) = crate::websocket::Socket::loopback().await;
             let entries = frames.iter().cloned().map(Entry::Own).collect();
-            let unsent = last.write(&socket.writer().expect("a second handle"), entries, id).expect("written");
+            let unsent = last.write(&socket.writer().expect("a second descriptor"), entries, id).expect("written");
             assert_eq!(last.entries.len(), frames.len(), "the layout is kept for the next member");
             let mut written = read(&mut client, expected.len() - unsent.len()).await;
             written.extend_from_slice(&unsent);

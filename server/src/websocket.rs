@@ -41,10 +41,7 @@ use std::{
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{
-        TcpStream,
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-    },
+    net::TcpStream,
     time::timeout,
 };
 
@@ -241,7 +238,7 @@ impl Switch {
         // once: they share the HTTP connection's whole read buffer.
         parser.feed(&read_buf);
         drop(read_buf);
-        Some(Socket::new(io, parser, unsent))
+        Some(Socket { io, parser, unsent })
     }
 }
 
@@ -254,36 +251,20 @@ impl Switch {
 /// their headers live on the stack of the call that writes them, never in the socket's future.
 #[derive(Debug)]
 pub struct Socket {
-    /// The stream, read through its read half (tokio's `poll_read`, see
-    /// [`Socket::poll_read_now`]) and written through the descriptor it shares.
-    io: OwnedReadHalf,
-    /// The stream's other half, until the drainer takes it ([`Socket::writer`]).
-    writer: Option<Writer>,
+    io: TcpStream,
     parser: Parser,
     /// Bytes written by us but not yet taken by the kernel, in order.
     unsent: Vec<u8>,
 }
 
 impl Socket {
-    fn new(stream: TcpStream, parser: Parser, unsent: Vec<u8>) -> Self {
-        let (io, writer) = stream.into_split();
-        Socket { io, writer: Some(Writer(Some(writer))), parser, unsent }
-    }
-
     /// A socket on one end of a loopback connection, the raw stream on the other (for tests).
     #[cfg(test)]
     pub(crate) async fn loopback() -> (Socket, TcpStream) {
-        let (server, client) = Self::streams().await;
-        (Socket::new(server, Parser::new(1 << 20), Vec::new()), client)
-    }
-
-    /// The two ends of a loopback connection: the server's, the client's (for tests).
-    #[cfg(test)]
-    async fn streams() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
-        (server, client)
+        (Socket { io: server, parser: Parser::new(1 << 20), unsent: Vec::new() }, client)
     }
 
     /// The next whole message. `None` when the connection ended (closed or failed) without a
@@ -300,7 +281,7 @@ impl Socket {
         // (`Wire`) first: the client says nothing before it has it. `send_texts` decides whether
         // what waits goes now (a few bytes) or stays for `flush` (the kernel was full).
         if !self.unsent.is_empty()
-            && send_texts(SockRef::from(self.io.as_ref()), std::iter::empty::<&[u8]>(), &mut self.unsent).is_err()
+            && send_texts(SockRef::from(&self.io), std::iter::empty::<&[u8]>(), &mut self.unsent).is_err()
         {
             return Poll::Ready(None);
         }
@@ -340,15 +321,14 @@ impl Socket {
     /// frame); a big frame goes out from its own shared bytes. Whether some are left for
     /// [`Socket::flush`].
     pub fn write_texts<T: AsRef<[u8]>>(&mut self, texts: impl IntoIterator<Item = T>) -> io::Result<bool> {
-        send_texts(SockRef::from(self.io.as_ref()), texts, &mut self.unsent)?;
+        send_texts(SockRef::from(&self.io), texts, &mut self.unsent)?;
         Ok(!self.unsent.is_empty())
     }
 
-    /// A second handle on this socket's stream, for [`write_texts_to`] to write on while the
-    /// socket's own task waits (`outbox`: the one-core runtime's writer). Given once: `None`
-    /// after the first call.
-    pub fn writer(&mut self) -> Option<Writer> {
-        self.writer.take()
+    /// A second descriptor of this socket, for [`write_texts_to`] to write on while the
+    /// socket's own task waits (`outbox`: the one-core runtime's writer).
+    pub fn writer(&self) -> io::Result<socket2::Socket> {
+        SockRef::from(&self.io).try_clone()
     }
 
     /// Takes over bytes another writer of this socket ([`write_texts_to`]) could not send: they
@@ -386,8 +366,8 @@ impl Socket {
     pub async fn flush(&mut self) -> io::Result<()> {
         let mut sent = 0;
         while sent < self.unsent.len() {
-            self.io.as_ref().writable().await?;
-            match self.io.as_ref().try_write(&self.unsent[sent..]) {
+            self.io.writable().await?;
+            match self.io.try_write(&self.unsent[sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => sent += written,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
@@ -429,40 +409,20 @@ impl Socket {
     /// Writes as much as the kernel takes now; keeps a copy of the rest in `unsent`. Behind
     /// bytes already waiting, everything waits, so frames keep their order.
     fn write_slices(&mut self, slices: &mut [IoSlice<'_>]) -> io::Result<bool> {
-        send_slices(&SockRef::from(self.io.as_ref()), slices, &mut self.unsent)?;
+        send_slices(&SockRef::from(&self.io), slices, &mut self.unsent)?;
         Ok(!self.unsent.is_empty())
     }
 }
 
-/// A second handle on a socket's stream ([`Socket::writer`]), for the drainer. It shares the
-/// socket's one descriptor (a duplicate cost a `fcntl` and a `close` per connection, and a
-/// second descriptor for as long as it lived): letting it go neither closes nor shuts down
-/// anything, and the connection ends when the last of the two handles is gone.
-#[derive(Debug)]
-pub struct Writer(Option<OwnedWriteHalf>);
-
-impl Writer {
-    fn socket(&self) -> SockRef<'_> {
-        let half = self.0.as_ref().expect("a writer holds its half until it is dropped");
-        SockRef::from(half.as_ref())
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        // Dropped as it is, the half would shut the stream's sending side down.
-        if let Some(half) = self.0.take() {
-            half.forget();
-        }
-    }
-}
-
-/// [`Socket::write_texts`] on a socket's [`Writer`] while its own task is waiting with nothing
-/// unsent: what the kernel did not take, in order, for that task to flush
-/// ([`Socket::adopt_unsent`]).
-pub fn write_texts_to<T: AsRef<[u8]>>(writer: &Writer, texts: impl IntoIterator<Item = T>) -> io::Result<Vec<u8>> {
+/// [`Socket::write_texts`] on a second descriptor of a socket ([`Socket::writer`]) whose own
+/// task is waiting with nothing unsent: what the kernel did not take, in order, for that task
+/// to flush ([`Socket::adopt_unsent`]).
+pub fn write_texts_to<T: AsRef<[u8]>>(
+    writer: &socket2::Socket,
+    texts: impl IntoIterator<Item = T>,
+) -> io::Result<Vec<u8>> {
     let mut unsent = Vec::new();
-    send_texts(writer.socket(), texts, &mut unsent)?;
+    send_texts(SockRef::from(writer), texts, &mut unsent)?;
     Ok(unsent)
 }
 
@@ -498,9 +458,9 @@ fn push_text_frame(out: &mut Vec<u8>, text: &[u8]) {
 
 /// Bytes already laid out as frames ([`frame_texts`]), written as [`write_texts_to`] writes:
 /// what the kernel did not take.
-pub fn write_framed_to(writer: &Writer, framed: &[u8]) -> io::Result<Vec<u8>> {
+pub fn write_framed_to(writer: &socket2::Socket, framed: &[u8]) -> io::Result<Vec<u8>> {
     let mut unsent = Vec::new();
-    send_slices(&writer.socket(), &mut [IoSlice::new(framed)], &mut unsent)?;
+    send_slices(&SockRef::from(writer), &mut [IoSlice::new(framed)], &mut unsent)?;
     Ok(unsent)
 }
 
@@ -621,8 +581,8 @@ mod tests {
     #[tokio::test]
     async fn the_answer_to_an_upgrade_goes_out_with_the_first_frames() {
         use tokio::io::AsyncWriteExt;
-        let (server, mut client) = Socket::streams().await;
-        let mut wire = Wire::new(server);
+        let (Socket { io, .. }, mut client) = pair().await;
+        let mut wire = Wire::new(io);
         let page = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
         wire.write_all(page).await.expect("written");
         let mut read = vec![0; page.len()];
@@ -643,7 +603,7 @@ mod tests {
 
         // As `Switch::socket` takes it over.
         let Wire { stream, held } = wire;
-        let mut socket = Socket::new(stream, Parser::new(1 << 20), held);
+        let mut socket = Socket { io: stream, parser: Parser::new(1 << 20), unsent: held };
         assert!(!socket.write_texts(["welcome"]).expect("written"), "nothing left waiting");
         assert_eq!(socket.unsent.capacity(), 0, "the socket keeps no buffer");
         let expected = [status, headers, &[0x81, 7], b"welcome"].concat();
@@ -657,9 +617,9 @@ mod tests {
     #[tokio::test]
     async fn a_socket_that_reads_first_sends_the_answer_first() {
         use tokio::io::AsyncWriteExt;
-        let (server, mut client) = Socket::streams().await;
+        let (Socket { io, .. }, mut client) = pair().await;
         let answer = b"HTTP/1.1 101 Switching Protocols\r\n\r\n".to_vec();
-        let mut socket = Socket::new(server, Parser::new(1 << 20), answer.clone());
+        let mut socket = Socket { io, parser: Parser::new(1 << 20), unsent: answer.clone() };
         let reading = tokio::spawn(async move { socket.recv().await.map(|message| message.is_ok()) });
         let mut read = vec![0; answer.len()];
         timeout(Duration::from_secs(5), client.read_exact(&mut read)).await.expect("the 101 came").expect("read");
@@ -668,39 +628,6 @@ mod tests {
         client.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']).await.expect("written");
         let message = timeout(Duration::from_secs(5), reading).await.expect("in time").expect("the reader");
         assert_eq!(message, Some(true), "the client's message is read");
-    }
-
-    /// The drainer's handle shares the socket's descriptor: letting it go ends nothing (the
-    /// socket still writes and the client sees no end), and the connection ends when the socket
-    /// goes too, in either order.
-    #[tokio::test]
-    async fn the_drainers_handle_neither_closes_nor_outlives_the_socket_unseen() {
-        for writer_first in [true, false] {
-            let (mut socket, mut client) = pair().await;
-            let writer = socket.writer().expect("a handle");
-            assert!(socket.writer().is_none(), "given once");
-            assert!(write_texts_to(&writer, ["from the drainer"]).expect("written").is_empty());
-            if writer_first {
-                drop(writer);
-                assert!(!socket.write_texts(["from the task"]).expect("written"), "nothing waits");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let mut bytes = vec![0; 64];
-                let read = client.try_read(&mut bytes).expect("the frames, and no end");
-                assert_eq!(frames_in(&bytes[..read]), [&b"from the drainer"[..], b"from the task"]);
-                drop(socket);
-            } else {
-                drop(socket);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let mut bytes = vec![0; 64];
-                let read = client.try_read(&mut bytes).expect("the frame, and no end");
-                assert_eq!(frames_in(&bytes[..read]), [&b"from the drainer"[..]]);
-                assert!(write_texts_to(&writer, ["still open"]).expect("written").is_empty());
-                drop(writer);
-            }
-            let mut rest = Vec::new();
-            timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await.expect("ended").expect("read");
-            assert_eq!(frames_in(&rest).len(), usize::from(!writer_first), "then the end, once both are gone");
-        }
     }
 
     #[tokio::test]

@@ -471,9 +471,9 @@ mod tests {
         let local = LocalMembers::new(true, 100);
         let mut ends = Vec::new();
         for (id, session) in [(1, "author"), (2, "reader"), (3, "reader 2")] {
-            let (mut socket, client) = crate::websocket::Socket::loopback().await;
+            let (socket, client) = crate::websocket::Socket::loopback().await;
             let (handle, outbox) = ConnHandle::new(id, 64);
-            outbox.write_for_the_task(socket.writer().expect("a second handle"));
+            outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
             let idle = Arc::new(Idle(AtomicBool::new(false)));
             assert!(outbox.poll_take(&mut Context::from_waker(&Waker::from(idle.clone()))).is_pending());
             outbox.park();
@@ -553,9 +553,9 @@ mod tests {
             _ => panic!("frames to take"),
         };
         let local = LocalMembers::new(false, 100);
-        let (mut socket, _client) = crate::websocket::Socket::loopback().await;
+        let (socket, _client) = crate::websocket::Socket::loopback().await;
         let (handle, outbox) = ConnHandle::new(1, 64);
-        outbox.write_for_the_task(socket.writer().expect("a second handle"));
+        outbox.write_for_the_task(socket.writer().expect("a second descriptor"));
         local.add(1, "busy".into(), handle);
         let noted = Arc::new(Noted(AtomicBool::new(false)));
         let waker = Waker::from(noted.clone());

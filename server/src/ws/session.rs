@@ -206,7 +206,7 @@ impl Session {
                 self.handle.close(end.reason());
             }
             if Outbox::drained()
-                && let Some(writer) = socket.writer()
+                && let Ok(writer) = socket.writer()
             {
                 outbox.write_for_the_task(writer);
             }
