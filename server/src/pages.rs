@@ -189,11 +189,16 @@ async fn render(state: &AppState, page: Page, status: StatusCode) -> Response {
 /// there. `None` if the view left something to wait for after all (a resource, a deferred
 /// part): such a page needs leptos_axum's stream, which waits, and is not sent without its data.
 fn document(options: LeptosOptions, page: Page, nonce: &Nonce) -> Option<String> {
+    draw(|| app::shell(options, page), nonce)
+}
+
+/// [`document`]'s work for any view (a test gives it one that waits).
+fn draw<V: RenderHtml>(view: impl FnOnce() -> V, nonce: &Nonce) -> Option<String> {
     let shared: Arc<dyn SharedContext + Send + Sync> = Arc::new(SsrSharedContext::new());
     let owner = Owner::new_root(Some(shared.clone()));
     let mut html = owner.with(|| {
         provide_context(nonce.clone());
-        app::shell(options, page).to_html()
+        view().to_html()
     });
     // The hydration data (resolved resources, errors: none on Burner's pages), each chunk a
     // script as leptos' integration writes it: the browser's hydration reads these globals.
@@ -247,5 +252,26 @@ mod tests {
             assert_eq!(ours, theirs, "{page:?}");
             assert!(ours.contains(&format!("nonce=\"{nonce}\"")) && ours.contains("__RESOLVED_RESOURCES"), "{ours}");
         }
+    }
+
+    /// A view that leaves data to wait for (a resource not yet loaded, as a future page might
+    /// have) is refused, never drawn without its data; the same view with the data at hand is
+    /// drawn, its data in the hydration scripts.
+    #[tokio::test]
+    async fn a_page_left_waiting_is_refused_not_sent_without_its_data() {
+        use leptos::prelude::*;
+        let _ = any_spawner::Executor::init_tokio();
+        let nonce = Nonce::new();
+        let waiting = || {
+            let never = Resource::new(|| (), |()| std::future::pending::<String>());
+            view! { <Suspense fallback=|| "loading">{move || never.get()}</Suspense> }
+        };
+        assert_eq!(draw(waiting, &nonce), None);
+        let ready = || {
+            let now = Resource::new(|| (), |()| async { "loaded".to_owned() });
+            view! { <Suspense fallback=|| "loading">{move || now.get()}</Suspense> }
+        };
+        let drawn = draw(ready, &nonce).expect("nothing left to wait for");
+        assert!(drawn.contains(&format!("<script nonce=\"{nonce}\">")) && drawn.contains("loaded"), "{drawn}");
     }
 }
