@@ -13,7 +13,7 @@ mod postgres;
 mod sqlite;
 
 pub use discord::{BridgeStore, BridgedMessage, DiscordLink, GatewaySession, QueuedJob};
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, connection_log_statements as postgres_log_statements};
 pub use sqlite::SqliteStore;
 
 use app::protocol::Profanity;

@@ -86,6 +86,39 @@ fn room_from_row(row: &PgRow) -> Result<RoomRecord, StoreError> {
     })
 }
 
+// The connection log's reads and deletes. Every index of its two tables serves one of these or
+// the closes' update (`connection_log_statements`, planned by the integration test
+// `store::every_index_of_the_postgres_connection_log_serves_a_query`): each index is one more
+// B-tree written on every visit.
+
+/// The console's search: an address, a hash prefix or a nickname, newest first. Postgres walks
+/// `opened_at` backwards and filters: the nickname's `LIKE '%…%'` scans the joins whatever the
+/// other arms could use, so no index on the address or the hash can serve the `OR`.
+const SEARCH_CONNECTIONS: &str = "SELECT conn_key, opened_at, closed_at, ip, ip_hash, user_agent FROM connections
+     WHERE $1 = '' OR ip = $1 OR ip_hash LIKE $2 || '%'
+        OR conn_key IN (SELECT conn_key FROM connection_joins WHERE nickname LIKE '%' || $2 || '%')
+     ORDER BY opened_at DESC LIMIT $3";
+/// The rooms the connections found joined.
+const JOINS_OF: &str = "SELECT conn_key, at, room, nickname FROM connection_joins WHERE conn_key = ANY($1) ORDER BY at";
+/// Retention: the joins of connections opened before the cutoff, then the connections.
+const FORGET_JOINS: &str =
+    "DELETE FROM connection_joins WHERE conn_key IN (SELECT conn_key FROM connections WHERE opened_at < $1)";
+const FORGET_CONNECTIONS: &str = "DELETE FROM connections WHERE opened_at < $1";
+
+/// The connection log's statements other than its inserts, as this store runs them: the search
+/// (`$1` text, `$2` its `LIKE` literal, `$3` a limit), the joins of some connections (`$1` keys),
+/// the two deletes (`$1` a cutoff), and the update that closes two connections (`$1` key, `$2`
+/// time, `$3` key, `$4` time, then `$5` and `$6` the keys again). For the test that plans them.
+pub fn connection_log_statements() -> [String; 5] {
+    [
+        SEARCH_CONNECTIONS.to_owned(),
+        JOINS_OF.to_owned(),
+        FORGET_JOINS.to_owned(),
+        FORGET_CONNECTIONS.to_owned(),
+        closing::<sqlx::Postgres>(&[("a", 1), ("b", 2)]).into_string(),
+    ]
+}
+
 /// What a moderator typed, with `%`, `_` and `\` meaning themselves in a `LIKE` pattern.
 fn like_literal(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
@@ -132,25 +165,15 @@ impl Store for PostgresStore {
 
     async fn search_connections(&self, text: &str, limit: u32) -> Result<Vec<ConnectionRecord>, StoreError> {
         let text = text.trim();
-        let rows = sqlx::query(
-            "SELECT conn_key, opened_at, closed_at, ip, ip_hash, user_agent FROM connections
-             WHERE $1 = '' OR ip = $1 OR ip_hash LIKE $2 || '%'
-                OR conn_key IN (SELECT conn_key FROM connection_joins WHERE nickname LIKE '%' || $2 || '%')
-             ORDER BY opened_at DESC LIMIT $3",
-        )
-        .bind(text)
-        .bind(like_literal(text))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(SEARCH_CONNECTIONS)
+            .bind(text)
+            .bind(like_literal(text))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         let keys: Vec<String> = rows.iter().map(|row| row.try_get("conn_key")).collect::<Result<_, _>>()?;
         // Every join of every connection found, in one query.
-        let joins = sqlx::query(
-            "SELECT conn_key, at, room, nickname FROM connection_joins WHERE conn_key = ANY($1) ORDER BY at",
-        )
-        .bind(&keys)
-        .fetch_all(&self.pool)
-        .await?;
+        let joins = sqlx::query(JOINS_OF).bind(&keys).fetch_all(&self.pool).await?;
         let mut records = Vec::with_capacity(rows.len());
         for (row, key) in rows.iter().zip(keys) {
             let joins = joins
@@ -173,14 +196,8 @@ impl Store for PostgresStore {
 
     async fn forget_connections_before(&self, cutoff: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM connection_joins WHERE conn_key IN (SELECT conn_key FROM connections WHERE opened_at < $1)",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?;
-        let deleted =
-            sqlx::query("DELETE FROM connections WHERE opened_at < $1").bind(cutoff).execute(&mut *tx).await?;
+        sqlx::query(FORGET_JOINS).bind(cutoff).execute(&mut *tx).await?;
+        let deleted = sqlx::query(FORGET_CONNECTIONS).bind(cutoff).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(deleted.rows_affected())
     }

@@ -335,3 +335,77 @@ fn the_log_is_behind_while_its_writer_waits_not_while_it_fails() {
         tracker.wait().await;
     });
 }
+
+/// Every index of the connection log's tables is read by one of the log's statements as Postgres
+/// plans them over a log of some size, with the arguments' values (the first executions of a
+/// prepared statement) and without (the plan it may keep after): an index no statement reads
+/// costs every visit a B-tree write and buys nothing. (The SQLite store's unit test
+/// `every_index_of_the_connection_log_serves_a_query` does the same with SQLite's planner.)
+#[test]
+fn every_index_of_the_postgres_connection_log_serves_a_query() {
+    use sqlx::{Connection, Row};
+    use std::collections::BTreeSet;
+    run(async {
+        let url = Postgres::shared().database().await;
+        PostgresStore::open(&url).await.expect("open postgres");
+        let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
+        // A visit a minute for two weeks, so the planner weighs an index against a scan as it
+        // would on a server that has run a while.
+        for statement in [
+            "INSERT INTO connections (conn_key, opened_at, closed_at, ip, ip_hash, user_agent)
+             SELECT 'boot-' || n, n * 60000, n * 60000 + 5000, '10.0.' || (n % 250) || '.' || (n / 250 % 250),
+                    md5(n::text), 'test' FROM generate_series(1, 20000) n",
+            "INSERT INTO connection_joins (conn_key, at, room, nickname)
+             SELECT 'boot-' || n, n * 60000 + 1, 'room' || (n % 50), 'visitor' || (n % 5000)
+             FROM generate_series(1, 20000) n",
+            "ANALYZE",
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut db).await.expect(statement);
+        }
+        let indexes: BTreeSet<String> = sqlx::query_scalar(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename IN ('connections', 'connection_joins')",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect("indexes")
+        .into_iter()
+        .collect();
+        let [search, joins_of, forget_joins, forget_connections, close] = server::store::postgres_log_statements();
+        // Arguments of the types the store binds: the search for an address, a hash prefix, a
+        // nickname and everything; retention with a cutoff two days in.
+        let search_types = "(text, text, bigint)";
+        let runs = [
+            (&search, search_types, "('10.0.7.1', '10.0.7.1', 50)"),
+            (&search, search_types, "('c4ca', 'c4ca', 50)"),
+            (&search, search_types, "('visitor12', 'visitor12', 50)"),
+            (&search, search_types, "('', '', 50)"),
+            (&joins_of, "(text[])", "(ARRAY['boot-1', 'boot-2'])"),
+            (&forget_joins, "(bigint)", "(172800000)"),
+            (&forget_connections, "(bigint)", "(172800000)"),
+            (&close, "(text, bigint, text, bigint, text, text)", "('boot-1', 5, 'boot-2', 6, 'boot-1', 'boot-2')"),
+        ];
+        let mut read = BTreeSet::new();
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            for (statement, types, arguments) in runs {
+                let plan = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "SET plan_cache_mode = {mode}; PREPARE planned{types} AS {statement};
+                     EXPLAIN EXECUTE planned{arguments}; DEALLOCATE planned"
+                )))
+                .fetch_all(&mut db)
+                .await
+                .unwrap_or_else(|error| panic!("{statement} {arguments}: {error}"));
+                for line in plan.iter().filter_map(|row| row.try_get::<String, _>(0).ok()) {
+                    // `Index Scan [Backward] using NAME on …`, `Index Only Scan using NAME on …`,
+                    // `Bitmap Index Scan on NAME`.
+                    let index = match (line.split_once("Bitmap Index Scan on "), line.split_once(" using ")) {
+                        (Some((_, rest)), _) => rest,
+                        (None, Some((scan, rest))) if scan.contains("Index") => rest,
+                        _ => continue,
+                    };
+                    read.extend(index.split_whitespace().next().map(str::to_owned));
+                }
+            }
+        }
+        assert_eq!(read, indexes, "indexes read by a statement / indexes written on every visit");
+    });
+}
