@@ -3,8 +3,8 @@
 -- `OR`; the nickname's `LIKE '%…%'` scans the joins whatever the other arms could use, so
 -- Postgres answers it by walking `connections_opened_at` backwards and filtering: the address and
 -- hash indexes are never read. Retention deletes by `opened_at` and the joins by `conn_key`,
--- which stay, as does the primary key (the closes' update). 120 000 visits' rows in batches of
--- 2 000 were written in 2.2-3.1 s without these three against 3.9-4.5 s with them.
+-- which stay, as does the primary key (the closes' update). The log's rows are written ~1.45x
+-- as fast without these three (docs/BENCHMARKS.md, "Churn").
 DROP INDEX IF EXISTS connections_ip_hash;
 DROP INDEX IF EXISTS connections_ip;
 DROP INDEX IF EXISTS connection_joins_at;
